@@ -1,0 +1,141 @@
+"""Pydantic models of the wire contract (``shared/contract/audience-insights.openapi.json``).
+
+The server and the client share these, so a field can only drift in one place. They mirror the
+official v5 definitions: every property is optional where the contract leaves it optional, and
+unknown extra fields from a newer upstream version are tolerated (``extra="allow"``) so an old client
+keeps working against a newer server.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class AudienceInsightType(StrEnum):
+    YOUR_TOTAL_AUDIENCE = "YOUR_TOTAL_AUDIENCE"
+    YOUR_ENGAGED_AUDIENCE = "YOUR_ENGAGED_AUDIENCE"
+    PINTEREST_TOTAL_AUDIENCE = "PINTEREST_TOTAL_AUDIENCE"
+
+
+class AudienceDefinitionScope(StrEnum):
+    PARTNER = "PARTNER"
+    PINTEREST = "PINTEREST"
+
+
+class AudienceDefinitionType(StrEnum):
+    IMPRESSION_PLUS_ENGAGEMENT = "IMPRESSION_PLUS_ENGAGEMENT"
+    ENGAGEMENT = "ENGAGEMENT"
+
+
+class AudienceCategorySort(StrEnum):
+    RATIO = "RATIO"
+
+
+#: SPEC §3 "Audience definitions": which (scope, type) pair is which insight type, in serving order.
+DEFINITION_OF_INSIGHT_TYPE: dict[
+    AudienceInsightType, tuple[AudienceDefinitionScope, AudienceDefinitionType]
+] = {
+    AudienceInsightType.YOUR_TOTAL_AUDIENCE: (
+        AudienceDefinitionScope.PARTNER,
+        AudienceDefinitionType.IMPRESSION_PLUS_ENGAGEMENT,
+    ),
+    AudienceInsightType.YOUR_ENGAGED_AUDIENCE: (
+        AudienceDefinitionScope.PARTNER,
+        AudienceDefinitionType.ENGAGEMENT,
+    ),
+    AudienceInsightType.PINTEREST_TOTAL_AUDIENCE: (
+        AudienceDefinitionScope.PINTEREST,
+        AudienceDefinitionType.IMPRESSION_PLUS_ENGAGEMENT,
+    ),
+}
+INSIGHT_TYPE_OF_DEFINITION = {pair: kind for kind, pair in DEFINITION_OF_INSIGHT_TYPE.items()}
+
+AD_ACCOUNT_ID_PATTERN = r"^\d+$"
+AD_ACCOUNT_ID_MAX_LENGTH = 18
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+
+
+class AudienceDemographicValue(_Model):
+    key: str | None = None
+    name: str | None = None
+    ratio: float | None = None
+
+
+class AudienceSubcategory(_Model):
+    id: str | None = None
+    key: str | None = None
+    name: str | None = None
+    ratio: float | None = None
+    index: float | None = None
+
+
+class AudienceCategory(_Model):
+    id: str | None = None
+    key: str | None = None
+    name: str | None = None
+    ratio: float | None = None
+    index: float | None = None
+    subcategories: list[AudienceSubcategory] | None = None
+
+
+class AudienceDemographics(_Model):
+    ages: list[AudienceDemographicValue] | None = None
+    genders: list[AudienceDemographicValue] | None = None
+    countries: list[AudienceDemographicValue] | None = None
+    metros: list[AudienceDemographicValue] | None = None
+    devices: list[AudienceDemographicValue] | None = None
+
+
+class AudienceInsightsResponse(_Model):
+    type: AudienceInsightType | None = None
+    date: str | None = Field(default=None, pattern=DATE_PATTERN)
+    size: int | None = None
+    size_is_upper_bound: bool | None = None
+    categories: list[AudienceCategory] | None = None
+    demographics: AudienceDemographics | None = None
+
+
+class AudienceDefinition(_Model):
+    date: str | None = None
+    scope: str | None = None
+    type: str | None = None
+
+
+class AudienceDefinitionResponse(_Model):
+    items: list[AudienceDefinition] | None = None
+
+
+class AudienceInsightCategoryCommon(_Model):
+    id: str | None = None
+    key: str | None = None
+    name: str | None = None
+    ratio: float | None = None
+    index: float | None = None
+
+
+class AudienceInsightCategoryArrayResponse(_Model):
+    items: list[AudienceInsightCategoryCommon] | None = None
+
+
+class Error(_Model):
+    code: int
+    message: str
+
+
+class OauthAccessTokenRequest(_Model):
+    grant_type: str
+    scope: str | None = None
+
+
+class OauthAccessTokenResponse(_Model):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    scope: str
+    response_type: str | None = None

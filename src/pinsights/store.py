@@ -1,0 +1,376 @@
+"""The snapshot store: where built insight documents live and how they are published and read.
+
+A store is a plain directory, embedded, no server::
+
+    manifest.json                 the published snapshots, newest first (replaced atomically)
+    snapshots/<date>--<id>.duckdb one immutable DuckDB file per published snapshot
+    quarantine.duckdb             the bad rows of the most recent build (also of a failed one)
+    reports/<build id>.json       one build report per build
+    .build.lock                   held (flock) by the running build
+
+Why one file per snapshot and a manifest: DuckDB lets one process write a database file *or* many
+processes read it, not both. A build therefore writes a brand-new file under a temporary name, closes
+it, renames it into ``snapshots/`` and only then swaps ``manifest.json`` with an atomic ``os.replace``.
+Readers (the server, any number of processes) follow the manifest, open snapshot files read-only and
+never see a half-written snapshot: a build that fails or is killed leaves the previous manifest, and so
+the previous snapshot, in place. Superseded files are unlinked; a reader that still has one open keeps
+reading it (POSIX semantics) until it lets go.
+
+Inside a snapshot file the documents are stored as the exact JSON bytes served, so a request is a
+lookup, never a recomputation. The PINTEREST_TOTAL_AUDIENCE document is the same for every account and
+is stored once, under the empty account id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+MANIFEST = "manifest.json"
+SNAPSHOT_DIR = "snapshots"
+QUARANTINE = "quarantine.duckdb"
+REPORT_DIR = "reports"
+BUILD_LOCK = ".build.lock"
+TMP_PREFIX = ".tmp-"
+
+#: The account id under which audiences shared by every account (P) are stored.
+SHARED_ACCOUNT = ""
+PINTEREST_TOTAL_AUDIENCE = "PINTEREST_TOTAL_AUDIENCE"
+
+#: Tables of a snapshot file; the engine creates them, the readers below query them.
+SNAPSHOT_SCHEMA = """
+CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE TABLE accounts (ad_account_id VARCHAR PRIMARY KEY);
+CREATE TABLE level1_interests (interest_id VARCHAR PRIMARY KEY);
+CREATE TABLE audiences (
+    ad_account_id VARCHAR NOT NULL, insight_type VARCHAR NOT NULL, size BIGINT NOT NULL,
+    qualifies BOOLEAN NOT NULL, PRIMARY KEY (ad_account_id, insight_type));
+CREATE TABLE documents (
+    ad_account_id VARCHAR NOT NULL, insight_type VARCHAR NOT NULL, body BLOB NOT NULL,
+    PRIMARY KEY (ad_account_id, insight_type));
+CREATE TABLE category_items (
+    ad_account_id VARCHAR NOT NULL, insight_type VARCHAR NOT NULL, category_id VARCHAR NOT NULL,
+    body BLOB NOT NULL, PRIMARY KEY (ad_account_id, insight_type, category_id));
+"""
+
+#: The body of the deprecated category operation for a known category the audience leaves out.
+EMPTY_ITEMS = b'{"items":[]}'
+
+QUARANTINE_SCHEMA = """
+CREATE TABLE quarantine (
+    "table" VARCHAR NOT NULL, source_file VARCHAR NOT NULL, rule VARCHAR NOT NULL, row VARCHAR NOT NULL);
+"""
+
+
+class StoreError(Exception):
+    """A store that cannot be used as asked (locked by another build, unreadable manifest, …)."""
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """One entry of the manifest."""
+
+    date: dt.date
+    file: str
+    build_id: str
+    published_at: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "date": self.date.isoformat(),
+            "file": self.file,
+            "build_id": self.build_id,
+            "published_at": self.published_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SnapshotInfo:
+        return cls(
+            date=dt.date.fromisoformat(data["date"]),
+            file=data["file"],
+            build_id=data["build_id"],
+            published_at=data["published_at"],
+        )
+
+
+@dataclass(frozen=True)
+class QuarantinedRow:
+    """A row that broke a rule of the input contract, kept whole with where it came from."""
+
+    table: str
+    source_file: str
+    rule: str
+    row: dict[str, Any]
+
+
+class Snapshot:
+    """Read-only view of one published snapshot file.
+
+    DuckDB connections are not shared between threads, so each thread gets its own cursor on the
+    one read-only connection.
+    """
+
+    def __init__(self, info: SnapshotInfo, path: Path) -> None:
+        self.info = info
+        self.date = info.date
+        self.path = path
+        self._connection = duckdb.connect(str(path), read_only=True)
+        self._local = threading.local()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._connection.cursor()
+            self._local.cursor = cursor
+        return cursor
+
+    def _one(self, sql: str, params: list[Any]) -> Any:
+        row = self._cursor().execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def has_account(self, ad_account_id: str) -> bool:
+        return (
+            self._one("SELECT 1 FROM accounts WHERE ad_account_id = ?", [ad_account_id]) is not None
+        )
+
+    def document(self, ad_account_id: str, insight_type: str) -> bytes | None:
+        """The served JSON bytes, or None when the account is not part of this snapshot."""
+        if not self.has_account(ad_account_id):
+            return None
+        owner = SHARED_ACCOUNT if insight_type == PINTEREST_TOTAL_AUDIENCE else ad_account_id
+        body = self._one(
+            "SELECT body FROM documents WHERE ad_account_id = ? AND insight_type = ?",
+            [owner, insight_type],
+        )
+        return None if body is None else bytes(body)
+
+    def category_items(
+        self, ad_account_id: str, insight_type: str, category_id: str
+    ) -> bytes | None:
+        """Body of the deprecated category operation; None for an unknown account or category."""
+        if not self.has_account(ad_account_id):
+            return None
+        known = self._one("SELECT 1 FROM level1_interests WHERE interest_id = ?", [category_id])
+        if known is None:
+            return None
+        owner = SHARED_ACCOUNT if insight_type == PINTEREST_TOTAL_AUDIENCE else ad_account_id
+        body = self._one(
+            "SELECT body FROM category_items"
+            " WHERE ad_account_id = ? AND insight_type = ? AND category_id = ?",
+            [owner, insight_type, category_id],
+        )
+        return EMPTY_ITEMS if body is None else bytes(body)
+
+    def qualifying_audiences(self, ad_account_id: str) -> list[str]:
+        """Insight types of the account's audiences with n(A) >= min_audience_size."""
+        if not self.has_account(ad_account_id):
+            return []
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT insight_type FROM audiences WHERE qualifies"
+                " AND (ad_account_id = ? OR (ad_account_id = ? AND insight_type = ?))",
+                [ad_account_id, SHARED_ACCOUNT, PINTEREST_TOTAL_AUDIENCE],
+            )
+            .fetchall()
+        )
+        return [row[0] for row in rows]
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._cursor().execute("SELECT key, value FROM meta").fetchall())
+
+
+class Store:
+    """A store directory. Cheap to create; reading follows the manifest as it changes."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self._lock = threading.Lock()
+        self._manifest_stamp: tuple[int, int, int] | None = None
+        self._infos: list[SnapshotInfo] = []
+        self._open: dict[str, Snapshot] = {}
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def _manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def _read_manifest(self) -> list[SnapshotInfo]:
+        try:
+            data = json.loads(self._manifest_path().read_text())
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as error:
+            raise StoreError(f"unreadable manifest {self._manifest_path()}: {error}") from error
+        return [SnapshotInfo.from_json(entry) for entry in data.get("snapshots", [])]
+
+    def _refresh(self) -> list[SnapshotInfo]:
+        """Reload the manifest only when it changed on disk (one stat per call)."""
+        try:
+            st = os.stat(self._manifest_path())
+            stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            stamp = None
+        with self._lock:
+            if stamp != self._manifest_stamp:
+                self._infos = self._read_manifest() if stamp is not None else []
+                live = {info.file for info in self._infos}
+                self._open = {f: snap for f, snap in self._open.items() if f in live}
+                self._manifest_stamp = stamp
+            return self._infos
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        """Published snapshots, newest date first."""
+        return list(self._refresh())
+
+    def _snapshot(self, info: SnapshotInfo) -> Snapshot:
+        with self._lock:
+            snap = self._open.get(info.file)
+            if snap is None:
+                snap = Snapshot(info, self.root / info.file)
+                self._open[info.file] = snap
+            return snap
+
+    def latest(self) -> Snapshot | None:
+        infos = self._refresh()
+        return self._snapshot(infos[0]) if infos else None
+
+    def snapshot(self, date: dt.date) -> Snapshot | None:
+        for info in self._refresh():
+            if info.date == date:
+                return self._snapshot(info)
+        return None
+
+    def all_snapshots(self) -> list[Snapshot]:
+        """Every retained snapshot, newest first."""
+        return [self._snapshot(info) for info in self._refresh()]
+
+    def quarantine_rows(self, limit: int | None = None) -> list[QuarantinedRow]:
+        """Quarantined rows of the most recent build, in input order per table."""
+        path = self.root / QUARANTINE
+        if not path.exists():
+            return []
+        with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+            sql = 'SELECT "table", source_file, rule, row FROM quarantine'
+            if limit is not None:
+                sql += f" LIMIT {int(limit)}"
+            rows = con.execute(sql).fetchall()
+        return [QuarantinedRow(t, f, r, json.loads(row)) for t, f, r, row in rows]
+
+    def quarantine_path(self) -> Path:
+        return self.root / QUARANTINE
+
+    def reports(self) -> list[dict[str, Any]]:
+        """Build reports, oldest first."""
+        directory = self.root / REPORT_DIR
+        if not directory.exists():
+            return []
+        paths = sorted(directory.glob("*.json"))
+        return [json.loads(p.read_text()) for p in paths]
+
+    # --- writing (used by the engine's build) -----------------------------------------------------
+
+    def ensure(self) -> None:
+        (self.root / SNAPSHOT_DIR).mkdir(parents=True, exist_ok=True)
+        (self.root / REPORT_DIR).mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def build_lock(self) -> Iterator[None]:
+        """Serialise builds on one store; a second concurrent build fails fast with a clear error."""
+        self.ensure()
+        with open(self.root / BUILD_LOCK, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as error:
+                raise StoreError(f"another build is running on the store {self.root}") from error
+            self._remove_stale_temporaries()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _remove_stale_temporaries(self) -> None:
+        """Leftovers of killed builds; safe because we hold the build lock."""
+        for directory in (self.root, self.root / SNAPSHOT_DIR):
+            for path in directory.glob(TMP_PREFIX + "*"):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+    def temporary_path(self, name: str) -> Path:
+        """A path for a file being written; invisible to readers until renamed into place."""
+        return self.root / SNAPSHOT_DIR / f"{TMP_PREFIX}{name}"
+
+    def publish_quarantine(self, written: Path) -> None:
+        """Make a finished quarantine file the current one (atomic rename)."""
+        _fsync_file(written)
+        os.replace(written, self.root / QUARANTINE)
+        _fsync_dir(self.root)
+
+    def write_report(self, build_id: str, report: dict[str, Any]) -> None:
+        path = self.root / REPORT_DIR / f"{build_id}.json"
+        _atomic_write(path, json.dumps(report, indent=2, sort_keys=False).encode() + b"\n")
+
+    def publish(self, written: Path, *, date: dt.date, build_id: str, retain: int) -> SnapshotInfo:
+        """Atomically make a finished snapshot file the served snapshot for its date.
+
+        The file is renamed into place, then the manifest is replaced in one ``os.replace``; the
+        snapshot it supersedes (same date) and those beyond ``retain`` dates are unlinked after.
+        """
+        _fsync_file(written)
+        relative = f"{SNAPSHOT_DIR}/{date.isoformat()}--{build_id}.duckdb"
+        os.replace(written, self.root / relative)
+        _fsync_dir(self.root / SNAPSHOT_DIR)
+        info = SnapshotInfo(
+            date=date,
+            file=relative,
+            build_id=build_id,
+            published_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
+        previous = self._read_manifest()
+        entries = [info] + [old for old in previous if old.date != date]
+        entries.sort(key=lambda entry: entry.date, reverse=True)
+        kept, dropped = entries[:retain], entries[retain:]
+        dropped += [old for old in previous if old.date == date]
+        manifest = {"format": 1, "snapshots": [entry.to_json() for entry in kept]}
+        _atomic_write(self._manifest_path(), json.dumps(manifest, indent=2).encode() + b"\n")
+        for old in dropped:
+            with contextlib.suppress(FileNotFoundError):
+                (self.root / old.file).unlink()
+        return info
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write-then-rename, so a reader sees the old file or the new one, never a torn one."""
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
