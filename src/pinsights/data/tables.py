@@ -1,0 +1,138 @@
+"""The input data contract (SPEC §2) as data: tables, columns, types, rules.
+
+Everything that checks input — the portable validation expressions, the loaders, the docs — reads the
+rules from here, so a rule changes in exactly one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import pycountry
+
+
+class Kind(StrEnum):
+    """How a column's values are typed and checked."""
+
+    DIGITS = "digits"  # a non-empty string of 0-9 (ids that must stay strings, even in CSV)
+    STRING = "string"
+    INT64 = "int64"
+    TIMESTAMP = "timestamp"  # UTC; ISO 8601 text in CSV/JSONL, offsets converted to UTC
+
+
+class Rule(StrEnum):
+    """Why a row was quarantined; a row gets the first rule it breaks, in this order."""
+
+    BAD_VALUE = "bad_value"
+    DUPLICATE_KEY = "duplicate_key"
+    UNKNOWN_REFERENCE = "unknown_reference"
+
+
+AGE_BUCKETS = ("18-24", "25-34", "35-44", "45-49", "50-54", "55-64", "65+")
+GENDERS = ("female", "male", "unspecified")
+DEVICES = ("android_mobile", "android_tablet", "ipad", "iphone", "web", "web_mobile")
+EVENT_TYPES = (
+    "IMPRESSION",
+    "CLOSEUP",
+    "SAVE",
+    "PIN_CLICK",
+    "OUTBOUND_CLICK",
+    "VIDEO_VIEW",
+    "COMMENT",
+    "REACTION",
+)
+#: Every event type except IMPRESSION is an engagement.
+ENGAGEMENT_TYPES = tuple(t for t in EVENT_TYPES if t != "IMPRESSION")
+#: ISO 3166-1 alpha-2 codes, lower case (the contract accepts any case).
+COUNTRY_CODES = tuple(sorted(c.alpha_2.lower() for c in pycountry.countries))
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    required: bool = False
+    allowed: tuple[str, ...] | None = None  # the value set, compared exactly
+    allowed_case_insensitive: bool = False  # compare lower-cased (countries)
+    max_length: int | None = None
+    references: str | None = None  # table whose primary key a non-null value must name
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: str | None = None
+    optional: bool = False
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+INTERESTS = Table(
+    "interests",
+    (
+        Column("interest_id", Kind.DIGITS, required=True),
+        Column("name", Kind.STRING, required=True),
+        # A parent must be another used interest; checked as reachability from the categories, so
+        # cycles and chains to quarantined interests are unknown_reference too (see engine docs).
+        Column("parent_id", Kind.DIGITS, references="interests"),
+    ),
+    primary_key="interest_id",
+)
+AD_ACCOUNTS = Table(
+    "ad_accounts",
+    (
+        Column("ad_account_id", Kind.DIGITS, required=True, max_length=18),
+        Column("name", Kind.STRING, required=True),
+    ),
+    primary_key="ad_account_id",
+)
+USERS = Table(
+    "users",
+    (
+        Column("user_id", Kind.INT64, required=True),
+        Column("age_bucket", Kind.STRING, allowed=AGE_BUCKETS),
+        Column("gender", Kind.STRING, allowed=GENDERS),
+        Column("country", Kind.STRING, allowed=COUNTRY_CODES, allowed_case_insensitive=True),
+        Column("metro", Kind.STRING),
+        Column("device", Kind.STRING, allowed=DEVICES),
+    ),
+    primary_key="user_id",
+)
+METROS = Table(
+    "metros",
+    (
+        Column("metro", Kind.STRING, required=True),
+        Column("name", Kind.STRING, required=True),
+    ),
+    primary_key="metro",
+    optional=True,
+)
+PINS = Table(
+    "pins",
+    (
+        Column("pin_id", Kind.INT64, required=True),
+        Column("ad_account_id", Kind.STRING, references="ad_accounts"),
+        Column("interest_id", Kind.STRING, references="interests"),
+    ),
+    primary_key="pin_id",
+)
+EVENTS = Table(
+    "events",
+    (
+        Column("event_time", Kind.TIMESTAMP, required=True),
+        Column("user_id", Kind.INT64, required=True, references="users"),
+        Column("pin_id", Kind.INT64, required=True, references="pins"),
+        Column("event_type", Kind.STRING, required=True, allowed=EVENT_TYPES),
+    ),
+)
+
+#: In the order rows are judged: a reference is checked against the used rows of an earlier table.
+TABLES: tuple[Table, ...] = (INTERESTS, AD_ACCOUNTS, USERS, METROS, PINS, EVENTS)
+TABLES_BY_NAME = {t.name: t for t in TABLES}

@@ -1,0 +1,172 @@
+"""The rules of the input contract (SPEC §2) as portable Ibis expressions.
+
+Given a raw table (whatever types its files had), :func:`check_table` returns the same rows with
+every contract column typed and a ``__rule`` column: null for a row that is used, else the first rule
+the row breaks (``bad_value`` → ``duplicate_key`` → ``unknown_reference``). Rows that break a rule
+also carry ``__source_file`` and ``__row`` (the whole original row as JSON) for the quarantine; for
+used rows those are null, so the one pass that checks 20M events does not serialise 20M rows.
+
+The expressions compile for DuckDB and for Spark SQL alike (a test compiles them for both): the
+backend only decides how files become the raw table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+
+from pinsights.data.tables import Kind, Rule, Table
+
+RULE = "__rule"
+SOURCE_FILE = "__source_file"
+ROW = "__row"
+JSON_ROW = "__json"
+
+DIGITS_PATTERN = r"^[0-9]+$"
+INTEGER_PATTERN = r"^-?[0-9]+$"
+TIMESTAMP_UTC = dt.Timestamp(timezone="UTC")
+
+
+@ibis.udf.scalar.builtin(name="to_json")
+def _to_json(value) -> str:  # type: ignore[no-untyped-def]
+    """DuckDB's and Spark's ``to_json``: serialises a struct as a JSON object (any struct type)."""
+
+
+def _as_text(column: ir.Value) -> ir.StringValue:
+    return column if column.type().is_string() else column.cast(dt.string)  # type: ignore[return-value]
+
+
+def typed_column(column: ir.Value, kind: Kind) -> tuple[ir.Value, ir.BooleanValue]:
+    """The column converted to its contract type, and whether a present value is malformed.
+
+    Native types are kept when they already are the contract's (Parquet int64 ids, timestamps); text
+    is parsed strictly: ``1.5``, ``1e3`` and `` 12`` are not int64, whatever a lenient cast thinks.
+    """
+    present = column.notnull()
+    if kind is Kind.DIGITS:
+        text = _as_text(column)
+        return text, present & ~text.re_search(DIGITS_PATTERN)
+    if kind is Kind.STRING:
+        return _as_text(column), ibis.literal(False)
+    if kind is Kind.INT64:
+        if column.type().is_integer():
+            return column.cast(dt.int64), ibis.literal(False)
+        text = _as_text(column)
+        parsed = text.try_cast(dt.int64)
+        return parsed, present & (~text.re_search(INTEGER_PATTERN) | parsed.isnull())
+    # Kind.TIMESTAMP: instants in UTC, kept as naive timestamps (the session time zone is UTC).
+    if column.type().is_timestamp() or column.type().is_date():
+        return column.cast(dt.timestamp), ibis.literal(False)
+    instant = _as_text(column).try_cast(TIMESTAMP_UTC)
+    return instant.cast(dt.timestamp), present & instant.isnull()
+
+
+def check_table(
+    raw: ir.Table,
+    table: Table,
+    *,
+    used_keys: Mapping[str, ir.Column],
+    skip_references: frozenset[str] = frozenset(),
+) -> ir.Table:
+    """Type every column of ``table`` and judge every row of ``raw`` against the contract.
+
+    ``used_keys`` maps a referenced table's name to the column of its used primary keys (the rows
+    of earlier tables that passed). References named in ``skip_references`` are left to the caller
+    (the interest hierarchy is checked as reachability, see :mod:`pinsights.engine.semantics`).
+    """
+    typed: dict[str, ir.Value] = {}
+    bad_value: ir.BooleanValue = ibis.literal(False)
+    for column in table.columns:
+        value, malformed = typed_column(raw[column.name], column.kind)
+        if column.allowed_case_insensitive:
+            value = value.lower()  # type: ignore[attr-defined]
+        bad = malformed
+        if column.required:
+            bad = bad | raw[column.name].isnull()
+        if column.allowed is not None:
+            bad = bad | (value.notnull() & ~value.isin(column.allowed))
+        if column.max_length is not None:
+            bad = bad | (value.length() > column.max_length)  # type: ignore[attr-defined]
+        typed[column.name] = value
+        bad_value = bad_value | bad.fill_null(False)
+
+    duplicate: ir.BooleanValue = ibis.literal(False)
+    if table.primary_key is not None:
+        key = typed[table.primary_key]
+        passing = (~bad_value).cast(dt.int64)
+        duplicate = ~bad_value & (passing.sum().over(group_by=key) > 1)
+
+    dangling: ir.BooleanValue = ibis.literal(False)
+    for column in table.columns:
+        if column.references is None or column.references in skip_references:
+            continue
+        value = typed[column.name]
+        dangling = dangling | (
+            value.notnull() & ~value.isin(used_keys[column.references]).fill_null(False)
+        )
+
+    rule = ibis.cases(
+        (bad_value, Rule.BAD_VALUE.value),
+        (duplicate, Rule.DUPLICATE_KEY.value),
+        (dangling, Rule.UNKNOWN_REFERENCE.value),
+        else_=ibis.null(dt.string),
+    )
+    return raw.select(**typed, **{RULE: rule}, **_provenance(raw, table))
+
+
+def mark_unknown_references(checked: ir.Table, dangling: ir.BooleanValue) -> ir.Table:
+    """Quarantine, as ``unknown_reference``, rows still used for which ``dangling`` holds."""
+    rule = ibis.ifelse(
+        checked[RULE].isnull() & dangling.fill_null(False),
+        Rule.UNKNOWN_REFERENCE.value,
+        checked[RULE],
+    )
+    return checked.mutate(**{RULE: rule})
+
+
+def without_provenance_of_used_rows(checked: ir.Table) -> ir.Table:
+    """Drop the source file and row text of used rows: only quarantined rows need them.
+
+    Evaluated row by row inside a CASE, so serialising happens for bad rows only.
+    """
+    is_bad = checked[RULE].notnull()
+    return checked.mutate(
+        **{
+            SOURCE_FILE: ibis.ifelse(is_bad, checked[SOURCE_FILE], ibis.null(dt.string)),
+            ROW: ibis.ifelse(is_bad, checked[ROW], ibis.null(dt.string)),
+        }
+    )
+
+
+def _provenance(raw: ir.Table, table: Table) -> dict[str, ir.Value]:
+    """Where a row came from and the row itself, as it was read, for the quarantine."""
+    if JSON_ROW in raw.columns:
+        row: ir.Value = raw[JSON_ROW].cast(dt.string)
+    else:
+        original = {name: raw[name] for name in raw.columns if name != SOURCE_FILE}
+        row = _to_json(ibis.struct(original))
+    return {SOURCE_FILE: raw[SOURCE_FILE], ROW: row}
+
+
+def quarantine_rows(checked: ir.Table, table: Table) -> ir.Table:
+    """The quarantined rows of a checked table, in the quarantine's shape."""
+    bad = checked.filter(checked[RULE].notnull())
+    return bad.select(
+        table=ibis.literal(table.name),
+        source_file=bad[SOURCE_FILE],
+        rule=bad[RULE],
+        row=bad[ROW],
+    )
+
+
+def used_rows(checked: ir.Table, table: Table) -> ir.Table:
+    """The rows of a checked table that are used, with only the contract's columns."""
+    return checked.filter(checked[RULE].isnull()).select(*table.column_names)
+
+
+def rule_counts(checked: ir.Table) -> ir.Table:
+    """Rows read and quarantined per rule (a null rule counts the used rows)."""
+    return checked.group_by(RULE).aggregate(rows=checked.count())

@@ -1,0 +1,471 @@
+"""``pinsights build``: from a dataset directory to a published snapshot (SPEC §2-§4).
+
+The order of work is the order data flows: read → check each table (earlier tables first, because
+later ones reference them) → quarantine → pick the date → facts → memberships → counts → documents →
+write a snapshot file → publish atomically. Nothing is published unless every step succeeded; the
+quarantine and the build report are written even for a build that fails on bad input, because that is
+when they are needed most.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from pinsights.data import validate
+from pinsights.data.load import InputError, discover
+from pinsights.data.tables import TABLES, Rule, Table
+from pinsights.engine import semantics
+from pinsights.engine.backends import Backend, make_backend
+from pinsights.engine.documents import Catalogue, Counts, DocumentAssembler
+from pinsights.engine.privacy import PrivacyRules
+from pinsights.store import SNAPSHOT_SCHEMA, Store, StoreError
+
+STEPS = (
+    "read",
+    "validate",
+    "quarantine",
+    "interests",
+    "facts",
+    "memberships",
+    "counts",
+    "documents",
+    "publish",
+)
+
+
+class BuildError(Exception):
+    """The build stopped; nothing was published. The message says why, precisely."""
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    data_dir: Path
+    store_dir: Path = Path("pinsights-store")
+    date: dt.date | None = None
+    window_days: int = 30
+    min_audience_size: int = 100
+    min_cell_size: int = 10
+    max_subcategories: int = 10
+    retain: int = 30
+    max_bad_fraction: float = 0.01
+    engine: str = "duckdb"
+    threads: int | None = None
+    progress: bool = False
+
+    def privacy(self) -> PrivacyRules:
+        return PrivacyRules(
+            min_audience_size=self.min_audience_size,
+            min_cell_size=self.min_cell_size,
+            max_subcategories=self.max_subcategories,
+        )
+
+    def check(self) -> None:
+        if self.window_days < 1:
+            raise BuildError("--window-days must be at least 1")
+        if self.retain < 1:
+            raise BuildError("--retain must be at least 1")
+        if not 0.0 <= self.max_bad_fraction <= 1.0:
+            raise BuildError("--max-bad-fraction must be between 0 and 1")
+        try:
+            self.privacy()
+        except ValueError as error:
+            raise BuildError(str(error)) from error
+
+
+@dataclass
+class _Run:
+    """Mutable state of one build: timings and table statistics for the report."""
+
+    options: BuildOptions
+    build_id: str
+    timings: dict[str, float] = field(default_factory=dict)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    on_step: Callable[[str], None] | None = None
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        if self.on_step is not None:
+            self.on_step(name)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(
+                self.timings.get(name, 0.0) + time.perf_counter() - started, 3
+            )
+
+
+def new_build_id() -> str:
+    now = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{now}-{secrets.token_hex(3)}"
+
+
+def build(options: BuildOptions, *, on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Build and publish the snapshot for ``options``; return the build report.
+
+    Raises :class:`BuildError` (nothing published) for a missing table or column, too many bad
+    rows, no valid event to date the snapshot by, or a store held by another build.
+    """
+    options.check()
+    store = Store(options.store_dir)
+    run = _Run(options=options, build_id=new_build_id(), on_step=on_step)
+    try:
+        with store.build_lock():
+            report = _build_locked(store, run)
+    except StoreError as error:
+        raise BuildError(str(error)) from error
+    except BuildError as error:
+        _write_failure_report(store, run, str(error))
+        raise
+    return report
+
+
+def _write_failure_report(store: Store, run: _Run, message: str) -> None:
+    if not store.root.exists():
+        return
+    store.ensure()
+    store.write_report(
+        run.build_id,
+        {
+            "build_id": run.build_id,
+            "published": False,
+            "error": message,
+            "engine": run.options.engine,
+            "tables": run.tables,
+            "timings": run.timings,
+        },
+    )
+
+
+def _build_locked(store: Store, run: _Run) -> dict[str, Any]:
+    options = run.options
+    backend = make_backend(options.engine, threads=options.threads)
+    try:
+        with run.step("read"):
+            try:
+                sources = discover(options.data_dir)
+                raw = {name: backend.raw_table(source) for name, source in sources.items()}
+            except InputError as error:
+                raise BuildError(str(error)) from error
+        with run.step("validate"):
+            checked, levels = _check_tables(backend, raw)
+        with run.step("quarantine"):
+            _quarantine(backend, store, run, checked)
+        used = {name: validate.used_rows(checked[name], _table(name)) for name in checked}
+        date = _generation_date(backend, options, used["events"])
+        start, end = semantics.window_bounds(date, options.window_days)
+        with run.step("facts"):
+            facts = backend.materialize(
+                "facts", semantics.engagement_facts(used["events"], used["pins"], start, end)
+            )
+        with run.step("memberships"):
+            members = backend.materialize("memberships", semantics.memberships(facts))
+            interests_of_users = backend.materialize(
+                "user_interests", semantics.user_interests(facts, levels)
+            )
+        with run.step("counts"):
+            counts = _counts(backend, options.privacy(), members, interests_of_users, used)
+        with run.step("documents"):
+            catalogue = _catalogue(backend, used, levels)
+            accounts = sorted(
+                str(a) for a in backend.to_arrow(used["ad_accounts"]).column("ad_account_id")
+            )
+            assembler = DocumentAssembler(counts, catalogue, options.privacy(), date.isoformat())
+            documents = list(assembler.documents(accounts))
+        report = {
+            "build_id": run.build_id,
+            "published": True,
+            "date": date.isoformat(),
+            "window": {
+                "start": start.date().isoformat(),
+                "end": date.isoformat(),
+                "days": options.window_days,
+            },
+            "engine": backend.name,
+            "tables": run.tables,
+            "audiences": {
+                "accounts": len(accounts),
+                "documents": len(documents),
+                "reportable": sum(1 for d in documents if d.reportable),
+                "pinterest_total_audience": counts.sizes.get(assembler_key_p(), 0),
+            },
+            "options": {
+                "window_days": options.window_days,
+                "min_audience_size": options.min_audience_size,
+                "min_cell_size": options.min_cell_size,
+                "max_subcategories": options.max_subcategories,
+                "retain": options.retain,
+                "max_bad_fraction": options.max_bad_fraction,
+            },
+            "timings": run.timings,
+        }
+        with run.step("publish"):
+            written = store.temporary_path(f"{run.build_id}.duckdb")
+            _write_snapshot(written, documents, accounts, catalogue, report)
+            store.publish(written, date=date, build_id=run.build_id, retain=options.retain)
+        report["timings"] = run.timings
+        store.write_report(run.build_id, report)
+        return report
+    finally:
+        backend.close()
+
+
+def assembler_key_p() -> tuple[str, str]:
+    from pinsights.engine.documents import P_KEY
+
+    return P_KEY
+
+
+def _table(name: str) -> Table:
+    return next(t for t in TABLES if t.name == name)
+
+
+def _check_tables(
+    backend: Backend, raw: dict[str, ir.Table]
+) -> tuple[dict[str, ir.Table], ir.Table]:
+    """Judge every table in contract order; return the materialised checked tables and levels."""
+    checked: dict[str, ir.Table] = {}
+    used_keys: dict[str, ir.Column] = {}
+    levels: ir.Table | None = None
+    for table in TABLES:
+        if table.name not in raw:
+            continue
+        if table.name == "interests":
+            result, levels = _check_interests(backend, raw[table.name], table)
+        else:
+            expr = validate.check_table(raw[table.name], table, used_keys=used_keys)
+            result = backend.materialize(
+                f"checked_{table.name}", validate.without_provenance_of_used_rows(expr)
+            )
+        checked[table.name] = result
+        if table.primary_key is not None:
+            used_keys[table.name] = validate.used_rows(result, table)[table.primary_key]
+    assert levels is not None
+    return checked, levels
+
+
+def _check_interests(backend: Backend, raw: ir.Table, table: Table) -> tuple[ir.Table, ir.Table]:
+    """Interests reference each other: the hierarchy is judged by walking down from the categories.
+
+    An interest is used when its chain of parents reaches a level-1 interest through used interests;
+    one in a cycle or below a quarantined interest never does and is an ``unknown_reference``.
+    """
+    first = backend.materialize(
+        "checked_interests_first",
+        validate.check_table(raw, table, used_keys={}, skip_references=frozenset({"interests"})),
+    )
+    candidates = validate.used_rows(first, table)
+    frontier = backend.materialize("interest_level_1", semantics.interest_roots(candidates))
+    reached = [frontier]
+    depth = 1
+    while backend.scalar(frontier.count()):
+        depth += 1
+        frontier = backend.materialize(
+            f"interest_level_{depth}", semantics.interest_children(candidates, frontier)
+        )
+        reached.append(frontier)
+    levels = backend.materialize("interest_levels", reached[0].union(*reached[1:]))
+    checked = validate.mark_unknown_references(first, ~first.interest_id.isin(levels.interest_id))
+    result = backend.materialize(
+        "checked_interests", validate.without_provenance_of_used_rows(checked)
+    )
+    return result, levels
+
+
+def _quarantine(backend: Backend, store: Store, run: _Run, checked: dict[str, ir.Table]) -> None:
+    """Count rules per table, write the quarantine, fail when a table has too many bad rows."""
+    failures: list[str] = []
+    for name, table_checked in checked.items():
+        rows = backend.to_arrow(validate.rule_counts(table_checked)).to_pylist()
+        by_rule = {row[validate.RULE]: int(row["rows"]) for row in rows}
+        read = sum(by_rule.values())
+        used = by_rule.pop(None, 0)
+        quarantined = {rule.value: by_rule[rule.value] for rule in Rule if by_rule.get(rule.value)}
+        run.tables[name] = {"read": read, "used": used, "quarantined": quarantined}
+        bad = read - used
+        if read and bad / read > run.options.max_bad_fraction:
+            summary = ", ".join(f"{rule}: {n}" for rule, n in quarantined.items())
+            failures.append(
+                f"{name}: {bad} of {read} rows quarantined ({bad / read:.2%}; {summary})"
+            )
+    parts = [validate.quarantine_rows(checked[name], _table(name)) for name in checked]
+    written = store.temporary_path(f"quarantine-{run.build_id}.duckdb")
+    backend.export_quarantine(parts[0].union(*parts[1:], distinct=False), written)
+    store.publish_quarantine(written)
+    if failures:
+        raise BuildError(
+            f"too many bad rows (more than --max-bad-fraction={run.options.max_bad_fraction}):\n  "
+            + "\n  ".join(failures)
+            + "\nnothing was published; see `pinsights quarantine` for the rows"
+        )
+
+
+def _generation_date(backend: Backend, options: BuildOptions, events: ir.Table) -> dt.date:
+    if options.date is not None:
+        return options.date
+    latest = backend.scalar(semantics.latest_event_date(events))
+    if latest is None:
+        raise BuildError("no valid event in the events table: pass --date to build anyway")
+    if isinstance(latest, dt.datetime):
+        return latest.date()
+    if isinstance(latest, dt.date):
+        return latest
+    return dt.date.fromisoformat(str(latest)[:10])
+
+
+def _counts(
+    backend: Backend,
+    rules: PrivacyRules,
+    members: ir.Table,
+    interests_of_users: ir.Table,
+    used: dict[str, ir.Table],
+) -> Counts:
+    sizes = {
+        (row["ad_account_id"], row["insight_type"]): int(row["size"])
+        for row in backend.to_arrow(semantics.audience_sizes(members)).to_pylist()
+    }
+    interest_rows = backend.to_arrow(
+        rules.suppress_small_cells(semantics.interest_counts(members, interests_of_users))
+    ).to_pydict()
+    interests: dict[tuple[str, str], dict[str, int]] = {}
+    for account, kind, interest_id, users in zip(
+        interest_rows["ad_account_id"],
+        interest_rows["insight_type"],
+        interest_rows["interest_id"],
+        interest_rows["users"],
+        strict=True,
+    ):
+        interests.setdefault((account, kind), {})[interest_id] = int(users)
+    demo_rows = backend.to_arrow(
+        rules.suppress_small_cells(semantics.demographic_counts(members, used["users"]))
+    ).to_pydict()
+    demographics: dict[tuple[str, str], dict[str, list[tuple[str, int]]]] = {}
+    for account, kind, dimension, key, users in zip(
+        demo_rows["ad_account_id"],
+        demo_rows["insight_type"],
+        demo_rows["dimension"],
+        demo_rows["key"],
+        demo_rows["users"],
+        strict=True,
+    ):
+        demographics.setdefault((account, kind), {}).setdefault(dimension, []).append(
+            (key, int(users))
+        )
+    return Counts(sizes=sizes, interests=interests, demographics=demographics)
+
+
+def _catalogue(backend: Backend, used: dict[str, ir.Table], levels: ir.Table) -> Catalogue:
+    interests = used["interests"]
+    joined = interests.join(levels, interests.interest_id == levels.interest_id)
+    named = backend.to_arrow(
+        joined.filter(joined.level <= 2).select(
+            interests.interest_id, interests.name, interests.parent_id, levels.level
+        )
+    ).to_pylist()
+    catalogue = Catalogue(
+        interest_names={row["interest_id"]: row["name"] for row in named},
+        categories={row["interest_id"] for row in named if row["level"] == 1},
+        parent_of_subcategory={
+            row["interest_id"]: row["parent_id"] for row in named if row["level"] == 2
+        },
+    )
+    if "metros" in used:
+        for row in backend.to_arrow(used["metros"]).to_pylist():
+            catalogue.metro_names[row["metro"]] = row["name"]
+    return catalogue
+
+
+def _write_snapshot(
+    path: Path,
+    documents: list[Any],
+    accounts: list[str],
+    catalogue: Catalogue,
+    report: dict[str, Any],
+) -> None:
+    """Write a complete snapshot file; it becomes visible only when the store publishes it."""
+    document_rows = sorted(documents, key=lambda d: (d.ad_account_id, d.insight_type))
+    tables = {
+        "accounts": pa.table({"ad_account_id": pa.array(accounts, pa.string())}),
+        "level1_interests": pa.table(
+            {"interest_id": pa.array(sorted(catalogue.categories), pa.string())}
+        ),
+        "audiences": pa.table(
+            {
+                "ad_account_id": [d.ad_account_id for d in document_rows],
+                "insight_type": [d.insight_type for d in document_rows],
+                "size": pa.array([d.size for d in document_rows], pa.int64()),
+                "qualifies": [d.reportable for d in document_rows],
+            }
+        ),
+        "documents": pa.table(
+            {
+                "ad_account_id": [d.ad_account_id for d in document_rows],
+                "insight_type": [d.insight_type for d in document_rows],
+                "body": pa.array([d.body for d in document_rows], pa.binary()),
+            }
+        ),
+        "category_items": _category_items_table(document_rows),
+        "meta": pa.table(
+            {
+                "key": ["date", "build_id", "report"],
+                "value": [report["date"], report["build_id"], _json(report)],
+            }
+        ),
+    }
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(SNAPSHOT_SCHEMA)
+        for name, arrow_table in tables.items():
+            con.register("incoming", arrow_table)
+            con.execute(f"INSERT INTO {name} SELECT * FROM incoming")
+            con.unregister("incoming")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
+def _category_items_table(documents: list[Any]) -> pa.Table:
+    accounts, kinds, categories, bodies = [], [], [], []
+    for document in documents:
+        for category_id, body in sorted(document.category_items.items()):
+            accounts.append(document.ad_account_id)
+            kinds.append(document.insight_type)
+            categories.append(category_id)
+            bodies.append(body)
+    return pa.table(
+        {
+            "ad_account_id": pa.array(accounts, pa.string()),
+            "insight_type": pa.array(kinds, pa.string()),
+            "category_id": pa.array(categories, pa.string()),
+            "body": pa.array(bodies, pa.binary()),
+        }
+    )
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+def options_as_dict(options: BuildOptions) -> dict[str, Any]:
+    data = asdict(options)
+    data["data_dir"] = str(options.data_dir)
+    data["store_dir"] = str(options.store_dir)
+    data["date"] = options.date.isoformat() if options.date else None
+    return data
+
+
+__all__ = ["STEPS", "BuildError", "BuildOptions", "build", "ibis"]
