@@ -9,8 +9,12 @@ keeps working against a newer server.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import pandas
 
 
 class _Model(BaseModel):
@@ -100,6 +104,15 @@ class AudienceInsightsResponse(_Model):
     categories: list[AudienceCategory] | None = None
     demographics: AudienceDemographics | None = None
 
+    def to_dataframe(self) -> pandas.DataFrame:
+        """A long frame, one row per category, subcategory and demographic value (needs pandas).
+
+        Lives in ``pinsights.client._frames`` and is imported on call, so the server never loads pandas.
+        """
+        from pinsights.client._frames import insights_frame
+
+        return insights_frame(self)
+
 
 class AudienceDefinition(_Model):
     date: str | None = None
@@ -109,6 +122,12 @@ class AudienceDefinition(_Model):
 
 class AudienceDefinitionResponse(_Model):
     items: list[AudienceDefinition] | None = None
+
+    def to_dataframe(self) -> pandas.DataFrame:
+        """One row per definition, with the insight type it stands for (needs pandas)."""
+        from pinsights.client._frames import definitions_frame
+
+        return definitions_frame(self)
 
 
 class AudienceInsightCategoryCommon(_Model):
@@ -121,6 +140,12 @@ class AudienceInsightCategoryCommon(_Model):
 
 class AudienceInsightCategoryArrayResponse(_Model):
     items: list[AudienceInsightCategoryCommon] | None = None
+
+    def to_dataframe(self) -> pandas.DataFrame:
+        """One row per subcategory of the deprecated category listing (needs pandas)."""
+        from pinsights.client._frames import category_list_frame
+
+        return category_list_frame(self)
 
 
 class Error(_Model):

@@ -1,0 +1,133 @@
+"""The blocking client: :class:`BaseClient` plus an :class:`httpx.Client` and ``time.sleep``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import warnings
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from pinsights.contract import (
+    AudienceDefinitionResponse,
+    AudienceDefinitionScope,
+    AudienceDefinitionType,
+    AudienceInsightCategoryArrayResponse,
+    AudienceInsightsResponse,
+    AudienceInsightType,
+)
+
+from ._base import (
+    CATEGORY_LIST_DEPRECATION,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    BaseClient,
+    ModelT,
+    _Call,
+)
+from ._errors import PinsightsAPIError
+
+
+class Client(BaseClient):
+    """A client for the Audience Insights endpoints of the Pinterest API v5 or a pinsights server.
+
+    ``base_url`` defaults to ``$PINSIGHTS_BASE_URL``, else ``https://api.pinterest.com/v5``; the
+    token to ``$PINTEREST_ACCESS_TOKEN`` unless ``access_token=`` or an ``auth=`` flow
+    (:class:`ClientCredentialsAuth`, :class:`RefreshTokenAuth`) is given. 429 and 5xx answers and
+    connection failures are retried ``max_retries`` times (see :class:`RetryPolicy`). Use it as a
+    context manager, or call :meth:`close`, to release its connections.
+
+    ``transport`` is handed to httpx (e.g. :class:`httpx.MockTransport` in tests).
+    """
+
+    def __init__(
+        self,
+        access_token: str | None = None,
+        *,
+        base_url: str | None = None,
+        auth: httpx.Auth | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_backoff: float = 0.5,
+        retry_max_backoff: float = 8.0,
+        max_retry_after: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            access_token,
+            base_url=base_url,
+            auth=auth,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_backoff=retry_backoff,
+            retry_max_backoff=retry_max_backoff,
+            max_retry_after=max_retry_after,
+        )
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            auth=self._auth,
+            headers=self._headers,
+            timeout=self.timeout,
+            transport=transport,
+        )
+
+    def audience_insights_get(
+        self,
+        ad_account_id: str | int,
+        audience_insight_type: AudienceInsightType | str = AudienceInsightType.YOUR_TOTAL_AUDIENCE,
+        *,
+        date: dt.date | str | None = None,
+    ) -> AudienceInsightsResponse:
+        """The insights document of one audience of an ad account (newest snapshot, or ``date``).
+
+        ``date`` is a pinsights extension that selects an older retained snapshot.
+        """
+        return self._request(self._insights_call(ad_account_id, audience_insight_type, date))
+
+    def audience_insights_scope_and_type_get(
+        self, ad_account_id: str | int
+    ) -> AudienceDefinitionResponse:
+        """Which audiences (scope, type, date) of an ad account have insights to read."""
+        return self._request(self._definitions_call(ad_account_id))
+
+    def audiences_insights_category_list(
+        self,
+        ad_account_id: str | int,
+        scope: AudienceDefinitionScope | str,
+        type: AudienceDefinitionType | str,
+        category_id: str | int,
+    ) -> AudienceInsightCategoryArrayResponse:
+        """The subcategories of one category of an audience, uncapped (deprecated upstream)."""
+        warnings.warn(CATEGORY_LIST_DEPRECATION, DeprecationWarning, stacklevel=2)
+        return self._request(self._category_list_call(ad_account_id, scope, type, category_id))
+
+    def _request(self, call: _Call[ModelT]) -> ModelT:
+        attempt = 0
+        while True:
+            try:
+                response = self._http.get(call.path, params=call.params)
+            except (httpx.TransportError, PinsightsAPIError) as exc:
+                delay = self._retry_delay_or_raise(exc, attempt)
+            else:
+                if response.is_success:
+                    return self._parse(call, response)
+                delay = self._retry_delay_or_raise(response, attempt)
+            time.sleep(delay)
+            attempt += 1
+
+    def close(self) -> None:
+        """Close the connection pool; the client cannot be used afterwards."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
