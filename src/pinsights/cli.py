@@ -104,6 +104,71 @@ def quarantine(
 
 # --- client: insights, definitions -----------------------------------------------------------
 
+BASE_URL_OPTION = typer.Option(
+    None,
+    "--base-url",
+    envvar="PINSIGHTS_BASE_URL",
+    help="API base URL, e.g. http://127.0.0.1:8000/v5 (default: https://api.pinterest.com/v5).",
+)
+TOKEN_OPTION = typer.Option(
+    None,
+    "--token",
+    envvar="PINTEREST_ACCESS_TOKEN",
+    help="Bearer token (prefer the environment variable: a flag is visible to other users).",
+    show_default=False,
+)
+
+
+@app.command()
+def insights(
+    ad_account_id: str = typer.Argument(..., help="Ad account id (digits)."),
+    insight_type: str = typer.Option(
+        "YOUR_TOTAL_AUDIENCE",
+        "--type",
+        "-t",
+        help="YOUR_TOTAL_AUDIENCE, YOUR_ENGAGED_AUDIENCE or PINTEREST_TOTAL_AUDIENCE (any case).",
+    ),
+    date: str | None = typer.Option(
+        None, "--date", help="YYYY-MM-DD: an older retained snapshot (default: the newest)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the wire JSON document."),
+    base_url: str | None = BASE_URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    """Show an audience's insights: size, categories with affinity, subcategories, demographics."""
+    from pinsights.client._render import echo_json, print_insights, run_query
+
+    response = run_query(
+        base_url,
+        token,
+        lambda client: client.audience_insights_get(ad_account_id, insight_type.upper(), date=date),
+    )
+    if as_json:
+        echo_json(response)
+    else:
+        print_insights(ad_account_id, response)
+
+
+@app.command()
+def definitions(
+    ad_account_id: str = typer.Argument(..., help="Ad account id (digits)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the wire JSON document."),
+    base_url: str | None = BASE_URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    """List the audiences of an ad account that have insights, per snapshot date."""
+    from pinsights.client._render import echo_json, print_definitions, run_query
+
+    response = run_query(
+        base_url, token, lambda client: client.audience_insights_scope_and_type_get(ad_account_id)
+    )
+    if as_json:
+        echo_json(response)
+    else:
+        print_definitions(ad_account_id, response)
+
+
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()

@@ -14,13 +14,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pinsights.contract import (
-    INSIGHT_TYPE_OF_DEFINITION,
     AudienceDefinitionResponse,
-    AudienceDefinitionScope,
-    AudienceDefinitionType,
     AudienceInsightCategoryArrayResponse,
     AudienceInsightsResponse,
 )
+
+from ._base import insight_type_of_definition
 
 if TYPE_CHECKING:
     import pandas
@@ -28,8 +27,6 @@ if TYPE_CHECKING:
 #: The ``dimension`` values of an insights frame, in the order rows appear.
 DIMENSIONS = ("categories", "subcategories", "ages", "genders", "countries", "metros", "devices")
 DEMOGRAPHIC_DIMENSIONS = DIMENSIONS[2:]
-_SCOPES = {scope.value for scope in AudienceDefinitionScope}
-_TYPES = {kind.value for kind in AudienceDefinitionType}
 INSIGHT_COLUMNS = ("type", "date", "dimension", "parent_key", "key", "name", "ratio", "index")
 
 
@@ -97,12 +94,8 @@ def definitions_frame(response: AudienceDefinitionResponse) -> pandas.DataFrame:
     pd = _pandas()
     rows = []
     for item in response.items or []:
-        insight_type = None
-        if item.scope in _SCOPES and item.type in _TYPES:
-            pair = (AudienceDefinitionScope(item.scope), AudienceDefinitionType(item.type))
-            if pair in INSIGHT_TYPE_OF_DEFINITION:
-                insight_type = INSIGHT_TYPE_OF_DEFINITION[pair].value
-        rows.append((item.date, item.scope, item.type, insight_type))
+        kind = insight_type_of_definition(item.scope, item.type)
+        rows.append((item.date, item.scope, item.type, kind.value if kind else None))
     return pd.DataFrame(rows, columns=["date", "scope", "type", "audience_insight_type"])
 
 

@@ -1,0 +1,291 @@
+"""Rich tables for the ``pinsights insights`` and ``pinsights definitions`` commands.
+
+A person reading insights in a terminal wants three things at a glance: how big the audience is,
+which interests over-index (the affinity bar: longer and green above the platform average of 1.0,
+red below it), and who the people are (one table per demographic). Everything else — the exact
+numbers, the ids — is there too, but secondary.
+
+Also here: running a query for a command and turning a client exception into one line a CLI user
+can act on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+import typer
+from pydantic import BaseModel
+from rich.columns import Columns
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from pinsights.contract import (
+    AudienceDefinitionResponse,
+    AudienceDemographicValue,
+    AudienceInsightsResponse,
+)
+
+from ._base import ACCESS_TOKEN_ENV, BASE_URL_ENV, ModelT, insight_type_of_definition
+from ._errors import (
+    ForbiddenError,
+    InvalidArgumentError,
+    NotFoundError,
+    PinsightsAPIError,
+    PinsightsConnectionError,
+    PinsightsError,
+    UnauthorizedError,
+)
+from ._sync import Client
+
+BAR_WIDTH = 20
+#: wire name -> (table title, column heading)
+DEMOGRAPHIC_TITLES = {
+    "ages": ("Ages", "Age"),
+    "genders": ("Genders", "Gender"),
+    "countries": ("Countries", "Country"),
+    "metros": ("Metros", "Metro"),
+    "devices": ("Devices", "Device"),
+}
+
+
+class CLIError(Exception):
+    """A failure already phrased for a terminal; ``exit_code`` 2 is a usage error, 1 anything else."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _title(kind: object) -> str:
+    return str(getattr(kind, "value", kind) or "audience").replace("_", " ").capitalize()
+
+
+def _percent(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.1%}"
+
+
+def _bar(value: float | None, scale: float, style: str) -> Text:
+    if value is None or scale <= 0:
+        return Text("")
+    filled = max(1, round(min(value, scale) / scale * BAR_WIDTH)) if value > 0 else 0
+    return Text("█" * filled, style=style)
+
+
+def _affinity(index: float | None, scale: float) -> Text:
+    """``1.52x ██████████████████`` on a scale where ``┆``/the colour change marks 1.0 (average).
+
+    Up to the average the bar is plain; the part above it is green. An index below 1.0 is a red
+    bar followed by dots up to where the average would be, so the shortfall is visible even
+    without colour.
+    """
+    if index is None:
+        return Text("-")
+    text = Text(f"{index:5.2f}x ", style="bold" if index >= 1.2 else "")
+    if scale <= 0:
+        return text
+    filled = round(min(index, scale) / scale * BAR_WIDTH)
+    average = max(1, round(1.0 / scale * BAR_WIDTH))
+    if index >= 1.0:
+        text.append("█" * min(filled, average))
+        text.append("█" * max(0, filled - average), style="green")
+    else:
+        text.append("█" * filled, style="red")
+        text.append("·" * max(0, average - filled - 1), style="dim")
+        text.append("┆", style="dim")
+    return text
+
+
+def _summary(account: str, response: AudienceInsightsResponse) -> Text:
+    line = Text()
+    line.append(f"{_title(response.type)}", style="bold")
+    line.append(f" of ad account {account}")
+    if response.date:
+        line.append(f" · snapshot {response.date}")
+    line.append("\nSize: ")
+    if response.size_is_upper_bound:
+        line.append(f"at most {response.size:,}" if response.size is not None else "small")
+        line.append(
+            " — below the privacy threshold, so no categories or demographics are published",
+            style="yellow",
+        )
+    elif response.size is not None:
+        line.append(f"{response.size:,} people", style="bold")
+    if response.categories:
+        line.append(
+            "\nShare: part of the audience (of a subcategory: part of its category's people). "
+            "Affinity: the share relative to the whole platform's, 1.00x = average.",
+            style="dim",
+        )
+    return line
+
+
+def _categories_table(response: AudienceInsightsResponse) -> Table | None:
+    categories = response.categories or []
+    if not categories:
+        return None
+    scale = max([c.index or 0.0 for c in categories] + [1.0])
+    table = Table(
+        title="Categories",
+        title_justify="left",
+        highlight=False,
+    )
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("Category")
+    table.add_column("Share", justify="right")
+    table.add_column("Affinity", no_wrap=True)
+    for rank, category in enumerate(categories, start=1):
+        table.add_row(
+            str(rank), category.name or category.key or "?", _percent(category.ratio),
+            _affinity(category.index, scale),
+        )  # fmt: skip
+    return table
+
+
+def _subcategories_table(response: AudienceInsightsResponse) -> Table | None:
+    categories = [c for c in response.categories or [] if c.subcategories]
+    if not categories:
+        return None
+    scale = max([s.index or 0.0 for c in categories for s in c.subcategories or []] + [1.0])
+    table = Table(
+        title="Subcategories",
+        title_justify="left",
+        highlight=False,
+    )
+    table.add_column("Category", style="dim")
+    table.add_column("Subcategory")
+    table.add_column("Share of category", justify="right")
+    table.add_column("Affinity", no_wrap=True)
+    for position, category in enumerate(categories):
+        if position:
+            table.add_section()
+        for row, sub in enumerate(category.subcategories or []):
+            table.add_row(
+                (category.name or category.key or "?") if row == 0 else "",
+                sub.name or sub.key or "?", _percent(sub.ratio), _affinity(sub.index, scale),
+            )  # fmt: skip
+    return table
+
+
+def _demographic_table(
+    title: str, heading: str, values: Sequence[AudienceDemographicValue]
+) -> Table:
+    scale = max([v.ratio or 0.0 for v in values] + [0.0])
+    show_key = any(v.key and v.name and v.key.lower() != v.name.lower() for v in values)
+    table = Table(title=title, title_justify="left", highlight=False)
+    table.add_column(heading)
+    if show_key:
+        table.add_column("Key", style="dim")
+    table.add_column("Share", justify="right")
+    table.add_column("", no_wrap=True)
+    for value in values:
+        cells: list[RenderableType] = [value.name or value.key or "?"]
+        if show_key:
+            cells.append(value.key or "")
+        cells += [_percent(value.ratio), _bar(value.ratio, scale, "cyan")]
+        table.add_row(*cells)
+    return table
+
+
+def insights_renderable(account: str, response: AudienceInsightsResponse) -> Group:
+    """Everything ``pinsights insights`` prints, as one Rich renderable."""
+    parts: list[RenderableType] = [_summary(account, response)]
+    parts += [t for t in (_categories_table(response), _subcategories_table(response)) if t]
+    demographics = response.demographics
+    tables = [
+        _demographic_table(title, heading, values)
+        for key, (title, heading) in DEMOGRAPHIC_TITLES.items()
+        if (values := getattr(demographics, key, None) if demographics else None)
+    ]
+    if tables:
+        parts.append(Columns(tables, padding=(1, 2)))
+    if len(parts) == 1 and not response.size_is_upper_bound:
+        parts.append(Text("No categories or demographics in this document.", style="dim"))
+    spaced: list[RenderableType] = []
+    for part in parts:
+        spaced += [part, Text("")]
+    return Group(*spaced[:-1])
+
+
+def definitions_renderable(account: str, response: AudienceDefinitionResponse) -> RenderableType:
+    """The audiences of an account with insights, and the ``--type`` that reads each."""
+    items = response.items or []
+    if not items:
+        return Text(
+            f"Ad account {account} has no audience large enough for insights yet.", style="yellow"
+        )
+    table = Table(title=f"Audiences of ad account {account}", title_justify="left", highlight=False)
+    for column in ("Date", "Scope", "Type", "Read with --type"):
+        table.add_column(column)
+    for item in items:
+        kind = insight_type_of_definition(item.scope, item.type)
+        table.add_row(
+            item.date or "", item.scope or "", item.type or "", kind.value if kind else ""
+        )
+    return table
+
+
+def print_insights(
+    account: str, response: AudienceInsightsResponse, console: Console | None = None
+) -> None:
+    (console or Console()).print(insights_renderable(account, response))
+
+
+def print_definitions(
+    account: str, response: AudienceDefinitionResponse, console: Console | None = None
+) -> None:
+    (console or Console()).print(definitions_renderable(account, response))
+
+
+def describe(error: PinsightsError, base_url: str | None) -> CLIError:
+    """One actionable line for a terminal, from any client exception."""
+    where = base_url or "the default base URL"
+    if isinstance(error, InvalidArgumentError):
+        return CLIError(str(error), 2)
+    if isinstance(error, UnauthorizedError):
+        hint = f"is the token meant for {where}? ({error.message})"
+        return CLIError(f"not authorized: {hint}", 1)
+    if isinstance(error, ForbiddenError):
+        return CLIError(f"forbidden: {error.message} (does the token cover this ad account?)", 1)
+    if isinstance(error, NotFoundError):
+        return CLIError(f"not found: {error.message}", 1)
+    if isinstance(error, PinsightsAPIError):
+        return CLIError(str(error), 1)
+    if isinstance(error, PinsightsConnectionError):
+        return CLIError(
+            f"could not reach {where}: {error}. Is the server running? "
+            f"Point at it with --base-url or {BASE_URL_ENV}.",
+            1,
+        )
+    return CLIError(str(error), 1)
+
+
+def run_query(
+    base_url: str | None, token: str | None, operation: Callable[[Client], ModelT]
+) -> ModelT:
+    """Run one client operation for a CLI command; failures become a line on stderr and an exit.
+
+    Exit status 2 for a usage problem (no token, an invalid argument), 1 for anything the server
+    or the network said.
+    """
+    try:
+        if not token:
+            raise CLIError(
+                f"no access token: pass --token or set {ACCESS_TOKEN_ENV} "
+                "(a pinsights server mints one with `pinsights token --ad-accounts ID`)",
+                2,
+            )
+        try:
+            with Client(token, base_url=base_url) as client:
+                return operation(client)
+        except PinsightsError as error:
+            raise describe(error, base_url) from None
+    except CLIError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(error.exit_code) from None
+
+
+def echo_json(response: BaseModel) -> None:
+    """The wire document as received: fields the server left out stay out (``exclude_unset``)."""
+    typer.echo(json.dumps(response.model_dump(mode="json", exclude_unset=True), indent=2))
