@@ -1,0 +1,232 @@
+"""The data operations of SPEC §1, as a lean ASGI application.
+
+``GET /v5/ad_accounts/{ad_account_id}/…`` is the hot path: auth → rate limit → parameters →
+lookup → bytes. It is written directly against ASGI rather than as FastAPI routes because FastAPI's
+per-request machinery (dependency solving, parameter models) costs several times what the whole
+lookup does: on the project's 2-core machine it capped the server at about a quarter of a bare ASGI
+app's throughput (docs/server.md has the figures). Everything else — the token endpoint, health,
+OpenAPI, docs, the dashboard — is a FastAPI app (:mod:`pinsights.server.web`).
+
+The parameters are checked exactly as the wire contract declares them (a test compares the two),
+and every failure is an :class:`~pinsights.server.errors.ApiError` rendered by one function.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+from pinsights.contract import (
+    AD_ACCOUNT_ID_MAX_LENGTH,
+    AD_ACCOUNT_ID_PATTERN,
+    DATE_PATTERN,
+    INSIGHT_TYPE_OF_DEFINITION,
+    AudienceCategorySort,
+    AudienceDefinitionScope,
+    AudienceDefinitionType,
+    AudienceInsightType,
+)
+from pinsights.server.documents import Documents
+from pinsights.server.errors import (
+    AccountForbidden,
+    ApiError,
+    InternalError,
+    InvalidParameter,
+    MethodNotAllowed,
+    MissingScope,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+)
+from pinsights.server.ratelimit import RateLimiter
+from pinsights.server.tokens import READ_SCOPE, Claims, TokenService
+
+logger = logging.getLogger("pinsights.server")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Query = dict[str, list[str]]
+E = TypeVar("E", bound=StrEnum)
+
+PREFIX = "/v5/ad_accounts/"
+#: ASGI scope key under which the authenticated client id is left for the access log.
+CLIENT_ID_KEY = "pinsights.client_id"
+ALLOWED_METHODS = "GET, HEAD"
+# The contract's patterns are ECMA regexes, where \d means ASCII digits only.
+_ACCOUNT_ID = re.compile(AD_ACCOUNT_ID_PATTERN, re.ASCII)
+_CATEGORY_ID = _ACCOUNT_ID  # the contract gives category_id the same rule
+_DATE = re.compile(DATE_PATTERN, re.ASCII)
+_JSON = (b"content-type", b"application/json")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What an operation needs from an authenticated request."""
+
+    claims: Claims
+    path: list[str]  # the segments after /v5/ad_accounts/
+    query: Query
+
+
+Operation = Callable[["DataApi", Request], Awaitable[bytes]]
+
+
+class DataApi:
+    """ASGI app for every path under ``/v5/ad_accounts/``."""
+
+    def __init__(self, documents: Documents, tokens: TokenService, limiter: RateLimiter) -> None:
+        self.documents = documents
+        self.tokens = tokens
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        head = scope["method"] == "HEAD"
+        rate_headers: dict[str, str] = {}
+        try:
+            segments = scope["path"][len(PREFIX) :].split("/")
+            operation = _route(segments)
+            if operation is None:
+                raise NotFound("No such route.")
+            if scope["method"] not in ("GET", "HEAD"):
+                raise MethodNotAllowed(ALLOWED_METHODS)
+            claims = self.tokens.verify(_bearer_token(scope))
+            scope[CLIENT_ID_KEY] = claims.client_id
+            decision = self.limiter.take(claims.client_id)
+            rate_headers = decision.headers()
+            if not decision.allowed:
+                raise RateLimited(decision.retry_after)
+            if READ_SCOPE not in claims.scopes:
+                raise MissingScope(READ_SCOPE)
+            query = _query(scope)
+            body = await operation(self, Request(claims, segments, query))
+        except ApiError as error:
+            await _send(send, error.status, error.body(), {**rate_headers, **error.headers}, head)
+        except Exception:
+            logger.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            internal = InternalError()
+            await _send(send, internal.status, internal.body(), {}, head)
+        else:
+            await _send(send, 200, body, rate_headers, head)
+
+    # --- the operations --------------------------------------------------------------------------
+
+    async def audience_insights(self, request: Request) -> bytes:
+        """``GET …/{ad_account_id}/audience_insights?audience_insight_type=…[&date=…]``"""
+        ad_account_id = _ad_account_id(request.path[0])
+        insight_type = _enum(request.query, "audience_insight_type", AudienceInsightType)
+        date = _date(request.query)
+        _authorize(request.claims, ad_account_id)
+        return await self.documents.insights(ad_account_id, insight_type, date)
+
+    async def audience_definitions(self, request: Request) -> bytes:
+        """``GET …/{ad_account_id}/insights/audiences``"""
+        ad_account_id = _ad_account_id(request.path[0])
+        _authorize(request.claims, ad_account_id)
+        return await self.documents.definitions(ad_account_id)
+
+    async def category(self, request: Request) -> bytes:
+        """``GET …/{ad_account_id}/insights/audiences/{scope}/{type}/{category_id}[?sort=RATIO]``"""
+        ad_account_id = _ad_account_id(request.path[0])
+        scope = _enum_value("scope", request.path[3], AudienceDefinitionScope)
+        audience_type = _enum_value("type", request.path[4], AudienceDefinitionType)
+        category_id = request.path[5]
+        if len(category_id) > AD_ACCOUNT_ID_MAX_LENGTH or not _CATEGORY_ID.fullmatch(category_id):
+            raise InvalidParameter("category_id", "must be digits, at most 18")
+        if "sort" in request.query:
+            _enum(request.query, "sort", AudienceCategorySort)
+        _authorize(request.claims, ad_account_id)
+        insight_type = INSIGHT_TYPE_OF_DEFINITION.get((scope, audience_type))
+        if insight_type is None:  # PINTEREST + ENGAGEMENT: an audience that is not offered
+            raise NotFound(f"No {scope.value} {audience_type.value} audience.")
+        return await self.documents.category(ad_account_id, insight_type, category_id)
+
+
+def _route(segments: list[str]) -> Operation | None:
+    """Which operation a path names (by shape only: parameter values are checked later)."""
+    match segments:
+        case [_, "audience_insights"]:
+            return DataApi.audience_insights
+        case [_, "insights", "audiences"]:
+            return DataApi.audience_definitions
+        case [_, "insights", "audiences", _, _, _]:
+            return DataApi.category
+    return None
+
+
+def _bearer_token(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").strip().partition(" ")
+            token = token.strip()
+            if scheme.lower() != "bearer" or not token:
+                raise Unauthenticated("The Authorization header is not 'Bearer <token>'.")
+            return token
+    raise Unauthenticated("No bearer token.")
+
+
+def _authorize(claims: Claims, ad_account_id: str) -> None:
+    if not claims.may_read(ad_account_id):
+        raise AccountForbidden()
+
+
+def _query(scope: Scope) -> Query:
+    query: Query = {}
+    for name, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
+        query.setdefault(name, []).append(value)
+    return query
+
+
+def _single(query: Query, name: str) -> str | None:
+    values = query.get(name)
+    if values is None:
+        return None
+    if len(values) > 1:
+        raise InvalidParameter(name, "must be given once")
+    return values[0]
+
+
+def _ad_account_id(value: str) -> str:
+    if len(value) > AD_ACCOUNT_ID_MAX_LENGTH or not _ACCOUNT_ID.fullmatch(value):
+        raise InvalidParameter("ad_account_id", "must be digits, at most 18")
+    return value
+
+
+def _enum(query: Query, name: str, kind: type[E]) -> E:
+    value = _single(query, name)
+    if value is None:
+        raise InvalidParameter(name, "is required")
+    return _enum_value(name, value, kind)
+
+
+def _enum_value(name: str, value: str, kind: type[E]) -> E:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise InvalidParameter(name, f"must be one of {allowed}") from None
+
+
+def _date(query: Query) -> dt.date | None:
+    value = _single(query, "date")
+    if value is None:
+        return None
+    try:
+        if not _DATE.fullmatch(value):
+            raise ValueError(value)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidParameter("date", "must be a date YYYY-MM-DD") from None
+
+
+async def _send(send: Send, status: int, body: bytes, headers: dict[str, str], head: bool) -> None:
+    raw = [_JSON, (b"content-length", str(len(body)).encode())]
+    raw += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": b"" if head else body})

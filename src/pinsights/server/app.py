@@ -1,0 +1,60 @@
+"""The application factory: wires the store, auth, rate limits and both halves of the API together.
+
+``create_app()`` takes a :class:`ServerSettings` (or reads one from ``PINSIGHTS_*``, which is how each
+uvicorn worker process gets its own) and returns one ASGI app:
+
+    AccessLog → Router ─┬─ /v5/ad_accounts/… → DataApi (the hot path, pinsights.server.api)
+                        └─ everything else   → FastAPI (tokens, health, docs; pinsights.server.web)
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from pinsights.server.accesslog import AccessLog
+from pinsights.server.api import PREFIX, DataApi, Receive, Scope, Send
+from pinsights.server.clients import ClientRegistry
+from pinsights.server.documents import Documents
+from pinsights.server.ratelimit import RateLimiter
+from pinsights.server.settings import ServerSettings
+from pinsights.server.tokens import TokenService, load_signing_key
+from pinsights.server.web import WebServices, create_web_app
+from pinsights.store import Store
+
+
+class Router:
+    """Sends the data operations to the lean ASGI app, everything else to FastAPI."""
+
+    def __init__(self, data_api: Any, web: Any) -> None:
+        self.data_api = data_api
+        self.web = web
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+            await self.data_api(scope, receive, send)
+        else:
+            await self.web(scope, receive, send)
+
+
+def create_app(settings: ServerSettings | None = None) -> Any:
+    """Build the ASGI application for one worker process."""
+    settings = settings or ServerSettings()
+    secret = settings.secret.get_secret_value() if settings.secret else None
+    registry = ClientRegistry(settings.store)
+    tokens = TokenService(load_signing_key(settings.store, secret), is_revoked=registry.is_revoked)
+    limiter = RateLimiter(settings.limit)
+    documents = Documents(Store(settings.store), settings.document_cache_size)
+    web = create_web_app(
+        WebServices(
+            documents=documents,
+            registry=registry,
+            tokens=tokens,
+            limiter=limiter,
+            token_ttl=settings.token_ttl,
+        )
+    )
+    app: Any = Router(DataApi(documents, tokens, limiter), web)
+    if settings.access_log:
+        app = AccessLog(app, sys.stderr)
+    return app

@@ -1,0 +1,179 @@
+"""The client registry: who may ask ``POST /v5/oauth/token`` for a token, and for which ad accounts.
+
+It is one JSON file in the store directory (``clients.json``), written owner-only and replaced
+atomically, holding each client's argon2 hash of its secret — never the secret itself. The CLI
+(``pinsights clients add/list/revoke``) edits it; servers re-read it when its stat changes, so a
+revocation reaches a running server on its next request without a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from pinsights.server.tokens import parse_ad_accounts
+
+CLIENTS_FILE = "clients.json"
+LOCK_FILE = ".clients.lock"
+
+_hasher = PasswordHasher()
+#: Verified against when the client id is unknown, so a miss costs as much time as a hit.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
+
+
+@dataclass(frozen=True)
+class Client:
+    """One registered client. ``ad_accounts == ['*']`` grants every ad account."""
+
+    client_id: str
+    name: str
+    ad_accounts: list[str]
+    secret_hash: str
+    created_at: str
+    revoked_at: str | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class ClientRegistry:
+    """The registry file of one store, cached in memory until the file changes."""
+
+    def __init__(self, store: Path) -> None:
+        self.path = Path(store) / CLIENTS_FILE
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._clients: dict[str, Client] = {}
+        self._revoked: frozenset[str] = frozenset()
+        # client id -> keyed digest of a secret already verified with argon2 (memory only)
+        self._verified: dict[str, bytes] = {}
+        self._digest_key = secrets.token_bytes(32)
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def _refresh(self) -> dict[str, Client]:
+        """Reload when the file's (inode, mtime, size) changed: one stat per call."""
+        try:
+            st = os.stat(self.path)
+            stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self._stamp:
+            with self._lock:
+                if stamp != self._stamp:
+                    clients = self._read() if stamp is not None else {}
+                    self._clients = clients
+                    self._revoked = frozenset(c.client_id for c in clients.values() if c.revoked)
+                    self._verified = {}
+                    self._stamp = stamp
+        return self._clients
+
+    def _read(self) -> dict[str, Client]:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        return {entry["client_id"]: Client(**entry) for entry in data.get("clients", [])}
+
+    def clients(self) -> list[Client]:
+        return sorted(self._refresh().values(), key=lambda client: client.created_at)
+
+    def is_revoked(self, client_id: str) -> bool:
+        self._refresh()
+        return client_id in self._revoked
+
+    def authenticate(self, client_id: str, secret: str) -> Client | None:
+        """The client if the secret is its own and it is not revoked, else None.
+
+        argon2 is deliberately slow, so a secret verified once is remembered as a keyed digest (in
+        memory only, forgotten when the file changes); unknown ids are checked against a dummy hash
+        so that timing does not reveal which client ids exist. Call it off the event loop.
+        """
+        client = self._refresh().get(client_id)
+        digest = hmac.new(self._digest_key, secret.encode(), hashlib.sha256).digest()
+        if client is None or client.revoked:
+            _verify(_DUMMY_HASH, secret)
+            return None
+        known = self._verified.get(client_id)
+        if known is not None and hmac.compare_digest(known, digest):
+            return client
+        if not _verify(client.secret_hash, secret):
+            return None
+        self._verified[client_id] = digest
+        return client
+
+    # --- writing (the CLI) -----------------------------------------------------------------------
+
+    def add(self, name: str, ad_accounts: str | list[str]) -> tuple[Client, str]:
+        """Register a client; returns it and its secret, which is not stored and cannot be shown again."""
+        accounts = parse_ad_accounts(ad_accounts)
+        secret = secrets.token_urlsafe(32)
+        with self._editing() as clients:
+            client_id = secrets.token_hex(8)
+            while client_id in clients:
+                client_id = secrets.token_hex(8)
+            client = Client(
+                client_id=client_id,
+                name=name,
+                ad_accounts=accounts,
+                secret_hash=_hasher.hash(secret),
+                created_at=_now(),
+            )
+            clients[client_id] = client
+        return client, secret
+
+    def revoke(self, client_id: str) -> Client:
+        """Mark a client revoked: it gets no new token and its tokens stop working (KeyError if unknown)."""
+        with self._editing() as clients:
+            client = clients[client_id]
+            if not client.revoked:
+                client = replace(client, revoked_at=_now(), secret_hash="")
+                clients[client_id] = client
+        return client
+
+    @contextlib.contextmanager
+    def _editing(self) -> Iterator[dict[str, Client]]:
+        """Read-modify-write under an exclusive lock, then replace the file atomically (0600)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.parent / LOCK_FILE, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            clients = self._read()
+            yield clients
+            _write(self.path, {"format": 1, "clients": [asdict(c) for c in clients.values()]})
+
+
+def _verify(secret_hash: str, secret: str) -> bool:
+    try:
+        return _hasher.verify(secret_hash, secret)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -1,0 +1,166 @@
+"""The serving path's view of the store: stored bytes for a request, through an LRU of hot documents.
+
+Documents are precomputed by the build, so answering is a lookup: resolve the snapshot from the
+manifest (one ``stat``), then the LRU, then — on a miss only — a point query in the snapshot's
+DuckDB file, run in a worker thread so the event loop never waits on disk. Answers that are errors
+(unknown account, missing snapshot) are cached as well, so scanning for accounts is as cheap as
+reading one.
+
+Consistency: every answer comes from one snapshot file. Cache keys name the snapshot files that the
+answer was read from, so a newly published snapshot is picked up by the next request (new key) and
+its entries never mix with the old one's. A snapshot file that a concurrent publish unlinks between
+reading the manifest and opening the file is retried on the new manifest.
+
+An account is *known* when it is in the newest snapshot; an unknown account is answered exactly like
+a forbidden one (403/29). A known account without the requested snapshot, audience or category gets
+404.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+import duckdb
+from anyio import to_thread
+
+from pinsights.contract import DEFINITION_OF_INSIGHT_TYPE, AudienceInsightType
+from pinsights.server.errors import AccountForbidden, ApiError, NotFound
+from pinsights.store import Snapshot, Store
+
+T = TypeVar("T")
+#: A snapshot file vanishing under us can only happen once per publish; more means something else.
+OPEN_ATTEMPTS = 3
+
+
+class Documents:
+    """Answers of the three data operations, as the exact bytes to send."""
+
+    def __init__(self, store: Store, cache_size: int = 4096) -> None:
+        self.store = store
+        self._cache: OrderedDict[Hashable, bytes | ApiError] = OrderedDict()
+        self._cache_size = cache_size
+
+    # --- the operations ------------------------------------------------------------------------
+
+    async def insights(
+        self, ad_account_id: str, insight_type: AudienceInsightType, date: dt.date | None
+    ) -> bytes:
+        """``audience_insights_get``: the document of the newest snapshot, or of ``date``'s."""
+        files = self._files()
+        target = files[0][1] if files and date is None else _file_of(files, date)
+        key = ("insights", files[0][1] if files else None, target, ad_account_id, insight_type)
+        return await self._cached(
+            key, lambda: self._read_insights(ad_account_id, insight_type, date)
+        )
+
+    async def definitions(self, ad_account_id: str) -> bytes:
+        """``audience_insights_scope_and_type_get``: qualifying audiences of every retained snapshot."""
+        key = ("definitions", tuple(file for _, file in self._files()), ad_account_id)
+        return await self._cached(key, lambda: self._read_definitions(ad_account_id))
+
+    async def category(
+        self, ad_account_id: str, insight_type: AudienceInsightType, category_id: str
+    ) -> bytes:
+        """``audiences_insights_category_list``: the subcategories of one category, newest snapshot."""
+        files = self._files()
+        key = ("category", files[0][1] if files else None, ad_account_id, insight_type, category_id)
+        return await self._cached(
+            key, lambda: self._read_category(ad_account_id, insight_type, category_id)
+        )
+
+    def newest_date(self) -> dt.date | None:
+        files = self._files()
+        return files[0][0] if files else None
+
+    # --- caching ---------------------------------------------------------------------------------
+
+    def _files(self) -> list[tuple[dt.date, str]]:
+        return [(info.date, info.file) for info in self.store.snapshots()]
+
+    async def _cached(self, key: Hashable, read: Callable[[], bytes]) -> bytes:
+        answer = self._cache.get(key)
+        if answer is None:
+            try:
+                answer = await to_thread.run_sync(_retrying, read)
+            except (AccountForbidden, NotFound) as error:
+                answer = error
+            self._remember(key, answer)
+        else:
+            self._cache.move_to_end(key)
+        if isinstance(answer, ApiError):
+            # a fresh instance each time: re-raising one object would keep growing its traceback
+            raise type(answer)(answer.message)
+        return answer
+
+    def _remember(self, key: Hashable, answer: bytes | ApiError) -> None:
+        if self._cache_size <= 0:
+            return
+        self._cache[key] = answer
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    # --- reading the store (worker threads) ------------------------------------------------------
+
+    def _newest_with(self, ad_account_id: str) -> Snapshot:
+        newest = self.store.latest()
+        if newest is None or not newest.has_account(ad_account_id):
+            raise AccountForbidden()
+        return newest
+
+    def _read_insights(
+        self, ad_account_id: str, insight_type: AudienceInsightType, date: dt.date | None
+    ) -> bytes:
+        snapshot = self._newest_with(ad_account_id)
+        if date is not None and date != snapshot.date:
+            older = self.store.snapshot(date)
+            if older is None:
+                raise NotFound(f"No snapshot for {date.isoformat()}.")
+            snapshot = older
+        body = snapshot.document(ad_account_id, insight_type.value)
+        if body is None:
+            raise NotFound(f"No insights for this ad account on {snapshot.date.isoformat()}.")
+        return body
+
+    def _read_definitions(self, ad_account_id: str) -> bytes:
+        self._newest_with(ad_account_id)
+        items = []
+        for snapshot in self.store.all_snapshots():
+            qualifying = set(snapshot.qualifying_audiences(ad_account_id))
+            for insight_type, (scope, audience_type) in DEFINITION_OF_INSIGHT_TYPE.items():
+                if insight_type.value in qualifying:
+                    items.append(
+                        {
+                            "date": snapshot.date.isoformat(),
+                            "scope": scope.value,
+                            "type": audience_type.value,
+                        }
+                    )
+        return json.dumps({"items": items}, separators=(",", ":")).encode()
+
+    def _read_category(
+        self, ad_account_id: str, insight_type: AudienceInsightType, category_id: str
+    ) -> bytes:
+        snapshot = self._newest_with(ad_account_id)
+        body = snapshot.category_items(ad_account_id, insight_type.value, category_id)
+        if body is None:
+            raise NotFound(f"No category {category_id}.")
+        return body
+
+
+def _file_of(files: list[tuple[dt.date, str]], date: dt.date | None) -> str | None:
+    return next((file for day, file in files if day == date), None)
+
+
+def _retrying(read: Callable[[], T]) -> T:
+    """Run ``read``, again if a concurrent publish unlinked the snapshot file it was opening."""
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            return read()
+        except duckdb.IOException:
+            if attempt == OPEN_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,83 @@
+"""The server's OpenAPI document (``/v5/openapi.json``): the wire contract itself, plus our extensions.
+
+The document is the contract verbatim (a copy ships in this package), so the server describes its
+operations exactly as the contract does, with three additions: the ``date`` query parameter of
+``audience_insights/get`` (SPEC §1's extension), ``/healthz``, and server / token URLs that point at
+the server answering.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from pinsights.contract import DATE_PATTERN
+
+CONTRACT_FILE = "contract.openapi.json"
+INSIGHTS_PATH = "/ad_accounts/{ad_account_id}/audience_insights"
+
+DATE_PARAMETER: dict[str, Any] = {
+    "name": "date",
+    "in": "query",
+    "required": False,
+    "description": "pinsights extension: serve the retained snapshot of this date instead of the newest.",
+    "schema": {"type": "string", "format": "date", "pattern": DATE_PATTERN},
+}
+
+HEALTH_PATH: dict[str, Any] = {
+    "get": {
+        "operationId": "health",
+        "tags": ["pinsights"],
+        "description": "pinsights extension: liveness and the newest snapshot's date. No auth.",
+        "responses": {
+            "200": {
+                "description": "ok",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["status", "snapshot_date"],
+                            "properties": {
+                                "status": {"type": "string", "enum": ["ok"]},
+                                "snapshot_date": {
+                                    "type": "string",
+                                    "format": "date",
+                                    "nullable": True,
+                                },
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    }
+}
+
+
+@cache
+def contract() -> dict[str, Any]:
+    """The wire contract as shipped in the package."""
+    text = resources.files("pinsights.server").joinpath(CONTRACT_FILE).read_text()
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+def served_document(origin: str) -> dict[str, Any]:
+    """The OpenAPI document for a server reached at ``origin`` (``scheme://host[:port]``)."""
+    document = copy.deepcopy(contract())
+    document["info"]["description"] = (
+        "pinsights: the Audience Insights operations of the Pinterest REST API v5. "
+        "Get a token with POST /v5/oauth/token (client credentials, HTTP Basic)."
+    )
+    document["servers"] = [{"url": f"{origin}/v5"}]
+    for scheme in document["components"]["securitySchemes"].values():
+        for flow in scheme.get("flows", {}).values():
+            if "tokenUrl" in flow:
+                flow["tokenUrl"] = f"{origin}/v5/oauth/token"
+    document["paths"][INSIGHTS_PATH]["get"]["parameters"].append(DATE_PARAMETER)
+    # /healthz lives outside /v5: a path-level server puts it at the origin.
+    document["paths"]["/healthz"] = {"servers": [{"url": origin}], **copy.deepcopy(HEALTH_PATH)}
+    return document

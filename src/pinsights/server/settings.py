@@ -1,0 +1,87 @@
+"""The server's configuration, in one typed object read once at start-up.
+
+Every option can come from the command line (``pinsights serve --…``) or the environment
+(``PINSIGHTS_…``); the CLI passes its options down through the environment so that every uvicorn
+worker process builds exactly the same settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pinsights.server.ratelimit import RateLimit
+
+#: HS256 keys shorter than this are refused: a short shared secret is the easiest key to guess.
+MIN_SECRET_LENGTH = 32
+
+
+class ServerSettings(BaseSettings):
+    """Options of ``pinsights serve``; see docs/server.md for each one."""
+
+    model_config = SettingsConfigDict(env_prefix="PINSIGHTS_", extra="ignore")
+
+    store: Path = Field(default=Path("pinsights-store"), description="the store directory")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    rate_limit: str = Field(default="100/s", description="per client id, e.g. 100/s or 6000/min")
+    secret: SecretStr | None = Field(
+        default=None, description="token signing key; else a generated key file in the store"
+    )
+    token_ttl: int = Field(default=3600, ge=1, description="lifetime of issued tokens, seconds")
+    document_cache_size: int = Field(
+        default=4096, ge=0, description="hot documents kept per worker"
+    )
+    access_log: bool = True
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        RateLimit.parse(value)
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"PINSIGHTS_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+        return value
+
+    @property
+    def limit(self) -> RateLimit:
+        return RateLimit.parse(self.rate_limit)
+
+    def to_env(self) -> dict[str, str]:
+        """The non-secret options as environment variables, for worker processes to read back.
+
+        The secret is left out on purpose: it is already in the environment when it was given.
+        """
+        return {
+            "PINSIGHTS_STORE": str(self.store),
+            "PINSIGHTS_HOST": self.host,
+            "PINSIGHTS_PORT": str(self.port),
+            "PINSIGHTS_WORKERS": str(self.workers),
+            "PINSIGHTS_RATE_LIMIT": self.rate_limit,
+            "PINSIGHTS_TOKEN_TTL": str(self.token_ttl),
+            "PINSIGHTS_DOCUMENT_CACHE_SIZE": str(self.document_cache_size),
+            "PINSIGHTS_ACCESS_LOG": "true" if self.access_log else "false",
+        }
+
+
+def settings_with(store: Path, options: dict[str, object]) -> ServerSettings:
+    """Settings from ``PINSIGHTS_*`` with command-line options on top (None: not given).
+
+    Raises ValueError with a one-line, human-readable message when an option is invalid.
+    """
+    given = {name: value for name, value in options.items() if value is not None}
+    try:
+        return ServerSettings(store=store, **given)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, problem['loc'])) or 'settings'}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        raise ValueError(problems) from None

@@ -1,0 +1,192 @@
+"""Everything but the data operations, as a FastAPI app: tokens, health, OpenAPI, docs, dashboard.
+
+These endpoints are few and cold, so they get FastAPI's conveniences; the data operations, which are
+hot, are :mod:`pinsights.server.api`. Both render errors through :mod:`pinsights.server.errors`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from pinsights import __version__
+from pinsights.server.clients import ClientRegistry
+from pinsights.server.documents import Documents
+from pinsights.server.errors import (
+    InvalidParameter,
+    RateLimited,
+    Unauthenticated,
+    install_error_handlers,
+)
+from pinsights.server.openapi import contract, served_document
+from pinsights.server.ratelimit import RateLimiter
+from pinsights.server.tokens import READ_SCOPE, TokenService
+
+FORM = "application/x-www-form-urlencoded"
+BASIC_CHALLENGE = 'Basic realm="pinsights"'
+#: Every scope of the v5 API (the contract's list): a client may ask for any; only ads:read reads insights.
+KNOWN_SCOPES = frozenset(
+    contract()["components"]["securitySchemes"]["client_credentials"]["flows"]["clientCredentials"][
+        "scopes"
+    ]
+)
+_SCOPE_SEPARATORS = re.compile(r"[\s,]+")
+
+
+@dataclass(frozen=True)
+class WebServices:
+    """What the web endpoints need, built once per worker by the app factory."""
+
+    documents: Documents
+    registry: ClientRegistry
+    tokens: TokenService
+    limiter: RateLimiter
+    token_ttl: int
+
+
+def create_web_app(services: WebServices) -> FastAPI:
+    app = FastAPI(
+        title="pinsights",
+        version=__version__,
+        openapi_url=None,  # the contract-based document below replaces FastAPI's own
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+
+    @app.post("/v5/oauth/token")
+    async def oauth_token(request: Request) -> JSONResponse:
+        """OAuth2 client credentials: HTTP Basic client authentication, form-encoded body."""
+        client_id, secret = _basic_credentials(request)
+        client = await run_in_threadpool(services.registry.authenticate, client_id, secret)
+        if client is None:
+            raise Unauthenticated("Invalid client credentials.", challenge=BASIC_CHALLENGE)
+        decision = services.limiter.take(client.client_id)
+        request.state.ratelimit_headers = decision.headers()
+        if not decision.allowed:
+            raise RateLimited(decision.retry_after)
+        form = await _form(request)
+        grant_type = _single(form, "grant_type")
+        if grant_type is None:
+            raise InvalidParameter("grant_type", "is required")
+        if grant_type != "client_credentials":
+            raise InvalidParameter("grant_type", "must be client_credentials")
+        scopes = _scopes(_single(form, "scope"))
+        token = services.tokens.issue(
+            client.client_id, scopes, client.ad_accounts, services.token_ttl
+        )
+        body = {
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": services.token_ttl,
+            "scope": ",".join(scopes),
+            "response_type": "client_credentials",
+        }
+        headers = {"Cache-Control": "no-store", "Pragma": "no-cache", **decision.headers()}
+        return JSONResponse(body, headers=headers)
+
+    @app.get("/healthz")
+    async def health() -> JSONResponse:
+        newest = services.documents.newest_date()
+        return JSONResponse(
+            {"status": "ok", "snapshot_date": newest.isoformat() if newest else None}
+        )
+
+    @app.get("/v5/openapi.json")
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(served_document(_origin(request)))
+
+    @app.get("/v5/docs")
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/v5/openapi.json", title="pinsights API")
+
+    @app.get("/")
+    async def dashboard() -> HTMLResponse:
+        return HTMLResponse(_dashboard(services.documents))
+
+    return app
+
+
+def _basic_credentials(request: Request) -> tuple[str, str]:
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise Unauthenticated(
+            "Client authentication (HTTP Basic) is required.", challenge=BASIC_CHALLENGE
+        )
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated(
+            "Malformed HTTP Basic credentials.", challenge=BASIC_CHALLENGE
+        ) from None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon or not client_id:
+        raise Unauthenticated("Malformed HTTP Basic credentials.", challenge=BASIC_CHALLENGE)
+    return client_id, secret
+
+
+async def _form(request: Request) -> dict[str, list[str]]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != FORM:
+        raise InvalidParameter("Content-Type", f"must be {FORM}")
+    body = await request.body()
+    try:
+        pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidParameter("body", "is not form-encoded") from None
+    form: dict[str, list[str]] = {}
+    for name, value in pairs:
+        form.setdefault(name, []).append(value)
+    return form
+
+
+def _single(form: dict[str, list[str]], name: str) -> str | None:
+    values = form.get(name)
+    if values is None:
+        return None
+    if len(values) > 1:
+        raise InvalidParameter(name, "must be given once")
+    return values[0]
+
+
+def _scopes(requested: str | None) -> list[str]:
+    """Requested scopes (space- or comma-separated, default ads:read), all known to the v5 API."""
+    scopes = sorted({s for s in _SCOPE_SEPARATORS.split(requested or READ_SCOPE) if s})
+    unknown = [s for s in scopes if s not in KNOWN_SCOPES]
+    if not scopes or unknown:
+        raise InvalidParameter("scope", f"unknown scope {' '.join(unknown) or '(empty)'}")
+    return scopes
+
+
+def _origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def _dashboard(documents: Documents) -> str:
+    """A placeholder dashboard: what is being served and where the API docs are."""
+    dates = [info.date.isoformat() for info in documents.store.snapshots()]
+    newest = dates[0] if dates else "none yet — run pinsights build"
+    rows = "".join(f"<li>{html.escape(day)}</li>" for day in dates)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>pinsights</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem}}
+code{{background:#f3f3f3;padding:0 .25rem}}</style></head>
+<body><h1>pinsights</h1>
+<p>Audience insights, served over the Pinterest REST API v5 wire format.</p>
+<p>Newest snapshot: <strong>{html.escape(newest)}</strong></p>
+<p>Retained snapshots:</p><ul>{rows}</ul>
+<p><a href="/v5/docs">Interactive API docs</a> · <a href="/v5/openapi.json">OpenAPI</a> ·
+<a href="/healthz">health</a></p>
+<p>Get a token: <code>POST /v5/oauth/token</code> with HTTP Basic client credentials and
+<code>grant_type=client_credentials</code>.</p>
+</body></html>"""

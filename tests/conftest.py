@@ -1,0 +1,280 @@
+"""Shared fixtures: hand-made snapshots in a store, and a real pinsights server on a loopback port.
+
+Server tests run the real thing — ``pinsights serve`` in a subprocess, on a free port of 127.0.0.1 —
+and talk to it over HTTP; nothing is mocked. Snapshots are written the way the engine publishes
+them (``store.SNAPSHOT_SCHEMA`` + ``Store.publish``), with small documents whose content says which
+snapshot they come from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+
+from pinsights.server.tokens import TokenService
+from pinsights.store import SHARED_ACCOUNT, SNAPSHOT_SCHEMA, SnapshotInfo, Store
+
+#: The signing key every test server uses (PINSIGHTS_SECRET), so tests can mint tokens themselves.
+TEST_SECRET = "pinsights-test-secret-0123456789abcdef"
+INSIGHT_TYPES = ("YOUR_TOTAL_AUDIENCE", "YOUR_ENGAGED_AUDIENCE", "PINTEREST_TOTAL_AUDIENCE")
+#: Level-1 interests of hand-made snapshots: id -> (name, subcategory ids). "30" is never served.
+CATEGORIES = {"10": ("Food", ["101", "102"]), "20": ("Travel", ["201"]), "30": ("Art", [])}
+SERVED_CATEGORIES = ("10", "20")
+MIN_AUDIENCE_SIZE = 100
+
+
+# --- snapshots -------------------------------------------------------------------------------------
+
+
+def insight_document(insight_type: str, date: dt.date, size: int) -> dict[str, Any]:
+    """A wire-valid AudienceInsightsResponse whose numbers depend on the size (so on the snapshot)."""
+    if size < MIN_AUDIENCE_SIZE:
+        return {
+            "type": insight_type,
+            "date": date.isoformat(),
+            "size": MIN_AUDIENCE_SIZE,
+            "size_is_upper_bound": True,
+            "categories": [],
+            "demographics": {
+                "ages": [],
+                "genders": [],
+                "countries": [],
+                "metros": [],
+                "devices": [],
+            },
+        }
+    ratio = round(1 / (1 + size % 7), 4)
+    return {
+        "type": insight_type,
+        "date": date.isoformat(),
+        "size": size,
+        "size_is_upper_bound": False,
+        "categories": [
+            {
+                "id": category_id,
+                "key": category_id,
+                "name": CATEGORIES[category_id][0],
+                "ratio": ratio,
+                "index": 1.0,
+                "subcategories": category_items(category_id, ratio),
+            }
+            for category_id in SERVED_CATEGORIES
+        ],
+        "demographics": {
+            "ages": [{"key": "25-34", "name": "25-34", "ratio": ratio}],
+            "genders": [{"key": "female", "name": "Female", "ratio": ratio}],
+            "countries": [{"key": "us", "name": "United States", "ratio": ratio}],
+            "metros": [{"key": "501", "name": "New York, NY", "ratio": ratio}],
+            "devices": [{"key": "iphone", "name": "iPhone", "ratio": ratio}],
+        },
+    }
+
+
+def category_items(category_id: str, ratio: float) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": sub,
+            "key": sub,
+            "name": f"{CATEGORIES[category_id][0]} {sub}",
+            "ratio": ratio,
+            "index": 1.0,
+        }
+        for sub in CATEGORIES[category_id][1]
+    ]
+
+
+def _bytes(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def write_snapshot(
+    store_dir: Path,
+    date: dt.date,
+    audiences: dict[str, dict[str, int]],
+    *,
+    platform_size: int = 5000,
+    retain: int = 30,
+) -> SnapshotInfo:
+    """Publish a snapshot where ``audiences[account][insight_type]`` is that audience's size.
+
+    Every account in ``audiences`` is in the snapshot (missing types: no audience at all).
+    """
+    store = Store(store_dir)
+    build_id = uuid.uuid4().hex[:12]
+    with store.build_lock():
+        path = store.temporary_path(f"{build_id}.duckdb")
+        with contextlib.closing(duckdb.connect(str(path))) as con:
+            con.execute(SNAPSHOT_SCHEMA)
+            con.execute(
+                "INSERT INTO meta VALUES ('date', ?), ('build_id', ?)", [date.isoformat(), build_id]
+            )
+            con.executemany("INSERT INTO level1_interests VALUES (?)", [[c] for c in CATEGORIES])
+            con.executemany("INSERT INTO accounts VALUES (?)", [[a] for a in audiences])
+            sizes = {(SHARED_ACCOUNT, "PINTEREST_TOTAL_AUDIENCE"): platform_size}
+            for account, by_type in audiences.items():
+                for insight_type, size in by_type.items():
+                    sizes[(account, insight_type)] = size
+            for (account, insight_type), size in sizes.items():
+                qualifies = size >= MIN_AUDIENCE_SIZE
+                document = insight_document(insight_type, date, size)
+                con.execute(
+                    "INSERT INTO audiences VALUES (?, ?, ?, ?)",
+                    [account, insight_type, size, qualifies],
+                )
+                con.execute(
+                    "INSERT INTO documents VALUES (?, ?, ?)",
+                    [account, insight_type, _bytes(document)],
+                )
+                for category in document["categories"]:
+                    con.execute(
+                        "INSERT INTO category_items VALUES (?, ?, ?, ?)",
+                        [
+                            account,
+                            insight_type,
+                            category["id"],
+                            _bytes({"items": category["subcategories"]}),
+                        ],
+                    )
+        return store.publish(path, date=date, build_id=build_id, retain=retain)
+
+
+# --- tokens ----------------------------------------------------------------------------------------
+
+
+def mint(
+    ad_accounts: list[str] | str = "*",
+    *,
+    scopes: tuple[str, ...] = ("ads:read",),
+    ttl: int = 3600,
+    client_id: str = "test-client",
+) -> str:
+    """A token signed with the test servers' key."""
+    accounts = [ad_accounts] if isinstance(ad_accounts, str) else ad_accounts
+    return TokenService(TEST_SECRET.encode()).issue(client_id, scopes, accounts, ttl)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- servers ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunningServer:
+    """A ``pinsights serve`` subprocess; its stderr (the access log) goes to ``log_path``."""
+
+    base_url: str
+    store: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    client: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = httpx.Client(base_url=self.base_url, timeout=10)
+
+    def get(self, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = {**(bearer(token) if token else {}), **kwargs.pop("headers", {})}
+        return self.client.get(path, headers=headers, **kwargs)
+
+    def access_log(self) -> list[dict[str, Any]]:
+        lines = self.log_path.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def stop(self) -> None:
+        self.client.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(
+    store: Path, *, rate_limit: str = "100000/s", args: tuple[str, ...] = ()
+) -> RunningServer:
+    """Start ``pinsights serve`` on a free loopback port and wait until /healthz answers."""
+    log_path = store.parent / f"server-{uuid.uuid4().hex[:8]}.log"
+    port = free_port()
+    env = {**os.environ, "PINSIGHTS_SECRET": TEST_SECRET}
+    command = [sys.executable, "-c", "from pinsights.cli import app; app()", "serve"]
+    command += ["--store", str(store), "--port", str(port), "--rate-limit", rate_limit, *args]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    server = RunningServer(f"http://127.0.0.1:{port}", store, process, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+        with contextlib.suppress(httpx.TransportError):
+            if server.client.get("/healthz").status_code == 200:
+                return server
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Callable[..., RunningServer]]:
+    """Start servers for one test; all stopped afterwards."""
+    started: list[RunningServer] = []
+
+    def start(store: Path, **kwargs: Any) -> RunningServer:
+        server = start_server(store, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+#: The shared hand-made store: account 1001 has every audience, 1002 only a tiny one, 1003 none;
+#: two retained dates, 1002 is missing from the older one.
+OLD_DATE = dt.date(2026, 10, 30)
+NEW_DATE = dt.date(2026, 10, 31)
+AUDIENCES_OLD = {"1001": {"YOUR_TOTAL_AUDIENCE": 900, "YOUR_ENGAGED_AUDIENCE": 300}}
+AUDIENCES_NEW = {
+    "1001": {"YOUR_TOTAL_AUDIENCE": 1000, "YOUR_ENGAGED_AUDIENCE": 400},
+    "1002": {"YOUR_TOTAL_AUDIENCE": 40, "YOUR_ENGAGED_AUDIENCE": 10},
+    "1003": {},
+}
+
+
+@pytest.fixture(scope="session")
+def handmade_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    store = tmp_path_factory.mktemp("handmade") / "store"
+    write_snapshot(store, OLD_DATE, AUDIENCES_OLD, platform_size=4000)
+    write_snapshot(store, NEW_DATE, AUDIENCES_NEW, platform_size=5000)
+    return store
+
+
+@pytest.fixture(scope="session")
+def server(handmade_store: Path) -> Iterator[RunningServer]:
+    """One server over the hand-made store, shared by the tests that do not change it."""
+    running = start_server(handmade_store)
+    yield running
+    running.stop()
