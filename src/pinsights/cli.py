@@ -102,6 +102,170 @@ def quarantine(
 
 # --- server: serve, demo, clients, token -----------------------------------------------------
 
+ACCOUNTS_HELP = "Ad account ids, comma-separated, or '*' for every account."
+
+
+@app.command()
+def serve(
+    store: Path = STORE_OPTION,
+    host: str | None = typer.Option(None, "--host", help="Interface to bind [default: 127.0.0.1]."),
+    port: int | None = typer.Option(None, "--port", min=0, max=65535, help="[default: 8000]"),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Worker processes [default: 1]."
+    ),
+    rate_limit: str | None = typer.Option(
+        None, "--rate-limit", help="Per client id, e.g. 100/s or 6000/min [default: 100/s]."
+    ),
+    access_log: bool | None = typer.Option(
+        None, "--access-log/--no-access-log", help="JSON lines on stderr [default: on]."
+    ),
+) -> None:
+    """Serve the v5 Audience Insights API (and its docs at /v5/docs) from a store."""
+    from pinsights.server.runner import run
+    from pinsights.server.settings import settings_with
+
+    options = {"host": host, "port": port, "workers": workers, "rate_limit": rate_limit}
+    try:
+        settings = settings_with(store, {**options, "access_log": access_log})
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    run(settings)
+
+
+@app.command()
+def demo(
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to serve on."),
+    directory: Path = typer.Option(
+        Path("demo-data"), "--dir", help="Where the demo's dataset and store go."
+    ),
+    fresh: bool = typer.Option(False, "--fresh", help="Regenerate and rebuild even if built."),
+) -> None:
+    """Generate a synthetic platform, build it and serve it, with a token ready to use."""
+    from rich.console import Console
+
+    from pinsights.server import demo as demo_platform
+    from pinsights.server.runner import run
+    from pinsights.server.settings import settings_with
+    from pinsights.server.tokens import READ_SCOPE, TokenService, load_signing_key
+
+    stderr = Console(stderr=True)
+    stderr.print(f"Preparing the demo platform in {directory} (about a minute the first time)…")
+    platform = demo_platform.prepare(directory, fresh=fresh, progress=stderr.is_terminal)
+    try:
+        settings = settings_with(platform.store_dir, {"port": port})
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    secret = settings.secret.get_secret_value() if settings.secret else None
+    accounts = platform.ad_account_ids[:3]
+    tokens = TokenService(load_signing_key(platform.store_dir, secret))
+    token = tokens.issue(demo_platform.DEMO_CLIENT, [READ_SCOPE], accounts, 24 * 3600)
+    base = f"http://{settings.host}:{port}"
+    typer.echo(f"\nDashboard:  {base}/\nAPI docs:   {base}/v5/docs")
+    typer.echo(f"Ad accounts (largest first): {', '.join(accounts)}")
+    typer.echo(f"Token (24 h, those accounts):\n{token}\n")
+    typer.echo(
+        f'curl -H "Authorization: Bearer {token}" \\\n'
+        f'  "{base}/v5/ad_accounts/{accounts[0]}/audience_insights'
+        '?audience_insight_type=YOUR_ENGAGED_AUDIENCE"\n'
+    )
+    run(settings)
+
+
+clients_app = typer.Typer(help="Register, list and revoke API clients.", no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
+
+
+@clients_app.command("add")
+def clients_add(
+    name: str = typer.Option(..., "--name", help="Who the client is, for humans."),
+    ad_accounts: str = typer.Option(..., "--ad-accounts", help=ACCOUNTS_HELP),
+    store: Path = STORE_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print the credentials as JSON."),
+) -> None:
+    """Register a client; prints its client_id and client_secret (the secret only this once)."""
+    from pinsights.server.clients import ClientRegistry
+
+    try:
+        client, secret = ClientRegistry(store).add(name, ad_accounts)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--ad-accounts") from None
+    if as_json:
+        payload = {"client_id": client.client_id, "client_secret": secret, "name": client.name}
+        typer.echo(json.dumps({**payload, "ad_accounts": client.ad_accounts}, indent=2))
+    else:
+        typer.echo(f"client_id:     {client.client_id}\nclient_secret: {secret}")
+    typer.echo("Keep the secret now: only its hash is stored.", err=True)
+
+
+@clients_app.command("list")
+def clients_list(
+    store: Path = STORE_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print the clients as JSON."),
+) -> None:
+    """List registered clients (never their secrets)."""
+    from pinsights.server.clients import ClientRegistry
+
+    clients = ClientRegistry(store).clients()
+    if as_json:
+        rows = [
+            {
+                "client_id": c.client_id,
+                "name": c.name,
+                "ad_accounts": c.ad_accounts,
+                "created_at": c.created_at,
+                "revoked_at": c.revoked_at,
+            }
+            for c in clients
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for c in clients:
+        status = f"revoked {c.revoked_at}" if c.revoked_at else "active"
+        typer.echo(f"{c.client_id}  {c.name}  {','.join(c.ad_accounts)}  {status}")
+
+
+@clients_app.command("revoke")
+def clients_revoke(
+    client_id: str = typer.Argument(..., help="The client to revoke."),
+    store: Path = STORE_OPTION,
+) -> None:
+    """Revoke a client: no new tokens, and its tokens stop working on running servers."""
+    from pinsights.server.clients import ClientRegistry
+
+    try:
+        ClientRegistry(store).revoke(client_id)
+    except KeyError:
+        typer.echo(f"error: no client {client_id} in {store}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"revoked {client_id}", err=True)
+
+
+@app.command()
+def token(
+    ad_accounts: str = typer.Option(..., "--ad-accounts", help=ACCOUNTS_HELP),
+    scope: str = typer.Option("ads:read", "--scope", help="Space- or comma-separated scopes."),
+    ttl: int = typer.Option(3600, "--ttl", min=1, help="Lifetime in seconds."),
+    store: Path = STORE_OPTION,
+) -> None:
+    """Mint a token directly, for development; prints only the token."""
+    from pinsights.server.settings import settings_with
+    from pinsights.server.tokens import (
+        CLI_CLIENT_ID,
+        TokenService,
+        load_signing_key,
+        parse_ad_accounts,
+    )
+
+    try:
+        accounts = parse_ad_accounts(ad_accounts)
+        settings = settings_with(store, {})
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    secret = settings.secret.get_secret_value() if settings.secret else None
+    service = TokenService(load_signing_key(store, secret))
+    typer.echo(service.issue(CLI_CLIENT_ID, scope.replace(",", " ").split(), accounts, ttl))
+
+
 # --- client: insights, definitions -----------------------------------------------------------
 
 BASE_URL_OPTION = typer.Option(
