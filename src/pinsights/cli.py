@@ -22,6 +22,63 @@ app = typer.Typer(
 
 # --- data: generate -------------------------------------------------------------------------
 
+
+@app.command("generate")
+def generate_command(
+    out_dir: Path = typer.Argument(..., help="Directory to write the dataset into."),
+    users: int = typer.Option(20_000, "--users", min=1, help="Number of users."),
+    accounts: int = typer.Option(50, "--accounts", min=1, help="Number of ad accounts."),
+    days: int = typer.Option(30, "--days", min=1, help="UTC days of events."),
+    end_date: datetime.datetime | None = typer.Option(
+        None, "--end-date", formats=["%Y-%m-%d"], help="Last day of events (default: yesterday)."
+    ),
+    seed: int = typer.Option(0, "--seed", min=0, help="Same seed, same bytes."),
+    events: int | None = typer.Option(
+        None, "--events", min=1, help="Number of events (default: 50 per user)."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Write into a non-empty OUT_DIR, replacing generated tables."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Write a realistic synthetic platform (users, advertisers, pins, events) in the input
+    contract, ready for `pinsights build --data OUT_DIR`."""
+    from rich.console import Console
+
+    from pinsights.data.generate import generate
+
+    if out_dir.exists() and not out_dir.is_dir():
+        typer.echo(f"error: {out_dir} exists and is not a directory", err=True)
+        raise typer.Exit(2)
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        typer.echo(
+            f"error: {out_dir} is not empty; choose another directory, or pass --force to "
+            "replace the generated tables in it (nothing else is deleted)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    summary = generate(
+        out_dir,
+        users=users,
+        accounts=accounts,
+        days=days,
+        end_date=end_date.date() if end_date else None,
+        seed=seed,
+        events=events,
+        progress=Console(stderr=True).is_terminal,
+    )
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        return
+    typer.echo(
+        f"Wrote {summary.events:,} events from {summary.start_date} to {summary.end_date} "
+        f"for {summary.users:,} users, {summary.pins:,} pins and {summary.accounts:,} ad accounts "
+        f"to {summary.out_dir}"
+    )
+    typer.echo(f"Largest ad accounts: {', '.join(summary.ad_account_ids[:5])}")
+    typer.echo(f"Next: pinsights build --data {summary.out_dir}")
+
+
 # --- engine: build, quarantine ---------------------------------------------------------------
 
 STORE_OPTION = typer.Option(
