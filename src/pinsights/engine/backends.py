@@ -64,7 +64,7 @@ class DuckDBBackend:
         return self.ibis.table(name)
 
     def to_arrow(self, expr: ir.Expr) -> pa.Table:
-        return self.ibis.to_pyarrow(expr)  # type: ignore[arg-type]
+        return self.ibis.to_pyarrow(expr)
 
     def scalar(self, expr: ir.Scalar) -> object:
         return self.ibis.execute(expr)
@@ -84,6 +84,11 @@ class DuckDBBackend:
 
 
 def make_backend(name: str, *, threads: int | None = None) -> Backend:
+    """The named backend; ``PINSIGHTS_THREADS`` and ``PINSIGHTS_MEMORY_LIMIT`` tune DuckDB."""
     if name == "duckdb":
-        return DuckDBBackend(threads=threads, memory_limit=os.environ.get("PINSIGHTS_MEMORY_LIMIT"))
+        env_threads = os.environ.get("PINSIGHTS_THREADS")
+        return DuckDBBackend(
+            threads=threads if threads is not None else (int(env_threads) if env_threads else None),
+            memory_limit=os.environ.get("PINSIGHTS_MEMORY_LIMIT"),
+        )
     raise ValueError(f"unknown engine {name!r}: this build knows 'duckdb'")

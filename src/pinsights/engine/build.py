@@ -246,9 +246,7 @@ def _check_tables(
             result, levels = _check_interests(backend, raw[table.name], table)
         else:
             expr = validate.check_table(raw[table.name], table, used_keys=used_keys)
-            result = backend.materialize(
-                f"checked_{table.name}", validate.without_provenance_of_used_rows(expr)
-            )
+            result = backend.materialize(f"checked_{table.name}", validate.finish(expr, table))
         checked[table.name] = result
         if table.primary_key is not None:
             used_keys[table.name] = validate.used_rows(result, table)[table.primary_key]
@@ -278,9 +276,7 @@ def _check_interests(backend: Backend, raw: ir.Table, table: Table) -> tuple[ir.
         reached.append(frontier)
     levels = backend.materialize("interest_levels", reached[0].union(*reached[1:]))
     checked = validate.mark_unknown_references(first, ~first.interest_id.isin(levels.interest_id))
-    result = backend.materialize(
-        "checked_interests", validate.without_provenance_of_used_rows(checked)
-    )
+    result = backend.materialize("checked_interests", validate.finish(checked, table))
     return result, levels
 
 

@@ -41,9 +41,9 @@ DEMOGRAPHICS: tuple[tuple[str, str, str], ...] = (
 
 
 def window_bounds(date: dt.date, window_days: int) -> tuple[dt.datetime, dt.datetime]:
-    """``[D - (window_days - 1), D + 1 day)`` as naive UTC datetimes."""
-    start = dt.datetime.combine(date - dt.timedelta(days=window_days - 1), dt.time())
-    end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time())
+    """``[D - (window_days - 1), D + 1 day)`` as UTC instants."""
+    start = dt.datetime.combine(date - dt.timedelta(days=window_days - 1), dt.time(), dt.UTC)
+    end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time(), dt.UTC)
     return start, end
 
 

@@ -1,0 +1,171 @@
+"""Benchmark: `pinsights build` beside a hand-written DuckDB SQL computation of the same counts.
+
+For each size (events), a synthetic platform is generated once (cached under ``bench-data/``), then
+both contenders run in fresh processes, alternating, ``--repeat`` times each:
+
+- **pinsights**: ``pinsights build --data … --store …`` — checks every row of every table, writes
+  the quarantine, computes the counts, assembles every document, publishes a snapshot;
+- **baseline**: the same audience, interest and demographic counts written by hand as DuckDB SQL
+  straight over the Parquet files, trusting the input (no checks, no documents, no store).
+
+It prints the best wall time of each, their ratio (pinsights / baseline), events per second and the
+peak resident memory of each process (``wait4`` rusage). Usage::
+
+    python benchmarks/build.py [--sizes 2000000,10000000,20000000] [--repeat 2] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench-data"
+
+BASELINE = r"""
+import sys, duckdb
+data, start, end, min_cell = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+con.execute("SET preserve_insertion_order = false")
+con.execute(f'''
+CREATE TEMP TABLE facts AS
+SELECT e.user_id, p.ad_account_id, p.interest_id, bool_or(e.event_type <> 'IMPRESSION') AS engaged
+FROM read_parquet('{data}/events/**/*.parquet', hive_partitioning = false) e
+JOIN read_parquet('{data}/pins.parquet') p ON e.pin_id = p.pin_id
+WHERE e.event_time >= TIMESTAMPTZ '{start} 00:00:00+00' AND e.event_time < TIMESTAMPTZ '{end} 00:00:00+00'
+GROUP BY ALL''')
+con.execute(f'''
+CREATE TEMP TABLE levels AS
+WITH RECURSIVE tree AS (
+  SELECT interest_id, 1 AS level, interest_id AS l1, NULL::VARCHAR AS l2
+  FROM read_parquet('{data}/interests.parquet') WHERE parent_id IS NULL
+  UNION ALL
+  SELECT i.interest_id, t.level + 1, t.l1, coalesce(t.l2, i.interest_id)
+  FROM read_parquet('{data}/interests.parquet') i JOIN tree t ON i.parent_id = t.interest_id)
+SELECT * FROM tree''')
+con.execute('''
+CREATE TEMP TABLE members AS
+SELECT DISTINCT '' AS acct, 'P' AS kind, user_id FROM facts
+UNION ALL SELECT DISTINCT ad_account_id, 'T', user_id FROM facts WHERE ad_account_id IS NOT NULL
+UNION ALL SELECT DISTINCT ad_account_id, 'E', user_id FROM facts
+  WHERE engaged AND ad_account_id IS NOT NULL''')
+con.execute('''
+CREATE TEMP TABLE user_interests AS
+SELECT DISTINCT f.user_id, l.l1 AS interest_id FROM facts f JOIN levels l USING (interest_id) WHERE f.engaged
+UNION
+SELECT DISTINCT f.user_id, l.l2 FROM facts f JOIN levels l USING (interest_id)
+WHERE f.engaged AND l.l2 IS NOT NULL''')
+sizes = con.execute('SELECT acct, kind, count(*) FROM members GROUP BY ALL').to_arrow_table()
+interests = con.execute(f'''
+SELECT m.acct, m.kind, ui.interest_id, count(*) AS n FROM members m JOIN user_interests ui USING (user_id)
+GROUP BY ALL HAVING count(*) >= {min_cell}''').to_arrow_table()
+demographics = con.execute(f'''
+WITH u AS (SELECT user_id, coalesce(age_bucket, 'unknown') AS age, coalesce(gender, 'unspecified') AS gender,
+                  coalesce(lower(country), 'unknown') AS country, coalesce(metro, 'unknown') AS metro,
+                  coalesce(device, 'unknown') AS device FROM read_parquet('{data}/users.parquet')),
+mu AS (SELECT m.acct, m.kind, u.* FROM members m JOIN u USING (user_id))
+SELECT acct, kind, 'ages' AS dim, age AS key, count(*) AS n FROM mu GROUP BY ALL HAVING n >= {min_cell}
+UNION ALL SELECT acct, kind, 'genders', gender, count(*) FROM mu GROUP BY ALL HAVING count(*) >= {min_cell}
+UNION ALL SELECT acct, kind, 'countries', country, count(*) FROM mu GROUP BY ALL HAVING count(*) >= {min_cell}
+UNION ALL SELECT acct, kind, 'metros', metro, count(*) FROM mu GROUP BY ALL HAVING count(*) >= {min_cell}
+UNION ALL SELECT acct, kind, 'devices', device, count(*) FROM mu GROUP BY ALL HAVING count(*) >= {min_cell}''').to_arrow_table()
+print(sizes.num_rows, interests.num_rows, demographics.num_rows)
+"""
+
+
+def ensure_dataset(events: int) -> tuple[Path, dt.date]:
+    """Generate (once) a platform of about ``events`` events; users scale with events."""
+    out = DATA / f"events-{events}"
+    end = dt.date(2026, 11, 27)
+    if not (out / "events").is_dir():
+        shutil.rmtree(out, ignore_errors=True)
+        subprocess.run(
+            [
+                sys.executable, "-m", "pinsights.cli", "generate", str(out),
+                "--events", str(events), "--users", str(max(events // 20, 1000)),
+                "--accounts", "1000", "--days", "30", "--end-date", end.isoformat(), "--seed", "7",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    return out, end
+
+
+def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (MiB) of one child process, from its own rusage."""
+    started = time.perf_counter()
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - started
+    if status != 0:
+        stderr = child.stderr.read().decode() if child.stderr else ""
+        raise SystemExit(f"{command[:3]!s:.120} failed ({status}):\n{stderr}")
+    return elapsed, usage.ru_maxrss // 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="2000000,10000000,20000000")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", action="store_true", help="Print results as JSON too.")
+    args = parser.parse_args()
+    env = dict(os.environ)
+    if args.threads:
+        env["PINSIGHTS_THREADS"] = str(args.threads)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(f"{'events':>11} {'pinsights s':>12} {'baseline s':>11} {'ratio':>6} "
+          f"{'events/s':>11} {'ns/event':>9} {'RSS MiB':>8} {'base RSS':>9}")  # fmt: skip
+    results = []
+    for events in [int(s) for s in args.sizes.split(",")]:
+        data, end = ensure_dataset(events)
+        start = end - dt.timedelta(days=29)
+        best = {"pinsights": (float("inf"), 0), "baseline": (float("inf"), 0)}
+        for _ in range(args.repeat):
+            with tempfile.TemporaryDirectory() as store:
+                ours = run_measured(
+                    [sys.executable, "-m", "pinsights.cli", "build", "--data", str(data),
+                     "--store", store, "--json"],
+                    env,
+                )  # fmt: skip
+            theirs = run_measured(
+                [sys.executable, "-c", BASELINE, str(data), start.isoformat(),
+                 (end + dt.timedelta(days=1)).isoformat(), "10"],
+                env,
+            )  # fmt: skip
+            best["pinsights"] = min(best["pinsights"], ours)
+            best["baseline"] = min(best["baseline"], theirs)
+        ours_s, ours_rss = best["pinsights"]
+        base_s, base_rss = best["baseline"]
+        row = {
+            "events": events,
+            "pinsights_s": round(ours_s, 2),
+            "baseline_s": round(base_s, 2),
+            "ratio": round(ours_s / base_s, 2),
+            "events_per_s": round(events / ours_s),
+            "ns_per_event": round(ours_s / events * 1e9),
+            "pinsights_rss_mib": ours_rss,
+            "baseline_rss_mib": base_rss,
+        }
+        results.append(row)
+        print(f"{events:>11,} {ours_s:>12.2f} {base_s:>11.2f} {row['ratio']:>6.2f} "
+              f"{row['events_per_s']:>11,} {row['ns_per_event']:>9} {ours_rss:>8} {base_rss:>9}",
+              flush=True)  # fmt: skip
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Snapshots are published atomically, deterministically, and retained as configured (SPEC §4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pinsights.data.generate import generate
+from pinsights.engine.build import BuildError, BuildOptions, build
+from pinsights.store import Store
+
+END = dt.date(2026, 11, 20)
+TYPES = ("YOUR_TOTAL_AUDIENCE", "YOUR_ENGAGED_AUDIENCE", "PINTEREST_TOTAL_AUDIENCE")
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("platform") / "data"
+    generate(out, users=3_000, accounts=6, days=10, end_date=END, seed=11, events=120_000)
+    return out
+
+
+@pytest.fixture(scope="module")
+def big_platform(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Large enough that a build takes a few seconds, so it can be killed midway."""
+    out = tmp_path_factory.mktemp("big") / "data"
+    generate(out, users=60_000, accounts=300, days=10, end_date=END, seed=12, events=1_500_000)
+    return out
+
+
+def all_documents(store: Store, date: dt.date | None = None) -> dict[tuple[str, str], bytes]:
+    snapshot = store.latest() if date is None else store.snapshot(date)
+    assert snapshot is not None
+    accounts = [row[0] for row in snapshot._cursor().execute("SELECT * FROM accounts").fetchall()]
+    documents = {}
+    for account in accounts:
+        for kind in TYPES:
+            body = snapshot.document(account, kind)
+            assert body is not None
+            documents[(account, kind)] = body
+    return documents
+
+
+def test_rebuilding_the_same_input_gives_byte_identical_documents(
+    platform: Path, tmp_path: Path
+) -> None:
+    first, second = Store(tmp_path / "a"), Store(tmp_path / "b")
+    build(BuildOptions(data_dir=platform, store_dir=first.root))
+    build(BuildOptions(data_dir=platform, store_dir=second.root))
+    build(BuildOptions(data_dir=platform, store_dir=second.root))  # and again, replacing itself
+    assert all_documents(first) == all_documents(second)
+    assert len(second.snapshots()) == 1, "a rebuild of the same date replaces, not duplicates"
+
+
+def test_newest_snapshot_is_served_and_older_dates_stay_readable(
+    platform: Path, tmp_path: Path
+) -> None:
+    store = Store(tmp_path / "store")
+    for day in (END - dt.timedelta(days=2), END, END - dt.timedelta(days=1)):
+        build(BuildOptions(data_dir=platform, store_dir=store.root, date=day, window_days=5))
+    assert [info.date for info in store.snapshots()] == [
+        END,
+        END - dt.timedelta(days=1),
+        END - dt.timedelta(days=2),
+    ]
+    latest = store.latest()
+    assert latest is not None and latest.date == END
+    older = all_documents(store, END - dt.timedelta(days=2))
+    assert all(b'"date":"2026-11-18"' in body for body in older.values())
+
+
+def test_retention_keeps_only_the_newest_dates_and_deletes_the_rest(
+    platform: Path, tmp_path: Path
+) -> None:
+    store = Store(tmp_path / "store")
+    for offset in range(4):
+        day = END - dt.timedelta(days=3 - offset)
+        build(BuildOptions(data_dir=platform, store_dir=store.root, date=day, retain=2))
+    assert [info.date for info in store.snapshots()] == [END, END - dt.timedelta(days=1)]
+    files = sorted(p.name for p in (store.root / "snapshots").iterdir())
+    assert len(files) == 2, files
+
+
+def test_a_failed_build_publishes_nothing_and_keeps_the_previous_snapshot(
+    platform: Path, tmp_path: Path
+) -> None:
+    store = Store(tmp_path / "store")
+    build(BuildOptions(data_dir=platform, store_dir=store.root))
+    before = all_documents(store)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for entry in platform.iterdir():
+        if entry.name != "pins.parquet":
+            (broken / entry.name).symlink_to(entry)
+    with pytest.raises(BuildError, match="missing table 'pins'"):
+        build(BuildOptions(data_dir=broken, store_dir=store.root))
+    assert all_documents(store) == before
+    failed = [r for r in store.reports() if not r["published"]]
+    assert failed and "pins" in failed[-1]["error"]
+
+
+def test_a_killed_build_leaves_the_previous_snapshot_served_byte_identical(
+    big_platform: Path, tmp_path: Path
+) -> None:
+    store = Store(tmp_path / "store")
+    build(BuildOptions(data_dir=big_platform, store_dir=store.root, date=END - dt.timedelta(1)))
+    before = all_documents(store)
+    manifest_before = (store.root / "manifest.json").read_bytes()
+
+    # Kill a second build at the worst moment: while it writes the new snapshot file.
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pinsights.cli", "build", "--data", str(big_platform),
+         "--store", str(store.root), "--json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    snapshots = store.root / "snapshots"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        if any(
+            p.name.startswith(".tmp-") and "quarantine" not in p.name for p in snapshots.iterdir()
+        ):
+            break
+        time.sleep(0.005)
+    assert child.poll() is None, "the build finished before it could be killed"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+
+    assert (store.root / "manifest.json").read_bytes() == manifest_before
+    reader = Store(store.root)  # a fresh reader, as a server starting now would be
+    assert all_documents(reader) == before
+    # The next build cleans up after the killed one and publishes normally.
+    build(BuildOptions(data_dir=big_platform, store_dir=store.root))
+    assert [info.date for info in reader.snapshots()] == [END, END - dt.timedelta(1)]
+    assert not [p for p in snapshots.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_second_concurrent_build_on_one_store_is_refused(platform: Path, tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    with store.build_lock(), pytest.raises(BuildError, match="another build is running"):
+        build(BuildOptions(data_dir=platform, store_dir=store.root))
