@@ -204,4 +204,22 @@ def test_an_unreachable_server_names_the_url_and_how_to_change_it(run: Run) -> N
     result = run("definitions", ACCOUNT, "--base-url", base_url, "--token", TOKEN)
 
     assert result.exit_code == 1
-    assert f"could not reach {base_url}" in result.stderr and "--base-url" in result.stderr
+    assert f"no answer from {base_url}" in result.stderr and "--base-url" in result.stderr
+
+
+def test_limit_caps_each_table_and_says_how_many_rows_it_left_out(
+    run: Run, scripted: ScriptedServer
+) -> None:
+    scripted.script(INSIGHTS, Reply(200, insights_document()))
+
+    limited = run(
+        "insights", ACCOUNT, "--limit", "1", "--base-url", scripted.base_url, "--token", TOKEN
+    )
+    everything = run(
+        "insights", ACCOUNT, "--limit", "0", "--base-url", scripted.base_url, "--token", TOKEN
+    )
+
+    assert "Home decor" in limited.stdout and "Travel" not in limited.stdout
+    assert "1 more categories; --limit 0 shows all" in limited.stdout
+    assert "1 more ages" in limited.stdout
+    assert "Travel" in everything.stdout and "more categories" not in everything.stdout

@@ -352,6 +352,9 @@ def insights(
     date: str | None = typer.Option(
         None, "--date", help="YYYY-MM-DD: an older retained snapshot (default: the newest)."
     ),
+    limit: int = typer.Option(
+        10, "--limit", min=0, help="Rows per table (3 subcategories per category); 0 shows all."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the wire JSON document."),
     base_url: str | None = BASE_URL_OPTION,
     token: str | None = TOKEN_OPTION,
@@ -367,7 +370,7 @@ def insights(
     if as_json:
         echo_json(response)
     else:
-        print_insights(ad_account_id, response)
+        print_insights(ad_account_id, response, limit=limit or None)
 
 
 @app.command()
@@ -387,8 +390,6 @@ def definitions(
         echo_json(response)
     else:
         print_definitions(ad_account_id, response)
-
-
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -309,9 +309,11 @@ class BaseClient:
                 if isinstance(outcome, httpx.TimeoutException)
                 else PinsightsConnectionError
             )
+            detail = (
+                f"{type(outcome).__name__}: {outcome}" if str(outcome) else type(outcome).__name__
+            )
             error = kind(
-                f"{where}: {type(outcome).__name__}: {outcome or 'no answer'} "
-                f"(base_url {self.base_url!r}, {attempt + 1} attempt(s))"
+                f"{where}: no answer from {self.base_url} after {attempt + 1} attempt(s) ({detail})"
             )
             error.__cause__ = outcome
             retryable = isinstance(outcome, RETRYABLE_TRANSPORT_ERRORS)

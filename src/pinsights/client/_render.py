@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -32,7 +33,6 @@ from ._errors import (
     ForbiddenError,
     InvalidArgumentError,
     NotFoundError,
-    PinsightsAPIError,
     PinsightsConnectionError,
     PinsightsError,
     UnauthorizedError,
@@ -40,6 +40,9 @@ from ._errors import (
 from ._sync import Client
 
 BAR_WIDTH = 20
+#: With ``--limit``, how many subcategories of each shown category the subcategories table lists.
+SUBCATEGORIES_WHEN_LIMITED = 3
+T = TypeVar("T")
 #: wire name -> (table title, column heading)
 DEMOGRAPHIC_TITLES = {
     "ages": ("Ages", "Age"),
@@ -121,16 +124,27 @@ def _summary(account: str, response: AudienceInsightsResponse) -> Text:
     return line
 
 
-def _categories_table(response: AudienceInsightsResponse) -> Table | None:
-    categories = response.categories or []
+def _head(items: Sequence[T], limit: int | None) -> tuple[Sequence[T], int]:
+    """The first ``limit`` items (all for ``None``), and how many were left out."""
+    if limit is None or len(items) <= limit:
+        return items, 0
+    return items[:limit], len(items) - limit
+
+
+def _left_out(table: Table, hidden: int, what: str) -> Table:
+    if hidden:
+        table.caption = f"{hidden} more {what}; --limit 0 shows all"
+        table.caption_justify = "left"
+        table.caption_style = "dim"
+    return table
+
+
+def _categories_table(response: AudienceInsightsResponse, limit: int | None) -> Table | None:
+    categories, hidden = _head(response.categories or [], limit)
     if not categories:
         return None
     scale = max([c.index or 0.0 for c in categories] + [1.0])
-    table = Table(
-        title="Categories",
-        title_justify="left",
-        highlight=False,
-    )
+    table = Table(title="Categories", title_justify="left", highlight=False)
     table.add_column("#", justify="right", style="dim")
     table.add_column("Category")
     table.add_column("Share", justify="right")
@@ -140,37 +154,34 @@ def _categories_table(response: AudienceInsightsResponse) -> Table | None:
             str(rank), category.name or category.key or "?", _percent(category.ratio),
             _affinity(category.index, scale),
         )  # fmt: skip
-    return table
+    return _left_out(table, hidden, "categories")
 
 
-def _subcategories_table(response: AudienceInsightsResponse) -> Table | None:
-    categories = [c for c in response.categories or [] if c.subcategories]
-    if not categories:
+def _subcategories_table(response: AudienceInsightsResponse, limit: int | None) -> Table | None:
+    shown, _ = _head(response.categories or [], limit)
+    per_category = None if limit is None else min(limit, SUBCATEGORIES_WHEN_LIMITED)
+    groups = [(c, *_head(c.subcategories or [], per_category)) for c in shown if c.subcategories]
+    if not groups:
         return None
-    scale = max([s.index or 0.0 for c in categories for s in c.subcategories or []] + [1.0])
-    table = Table(
-        title="Subcategories",
-        title_justify="left",
-        highlight=False,
-    )
-    table.add_column("Category", style="dim")
-    table.add_column("Subcategory")
-    table.add_column("Share of category", justify="right")
+    scale = max([s.index or 0.0 for _, subs, _ in groups for s in subs] + [1.0])
+    table = Table(title="Subcategories", title_justify="left", highlight=False)
+    table.add_column("Category / subcategory")
+    table.add_column("Share", justify="right")
     table.add_column("Affinity", no_wrap=True)
-    for position, category in enumerate(categories):
+    for position, (category, subcategories, _) in enumerate(groups):
         if position:
             table.add_section()
-        for row, sub in enumerate(category.subcategories or []):
-            table.add_row(
-                (category.name or category.key or "?") if row == 0 else "",
-                sub.name or sub.key or "?", _percent(sub.ratio), _affinity(sub.index, scale),
-            )  # fmt: skip
-    return table
+        table.add_row(Text(category.name or category.key or "?", style="bold"), "", "")
+        for sub in subcategories:
+            name = sub.name or sub.key or "?"
+            table.add_row(f"  {name}", _percent(sub.ratio), _affinity(sub.index, scale))
+    return _left_out(table, sum(hidden for _, _, hidden in groups), "subcategories of these")
 
 
 def _demographic_table(
-    title: str, heading: str, values: Sequence[AudienceDemographicValue]
+    title: str, heading: str, values: Sequence[AudienceDemographicValue], limit: int | None
 ) -> Table:
+    values, hidden = _head(values, limit)
     scale = max([v.ratio or 0.0 for v in values] + [0.0])
     show_key = any(v.key and v.name and v.key.lower() != v.name.lower() for v in values)
     table = Table(title=title, title_justify="left", highlight=False)
@@ -185,21 +196,28 @@ def _demographic_table(
             cells.append(value.key or "")
         cells += [_percent(value.ratio), _bar(value.ratio, scale, "cyan")]
         table.add_row(*cells)
-    return table
+    return _left_out(table, hidden, title.lower())
 
 
-def insights_renderable(account: str, response: AudienceInsightsResponse) -> Group:
-    """Everything ``pinsights insights`` prints, as one Rich renderable."""
+def insights_renderable(
+    account: str, response: AudienceInsightsResponse, limit: int | None = None
+) -> Group:
+    """Everything ``pinsights insights`` prints, as one Rich renderable.
+
+    ``limit`` caps the rows of each table (``None``: everything); the subcategories table then shows
+    at most :data:`SUBCATEGORIES_WHEN_LIMITED` subcategories of each category shown.
+    """
     parts: list[RenderableType] = [_summary(account, response)]
-    parts += [t for t in (_categories_table(response), _subcategories_table(response)) if t]
+    tables = (_categories_table(response, limit), _subcategories_table(response, limit))
+    parts += [table for table in tables if table]
     demographics = response.demographics
-    tables = [
-        _demographic_table(title, heading, values)
+    demographic_tables = [
+        _demographic_table(title, heading, values, limit)
         for key, (title, heading) in DEMOGRAPHIC_TITLES.items()
         if (values := getattr(demographics, key, None) if demographics else None)
     ]
-    if tables:
-        parts.append(Columns(tables, padding=(1, 2)))
+    if demographic_tables:
+        parts.append(Columns(demographic_tables, padding=(1, 2)))
     if len(parts) == 1 and not response.size_is_upper_bound:
         parts.append(Text("No categories or demographics in this document.", style="dim"))
     spaced: list[RenderableType] = []
@@ -215,9 +233,14 @@ def definitions_renderable(account: str, response: AudienceDefinitionResponse) -
         return Text(
             f"Ad account {account} has no audience large enough for insights yet.", style="yellow"
         )
-    table = Table(title=f"Audiences of ad account {account}", title_justify="left", highlight=False)
+    table = Table(
+        title=f"Audiences of ad account {account}",
+        title_justify="left",
+        highlight=False,
+        show_edge=False,
+    )
     for column in ("Date", "Scope", "Type", "Read with --type"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     for item in items:
         kind = insight_type_of_definition(item.scope, item.type)
         table.add_row(
@@ -227,9 +250,13 @@ def definitions_renderable(account: str, response: AudienceDefinitionResponse) -
 
 
 def print_insights(
-    account: str, response: AudienceInsightsResponse, console: Console | None = None
+    account: str,
+    response: AudienceInsightsResponse,
+    *,
+    limit: int | None = None,
+    console: Console | None = None,
 ) -> None:
-    (console or Console()).print(insights_renderable(account, response))
+    (console or Console()).print(insights_renderable(account, response, limit))
 
 
 def print_definitions(
@@ -238,27 +265,32 @@ def print_definitions(
     (console or Console()).print(definitions_renderable(account, response))
 
 
-def describe(error: PinsightsError, base_url: str | None) -> CLIError:
-    """One actionable line for a terminal, from any client exception."""
-    where = base_url or "the default base URL"
+def describe(error: PinsightsError, base_url: str) -> CLIError:
+    """One actionable line for a terminal, from any client exception: what happened, then a hint."""
     if isinstance(error, InvalidArgumentError):
         return CLIError(str(error), 2)
     if isinstance(error, UnauthorizedError):
-        hint = f"is the token meant for {where}? ({error.message})"
-        return CLIError(f"not authorized: {hint}", 1)
+        return CLIError(
+            f"not authorized: {_sentence(error.message)} Is it a token for {base_url}?", 1
+        )
     if isinstance(error, ForbiddenError):
-        return CLIError(f"forbidden: {error.message} (does the token cover this ad account?)", 1)
+        return CLIError(
+            f"forbidden: {_sentence(error.message)} Does the token cover this ad account?", 1
+        )
     if isinstance(error, NotFoundError):
-        return CLIError(f"not found: {error.message}", 1)
-    if isinstance(error, PinsightsAPIError):
-        return CLIError(str(error), 1)
+        return CLIError(f"not found: {_sentence(error.message)}", 1)
     if isinstance(error, PinsightsConnectionError):
         return CLIError(
-            f"could not reach {where}: {error}. Is the server running? "
+            f"{_sentence(str(error))} Is the server running? "
             f"Point at it with --base-url or {BASE_URL_ENV}.",
             1,
         )
     return CLIError(str(error), 1)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 def run_query(
@@ -276,11 +308,13 @@ def run_query(
                 "(a pinsights server mints one with `pinsights token --ad-accounts ID`)",
                 2,
             )
+        where = base_url or ""
         try:
             with Client(token, base_url=base_url) as client:
+                where = client.base_url
                 return operation(client)
         except PinsightsError as error:
-            raise describe(error, base_url) from None
+            raise describe(error, where) from None
     except CLIError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(error.exit_code) from None
