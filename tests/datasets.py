@@ -1,0 +1,730 @@
+"""Small platforms for the engine's tests: writers for every input format, hypothesis strategies,
+and helpers that run the engine and compare it with the independent reference (tests/reference.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from hypothesis import strategies as st
+
+from tests.reference import (
+    AGE_BUCKETS,
+    DEVICES,
+    EVENT_TYPES,
+    GENDERS,
+    INSIGHT_TYPES,
+    Reference,
+)
+
+FORMATS = ("parquet", "csv", "jsonl")
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "interests": ("interest_id", "name", "parent_id"),
+    "ad_accounts": ("ad_account_id", "name"),
+    "users": ("user_id", "age_bucket", "gender", "country", "metro", "device"),
+    "metros": ("metro", "name"),
+    "pins": ("pin_id", "ad_account_id", "interest_id"),
+    "events": ("event_time", "user_id", "pin_id", "event_type"),
+}
+INT_COLUMNS = {
+    ("users", "user_id"),
+    ("pins", "pin_id"),
+    ("events", "user_id"),
+    ("events", "pin_id"),
+}
+TIME_COLUMNS = {("events", "event_time")}
+
+Tables = dict[str, list[dict[str, Any]]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers
+
+
+def render_time(moment: dt.datetime) -> str:
+    """ISO 8601 text: `Z` for UTC, the offset otherwise, a space and no offset for naive (UTC)."""
+    if moment.tzinfo is None:
+        return moment.isoformat(sep=" ")
+    if moment.utcoffset() == dt.timedelta(0):
+        return moment.replace(tzinfo=None).isoformat() + "Z"
+    return moment.isoformat()
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return render_time(value)
+    return value
+
+
+def _csv_field(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return render_time(value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _arrow_table(table: str, rows: list[dict[str, Any]], columns: list[str]) -> pa.Table:
+    arrays = {}
+    for column in columns:
+        values = [row.get(column) for row in rows]
+        if (table, column) in INT_COLUMNS:
+            for value in values:
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                    raise ValueError(f"{table}.{column}={value!r} is not representable in Parquet")
+            arrays[column] = pa.array(values, type=pa.int64())
+        elif (table, column) in TIME_COLUMNS:
+            moments = []
+            for value in values:
+                if value is None:
+                    moments.append(None)
+                elif isinstance(value, dt.datetime):
+                    aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+                    moments.append(aware.astimezone(dt.UTC))
+                else:
+                    raise ValueError(f"{table}.{column}={value!r} is not representable in Parquet")
+            arrays[column] = pa.array(moments, type=pa.timestamp("us", tz="UTC"))
+        else:
+            arrays[column] = pa.array(
+                [None if v is None else str(v) for v in values], type=pa.string()
+            )
+    return pa.table(arrays)
+
+
+def write_file(path: Path, table: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        pq.write_table(_arrow_table(table, rows, columns), path)
+    elif path.suffix == ".csv":
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow([_csv_field(row.get(column)) for column in columns])
+    elif path.suffix == ".jsonl":
+        with path.open("w", encoding="utf-8") as handle:
+            for row in rows:
+                record = {column: _text(row.get(column)) for column in columns}
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    else:
+        raise ValueError(f"unknown format {path.suffix}")
+
+
+@dataclass
+class Written:
+    """Where each row of a dataset went."""
+
+    root: Path
+    files: dict[str, list[Path]] = field(default_factory=dict)
+    source: dict[tuple[str, int], Path] = field(default_factory=dict)
+
+
+def write_dataset(
+    tables: Tables,
+    root: Path,
+    fmt: str,
+    *,
+    partitioned: bool = False,
+    extra_columns: bool = False,
+    omit_column: tuple[str, str] | None = None,
+    anchor: dt.date | None = None,
+) -> Written:
+    """Writes every table in `tables` to `root` in `fmt`: `<table>.<fmt>`, or when partitioned a
+    directory `<table>/` of two part files (events in Hive folders `events/date=YYYY-MM-DD/`).
+    `omit_column` = (table, column) leaves that column out."""
+    root.mkdir(parents=True, exist_ok=True)
+    written = Written(root)
+    for table, rows in tables.items():
+        columns = [c for c in COLUMNS[table] if omit_column != (table, c)]
+        if extra_columns:
+            columns = ["note", *columns, "extra_number"]
+            rows = [{"note": f"extra {i}", "extra_number": i, **row} for i, row in enumerate(rows)]
+        groups: dict[Path, list[int]] = {}
+        for index, row in enumerate(rows):
+            if not partitioned:
+                path = root / f"{table}.{fmt}"
+            elif table == "events":
+                moment = row.get("event_time")
+                if isinstance(moment, dt.datetime):
+                    aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+                    day = aware.astimezone(dt.UTC).date()
+                else:
+                    day = anchor or dt.date(2000, 1, 1)
+                path = root / table / f"date={day.isoformat()}" / f"part-0.{fmt}"
+            else:
+                path = root / table / f"part-{index % 2}.{fmt}"
+            groups.setdefault(path, []).append(index)
+        if not rows:
+            groups[root / f"{table}.{fmt}"] = []
+        for path, indexes in groups.items():
+            write_file(path, table, [rows[i] for i in indexes], columns)
+            written.files.setdefault(table, []).append(path)
+            for i in indexes:
+                written.source[(table, i)] = path
+    return written
+
+
+def hash_tree(root: Path) -> dict[str, str]:
+    """sha256 of every file below root, by relative path."""
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Strategies
+
+
+@dataclass
+class Platform:
+    """A random small platform, as written in one format."""
+
+    tables: Tables
+    fmt: str
+    anchor: dt.date
+    window_days: int
+
+    def describe(self) -> str:
+        lines = [f"fmt={self.fmt} anchor={self.anchor} window_days={self.window_days}"]
+        for table, rows in self.tables.items():
+            lines.append(f"{table}:")
+            lines.extend(f"  {row!r}" for row in rows)
+        return "\n".join(lines)
+
+
+NAMES = ("Food, drinks", 'Say "hi"', "Café", "Home décor", "Travel", "DIY", "家", "Art")
+COUNTRIES = ("US", "us", "Us", "uS", "GB", "gb", "FR", "de", "JP")
+BAD_COUNTRIES = ("UK", "XX", "usa")
+METRO_KEYS = ("501", "803", "0602", "abc")
+METRO_NAMES = {"501": "New York, NY", "803": "Los Angeles, CA", "0602": "Chicago, IL", "abc": "A"}
+ZONES = (
+    dt.UTC,
+    None,
+    dt.timezone(dt.timedelta(hours=2)),
+    dt.timezone(-dt.timedelta(hours=5, minutes=30)),
+)
+ENGAGEMENTS = tuple(t for t in EVENT_TYPES if t != "IMPRESSION")
+MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def bad_int_values(fmt: str) -> st.SearchStrategy[Any]:
+    """Values of an int64 column that break its type, in a format that can hold them."""
+    if fmt == "csv":
+        return st.sampled_from(["abc", "1.5", "1e3", "+5", "9223372036854775808", "0x1F"])
+    if fmt == "jsonl":
+        return st.sampled_from(["abc", 1.5, "1e3", 2**63])
+    return st.nothing()
+
+
+def int_text(draw: st.DrawFn, fmt: str, number: int) -> Any:
+    """An int64 value as a dataset may hold it: CSV may pad it with zeros."""
+    if fmt == "csv" and number >= 0 and draw(st.integers(0, 4)) == 0:
+        return "00" + str(number)
+    return number
+
+
+def _maybe(draw: st.DrawFn, probability_in_8: int) -> bool:
+    """True with about that probability; shrinks towards False."""
+    return draw(st.integers(0, 7)) >= 8 - probability_in_8
+
+
+@st.composite
+def interests_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
+    count = draw(st.integers(1, 7))
+    roots = draw(st.integers(1, min(3, count)))
+    rows: list[dict[str, Any]] = []
+    ids: list[str] = []
+    for i in range(count):
+        number = 10 + i
+        interest_id = ("0" if draw(st.booleans()) else "") + str(number)
+        if interest_id in ids:
+            interest_id = str(number)
+        parent = None if i < roots else draw(st.sampled_from(ids))
+        ids.append(interest_id)
+        rows.append(
+            {
+                "interest_id": interest_id,
+                "name": f"{NAMES[i % len(NAMES)]} {i}",
+                "parent_id": parent,
+            }
+        )
+    if _maybe(draw, 2):  # "7" and "07" are two interests
+        rows.append({"interest_id": "0" + ids[0], "name": "Zero padded", "parent_id": None})
+    if _maybe(draw, 2):
+        rows.append(
+            draw(
+                st.sampled_from(
+                    [
+                        {"interest_id": "12a", "name": "Bad id", "parent_id": None},
+                        {"interest_id": None, "name": "No id", "parent_id": None},
+                        {"interest_id": "-3", "name": "Negative", "parent_id": None},
+                        {"interest_id": "90", "name": None, "parent_id": None},
+                        {"interest_id": "91", "name": "Bad parent", "parent_id": "x1"},
+                    ]
+                )
+            )
+        )
+    if _maybe(draw, 2):  # duplicate: both rows are quarantined, and everything below them
+        victim = draw(st.sampled_from(rows[: len(ids)]))
+        rows.append({**victim, "name": "Duplicate"})
+    if _maybe(draw, 2):
+        rows.append({"interest_id": "92", "name": "Orphan", "parent_id": "999999"})
+    if _maybe(draw, 1):
+        rows.append({"interest_id": "93", "name": "Self", "parent_id": "93"})
+    if _maybe(draw, 1):
+        rows.append({"interest_id": "94", "name": "Cycle a", "parent_id": "95"})
+        rows.append({"interest_id": "95", "name": "Cycle b", "parent_id": "94"})
+        if _maybe(draw, 4):
+            rows.append({"interest_id": "96", "name": "Below cycle", "parent_id": "95"})
+    return draw(st.permutations(rows))
+
+
+@st.composite
+def ad_account_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
+    count = draw(st.integers(1, 4))
+    choices = ["1", "007", "7", "549755885175", "123456789012345678", "42", "900"]
+    ids = draw(st.lists(st.sampled_from(choices), min_size=count, max_size=count, unique=True))
+    rows = [{"ad_account_id": i, "name": f"Advertiser {i}"} for i in ids]
+    if _maybe(draw, 2):
+        rows.append(
+            draw(
+                st.sampled_from(
+                    [
+                        {"ad_account_id": "1234567890123456789", "name": "Too long"},
+                        {"ad_account_id": "12-3", "name": "Dash"},
+                        {"ad_account_id": None, "name": "No id"},
+                        {"ad_account_id": "77", "name": None},
+                    ]
+                )
+            )
+        )
+    if _maybe(draw, 2):
+        rows.append({**draw(st.sampled_from(rows[:count])), "name": "Duplicate"})
+    return draw(st.permutations(rows))
+
+
+@st.composite
+def user_rows(draw: st.DrawFn, fmt: str) -> list[dict[str, Any]]:
+    ids = draw(st.lists(st.integers(-3, 120), min_size=5, max_size=30, unique=True))
+
+    def pick(values: tuple[Any, ...], bad: tuple[Any, ...]) -> Any:
+        if bad and draw(st.integers(0, 30)) == 30:
+            return draw(st.sampled_from(bad))
+        return draw(st.sampled_from((*values, None)))
+
+    rows = []
+    for user_id in ids:
+        rows.append(
+            {
+                "user_id": int_text(draw, fmt, user_id),
+                "age_bucket": pick(AGE_BUCKETS[:3], ("17", "65 +")),
+                "gender": pick(GENDERS, ("Female", "x")),
+                "country": pick(COUNTRIES, BAD_COUNTRIES),
+                "metro": pick(METRO_KEYS, ()),
+                "device": pick(DEVICES[2:5], ("iPhone", "tv")),
+            }
+        )
+    if _maybe(draw, 2):
+        rows.append({**rows[0], "user_id": None})
+    if _maybe(draw, 2) and fmt != "parquet":
+        rows.append({**rows[0], "user_id": draw(bad_int_values(fmt))})
+    if _maybe(draw, 2):
+        victim = draw(st.sampled_from(rows[: len(ids)]))
+        rows.append({**victim, "gender": "female"})
+    return draw(st.permutations(rows))
+
+
+@st.composite
+def metro_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
+    keys = draw(
+        st.lists(st.sampled_from([*METRO_KEYS, "999"]), min_size=1, max_size=4, unique=True)
+    )
+    rows = [{"metro": key, "name": METRO_NAMES.get(key, f"Metro {key}")} for key in keys]
+    if _maybe(draw, 2):
+        rows.append({"metro": keys[0], "name": "Duplicate"})
+    if _maybe(draw, 1):
+        rows.append({"metro": "803" if "803" not in keys else "777", "name": None})
+    return draw(st.permutations(rows))
+
+
+@st.composite
+def pin_rows(
+    draw: st.DrawFn, fmt: str, account_ids: list[Any], interest_ids: list[Any]
+) -> list[dict[str, Any]]:
+    ids = draw(st.lists(st.integers(1000, 1100), min_size=4, max_size=30, unique=True))
+
+    def reference(known: list[Any], dangling: tuple[str, ...]) -> Any:
+        roll = draw(st.integers(0, 9))
+        if roll < 6:
+            return draw(st.sampled_from(known))
+        if roll < 9:
+            return None
+        return draw(st.sampled_from(dangling))
+
+    rows = []
+    for pin_id in ids:
+        rows.append(
+            {
+                "pin_id": int_text(draw, fmt, pin_id),
+                "ad_account_id": reference(account_ids, ("999999", "abc", "0007")),
+                "interest_id": reference(interest_ids, ("424242",)),
+            }
+        )
+    if _maybe(draw, 2):
+        rows.append({"pin_id": None, "ad_account_id": None, "interest_id": None})
+    if _maybe(draw, 2) and fmt != "parquet":
+        rows.append(
+            {"pin_id": draw(bad_int_values(fmt)), "ad_account_id": None, "interest_id": None}
+        )
+    if _maybe(draw, 2):
+        rows.append({**draw(st.sampled_from(rows[: len(ids)])), "interest_id": None})
+    return draw(st.permutations(rows))
+
+
+@st.composite
+def event_time(draw: st.DrawFn, fmt: str, anchor: dt.date, window_days: int) -> Any:
+    start = dt.datetime.combine(anchor - dt.timedelta(days=window_days - 1), dt.time(), dt.UTC)
+    end = dt.datetime.combine(anchor + dt.timedelta(days=1), dt.time(), dt.UTC)
+    kind = draw(st.integers(0, 9))
+    if kind == 0:
+        moment = start
+    elif kind == 1:
+        moment = start - MICROSECOND
+    elif kind == 2:
+        moment = end - MICROSECOND
+    elif kind == 3:
+        moment = end
+    else:
+        span = (end - start).total_seconds() + 2 * 86400
+        seconds = draw(st.integers(0, int(span)))
+        moment = start - dt.timedelta(days=1) + dt.timedelta(seconds=seconds)
+    zone = draw(st.sampled_from(ZONES))
+    if zone is None:
+        return moment.replace(tzinfo=None)
+    return moment.astimezone(zone)
+
+
+def ids_of(rows: list[dict[str, Any]], column: str) -> list[Any]:
+    return [row[column] for row in rows if row[column] is not None]
+
+
+@st.composite
+def event_rows(
+    draw: st.DrawFn,
+    fmt: str,
+    anchor: dt.date,
+    window_days: int,
+    user_ids: list[Any],
+    pin_ids: list[Any],
+) -> list[dict[str, Any]]:
+    count = draw(st.integers(10, 80))
+    types = st.one_of(st.just("IMPRESSION"), st.sampled_from(ENGAGEMENTS))
+    valid_users = [u for u in user_ids if re.fullmatch(r"-?[0-9]+", str(u))]
+    valid_pins = [p for p in pin_ids if re.fullmatch(r"-?[0-9]+", str(p))]
+    rows = []
+    for _ in range(count):
+        rows.append(
+            {
+                "event_time": draw(event_time(fmt, anchor, window_days)),
+                "user_id": draw(st.sampled_from(valid_users)),
+                "pin_id": draw(st.sampled_from(valid_pins)),
+                "event_type": draw(types),
+            }
+        )
+    bad_rows = draw(st.integers(0, 3))
+    for _ in range(bad_rows):
+        row = dict(draw(st.sampled_from(rows)))
+        kind = draw(st.integers(0, 6))
+        if kind == 0:
+            row["event_type"] = draw(st.sampled_from(["impression", "CLICK", None]))
+        elif kind == 1:
+            row["event_time"] = None
+        elif kind == 2 and fmt != "parquet":
+            row["event_time"] = draw(st.sampled_from(["not a time", "2026-13-01T00:00:00", ""]))
+        elif kind == 3:
+            row["user_id"] = 99999
+        elif kind == 4:
+            row["pin_id"] = 99999
+        elif kind == 5 and fmt != "parquet":
+            row["user_id"] = draw(bad_int_values(fmt))
+        else:
+            row["user_id"] = None
+        rows.append(row)
+    return draw(st.permutations(rows))
+
+
+@st.composite
+def platforms(draw: st.DrawFn, fmt: str) -> Platform:
+    """A small random platform: a few interests on 1-3 levels, 1-4 ad accounts, 5-40 users,
+    pins with and without account and interest, events around the window's edges, and a sprinkle
+    of bad rows of every rule."""
+    anchor = dt.date(2026, 11, 1) + dt.timedelta(days=draw(st.integers(0, 3)))
+    window_days = draw(st.integers(1, 4))
+    interests = draw(interests_rows())
+    accounts = draw(ad_account_rows())
+    users = draw(user_rows(fmt))
+    pins = draw(pin_rows(fmt, ids_of(accounts, "ad_account_id"), ids_of(interests, "interest_id")))
+    events = draw(
+        event_rows(fmt, anchor, window_days, ids_of(users, "user_id"), ids_of(pins, "pin_id"))
+    )
+    tables: Tables = {"interests": interests, "ad_accounts": accounts, "users": users}
+    if draw(st.booleans()):
+        tables["metros"] = draw(metro_rows())
+    tables["pins"] = pins
+    tables["events"] = events
+    return Platform(tables, fmt, anchor, window_days)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the engine and comparing it with the reference
+
+
+@dataclass
+class EngineOutcome:
+    report: dict[str, Any] | None
+    error: Exception | None
+    date: dt.date | None
+    raw_documents: dict[tuple[str, str], bytes | None]
+    category_items: dict[tuple[str, str, str], dict[str, Any] | None]
+    quarantine: list[Any]
+
+    @property
+    def documents(self) -> dict[tuple[str, str], dict[str, Any] | None]:
+        return {
+            key: None if raw is None else json.loads(raw) for key, raw in self.raw_documents.items()
+        }
+
+
+def run_engine(
+    data_dir: Path,
+    store_dir: Path,
+    *,
+    accounts: list[str],
+    categories: list[str],
+    max_bad_fraction: float = 1.0,
+    **options: Any,
+) -> EngineOutcome:
+    """Builds with the engine and reads back every document and category list of `accounts`."""
+    from pinsights.engine.build import BuildError, BuildOptions, build
+    from pinsights.store import Store
+
+    error: Exception | None = None
+    report = None
+    try:
+        report = build(
+            BuildOptions(
+                data_dir=data_dir,
+                store_dir=store_dir,
+                max_bad_fraction=max_bad_fraction,
+                engine="duckdb",
+                **options,
+            )
+        )
+    except BuildError as failure:
+        error = failure
+    store = Store(store_dir)
+    snapshot = store.latest()
+    documents: dict[tuple[str, str], bytes | None] = {}
+    items: dict[tuple[str, str, str], dict[str, Any] | None] = {}
+    if snapshot is not None:
+        for account in accounts:
+            for insight_type in INSIGHT_TYPES:
+                documents[(account, insight_type)] = snapshot.document(account, insight_type)
+                for category in categories:
+                    raw = snapshot.category_items(account, insight_type, category)
+                    items[(account, insight_type, category)] = (
+                        None if raw is None else json.loads(raw)
+                    )
+    return EngineOutcome(
+        report=report,
+        error=error,
+        date=None if snapshot is None else snapshot.date,
+        raw_documents=documents,
+        category_items=items,
+        quarantine=store.quarantine_rows(),
+    )
+
+
+def assert_ratios_are_floats(value: Any, where: str = "$") -> None:
+    """Every `ratio` and `index` must be a JSON number with a fraction (`1.0`, never `1`)."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key in ("ratio", "index"):
+                assert isinstance(inner, float), f"{where}.{key} = {inner!r} is not a float"
+                assert math.isfinite(inner), f"{where}.{key} = {inner!r}"
+            assert_ratios_are_floats(inner, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            assert_ratios_are_floats(inner, f"{where}[{i}]")
+
+
+def report_quarantined(report: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """table -> rule -> count of the build report, without zero counts."""
+    return {
+        table: {rule: n for rule, n in entry.get("quarantined", {}).items() if n}
+        for table, entry in report["tables"].items()
+        if any(entry.get("quarantined", {}).values())
+    }
+
+
+def _differs(what: str, actual: Any, expected: Any) -> str:
+    return (
+        f"{what} differs\n  engine:    {json.dumps(actual, ensure_ascii=False)}"
+        f"\n  reference: {json.dumps(expected, ensure_ascii=False)}"
+    )
+
+
+def assert_engine_matches(reference: Reference, outcome: EngineOutcome) -> None:
+    """The engine's build equals the reference in every respect the tests can observe."""
+    if reference.failed:
+        assert outcome.error is not None, "no valid event and no date: the build must fail"
+        assert outcome.date is None, "a failed build published a snapshot"
+        return
+    assert outcome.error is None, f"build failed: {outcome.error}"
+    assert outcome.report is not None
+    report = outcome.report
+    window = {"start": reference.window_start.isoformat(), "end": reference.date.isoformat()}
+    assert report["date"] == reference.date.isoformat(), _differs(
+        "date", report["date"], reference.date.isoformat()
+    )
+    actual_window = {key: report["window"].get(key) for key in window}
+    assert actual_window == window, _differs("window", actual_window, window)
+    counts = {t: (e["read"], e["used"]) for t, e in report["tables"].items() if t in reference.read}
+    expected_counts = {t: (reference.read[t], reference.used[t]) for t in reference.read}
+    assert counts == expected_counts, _differs("(read, used) per table", counts, expected_counts)
+    quarantined = report_quarantined(report)
+    assert quarantined == reference.quarantined(), _differs(
+        "report's quarantined", quarantined, reference.quarantined()
+    )
+    quarantine = Counter(f"{row.table}.{row.rule}" for row in outcome.quarantine)
+    expected = Counter(f"{table}.{rule}" for table, _index, rule in reference.verdicts)
+    assert quarantine == expected, _differs("quarantine rows", quarantine, expected)
+    assert outcome.date == reference.date
+
+    documents = outcome.documents
+    for key, raw in outcome.raw_documents.items():
+        if key not in reference.documents:
+            assert raw is None, f"{key}: a document for an account that is not used"
+    for key, actual_items in outcome.category_items.items():
+        if key not in reference.category_items and key[0] in reference.ad_accounts:
+            assert actual_items is None, f"{key}: items for what is not a level-1 interest"
+    for key, expected_document in reference.documents.items():
+        assert outcome.raw_documents.get(key) is not None, f"no document for {key}"
+        assert_ratios_are_floats(documents[key], str(key))
+        assert documents[key] == expected_document, _differs(
+            f"document {key}", documents[key], expected_document
+        )
+    for key, expected_items in reference.category_items.items():
+        if key not in outcome.category_items:
+            continue
+        actual = outcome.category_items[key]
+        assert actual is not None, f"no category items for {key}"
+        assert_ratios_are_floats(actual, str(key))
+        assert actual == expected_items, _differs(f"category items {key}", actual, expected_items)
+
+
+def engine_agrees(
+    tmp_path: Path,
+    tables: Tables,
+    reference: Reference,
+    *,
+    fmt: str = "parquet",
+    partitioned: bool = False,
+    max_bad_fraction: float = 1.0,
+    **options: Any,
+) -> EngineOutcome:
+    """Writes `tables`, builds them with the engine and asserts that it agrees with `reference`
+    (computed with the same options) on every document and category list."""
+    data_dir = tmp_path / f"data-{fmt}-{'partitioned' if partitioned else 'single'}"
+    write_dataset(tables, data_dir, fmt, partitioned=partitioned)
+    outcome = run_engine(
+        data_dir,
+        tmp_path / f"store-{fmt}-{'partitioned' if partitioned else 'single'}",
+        accounts=[*reference.ad_accounts, "31337"],
+        categories=[*reference.used_interests, "424242"],
+        max_bad_fraction=max_bad_fraction,
+        **options,
+    )
+    assert_engine_matches(reference, outcome)
+    return outcome
+
+
+# ---------------------------------------------------------------------------------------------
+# Hand-made platforms for the named edge cases
+
+D = dt.date(2026, 11, 1)
+
+
+def at(day: dt.date = D, hour: int = 12, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), dt.UTC)
+
+
+def interest(interest_id: str, name: str, parent_id: str | None = None) -> dict[str, Any]:
+    return {"interest_id": interest_id, "name": name, "parent_id": parent_id}
+
+
+def account(ad_account_id: str, name: str | None = None) -> dict[str, Any]:
+    return {"ad_account_id": ad_account_id, "name": name or f"Advertiser {ad_account_id}"}
+
+
+def user(
+    user_id: Any,
+    age_bucket: str | None = None,
+    gender: str | None = None,
+    country: str | None = None,
+    metro: str | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "age_bucket": age_bucket,
+        "gender": gender,
+        "country": country,
+        "metro": metro,
+        "device": device,
+    }
+
+
+def pin(pin_id: Any, ad_account_id: str | None = None, interest_id: str | None = None) -> dict:
+    return {"pin_id": pin_id, "ad_account_id": ad_account_id, "interest_id": interest_id}
+
+
+def event(user_id: Any, pin_id: Any, event_type: str = "SAVE", event_time: Any = None) -> dict:
+    return {
+        "event_time": at() if event_time is None else event_time,
+        "user_id": user_id,
+        "pin_id": pin_id,
+        "event_type": event_type,
+    }
+
+
+def platform(
+    *,
+    interests: list[dict[str, Any]],
+    ad_accounts: list[dict[str, Any]],
+    users: list[dict[str, Any]],
+    pins: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    metros: list[dict[str, Any]] | None = None,
+) -> Tables:
+    tables: Tables = {"interests": interests, "ad_accounts": ad_accounts, "users": users}
+    if metros is not None:
+        tables["metros"] = metros
+    tables["pins"] = pins
+    tables["events"] = events
+    return tables
