@@ -47,6 +47,8 @@ class DuckDBBackend:
         self.con.execute("SET TimeZone = 'UTC'")
         # Order of intermediate rows carries no meaning here; not preserving it is faster.
         self.con.execute("SET preserve_insertion_order = false")
+        # Progress is the build's to show (on stderr, on a terminal), not DuckDB's.
+        self.con.execute("SET enable_progress_bar = false")
         if threads is not None:
             self.con.execute(f"SET threads = {int(threads)}")
         if memory_limit is not None:
@@ -64,10 +66,12 @@ class DuckDBBackend:
         return self.ibis.table(name)
 
     def to_arrow(self, expr: ir.Expr) -> pa.Table:
-        return self.ibis.to_pyarrow(expr)
+        # Straight from DuckDB's result to Arrow: Ibis' own to_pyarrow adds a schema round trip.
+        return self.con.sql(self.ibis.compile(expr)).to_arrow_table()
 
     def scalar(self, expr: ir.Scalar) -> object:
-        return self.ibis.execute(expr)
+        row = self.con.execute(self.ibis.compile(expr)).fetchone()
+        return None if row is None else row[0]
 
     def export_quarantine(self, expr: ir.Table, path: Path) -> None:
         """Write the quarantined rows to a new DuckDB file at ``path`` (the store publishes it)."""
