@@ -9,6 +9,7 @@ uvicorn worker process gets its own) and returns one ASGI app:
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Any
 
@@ -57,4 +58,8 @@ def create_app(settings: ServerSettings | None = None) -> Any:
     app: Any = Router(DataApi(documents, tokens, limiter), web)
     if settings.access_log:
         app = AccessLog(app, sys.stderr)
+    # Everything built so far lives as long as the process: keep it out of the cyclic collector's
+    # full passes, which otherwise scan every imported module's objects and show up as p99 spikes.
+    gc.collect()
+    gc.freeze()
     return app

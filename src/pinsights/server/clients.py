@@ -56,6 +56,7 @@ class ClientRegistry:
 
     def __init__(self, store: Path) -> None:
         self.path = Path(store) / CLIENTS_FILE
+        self._path = str(self.path)  # stat()ed on every request: skip the Path conversion
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
         self._clients: dict[str, Client] = {}
@@ -69,7 +70,7 @@ class ClientRegistry:
     def _refresh(self) -> dict[str, Client]:
         """Reload when the file's (inode, mtime, size) changed: one stat per call."""
         try:
-            st = os.stat(self.path)
+            st = os.stat(self._path)
             stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
         except FileNotFoundError:
             stamp = None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TypeVar
@@ -29,11 +30,12 @@ from anyio import to_thread
 
 from pinsights.contract import DEFINITION_OF_INSIGHT_TYPE, AudienceInsightType
 from pinsights.server.errors import AccountForbidden, ApiError, NotFound
-from pinsights.store import Snapshot, Store
+from pinsights.store import MANIFEST, Snapshot, Store
 
 T = TypeVar("T")
 #: A snapshot file vanishing under us can only happen once per publish; more means something else.
 OPEN_ATTEMPTS = 3
+_UNREAD = (-1, -1, -1)
 
 
 class Documents:
@@ -41,6 +43,9 @@ class Documents:
 
     def __init__(self, store: Store, cache_size: int = 4096) -> None:
         self.store = store
+        self._manifest = str(store.root / MANIFEST)
+        self._manifest_stamp: tuple[int, int, int] | None = None
+        self._snapshot_files: tuple[tuple[dt.date, str], ...] = ()
         self._cache: OrderedDict[Hashable, bytes | ApiError] = OrderedDict()
         self._cache_size = cache_size
 
@@ -78,8 +83,27 @@ class Documents:
 
     # --- caching ---------------------------------------------------------------------------------
 
-    def _files(self) -> list[tuple[dt.date, str]]:
-        return [(info.date, info.file) for info in self.store.snapshots()]
+    def _files(self) -> tuple[tuple[dt.date, str], ...]:
+        """(date, file) of the published snapshots, newest first.
+
+        Asked of the store only when the manifest's stat changes: the store's own check builds
+        paths and takes a lock, which is most of a request's cost when the answer is cached.
+        """
+        try:
+            st = os.stat(self._manifest)
+            stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self._manifest_stamp:
+            # stamp first, read second: a change in between is seen again on the next call
+            self._manifest_stamp = stamp
+            try:
+                infos = self.store.snapshots()
+            except Exception:
+                self._manifest_stamp = _UNREAD  # unreadable: ask again next time
+                raise
+            self._snapshot_files = tuple((info.date, info.file) for info in infos)
+        return self._snapshot_files
 
     async def _cached(self, key: Hashable, read: Callable[[], bytes]) -> bytes:
         answer = self._cache.get(key)
@@ -151,7 +175,7 @@ class Documents:
         return body
 
 
-def _file_of(files: list[tuple[dt.date, str]], date: dt.date | None) -> str | None:
+def _file_of(files: tuple[tuple[dt.date, str], ...], date: dt.date | None) -> str | None:
     return next((file for day, file in files if day == date), None)
 
 

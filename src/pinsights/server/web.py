@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from pinsights import __version__
+from pinsights.server.api import CLIENT_ID_KEY
 from pinsights.server.clients import ClientRegistry
 from pinsights.server.documents import Documents
 from pinsights.server.errors import (
@@ -70,6 +71,7 @@ def create_web_app(services: WebServices) -> FastAPI:
         client = await run_in_threadpool(services.registry.authenticate, client_id, secret)
         if client is None:
             raise Unauthenticated("Invalid client credentials.", challenge=BASIC_CHALLENGE)
+        request.scope[CLIENT_ID_KEY] = client.client_id
         decision = services.limiter.take(client.client_id)
         request.state.ratelimit_headers = decision.headers()
         if not decision.allowed:

@@ -1,0 +1,199 @@
+"""SPEC §1 Auth: client registration, OAuth2 client credentials, signed tokens, revocation, secrets."""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from typer.testing import CliRunner
+
+from pinsights.cli import app as cli
+from pinsights.contract import OauthAccessTokenResponse
+from pinsights.server.clients import CLIENTS_FILE
+from pinsights.server.tokens import SIGNING_KEY_FILE, load_signing_key
+from tests.conftest import TEST_SECRET, RunningServer, mint
+
+INSIGHTS = "/v5/ad_accounts/{account}/audience_insights?audience_insight_type=YOUR_TOTAL_AUDIENCE"
+FORM = {"grant_type": "client_credentials"}
+
+
+def run_cli(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args), env={"PINSIGHTS_SECRET": TEST_SECRET})
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def add_client(store: Path, accounts: str = "1001") -> tuple[str, str]:
+    output = run_cli(
+        "clients",
+        "add",
+        "--name",
+        "acme",
+        "--ad-accounts",
+        accounts,
+        "--store",
+        str(store),
+        "--json",
+    )
+    credentials = json.loads(output)
+    return credentials["client_id"], credentials["client_secret"]
+
+
+def request_token(
+    server: RunningServer, client_id: str, secret: str, **form: str
+) -> httpx.Response:
+    return server.client.post("/v5/oauth/token", data={**FORM, **form}, auth=(client_id, secret))
+
+
+def test_client_credentials_flow_issues_a_working_token(server: RunningServer) -> None:
+    client_id, secret = add_client(server.store)
+    response = request_token(server, client_id, secret)
+    assert response.status_code == 200, response.text
+    token = OauthAccessTokenResponse.model_validate(response.json())
+    assert token.token_type == "bearer" and token.expires_in == 3600 and token.scope == "ads:read"
+    assert response.headers["cache-control"] == "no-store"
+    assert "x-ratelimit-remaining" in response.headers
+    claims = jwt.decode(token.access_token, options={"verify_signature": False})
+    assert claims["sub"] == client_id and claims["ad_accounts"] == ["1001"]
+    assert server.get(INSIGHTS.format(account="1001"), token.access_token).status_code == 200
+    assert server.get(INSIGHTS.format(account="1002"), token.access_token).json()["code"] == 29
+
+
+def test_scope_can_be_requested_and_only_ads_read_reads_insights(server: RunningServer) -> None:
+    client_id, secret = add_client(server.store)
+    response = request_token(server, client_id, secret, scope="boards:read,pins:read")
+    assert response.json()["scope"] == "boards:read,pins:read"
+    assert (
+        server.get(INSIGHTS.format(account="1001"), response.json()["access_token"]).json()["code"]
+        == 3
+    )
+    both = request_token(server, client_id, secret, scope="ads:read boards:read")
+    assert (
+        server.get(INSIGHTS.format(account="1001"), both.json()["access_token"]).status_code == 200
+    )
+
+
+@pytest.mark.parametrize(
+    ("form", "parameter"),
+    [({"grant_type": "password"}, "grant_type"), ({"scope": "ads:everything"}, "scope")],
+)
+def test_bad_token_request_is_400_1(
+    server: RunningServer, form: dict[str, str], parameter: str
+) -> None:
+    client_id, secret = add_client(server.store)
+    response = request_token(server, client_id, secret, **form)
+    assert response.status_code == 400
+    assert response.json()["code"] == 1 and parameter in response.json()["message"]
+
+
+def test_missing_grant_type_is_400_1(server: RunningServer) -> None:
+    client_id, secret = add_client(server.store)
+    response = server.client.post(
+        "/v5/oauth/token", data={"scope": "ads:read"}, auth=(client_id, secret)
+    )
+    assert response.status_code == 400 and "grant_type" in response.json()["message"]
+
+
+@pytest.mark.parametrize("credentials", ["wrong-secret", None, "garbage"])
+def test_bad_client_credentials_are_401_2(server: RunningServer, credentials: str | None) -> None:
+    client_id, _ = add_client(server.store)
+    if credentials == "garbage":
+        headers = {"Authorization": "Basic !!!"}
+    elif credentials is None:
+        headers = {}
+    else:
+        basic = base64.b64encode(f"{client_id}:{credentials}".encode()).decode()
+        headers = {"Authorization": f"Basic {basic}"}
+    response = server.client.post("/v5/oauth/token", data=FORM, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["code"] == 2
+    assert response.headers["www-authenticate"].startswith("Basic")
+
+
+def test_unknown_client_is_401_2(server: RunningServer) -> None:
+    assert request_token(server, "0000000000000000", "whatever").json()["code"] == 2
+
+
+def test_revoking_a_client_stops_its_tokens_on_the_running_server(server: RunningServer) -> None:
+    client_id, secret = add_client(server.store)
+    token = request_token(server, client_id, secret).json()["access_token"]
+    assert server.get(INSIGHTS.format(account="1001"), token).status_code == 200
+    run_cli("clients", "revoke", client_id, "--store", str(server.store))
+    response = server.get(INSIGHTS.format(account="1001"), token)
+    assert response.status_code == 401 and response.json()["code"] == 2
+    assert request_token(server, client_id, secret).status_code == 401
+
+
+def test_clients_list_shows_clients_but_no_secret(server: RunningServer) -> None:
+    client_id, secret = add_client(server.store, "1001,1002")
+    listing = run_cli("clients", "list", "--store", str(server.store), "--json")
+    entry = next(c for c in json.loads(listing) if c["client_id"] == client_id)
+    assert entry["ad_accounts"] == ["1001", "1002"] and entry["revoked_at"] is None
+    assert secret not in listing and "hash" not in listing
+
+
+def test_client_registry_holds_only_salted_hashes_owner_only(server: RunningServer) -> None:
+    _, secret = add_client(server.store)
+    path = server.store / CLIENTS_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = path.read_text()
+    assert secret not in text
+    assert all(
+        c["secret_hash"].startswith("$argon2id$") or c["revoked_at"]
+        for c in json.loads(text)["clients"]
+    )
+
+
+def test_token_command_prints_only_a_token_that_the_server_accepts(server: RunningServer) -> None:
+    output = run_cli("token", "--ad-accounts", "1001", "--ttl", "60", "--store", str(server.store))
+    assert output.count("\n") == 1
+    token = output.strip()
+    assert server.get(INSIGHTS.format(account="1001"), token).status_code == 200
+    assert server.get(INSIGHTS.format(account="1003"), token).json()["code"] == 29
+
+
+def test_wildcard_token_reads_every_account(server: RunningServer) -> None:
+    token = run_cli("token", "--ad-accounts", "*", "--store", str(server.store)).strip()
+    assert server.get(INSIGHTS.format(account="1002"), token).status_code == 200
+
+
+def test_signing_key_is_generated_once_owner_only(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    key = load_signing_key(store)
+    assert load_signing_key(store) == key and len(key) == 64
+    assert stat.S_IMODE((store / SIGNING_KEY_FILE).stat().st_mode) == 0o600
+    assert load_signing_key(store, "x" * 40) == b"x" * 40
+
+
+def test_short_secret_is_refused() -> None:
+    result = CliRunner().invoke(
+        cli, ["token", "--ad-accounts", "1"], env={"PINSIGHTS_SECRET": "short"}
+    )
+    assert result.exit_code != 0
+    assert "at least 32" in result.output
+
+
+def test_access_log_is_json_lines_without_credentials(server: RunningServer) -> None:
+    client_id, secret = add_client(server.store)
+    token = request_token(server, client_id, secret).json()["access_token"]
+    server.get(INSIGHTS.format(account="1001") + "&access_token=" + token, token)
+    server.get(INSIGHTS.format(account="1001"), token)
+    log = server.log_path.read_text()
+    assert token not in log and secret not in log
+    entries = server.access_log()
+    mine = [e for e in entries if e["client_id"] == client_id]
+    reads = [e for e in mine if e["path"] != "/v5/oauth/token"]
+    assert len(reads) == 2 and all(e["status"] == 200 for e in reads)
+    assert {"time", "remote", "method", "path", "query", "status", "bytes", "ms"} <= set(reads[0])
+    assert "access_token=[redacted]" in reads[0]["query"]
+    token_requests = [e for e in entries if e["path"] == "/v5/oauth/token"]
+    assert [e["client_id"] for e in token_requests].count(client_id) == 1
+
+
+def test_mint_helper_matches_server_key(server: RunningServer) -> None:
+    assert server.get("/v5/ad_accounts/1001/insights/audiences", mint()).status_code == 200
