@@ -59,6 +59,7 @@ def test_the_readme_example_reads_only_its_environment(scripted: ScriptedServer)
     scripted.script(
         f"/ad_accounts/{ACCOUNT}/audience_insights",
         Reply(200, insights_document("YOUR_ENGAGED_AUDIENCE")),
+        Reply(200, insights_document("PINTEREST_TOTAL_AUDIENCE")),
     )
 
     result = run_example(scripted.base_url, TOKEN, ACCOUNT)
@@ -66,4 +67,5 @@ def test_the_readme_example_reads_only_its_environment(scripted: ScriptedServer)
     assert result.returncode == 0, result.stderr
     assert f"1,234 people engaged with account {ACCOUNT}" in result.stdout
     assert "Home decor" in result.stdout
+    assert "ratio_pinterest_total_audience" in result.stdout
     assert {r.headers["authorization"] for r in scripted.requests} == {f"Bearer {TOKEN}"}
