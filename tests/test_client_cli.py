@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from click.testing import Result
@@ -223,3 +224,18 @@ def test_limit_caps_each_table_and_says_how_many_rows_it_left_out(
     assert "1 more categories; --limit 0 shows all" in limited.stdout
     assert "1 more ages" in limited.stdout
     assert "Travel" in everything.stdout and "more categories" not in everything.stdout
+
+
+@pytest.mark.parametrize("command", ["insights", "definitions"])
+def test_docs_client_md_documents_every_option_of_the_command(command: str) -> None:
+    import typer.main
+
+    from pinsights.cli import app as cli_app
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "client.md").read_text(encoding="utf-8")
+    click_command = typer.main.get_command(cli_app).commands[command]  # type: ignore[attr-defined]
+    options = [o for p in click_command.params for o in p.opts if o.startswith("--")]
+
+    assert options, "the command lost its options"
+    missing = [o for o in options if o != "--help" and o not in docs]
+    assert missing == [], f"docs/client.md does not mention {missing}"
