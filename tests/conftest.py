@@ -112,7 +112,8 @@ def write_snapshot(
 ) -> SnapshotInfo:
     """Publish a snapshot where ``audiences[account][insight_type]`` is that audience's size.
 
-    Every account in ``audiences`` is in the snapshot (missing types: no audience at all).
+    Every account in ``audiences`` is in the snapshot with a document for every insight type, as
+    the engine writes them (a missing type is an audience of nobody: a size-100 upper bound).
     """
     store = Store(store_dir)
     build_id = uuid.uuid4().hex[:12]
@@ -127,8 +128,8 @@ def write_snapshot(
             con.executemany("INSERT INTO accounts VALUES (?)", [[a] for a in audiences])
             sizes = {(SHARED_ACCOUNT, "PINTEREST_TOTAL_AUDIENCE"): platform_size}
             for account, by_type in audiences.items():
-                for insight_type, size in by_type.items():
-                    sizes[(account, insight_type)] = size
+                for insight_type in ("YOUR_TOTAL_AUDIENCE", "YOUR_ENGAGED_AUDIENCE"):
+                    sizes[(account, insight_type)] = by_type.get(insight_type, 0)
             for (account, insight_type), size in sizes.items():
                 qualifies = size >= MIN_AUDIENCE_SIZE
                 document = insight_document(insight_type, date, size)
@@ -276,5 +277,31 @@ def handmade_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(handmade_store: Path) -> Iterator[RunningServer]:
     """One server over the hand-made store, shared by the tests that do not change it."""
     running = start_server(handmade_store)
+    yield running
+    running.stop()
+
+
+@dataclass(frozen=True)
+class BuiltPlatform:
+    store: Path
+    ad_account_ids: list[str]  # largest first
+
+
+@pytest.fixture(scope="session")
+def built_platform(tmp_path_factory: pytest.TempPathFactory) -> BuiltPlatform:
+    """A small generated platform built by the real engine (a few seconds): 3k users, 5 accounts."""
+    from pinsights.data.generate import generate
+    from pinsights.engine.build import BuildOptions, build
+
+    root = tmp_path_factory.mktemp("platform")
+    summary = generate(root / "data", users=3000, accounts=5, days=30, seed=3)
+    build(BuildOptions(data_dir=root / "data", store_dir=root / "store"))
+    return BuiltPlatform(store=root / "store", ad_account_ids=list(summary.ad_account_ids))
+
+
+@pytest.fixture(scope="session")
+def built_server(built_platform: BuiltPlatform) -> Iterator[RunningServer]:
+    """A server over the engine-built platform."""
+    running = start_server(built_platform.store)
     yield running
     running.stop()
