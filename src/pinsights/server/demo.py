@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pinsights.store import Store
 
-DEMO_USERS = 60_000
-DEMO_ACCOUNTS = 20
+DEMO_USERS = 250_000
+DEMO_ACCOUNTS = 30
 DEMO_DAYS = 30
 DEMO_SEED = 7
 DEMO_CLIENT = "demo"

@@ -1,0 +1,60 @@
+"""The server's commands: docs/server.md documents every option they have, and they refuse bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from pinsights.cli import app
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "server.md"
+SERVER_COMMANDS = (
+    ("serve",),
+    ("demo",),
+    ("token",),
+    ("clients", "add"),
+    ("clients", "list"),
+    ("clients", "revoke"),
+)
+
+
+def command(path: tuple[str, ...]) -> Any:
+    found: Any = typer.main.get_command(app)
+    for name in path:
+        found = found.commands[name]
+    return found
+
+
+@pytest.mark.parametrize("path", SERVER_COMMANDS, ids=" ".join)
+def test_docs_cover_every_option(path: tuple[str, ...]) -> None:
+    docs = DOCS.read_text()
+    assert f"pinsights {' '.join(path)}" in docs or f"`{' '.join(path)}`" in docs
+    for parameter in command(path).params:
+        for option in parameter.opts:
+            if option.startswith("--"):
+                assert option in docs, f"{option} of {' '.join(path)} is not in docs/server.md"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["serve", "--rate-limit", "lots"], "invalid rate limit"),
+        (["token", "--ad-accounts", "12,abc"], "invalid ad account id"),
+        (["clients", "add", "--name", "x", "--ad-accounts", ""], "no ad account"),
+    ],
+)
+def test_invalid_options_are_refused_with_a_clear_message(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(app, [*args, "--store", str(tmp_path / "store")])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_revoking_an_unknown_client_fails(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["clients", "revoke", "nope", "--store", str(tmp_path)])
+    assert result.exit_code == 1 and "no client nope" in result.output
