@@ -135,8 +135,9 @@ class Snapshot:
         return cursor
 
     def _one(self, sql: str, params: list[Any]) -> Any:
-        row = self._cursor().execute(sql, params).fetchone()
-        return None if row is None else row[0]
+        # fetchall, not fetchone: DuckDB 2 keeps a half-read result open and refuses the next query.
+        rows = self._cursor().execute(sql, params).fetchall()
+        return rows[0][0] if rows else None
 
     def has_account(self, ad_account_id: str) -> bool:
         return (

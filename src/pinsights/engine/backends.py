@@ -70,8 +70,9 @@ class DuckDBBackend:
         return self.con.sql(self.ibis.compile(expr)).to_arrow_table()
 
     def scalar(self, expr: ir.Scalar) -> object:
-        row = self.con.execute(self.ibis.compile(expr)).fetchone()
-        return None if row is None else row[0]
+        # fetchall, not fetchone: DuckDB 2 keeps a half-read result open and refuses the next query.
+        rows = self.con.execute(self.ibis.compile(expr)).fetchall()
+        return rows[0][0] if rows else None
 
     def export_quarantine(self, expr: ir.Table, path: Path) -> None:
         """Write the quarantined rows to a new DuckDB file at ``path`` (the store publishes it)."""
