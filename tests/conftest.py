@@ -26,6 +26,7 @@ import duckdb
 import httpx
 import pytest
 
+from pinsights.server.accesslog import FLUSH_INTERVAL
 from pinsights.server.tokens import TokenService
 from pinsights.store import SHARED_ACCOUNT, SNAPSHOT_SCHEMA, SnapshotInfo, Store
 
@@ -194,6 +195,8 @@ class RunningServer:
         return self.client.get(path, headers=headers, **kwargs)
 
     def access_log(self) -> list[dict[str, Any]]:
+        """The access log so far (the server writes it in batches, FLUSH_INTERVAL apart)."""
+        time.sleep(3 * FLUSH_INTERVAL)
         lines = self.log_path.read_text().splitlines()
         return [json.loads(line) for line in lines if line.startswith("{")]
 

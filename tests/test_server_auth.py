@@ -183,9 +183,9 @@ def test_access_log_is_json_lines_without_credentials(server: RunningServer) -> 
     token = request_token(server, client_id, secret).json()["access_token"]
     server.get(INSIGHTS.format(account="1001") + "&access_token=" + token, token)
     server.get(INSIGHTS.format(account="1001"), token)
+    entries = server.access_log()
     log = server.log_path.read_text()
     assert token not in log and secret not in log
-    entries = server.access_log()
     mine = [e for e in entries if e["client_id"] == client_id]
     reads = [e for e in mine if e["path"] != "/v5/oauth/token"]
     assert len(reads) == 2 and all(e["status"] == 200 for e in reads)

@@ -3,14 +3,17 @@
 ``create_app()`` takes a :class:`ServerSettings` (or reads one from ``PINSIGHTS_*``, which is how each
 uvicorn worker process gets its own) and returns one ASGI app:
 
-    AccessLog → Router ─┬─ /v5/ad_accounts/… → DataApi (the hot path, pinsights.server.api)
-                        └─ everything else   → FastAPI (tokens, health, docs; pinsights.server.web)
+    Router ─┬─ /v5/ad_accounts/… → DataApi (the hot path, pinsights.server.api)
+            └─ everything else   → FastAPI (tokens, health, docs; pinsights.server.web)
+
+with every HTTP request written to the access log (pinsights.server.accesslog).
 """
 
 from __future__ import annotations
 
 import gc
 import sys
+import time
 from typing import Any
 
 from pinsights.server.accesslog import AccessLog
@@ -25,20 +28,33 @@ from pinsights.store import Store
 
 
 class Router:
-    """Sends the data operations to the lean ASGI app, everything else to FastAPI."""
+    """Sends the data operations to the lean ASGI app, everything else to FastAPI; logs both."""
 
-    def __init__(self, data_api: Any, web: Any) -> None:
+    def __init__(self, data_api: DataApi, web: Any, access_log: AccessLog | None) -> None:
         self.data_api = data_api
         self.web = web
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
-            await self.data_api(scope, receive, send)
-        else:
+        if scope["type"] != "http":
             await self.web(scope, receive, send)
+        elif not scope["path"].startswith(PREFIX):
+            if self.access_log is None:
+                await self.web(scope, receive, send)
+            else:
+                await self.access_log.observe(self.web, scope, receive, send)
+        elif self.access_log is None:
+            await self.data_api.respond(scope, send)
+        else:
+            started = time.perf_counter()
+            status, size = 500, 0
+            try:
+                status, size = await self.data_api.respond(scope, send)
+            finally:
+                self.access_log.record(scope, status, size, started)
 
 
-def create_app(settings: ServerSettings | None = None) -> Any:
+def create_app(settings: ServerSettings | None = None) -> Router:
     """Build the ASGI application for one worker process."""
     settings = settings or ServerSettings()
     secret = settings.secret.get_secret_value() if settings.secret else None
@@ -55,9 +71,8 @@ def create_app(settings: ServerSettings | None = None) -> Any:
             token_ttl=settings.token_ttl,
         )
     )
-    app: Any = Router(DataApi(documents, tokens, limiter), web)
-    if settings.access_log:
-        app = AccessLog(app, sys.stderr)
+    access_log = AccessLog(sys.stderr) if settings.access_log else None
+    app = Router(DataApi(documents, tokens, limiter), web, access_log)
     # Everything built so far lives as long as the process: keep it out of the cyclic collector's
     # full passes, which otherwise scan every imported module's objects and show up as p99 spikes.
     gc.collect()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TypeVar
@@ -36,6 +37,8 @@ T = TypeVar("T")
 #: A snapshot file vanishing under us can only happen once per publish; more means something else.
 OPEN_ATTEMPTS = 3
 _UNREAD = (-1, -1, -1)
+#: Seconds during which a manifest (or client registry) stat is trusted without repeating it.
+RECHECK_AFTER = 0.001
 
 
 class Documents:
@@ -45,6 +48,7 @@ class Documents:
         self.store = store
         self._manifest = str(store.root / MANIFEST)
         self._manifest_stamp: tuple[int, int, int] | None = None
+        self._manifest_checked = -1.0
         self._snapshot_files: tuple[tuple[dt.date, str], ...] = ()
         self._cache: OrderedDict[Hashable, bytes | ApiError] = OrderedDict()
         self._cache_size = cache_size
@@ -87,8 +91,14 @@ class Documents:
         """(date, file) of the published snapshots, newest first.
 
         Asked of the store only when the manifest's stat changes: the store's own check builds
-        paths and takes a lock, which is most of a request's cost when the answer is cached.
+        paths and takes a lock, which is most of a request's cost when the answer is cached. And
+        the stat itself is skipped within ``RECHECK_AFTER`` of the last one: under load that
+        spares most stats, while a publish (which fsyncs, taking longer) is still seen at once.
         """
+        now = time.monotonic()
+        if now - self._manifest_checked < RECHECK_AFTER:
+            return self._snapshot_files
+        self._manifest_checked = now
         try:
             st = os.stat(self._manifest)
             stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
@@ -100,7 +110,7 @@ class Documents:
             try:
                 infos = self.store.snapshots()
             except Exception:
-                self._manifest_stamp = _UNREAD  # unreadable: ask again next time
+                self._manifest_stamp, self._manifest_checked = _UNREAD, -1.0  # ask again next time
                 raise
             self._snapshot_files = tuple((info.date, info.file) for info in infos)
         return self._snapshot_files
