@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: install test demo lint format bench typecheck clean
+.PHONY: install test demo lint format bench bench-serve typecheck clean
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ format: install
 
 bench: install
 	$(BIN)/python benchmarks/build.py
+
+bench-serve: install
+	@command -v wrk >/dev/null || { echo "bench-serve needs wrk: apt-get install -y wrk"; exit 1; }
+	$(BIN)/python benchmarks/serve.py
 
 clean:
 	rm -rf $(VENV) pinsights-store .pytest_cache .mypy_cache .ruff_cache
