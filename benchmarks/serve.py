@@ -46,6 +46,17 @@ async def app(scope, receive, send):
 """
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Result:
     name: str
@@ -54,6 +65,7 @@ class Result:
     p99_ms: float
     non_2xx: int
     errors: int
+    cpu_us_per_request: float
 
 
 def main() -> None:
@@ -73,19 +85,21 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         token = mint_token()
-        with pinsights_server(store, Path(tmp)) as pinsights_url:
-            body = httpx.get(pinsights_url + path, headers={"Authorization": f"Bearer {token}"})
+        with pinsights_server(store, Path(tmp)) as pinsights:
+            body = httpx.get(pinsights.url + path, headers={"Authorization": f"Bearer {token}"})
             body.raise_for_status()
             body_file = Path(tmp) / "body.json"
             body_file.write_bytes(body.content)
-            with bare_server(body_file, Path(tmp)) as bare_url:
-                urls = {"bare ASGI": bare_url + path, "pinsights": pinsights_url + path}
-                for url in urls.values():  # warm both: imports, caches, connections
-                    wrk(url, token, 2, args.connections)
-                results: dict[str, list[Result]] = {name: [] for name in urls}
+            with bare_server(body_file, Path(tmp)) as bare:
+                servers = {"bare ASGI": bare, "pinsights": pinsights}
+                for server in servers.values():  # warm both: imports, caches, connections
+                    wrk(server, path, token, 2, args.connections)
+                results: dict[str, list[Result]] = {name: [] for name in servers}
                 for _ in range(args.rounds):
-                    for name, url in urls.items():
-                        results[name].append(wrk(url, token, args.duration, args.connections, name))
+                    for name, server in servers.items():
+                        results[name].append(
+                            wrk(server, path, token, args.duration, args.connections, name)
+                        )
     report(results, args, len(body.content))
 
 
@@ -119,7 +133,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(command: list[str], env: dict[str, str], log: Path, url: str) -> Iterator[str]:
+def running(command: list[str], env: dict[str, str], log: Path, url: str) -> Iterator[Server]:
     with open(log, "wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=handle, env=env)
     try:
@@ -131,13 +145,13 @@ def running(command: list[str], env: dict[str, str], log: Path, url: str) -> Ite
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError(f"server did not start:\n{log.read_text()}")
             time.sleep(0.1)
-        yield url
+        yield Server(url, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
-def pinsights_server(store: Path, tmp: Path) -> contextlib.AbstractContextManager[str]:
+def pinsights_server(store: Path, tmp: Path) -> contextlib.AbstractContextManager[Server]:
     port = free_port()
     env = {**os.environ, "PINSIGHTS_SECRET": SECRET}
     command = [sys.executable, "-c", "from pinsights.cli import app; app()", "serve"]
@@ -145,7 +159,7 @@ def pinsights_server(store: Path, tmp: Path) -> contextlib.AbstractContextManage
     return running(command, env, tmp / "pinsights.log", f"http://127.0.0.1:{port}")
 
 
-def bare_server(body: Path, tmp: Path) -> contextlib.AbstractContextManager[str]:
+def bare_server(body: Path, tmp: Path) -> contextlib.AbstractContextManager[Server]:
     port = free_port()
     (tmp / "bare_app.py").write_text(BARE_APP)
     env = {**os.environ, "BENCH_BODY": str(body), "PYTHONPATH": str(tmp)}
@@ -162,11 +176,16 @@ def bare_server(body: Path, tmp: Path) -> contextlib.AbstractContextManager[str]
     return running(command, env, tmp / "bare.log", f"http://127.0.0.1:{port}")
 
 
-def wrk(url: str, token: str, duration: int, connections: int, name: str = "") -> Result:
+def wrk(
+    server: Server, path: str, token: str, duration: int, connections: int, name: str = ""
+) -> Result:
     command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
-    command += ["-H", f"Authorization: Bearer {token}", url]
+    command += ["-H", f"Authorization: Bearer {token}", server.url + path]
+    cpu_before = server.cpu_seconds()
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu = server.cpu_seconds() - cpu_before
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    requests = int(_find(r"(\d+) requests in", out))
     return Result(
         name=name,
         requests_per_second=float(_find(r"Requests/sec:\s+([\d.]+)", out)),
@@ -174,6 +193,7 @@ def wrk(url: str, token: str, duration: int, connections: int, name: str = "") -
         p99_ms=_millis(_find(r"\s99%\s+([\d.]+\w+)", out)),
         non_2xx=int(_find(r"Non-2xx or 3xx responses: (\d+)", out, "0")),
         errors=sum(int(n) for n in errors.groups()) if errors else 0,
+        cpu_us_per_request=cpu / max(requests, 1) * 1e6,
     )
 
 
@@ -195,25 +215,33 @@ def report(results: dict[str, list[Result]], args: argparse.Namespace, size: int
     best = {name: max(runs, key=lambda r: r.requests_per_second) for name, runs in results.items()}
     bare, app = best["bare ASGI"], best["pinsights"]
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}, {platform.platform()}"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}, {platform.platform()}"
     )
     print(
-        f"load: wrk -t1 -c{args.connections} -d{args.duration}s, {args.rounds} alternating rounds (best shown), body {size} bytes"
+        f"load: wrk -t1 -c{args.connections} -d{args.duration}s, {args.rounds} alternating rounds "
+        f"(best shown), body {size} bytes; servers: uvicorn, 1 worker, uvloop + httptools"
     )
     print()
-    print("| server | req/s | p50 ms | p99 ms | non-2xx | socket errors |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for result in (bare, app):
+    print("| server | req/s | p50 ms | p99 ms | non-2xx | socket errors | server CPU µs/request |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in (bare, app):
         print(
-            f"| {result.name} | {result.requests_per_second:,.0f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} | {result.non_2xx} | {result.errors} |"
+            f"| {r.name} | {r.requests_per_second:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
+            f"| {r.non_2xx} | {r.errors} | {r.cpu_us_per_request:.0f} |"
         )
     print()
-    print(f"pinsights / bare ASGI: {app.requests_per_second / bare.requests_per_second:.0%}")
+    print(
+        f"pinsights / bare ASGI, requests/s: {app.requests_per_second / bare.requests_per_second:.0%}"
+    )
+    cpu_ratio = bare.cpu_us_per_request / app.cpu_us_per_request
+    print(f"bare ASGI / pinsights, CPU per request: {cpu_ratio:.0%}")
     for name, runs in results.items():
-        print(
-            f"{name} rounds: "
-            + ", ".join(f"{r.requests_per_second:,.0f} req/s p99 {r.p99_ms:.2f} ms" for r in runs)
+        rounds = ", ".join(
+            f"{r.requests_per_second:,.0f} req/s p99 {r.p99_ms:.2f} ms non-2xx {r.non_2xx}"
+            for r in runs
         )
+        print(f"{name} rounds: {rounds}")
 
 
 if __name__ == "__main__":
