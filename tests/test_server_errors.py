@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
 from pinsights.server.tokens import TokenService
@@ -102,9 +103,10 @@ def test_expired_token_is_401_2(server: RunningServer) -> None:
 
 
 def test_token_expires_while_the_server_runs(server: RunningServer) -> None:
-    token = mint(ttl=1)
+    token = mint(ttl=2)
     assert server.get(INSIGHTS.format(account="1001"), token).status_code == 200
-    time.sleep(1.2)
+    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, expires_at - time.time()) + 0.1)
     assert_error(server.get(INSIGHTS.format(account="1001"), token), 401, 2)
 
 
@@ -193,14 +195,14 @@ def test_wrong_method_is_405_with_allow(
 def test_rate_limit_exceeded_is_429_8_with_retry_after(
     handmade_store: Path, server_factory
 ) -> None:
-    limited = server_factory(handmade_store, rate_limit="2/s")  # bursts of 4
+    limited = server_factory(handmade_store, rate_limit="1/min")  # bursts of 2
     token = mint(client_id="greedy")
-    statuses = [limited.get(INSIGHTS.format(account="1001"), token).status_code for _ in range(6)]
-    assert statuses[:4] == [200] * 4
+    statuses = [limited.get(INSIGHTS.format(account="1001"), token).status_code for _ in range(2)]
+    assert statuses == [200, 200]
     response = limited.get(INSIGHTS.format(account="1001"), token)
     assert_error(response, 429, 8)
-    assert int(response.headers["retry-after"]) >= 1
-    assert response.headers["x-ratelimit-limit"] == "4"
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+    assert response.headers["x-ratelimit-limit"] == "2"
     assert response.headers["x-ratelimit-remaining"] == "0"
 
 
