@@ -547,6 +547,17 @@ def test_dangling_references_are_quarantined_and_cascade(tmp_path: Path) -> None
     assert reference.documents[("100", P)]["size"] == 1
 
 
+def test_a_platform_without_any_used_interest_still_builds(tmp_path: Path) -> None:
+    tables = simple_platform(
+        2, interests=[interest("1", "Food"), interest("1", "Food again")], pins=[pin(10, "100")]
+    )
+    reference, _ = build_both(tmp_path, tables, **SMALL)
+    assert reference.quarantined() == {"interests": {"duplicate_key": 2}}
+    assert reference.level1_interests == []
+    document = reference.documents[("100", T)]
+    assert (document["size"], document["categories"]) == (2, [])
+
+
 def test_interest_cycles_and_self_parents_are_unknown_references(tmp_path: Path) -> None:
     interests = [
         *TAXONOMY,
