@@ -41,31 +41,47 @@ def definition(as_text: bool) -> dict[str, ir.Expr]:
     expressions: dict[str, ir.Expr] = {}
     used_keys: dict[str, ir.Column] = {}
     used: dict[str, ir.Table] = {}
+    levels: ir.Table | None = None
     for table in TABLES:
         skip = frozenset({"interests"}) if table.name == "interests" else frozenset()
+        lookups = None
+        if table.name == "events":
+            assert levels is not None
+            account_keys = semantics.dense_keys(used["ad_accounts"], "ad_account_id", "account_key")
+            interest_keys = semantics.dense_keys(levels, "interest_id", "interest_key")
+            expressions["keyed levels"] = semantics.keyed_levels(levels, interest_keys)
+            expressions["keyed pins"] = semantics.keyed_pins(
+                used["pins"], account_keys, interest_keys
+            )
+            lookups = {"pin_id": expressions["keyed pins"]}
         checked = validate.check_table(
-            raw_table(table, as_text=as_text), table, used_keys=used_keys, skip_references=skip
+            raw_table(table, as_text=as_text),
+            table,
+            used_keys=used_keys,
+            skip_references=skip,
+            lookups=lookups,
         )
         finished = validate.finish(checked, table)
         expressions[f"check {table.name}"] = finished
         expressions[f"quarantine {table.name}"] = validate.quarantine_rows(finished, table)
         expressions[f"rule counts {table.name}"] = validate.rule_counts(finished)
-        used[table.name] = validate.used_rows(finished, table)
+        used[table.name] = validate.used_rows(finished)
         if table.primary_key:
             used_keys[table.name] = used[table.name][table.primary_key]
-    roots = semantics.interest_roots(used["interests"])
-    level2 = semantics.interest_children(used["interests"], roots)
-    levels = roots.union(level2, semantics.interest_children(used["interests"], level2))
-    expressions["interest levels"] = levels
-    expressions["unknown parents"] = validate.mark_unknown_references(
-        used["interests"].mutate(**{validate.RULE: ibis.null("string")}),
-        ~used["interests"].interest_id.isin(levels.interest_id),
-    )
+        if table.name == "interests":
+            roots = semantics.interest_roots(used["interests"])
+            level2 = semantics.interest_children(used["interests"], roots)
+            levels = roots.union(level2, semantics.interest_children(used["interests"], level2))
+            expressions["interest levels"] = levels
+            expressions["unknown parents"] = validate.mark_unknown_references(
+                checked, ~checked.interest_id.isin(levels.interest_id)
+            )
     expressions["date"] = semantics.latest_event_date(used["events"])
     start, end = semantics.window_bounds(dt.date(2026, 11, 27), 30)
-    facts = semantics.engagement_facts(used["events"], used["pins"], start, end)
+    facts = semantics.engagement_facts(used["events"], start, end)
     members = semantics.memberships(facts)
-    interests_of_users = semantics.user_interests(facts, levels)
+    interests_of_users = semantics.user_interests(facts, expressions["keyed levels"])
+    profiles = semantics.demographic_profiles(members, used["users"])
     rules = PrivacyRules()
     expressions["facts"] = facts
     expressions["memberships"] = members
@@ -74,8 +90,9 @@ def definition(as_text: bool) -> dict[str, ir.Expr]:
     expressions["interest counts"] = rules.suppress_small_cells(
         semantics.interest_counts(members, interests_of_users)
     )
+    expressions["demographic profiles"] = profiles
     expressions["demographic counts"] = rules.suppress_small_cells(
-        semantics.demographic_counts(members, used["users"])
+        semantics.demographic_counts(profiles)
     )
     return expressions
 

@@ -225,6 +225,12 @@ def demo(
         f'  "{base}/v5/ad_accounts/{accounts[0]}/audience_insights'
         '?audience_insight_type=YOUR_ENGAGED_AUDIENCE"\n'
     )
+    typer.echo(
+        "Or, from another terminal in this directory:\n"
+        f"  export PINSIGHTS_BASE_URL={base}/v5 PINTEREST_ACCESS_TOKEN={token}\n"
+        f"  .venv/bin/pinsights insights {accounts[0]} --type YOUR_ENGAGED_AUDIENCE\n"
+        f"  .venv/bin/pinsights definitions {accounts[0]}\n"
+    )
     run(settings)
 
 
@@ -394,3 +400,7 @@ def definitions(
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m pinsights.cli`
+    main()

@@ -29,7 +29,7 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,6 +196,7 @@ class Store:
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+        self._manifest = str(self.root / MANIFEST)
         self._lock = threading.Lock()
         self._manifest_stamp: tuple[int, int, int] | None = None
         self._infos: list[SnapshotInfo] = []
@@ -215,15 +216,17 @@ class Store:
             raise StoreError(f"unreadable manifest {self._manifest_path()}: {error}") from error
         return [SnapshotInfo.from_json(entry) for entry in data.get("snapshots", [])]
 
-    def _refresh(self) -> list[SnapshotInfo]:
-        """Reload the manifest only when it changed on disk (one stat per call)."""
+    def _refresh(self, *, force: bool = False) -> list[SnapshotInfo]:
+        """Reload the manifest only when it changed on disk (one stat per call, no lock if not)."""
         try:
-            st = os.stat(self._manifest_path())
+            st = os.stat(self._manifest)
             stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
         except FileNotFoundError:
             stamp = None
+        if stamp == self._manifest_stamp and not force:
+            return self._infos
         with self._lock:
-            if stamp != self._manifest_stamp:
+            if stamp != self._manifest_stamp or force:
                 self._infos = self._read_manifest() if stamp is not None else []
                 live = {info.file for info in self._infos}
                 self._open = {f: snap for f, snap in self._open.items() if f in live}
@@ -242,15 +245,29 @@ class Store:
                 self._open[info.file] = snap
             return snap
 
+    def _open_following_manifest(
+        self, pick: Callable[[list[SnapshotInfo]], SnapshotInfo | None]
+    ) -> Snapshot | None:
+        """Open the snapshot ``pick`` chooses; if a concurrent publish just unlinked its file,
+        re-read the manifest (which already names the new file) and choose again."""
+        for attempt in range(3):
+            info = pick(self._refresh(force=attempt > 0))
+            if info is None:
+                return None
+            try:
+                return self._snapshot(info)
+            except duckdb.IOException:
+                if (self.root / info.file).exists():
+                    raise
+        raise StoreError(f"snapshots of {self.root} keep changing under the reader")
+
     def latest(self) -> Snapshot | None:
-        infos = self._refresh()
-        return self._snapshot(infos[0]) if infos else None
+        return self._open_following_manifest(lambda infos: infos[0] if infos else None)
 
     def snapshot(self, date: dt.date) -> Snapshot | None:
-        for info in self._refresh():
-            if info.date == date:
-                return self._snapshot(info)
-        return None
+        return self._open_following_manifest(
+            lambda infos: next((info for info in infos if info.date == date), None)
+        )
 
     def all_snapshots(self) -> list[Snapshot]:
         """Every retained snapshot, newest first."""

@@ -91,12 +91,18 @@ def check_table(
     *,
     used_keys: Mapping[str, ir.Column],
     skip_references: frozenset[str] = frozenset(),
+    lookups: Mapping[str, ir.Table] | None = None,
 ) -> ir.Table:
     """Type every column of ``table`` and judge every row of ``raw`` against the contract.
 
     ``used_keys`` maps a referenced table's name to the column of its used primary keys (the rows
     of earlier tables that passed). References named in ``skip_references`` are left to the caller
     (the interest hierarchy is checked as reachability, see :mod:`pinsights.engine.semantics`).
+
+    ``lookups`` maps a referencing column to a table keyed by its first column (the used rows it
+    may name, with attributes): the reference is then checked by a left join that also brings
+    those attributes along, so a later step needs no second join on the same key. The build uses
+    it for events → pins, the largest join there is.
     """
     typed: dict[str, ir.Value] = {}
     bad_value: ir.BooleanValue = ibis.literal(False)
@@ -116,15 +122,29 @@ def check_table(
 
     duplicate: ir.BooleanValue = ibis.literal(False)
     if table.primary_key is not None:
+        # Keys seen more than once among the rows that passed; a grouped semi-join, not a window:
+        # windows partition and buffer every row, grouping only counts.
         key = typed[table.primary_key]
-        passing = (~bad_value).cast(dt.int64)
-        duplicate = ~bad_value & (passing.sum().over(group_by=key) > 1)
+        passing = raw.filter(~bad_value).select(key=key)
+        repeated = passing.group_by("key").aggregate(rows=passing.count())
+        repeated = repeated.filter(repeated.rows > 1)
+        duplicate = ~bad_value & key.isin(repeated.key).fill_null(False)
 
     dangling: ir.BooleanValue = ibis.literal(False)
+    source = raw
+    carried: dict[str, ir.Value] = {}
     for column in table.columns:
         if column.references is None or column.references in skip_references:
             continue
         value = typed[column.name]
+        if lookups and column.name in lookups:
+            lookup = lookups[column.name]
+            prefixed = lookup.rename(**{f"__lookup:{name}": name for name in lookup.columns})
+            found = prefixed[f"__lookup:{lookup.columns[0]}"]
+            source = source.left_join(prefixed, value == found)
+            carried.update({name: prefixed[f"__lookup:{name}"] for name in lookup.columns[1:]})
+            dangling = dangling | (value.notnull() & found.isnull())
+            continue
         dangling = dangling | (
             value.notnull() & ~value.isin(used_keys[column.references]).fill_null(False)
         )
@@ -136,7 +156,9 @@ def check_table(
         else_=ibis.null(dt.string),
     )
     originals = {_original(name): raw[name] for name in raw.columns if name != SOURCE_FILE}
-    return raw.select(**typed, **{RULE: rule, SOURCE_FILE: raw[SOURCE_FILE]}, **originals)
+    return source.select(
+        **typed, **carried, **{RULE: rule, SOURCE_FILE: raw[SOURCE_FILE]}, **originals
+    )
 
 
 def _original(name: str) -> str:
@@ -166,8 +188,9 @@ def finish(checked: ir.Table, table: Table) -> ir.Table:
     else:
         row = _to_json(ibis.struct({name[len(prefix) :]: checked[name] for name in originals}))
     is_bad = checked[RULE].notnull()
+    kept = [name for name in checked.columns if not name.startswith("__")]
     return checked.select(
-        *table.column_names,
+        *kept,
         RULE,
         **{
             SOURCE_FILE: ibis.ifelse(is_bad, checked[SOURCE_FILE], ibis.null(dt.string)),
@@ -187,9 +210,10 @@ def quarantine_rows(checked: ir.Table, table: Table) -> ir.Table:
     )
 
 
-def used_rows(checked: ir.Table, table: Table) -> ir.Table:
-    """The rows of a checked table that are used, with only the contract's columns."""
-    return checked.filter(checked[RULE].isnull()).select(*table.column_names)
+def used_rows(checked: ir.Table) -> ir.Table:
+    """The rows of a checked table that are used: typed columns (and looked-up ones), no rule."""
+    used = checked.filter(checked[RULE].isnull())
+    return used.select(*[name for name in checked.columns if not name.startswith("__")])
 
 
 def rule_counts(checked: ir.Table) -> ir.Table:

@@ -10,16 +10,16 @@ when they are needed most.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
@@ -28,9 +28,9 @@ from pinsights.data.load import InputError, discover
 from pinsights.data.tables import TABLES, Rule, Table
 from pinsights.engine import semantics
 from pinsights.engine.backends import Backend, make_backend
-from pinsights.engine.documents import Catalogue, Counts, DocumentAssembler
+from pinsights.engine.documents import P_KEY, Catalogue, Counts, DocumentAssembler
 from pinsights.engine.privacy import PrivacyRules
-from pinsights.store import SNAPSHOT_SCHEMA, Store, StoreError
+from pinsights.store import SHARED_ACCOUNT, SNAPSHOT_SCHEMA, Store, StoreError
 
 STEPS = (
     "read",
@@ -160,25 +160,25 @@ def _build_locked(store: Store, run: _Run) -> dict[str, Any]:
             except InputError as error:
                 raise BuildError(str(error)) from error
         with run.step("validate"):
-            checked, levels = _check_tables(backend, raw)
+            checked, keys = _check_tables(backend, raw)
         with run.step("quarantine"):
             _quarantine(backend, store, run, checked)
-        used = {name: validate.used_rows(checked[name], _table(name)) for name in checked}
+        used = {name: validate.used_rows(table) for name, table in checked.items()}
         date = _generation_date(backend, options, used["events"])
         start, end = semantics.window_bounds(date, options.window_days)
         with run.step("facts"):
             facts = backend.materialize(
-                "facts", semantics.engagement_facts(used["events"], used["pins"], start, end)
+                "facts", semantics.engagement_facts(used["events"], start, end)
             )
         with run.step("memberships"):
             members = backend.materialize("memberships", semantics.memberships(facts))
             interests_of_users = backend.materialize(
-                "user_interests", semantics.user_interests(facts, levels)
+                "user_interests", semantics.user_interests(facts, keys.levels)
             )
         with run.step("counts"):
-            counts = _counts(backend, options.privacy(), members, interests_of_users, used)
+            counts = _counts(backend, options.privacy(), members, interests_of_users, used, keys)
         with run.step("documents"):
-            catalogue = _catalogue(backend, used, levels)
+            catalogue = _catalogue(backend, used, keys.named_levels)
             accounts = sorted(
                 str(a) for a in backend.to_arrow(used["ad_accounts"]).column("ad_account_id")
             )
@@ -199,7 +199,7 @@ def _build_locked(store: Store, run: _Run) -> dict[str, Any]:
                 "accounts": len(accounts),
                 "documents": len(documents),
                 "reportable": sum(1 for d in documents if d.reportable),
-                "pinterest_total_audience": counts.sizes.get(assembler_key_p(), 0),
+                "pinterest_total_audience": counts.sizes.get(P_KEY, 0),
             },
             "options": {
                 "window_days": options.window_days,
@@ -222,36 +222,41 @@ def _build_locked(store: Store, run: _Run) -> dict[str, Any]:
         backend.close()
 
 
-def assembler_key_p() -> tuple[str, str]:
-    from pinsights.engine.documents import P_KEY
-
-    return P_KEY
-
-
 def _table(name: str) -> Table:
     return next(t for t in TABLES if t.name == name)
 
 
-def _check_tables(
-    backend: Backend, raw: dict[str, ir.Table]
-) -> tuple[dict[str, ir.Table], ir.Table]:
-    """Judge every table in contract order; return the materialised checked tables and levels."""
+def _check_tables(backend: Backend, raw: dict[str, ir.Table]) -> tuple[dict[str, ir.Table], _Keys]:
+    """Judge every table in contract order; return the materialised checked tables and keys.
+
+    Before the events are judged, accounts and interests get their dense keys, and pins are
+    re-keyed, so the check of each event also looks up its pin's advertiser and interest.
+    """
     checked: dict[str, ir.Table] = {}
     used_keys: dict[str, ir.Column] = {}
     levels: ir.Table | None = None
+    keys: _Keys | None = None
     for table in TABLES:
         if table.name not in raw:
             continue
         if table.name == "interests":
             result, levels = _check_interests(backend, raw[table.name], table)
         else:
-            expr = validate.check_table(raw[table.name], table, used_keys=used_keys)
+            lookups = None
+            if table.name == "events":
+                assert levels is not None
+                used = {name: validate.used_rows(done) for name, done in checked.items()}
+                keys = _keys(backend, used, levels)
+                lookups = {"pin_id": keys.pins}
+            expr = validate.check_table(
+                raw[table.name], table, used_keys=used_keys, lookups=lookups
+            )
             result = backend.materialize(f"checked_{table.name}", validate.finish(expr, table))
         checked[table.name] = result
         if table.primary_key is not None:
-            used_keys[table.name] = validate.used_rows(result, table)[table.primary_key]
-    assert levels is not None
-    return checked, levels
+            used_keys[table.name] = validate.used_rows(result)[table.primary_key]
+    assert keys is not None
+    return checked, keys
 
 
 def _check_interests(backend: Backend, raw: ir.Table, table: Table) -> tuple[ir.Table, ir.Table]:
@@ -264,7 +269,7 @@ def _check_interests(backend: Backend, raw: ir.Table, table: Table) -> tuple[ir.
         "checked_interests_first",
         validate.check_table(raw, table, used_keys={}, skip_references=frozenset({"interests"})),
     )
-    candidates = validate.used_rows(first, table)
+    candidates = validate.used_rows(first)
     frontier = backend.materialize("interest_level_1", semantics.interest_roots(candidates))
     reached = [frontier]
     depth = 1
@@ -274,7 +279,8 @@ def _check_interests(backend: Backend, raw: ir.Table, table: Table) -> tuple[ir.
             f"interest_level_{depth}", semantics.interest_children(candidates, frontier)
         )
         reached.append(frontier)
-    levels = backend.materialize("interest_levels", reached[0].union(*reached[1:]))
+    every_level = reached[0].union(*reached[1:]) if len(reached) > 1 else reached[0]
+    levels = backend.materialize("interest_levels", every_level)
     checked = validate.mark_unknown_references(first, ~first.interest_id.isin(levels.interest_id))
     result = backend.materialize("checked_interests", validate.finish(checked, table))
     return result, levels
@@ -321,42 +327,92 @@ def _generation_date(backend: Backend, options: BuildOptions, events: ir.Table) 
     return dt.date.fromisoformat(str(latest)[:10])
 
 
+@dataclass
+class _Keys:
+    """Dense integer keys of accounts and interests, and the tables re-keyed with them."""
+
+    accounts: dict[int, str]
+    interests: dict[int, str]
+    pins: ir.Table
+    levels: ir.Table
+    named_levels: ir.Table  # the hierarchy with interest ids, for names
+
+
+def _keys(backend: Backend, used: dict[str, ir.Table], levels: ir.Table) -> _Keys:
+    account_keys = backend.materialize(
+        "account_keys", semantics.dense_keys(used["ad_accounts"], "ad_account_id", "account_key")
+    )
+    interest_keys = backend.materialize(
+        "interest_keys", semantics.dense_keys(levels, "interest_id", "interest_key")
+    )
+    accounts = backend.to_arrow(account_keys).to_pydict()
+    interests = backend.to_arrow(interest_keys).to_pydict()
+    return _Keys(
+        accounts=dict(zip(accounts["account_key"], accounts["ad_account_id"], strict=True)),
+        interests=dict(zip(interests["interest_key"], interests["interest_id"], strict=True)),
+        pins=backend.materialize(
+            "keyed_pins", semantics.keyed_pins(used["pins"], account_keys, interest_keys)
+        ),
+        levels=backend.materialize("keyed_levels", semantics.keyed_levels(levels, interest_keys)),
+        named_levels=levels,
+    )
+
+
 def _counts(
     backend: Backend,
     rules: PrivacyRules,
     members: ir.Table,
     interests_of_users: ir.Table,
     used: dict[str, ir.Table],
+    keys: _Keys,
 ) -> Counts:
+    """Run the counts and map keys back to ids, as the document assembler expects them."""
+
+    def audience(account_key: int, code: int) -> tuple[str, str]:
+        account = (
+            SHARED_ACCOUNT
+            if account_key == semantics.SHARED_ACCOUNT_KEY
+            else keys.accounts[account_key]
+        )
+        return account, semantics.AUDIENCE_CODES[code]
+
+    size_rows = backend.to_arrow(semantics.audience_sizes(members)).to_pydict()
     sizes = {
-        (row["ad_account_id"], row["insight_type"]): int(row["size"])
-        for row in backend.to_arrow(semantics.audience_sizes(members)).to_pylist()
+        audience(account_key, code): int(size)
+        for account_key, code, size in zip(
+            size_rows["account_key"], size_rows["audience"], size_rows["size"], strict=True
+        )
     }
     interest_rows = backend.to_arrow(
         rules.suppress_small_cells(semantics.interest_counts(members, interests_of_users))
     ).to_pydict()
     interests: dict[tuple[str, str], dict[str, int]] = {}
-    for account, kind, interest_id, users in zip(
-        interest_rows["ad_account_id"],
-        interest_rows["insight_type"],
-        interest_rows["interest_id"],
+    for account_key, code, interest_key, users in zip(
+        interest_rows["account_key"],
+        interest_rows["audience"],
+        interest_rows["interest_key"],
         interest_rows["users"],
         strict=True,
     ):
-        interests.setdefault((account, kind), {})[interest_id] = int(users)
+        interests.setdefault(audience(account_key, code), {})[keys.interests[interest_key]] = int(
+            users
+        )
+    profiles = backend.materialize(
+        "demographic_profiles", semantics.demographic_profiles(members, used["users"])
+    )
     demo_rows = backend.to_arrow(
-        rules.suppress_small_cells(semantics.demographic_counts(members, used["users"]))
+        rules.suppress_small_cells(semantics.demographic_counts(profiles))
     ).to_pydict()
     demographics: dict[tuple[str, str], dict[str, list[tuple[str, int]]]] = {}
-    for account, kind, dimension, key, users in zip(
-        demo_rows["ad_account_id"],
-        demo_rows["insight_type"],
+    for account_key, code, dimension, key, users in zip(
+        demo_rows["account_key"],
+        demo_rows["audience"],
         demo_rows["dimension"],
         demo_rows["key"],
         demo_rows["users"],
         strict=True,
     ):
-        demographics.setdefault((account, kind), {}).setdefault(dimension, []).append(
+        demographics.setdefault(audience(account_key, code), {}).setdefault(dimension, []).append(
             (key, int(users))
         )
     return Counts(sizes=sizes, interests=interests, demographics=demographics)
@@ -416,7 +472,7 @@ def _write_snapshot(
         "meta": pa.table(
             {
                 "key": ["date", "build_id", "report"],
-                "value": [report["date"], report["build_id"], _json(report)],
+                "value": [report["date"], report["build_id"], json.dumps(report, sort_keys=True)],
             }
         ),
     }
@@ -448,20 +504,3 @@ def _category_items_table(documents: list[Any]) -> pa.Table:
             "body": pa.array(bodies, pa.binary()),
         }
     )
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, sort_keys=True)
-
-
-def options_as_dict(options: BuildOptions) -> dict[str, Any]:
-    data = asdict(options)
-    data["data_dir"] = str(options.data_dir)
-    data["store_dir"] = str(options.store_dir)
-    data["date"] = options.date.isoformat() if options.date else None
-    return data
-
-
-__all__ = ["STEPS", "BuildError", "BuildOptions", "build", "ibis"]
