@@ -43,23 +43,13 @@ from rich.progress import (
 )
 
 from pinsights.data.geography import COUNTRIES, METROS
+from pinsights.data.tables import AGE_BUCKETS, EVENT_TYPES, GENDERS
 from pinsights.data.taxonomy import CATEGORY_KEYS, interests
 
 __all__ = ["GenerateSummary", "generate"]
 
-AGE_BUCKETS = ("18-24", "25-34", "35-44", "45-49", "50-54", "55-64", "65+")
-GENDERS = ("female", "male", "unspecified")
+#: The contract's devices, in the order the device shares below are listed.
 DEVICES = ("iphone", "android_mobile", "web", "ipad", "web_mobile", "android_tablet")
-EVENT_TYPES = (
-    "IMPRESSION",
-    "CLOSEUP",
-    "SAVE",
-    "PIN_CLICK",
-    "OUTBOUND_CLICK",
-    "VIDEO_VIEW",
-    "COMMENT",
-    "REACTION",
-)
 
 EVENTS_PER_USER = 50
 """Default event volume: events per user over the whole window."""
