@@ -70,7 +70,14 @@ def test_build_json_prints_the_report_on_stdout_and_quarantine_lists_bad_rows(
     # The duplicated id quarantines both of its rows; the bad age bucket is a bad value.
     assert users["quarantined"] == {"bad_value": 1, "duplicate_key": 2}
     assert users["read"] == users["used"] + 3
-    assert set(report["tables"]) == {"interests", "ad_accounts", "users", "metros", "pins", "events"}
+    assert set(report["tables"]) == {
+        "interests",
+        "ad_accounts",
+        "users",
+        "metros",
+        "pins",
+        "events",
+    }
     assert all(seconds >= 0 for seconds in report["timings"].values())
     assert digest(dataset) == before, "input files must never be modified"
 
