@@ -117,3 +117,10 @@ def test_build_names_a_missing_column(dataset: Path, tmp_path: Path) -> None:
     failed = pinsights("build", "--data", str(data), "--store", str(tmp_path / "s"))
     assert failed.returncode == 1
     assert "table 'ad_accounts' is missing column(s) name" in failed.stderr
+
+
+def test_build_refuses_an_unknown_engine_without_a_traceback(tmp_path: Path) -> None:
+    failed = pinsights("build", "--data", str(tmp_path), "--engine", "presto")
+    assert failed.returncode == 1
+    assert "unknown engine 'presto'" in failed.stderr
+    assert "Traceback" not in failed.stderr

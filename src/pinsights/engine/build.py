@@ -45,6 +45,10 @@ STEPS = (
 )
 
 
+#: Engines this release can run the definition on.
+ENGINES = ("duckdb",)
+
+
 class BuildError(Exception):
     """The build stopped; nothing was published. The message says why, precisely."""
 
@@ -76,6 +80,11 @@ class BuildOptions:
             raise BuildError("--window-days must be at least 1")
         if self.retain < 1:
             raise BuildError("--retain must be at least 1")
+        if self.engine not in ENGINES:
+            raise BuildError(
+                f"unknown engine {self.engine!r}: this build runs on {', '.join(ENGINES)}"
+                " (the Spark engine is not part of this release yet)"
+            )
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             raise BuildError("--max-bad-fraction must be between 0 and 1")
         try:
