@@ -146,3 +146,23 @@ def test_a_second_concurrent_build_on_one_store_is_refused(platform: Path, tmp_p
     store = Store(tmp_path / "store")
     with store.build_lock(), pytest.raises(BuildError, match="another build is running"):
         build(BuildOptions(data_dir=platform, store_dir=store.root))
+
+
+def test_documents_are_exactly_the_compact_json_of_their_content(
+    platform: Path, tmp_path: Path
+) -> None:
+    """Documents are written as text fragments; they must equal json.dumps of what they hold."""
+    import json
+
+    store = Store(tmp_path / "store")
+    build(BuildOptions(data_dir=platform, store_dir=store.root, min_cell_size=5))
+    snapshot = store.latest()
+    assert snapshot is not None
+    bodies = [row[0] for row in snapshot._cursor().execute("SELECT body FROM documents").fetchall()]
+    bodies += [
+        row[0] for row in snapshot._cursor().execute("SELECT body FROM category_items").fetchall()
+    ]
+    assert len(bodies) > 10
+    for body in bodies:
+        parsed = json.loads(body)
+        assert json.dumps(parsed, ensure_ascii=False, separators=(",", ":")).encode() == body
