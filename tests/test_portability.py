@@ -61,7 +61,8 @@ def definition(as_text: bool) -> dict[str, ir.Expr]:
             skip_references=skip,
             lookups=lookups,
         )
-        finished = validate.finish(checked, table)
+        keep = semantics.event_columns if table.name == "events" else None
+        finished = validate.finish(checked, table, keep=keep)
         expressions[f"check {table.name}"] = finished
         expressions[f"quarantine {table.name}"] = validate.quarantine_rows(finished, table)
         expressions[f"rule counts {table.name}"] = validate.rule_counts(finished)

@@ -12,7 +12,7 @@ backend only decides how files become the raw table.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -175,11 +175,17 @@ def mark_unknown_references(checked: ir.Table, dangling: ir.BooleanValue) -> ir.
     return checked.mutate(**{RULE: rule})
 
 
-def finish(checked: ir.Table, table: Table) -> ir.Table:
+def finish(
+    checked: ir.Table,
+    table: Table,
+    keep: Callable[[ir.Table], dict[str, ir.Value]] | None = None,
+) -> ir.Table:
     """The checked table as it is kept: typed columns, the rule, and provenance of bad rows only.
 
     The whole original row is serialised inside the same CASE that tests the rule, so the one pass
-    over 20M events serialises only the few bad rows, never the good ones.
+    over 20M events serialises only the few bad rows, never the good ones. ``keep`` chooses the
+    columns kept for used rows (default: every typed and looked-up column), so that a large table
+    is written once in the narrow shape later steps read.
     """
     prefix = _original("")
     originals = [name for name in checked.columns if name.startswith(prefix)]
@@ -188,10 +194,13 @@ def finish(checked: ir.Table, table: Table) -> ir.Table:
     else:
         row = _to_json(ibis.struct({name[len(prefix) :]: checked[name] for name in originals}))
     is_bad = checked[RULE].notnull()
-    kept = [name for name in checked.columns if not name.startswith("__")]
+    if keep is None:
+        kept = {name: checked[name] for name in checked.columns if not name.startswith("__")}
+    else:
+        kept = keep(checked)
     return checked.select(
-        *kept,
-        RULE,
+        **kept,
+        **{RULE: checked[RULE]},
         **{
             SOURCE_FILE: ibis.ifelse(is_bad, checked[SOURCE_FILE], ibis.null(dt.string)),
             ROW: ibis.ifelse(is_bad, row, ibis.null(dt.string)),

@@ -251,16 +251,18 @@ def _check_tables(backend: Backend, raw: dict[str, ir.Table]) -> tuple[dict[str,
         if table.name == "interests":
             result, levels = _check_interests(backend, raw[table.name], table)
         else:
-            lookups = None
+            lookups, keep = None, None
             if table.name == "events":
                 assert levels is not None
                 used = {name: validate.used_rows(done) for name, done in checked.items()}
                 keys = _keys(backend, used, levels)
-                lookups = {"pin_id": keys.pins}
+                lookups, keep = {"pin_id": keys.pins}, semantics.event_columns
             expr = validate.check_table(
                 raw[table.name], table, used_keys=used_keys, lookups=lookups
             )
-            result = backend.materialize(f"checked_{table.name}", validate.finish(expr, table))
+            result = backend.materialize(
+                f"checked_{table.name}", validate.finish(expr, table, keep=keep)
+            )
         checked[table.name] = result
         if table.primary_key is not None:
             used_keys[table.name] = validate.used_rows(result)[table.primary_key]

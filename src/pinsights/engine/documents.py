@@ -147,8 +147,8 @@ class DocumentAssembler:
         account, insight_type = key
         size = self.counts.sizes.get(key, 0)
         if not self.rules.audience_is_reportable(size):
-            body = _dumps(self.rules.placeholder(insight_type, self.date))
-            return Document(account, insight_type, body, {}, size, False)
+            placeholder = _dumps(self.rules.placeholder(insight_type, self.date))
+            return Document(account, insight_type, placeholder, {}, size, False)
         categories, items = self._categories(key, size)
         body = (
             f'{{"type":{_json_string(insight_type)},"date":{_json_string(self.date)},'

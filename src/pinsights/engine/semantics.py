@@ -130,21 +130,32 @@ def keyed_pins(pins: ir.Table, account_keys: ir.Table, interest_keys: ir.Table) 
 # --- audiences -------------------------------------------------------------------------------
 
 
+def event_columns(events: ir.Table) -> dict[str, ir.Value]:
+    """What the semantics needs of an event: when, who, the pin's advertiser and interest (looked
+    up while the events were checked, see :func:`keyed_pins`), and whether it is an engagement —
+    every event type except ``IMPRESSION`` is one."""
+    return {
+        "event_time": events.event_time,
+        "user_id": events.user_id,
+        "account_key": events.account_key,
+        "interest_key": events.interest_key,
+        "engaged": events.event_type != "IMPRESSION",
+    }
+
+
 def engagement_facts(events: ir.Table, start: dt.datetime, end: dt.datetime) -> ir.Table:
     """One row per (user, advertiser, interest) met in the window, and whether it was engaged with.
 
-    ``events`` are the used events, each carrying its pin's ``account_key`` and ``interest_key``
-    (looked up while the events were checked, see :func:`keyed_pins`). Collapsing events to these
-    facts first is what keeps every later step small: a user who saw an advertiser's pins a
+    ``events`` are the used events in the shape of :func:`event_columns`. Collapsing events to
+    these facts first is what keeps every later step small: a user who saw an advertiser's pins a
     thousand times is one row here.
     """
     in_window = events.filter((events.event_time >= start) & (events.event_time < end))
-    engaged = in_window.event_type != "IMPRESSION"
     return in_window.group_by(
         user_id=in_window.user_id,
         account_key=in_window.account_key,
         interest_key=in_window.interest_key,
-    ).aggregate(engaged=engaged.any())
+    ).aggregate(engaged=in_window.engaged.any())
 
 
 def memberships(facts: ir.Table) -> ir.Table:
