@@ -377,7 +377,11 @@ def _counts(
     used: dict[str, ir.Table],
     keys: _Keys,
 ) -> Counts:
-    """Run the counts and map keys back to ids, as the document assembler expects them."""
+    """Run the counts and map keys back to ids, as the document assembler expects them.
+
+    Rows arrive ordered by audience, so each audience's dict is found once per run of rows, not
+    once per row (half a million interest rows at 20M events).
+    """
 
     def audience(account_key: int, code: int) -> tuple[str, str]:
         account = (
@@ -394,10 +398,16 @@ def _counts(
             size_rows["account_key"], size_rows["audience"], size_rows["size"], strict=True
         )
     }
+    interest_counts = rules.suppress_small_cells(
+        semantics.interest_counts(members, interests_of_users)
+    )
     interest_rows = backend.to_arrow(
-        rules.suppress_small_cells(semantics.interest_counts(members, interests_of_users))
+        interest_counts.order_by("account_key", "audience")
     ).to_pydict()
+    interest_ids = keys.interests
     interests: dict[tuple[str, str], dict[str, int]] = {}
+    current: dict[str, int] = {}
+    previous: tuple[int, int] | None = None
     for account_key, code, interest_key, users in zip(
         interest_rows["account_key"],
         interest_rows["audience"],
@@ -405,16 +415,21 @@ def _counts(
         interest_rows["users"],
         strict=True,
     ):
-        interests.setdefault(audience(account_key, code), {})[keys.interests[interest_key]] = int(
-            users
-        )
+        if (account_key, code) != previous:
+            previous = (account_key, code)
+            current = interests.setdefault(audience(account_key, code), {})
+        current[interest_ids[interest_key]] = users
     profiles = backend.materialize(
         "demographic_profiles", semantics.demographic_profiles(members, used["users"])
     )
     demo_rows = backend.to_arrow(
-        rules.suppress_small_cells(semantics.demographic_counts(profiles))
+        rules.suppress_small_cells(semantics.demographic_counts(profiles)).order_by(
+            "account_key", "audience"
+        )
     ).to_pydict()
     demographics: dict[tuple[str, str], dict[str, list[tuple[str, int]]]] = {}
+    per_dimension: dict[str, list[tuple[str, int]]] = {}
+    previous = None
     for account_key, code, dimension, key, users in zip(
         demo_rows["account_key"],
         demo_rows["audience"],
@@ -423,9 +438,11 @@ def _counts(
         demo_rows["users"],
         strict=True,
     ):
-        demographics.setdefault(audience(account_key, code), {}).setdefault(dimension, []).append(
-            (key, int(users))
-        )
+        if (account_key, code) != previous:
+            previous = (account_key, code)
+            per_dimension = demographics.setdefault(audience(account_key, code), {})
+        # int(): a sum arrives through Arrow as a 128-bit decimal, not an int.
+        per_dimension.setdefault(dimension, []).append((key, int(users)))
     return Counts(sizes=sizes, interests=interests, demographics=demographics)
 
 
