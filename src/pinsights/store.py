@@ -187,9 +187,6 @@ class Snapshot:
         )
         return [row[0] for row in rows]
 
-    def meta(self) -> dict[str, str]:
-        return dict(self._cursor().execute("SELECT key, value FROM meta").fetchall())
-
 
 class Store:
     """A store directory. Cheap to create; reading follows the manifest as it changes."""
@@ -284,9 +281,6 @@ class Store:
                 sql += f" LIMIT {int(limit)}"
             rows = con.execute(sql).fetchall()
         return [QuarantinedRow(t, f, r, json.loads(row)) for t, f, r, row in rows]
-
-    def quarantine_path(self) -> Path:
-        return self.root / QUARANTINE
 
     def reports(self) -> list[dict[str, Any]]:
         """Build reports, oldest first."""

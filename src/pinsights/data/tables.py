@@ -42,8 +42,8 @@ EVENT_TYPES = (
     "COMMENT",
     "REACTION",
 )
-#: Every event type except IMPRESSION is an engagement.
-ENGAGEMENT_TYPES = tuple(t for t in EVENT_TYPES if t != "IMPRESSION")
+#: Every event type except this one is an engagement.
+NOT_ENGAGEMENT = "IMPRESSION"
 #: ISO 3166-1 alpha-2 codes, lower case (the contract accepts any case).
 COUNTRY_CODES = tuple(sorted(c.alpha_2.lower() for c in pycountry.countries))
 

@@ -25,10 +25,10 @@ import pyarrow as pa
 
 from pinsights.data import validate
 from pinsights.data.load import InputError, discover
-from pinsights.data.tables import TABLES, Rule, Table
+from pinsights.data.tables import TABLES, TABLES_BY_NAME, Rule, Table
 from pinsights.engine import semantics
 from pinsights.engine.backends import Backend, make_backend
-from pinsights.engine.documents import P_KEY, Catalogue, Counts, DocumentAssembler
+from pinsights.engine.documents import P_KEY, Catalogue, Counts, Document, DocumentAssembler
 from pinsights.engine.privacy import PrivacyRules
 from pinsights.store import SHARED_ACCOUNT, SNAPSHOT_SCHEMA, Store, StoreError
 
@@ -36,7 +36,6 @@ STEPS = (
     "read",
     "validate",
     "quarantine",
-    "interests",
     "facts",
     "memberships",
     "counts",
@@ -66,7 +65,6 @@ class BuildOptions:
     max_bad_fraction: float = 0.01
     engine: str = "duckdb"
     threads: int | None = None
-    progress: bool = False
 
     def privacy(self) -> PrivacyRules:
         return PrivacyRules(
@@ -231,10 +229,6 @@ def _build_locked(store: Store, run: _Run) -> dict[str, Any]:
         backend.close()
 
 
-def _table(name: str) -> Table:
-    return next(t for t in TABLES if t.name == name)
-
-
 def _check_tables(backend: Backend, raw: dict[str, ir.Table]) -> tuple[dict[str, ir.Table], _Keys]:
     """Judge every table in contract order; return the materialised checked tables and keys.
 
@@ -313,7 +307,7 @@ def _quarantine(backend: Backend, store: Store, run: _Run, checked: dict[str, ir
             failures.append(
                 f"{name}: {bad} of {read} rows quarantined ({bad / read:.2%}; {summary})"
             )
-    parts = [validate.quarantine_rows(checked[name], _table(name)) for name in checked]
+    parts = [validate.quarantine_rows(checked[name], TABLES_BY_NAME[name]) for name in checked]
     written = store.temporary_path(f"quarantine-{run.build_id}.duckdb")
     backend.export_quarantine(parts[0].union(*parts[1:], distinct=False), written)
     store.publish_quarantine(written)
@@ -469,7 +463,7 @@ def _catalogue(backend: Backend, used: dict[str, ir.Table], levels: ir.Table) ->
 
 def _write_snapshot(
     path: Path,
-    documents: list[Any],
+    documents: list[Document],
     accounts: list[str],
     catalogue: Catalogue,
     report: dict[str, Any],
@@ -516,7 +510,7 @@ def _write_snapshot(
         con.close()
 
 
-def _category_items_table(documents: list[Any]) -> pa.Table:
+def _category_items_table(documents: list[Document]) -> pa.Table:
     accounts, kinds, categories, bodies = [], [], [], []
     for document in documents:
         for category_id, body in sorted(document.category_items.items()):

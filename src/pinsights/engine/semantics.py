@@ -22,6 +22,8 @@ import ibis
 import ibis.expr.datatypes as dtypes
 import ibis.expr.types as ir
 
+from pinsights.data.tables import NOT_ENGAGEMENT
+
 YOUR_TOTAL_AUDIENCE = "YOUR_TOTAL_AUDIENCE"
 YOUR_ENGAGED_AUDIENCE = "YOUR_ENGAGED_AUDIENCE"
 PINTEREST_TOTAL_AUDIENCE = "PINTEREST_TOTAL_AUDIENCE"
@@ -139,7 +141,7 @@ def event_columns(events: ir.Table) -> dict[str, ir.Value]:
         "user_id": events.user_id,
         "account_key": events.account_key,
         "interest_key": events.interest_key,
-        "engaged": events.event_type != "IMPRESSION",
+        "engaged": events.event_type != NOT_ENGAGEMENT,
     }
 
 

@@ -33,6 +33,7 @@ def prepare(directory: Path, *, fresh: bool = False, progress: bool = False) -> 
     """Generate and build the demo platform under ``directory`` unless it is already there."""
     from pinsights.data.generate import generate
     from pinsights.engine.build import BuildOptions, build
+    from pinsights.engine.console import build_progress
 
     data_dir, store_dir = directory / "data", directory / "store"
     marker = directory / DEMO_MARKER
@@ -52,7 +53,8 @@ def prepare(directory: Path, *, fresh: bool = False, progress: bool = False) -> 
         seed=DEMO_SEED,
         progress=progress,
     )
-    build(BuildOptions(data_dir=data_dir, store_dir=store_dir, progress=progress))
+    with build_progress(progress) as on_step:
+        build(BuildOptions(data_dir=data_dir, store_dir=store_dir), on_step=on_step)
     accounts = list(summary.ad_account_ids)
     marker.write_text(json.dumps({"ad_account_ids": accounts}) + "\n")
     return DemoPlatform(store_dir=store_dir, ad_account_ids=accounts, built=True)
