@@ -43,6 +43,7 @@ def test_docs_cover_every_option(path: tuple[str, ...]) -> None:
     ("args", "message"),
     [
         (["serve", "--rate-limit", "lots"], "invalid rate limit"),
+        (["serve", "--rate-limit-storage", "mongodb://db"], "invalid rate-limit storage"),
         (["token", "--ad-accounts", "12,abc"], "invalid ad account id"),
         (["clients", "add", "--name", "x", "--ad-accounts", ""], "no ad account"),
     ],

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pinsights.server.ratelimit import RateLimit, RateLimiter
+from pinsights.server.ratelimit import MemoryLimiter, RateLimit
 from tests.conftest import RunningServer, mint
 
 INSIGHTS = "/v5/ad_accounts/{account}/audience_insights?audience_insight_type=YOUR_TOTAL_AUDIENCE"
@@ -43,21 +43,21 @@ def test_invalid_rate_is_refused(text: str) -> None:
 
 def test_bucket_allows_a_burst_then_refills_at_the_rate() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(RateLimit.parse("10/s"), clock=clock)
-    decisions = [limiter.take("a") for _ in range(21)]
+    limiter = MemoryLimiter(RateLimit.parse("10/s"), clock=clock)
+    decisions = [limiter.spend("a") for _ in range(21)]
     assert all(d.allowed for d in decisions[:20]) and not decisions[20].allowed
     assert decisions[0].limit == 20 and decisions[0].remaining == 19
     assert decisions[20].retry_after == 1 and decisions[20].reset == 2
     clock.now += 0.5  # five requests' worth
-    assert [limiter.take("a").allowed for _ in range(6)] == [True] * 5 + [False]
-    assert limiter.take("b").allowed, "buckets are per client"
+    assert [limiter.spend("a").allowed for _ in range(6)] == [True] * 5 + [False]
+    assert limiter.spend("b").allowed, "buckets are per client"
 
 
 def test_slow_rate_reports_retry_after_in_whole_seconds() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(RateLimit.parse("1/min"), clock=clock)
-    assert limiter.take("a").allowed and limiter.take("a").allowed
-    refused = limiter.take("a")
+    limiter = MemoryLimiter(RateLimit.parse("1/min"), clock=clock)
+    assert limiter.spend("a").allowed and limiter.spend("a").allowed
+    refused = limiter.spend("a")
     assert not refused.allowed and refused.retry_after == 60 and refused.reset == 120
 
 

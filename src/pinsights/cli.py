@@ -173,8 +173,17 @@ def serve(
     rate_limit: str | None = typer.Option(
         None, "--rate-limit", help="Per client id, e.g. 100/s or 6000/min [default: 100/s]."
     ),
+    rate_limit_storage: str | None = typer.Option(
+        None,
+        "--rate-limit-storage",
+        help="memory:// (one limit for this server's workers) or redis://HOST:PORT/DB "
+        "(one limit for every server sharing it) [default: memory://].",
+    ),
     access_log: bool | None = typer.Option(
         None, "--access-log/--no-access-log", help="JSON lines on stderr [default: on]."
+    ),
+    metrics: bool | None = typer.Option(
+        None, "--metrics/--no-metrics", help="Prometheus metrics at /metrics [default: on]."
     ),
 ) -> None:
     """Serve the v5 Audience Insights API (and its docs at /v5/docs) from a store."""
@@ -182,6 +191,7 @@ def serve(
     from pinsights.server.settings import settings_with
 
     options = {"host": host, "port": port, "workers": workers, "rate_limit": rate_limit}
+    options |= {"rate_limit_storage": rate_limit_storage, "metrics": metrics}
     try:
         settings = settings_with(store, {**options, "access_log": access_log})
     except ValueError as error:

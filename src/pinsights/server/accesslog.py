@@ -18,7 +18,7 @@ import time
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlencode
 
-from pinsights.server.api import CLIENT_ID_KEY, Receive, Scope, Send
+from pinsights.server.api import CLIENT_ID_KEY, Scope
 
 ASGIApp = Any
 FLUSH_INTERVAL = 0.1
@@ -29,8 +29,8 @@ _SENSITIVE = re.compile("token|secret|password|key")  # matched against lower-ca
 class AccessLog:
     """Writes one line per HTTP request once its response has been sent.
 
-    The router calls :meth:`record` itself for the data operations (no wrapping of ``send`` on
-    the hot path); :meth:`observe` runs any other ASGI app with a ``send`` that notes the status.
+    The router calls :meth:`record` once a response is sent, with its status and size (for the
+    data operations without wrapping ``send``, which is the hot path).
     """
 
     def __init__(self, stream: TextIO) -> None:
@@ -43,24 +43,6 @@ class AccessLog:
             lines, self._pending = self._pending, []
             self.stream.write("".join(lines))
             self.stream.flush()
-
-    async def observe(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        status = 500
-        size = 0
-
-        async def observing_send(message: dict[str, Any]) -> None:
-            nonlocal status, size
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
-                size += len(message.get("body", b""))
-            await send(message)
-
-        try:
-            await app(scope, receive, observing_send)
-        finally:
-            self.record(scope, status, size, started)
 
     def record(self, scope: Scope, status: int, size: int, started: float) -> None:
         client = scope.get("client")

@@ -43,7 +43,7 @@ from pinsights.server.errors import (
     RateLimited,
     Unauthenticated,
 )
-from pinsights.server.ratelimit import RateLimiter
+from pinsights.server.ratelimit import Limiter
 from pinsights.server.tokens import READ_SCOPE, Claims, TokenService
 
 logger = logging.getLogger("pinsights.server")
@@ -57,6 +57,8 @@ E = TypeVar("E", bound=StrEnum)
 PREFIX = "/v5/ad_accounts/"
 #: ASGI scope key under which the authenticated client id is left for the access log.
 CLIENT_ID_KEY = "pinsights.client_id"
+#: ASGI scope key under which the operation id is left for the metrics.
+OPERATION_KEY = "pinsights.operation"
 ALLOWED_METHODS = "GET, HEAD"
 # The contract's patterns are ECMA regexes, where \d means ASCII digits only.
 _ACCOUNT_ID = re.compile(AD_ACCOUNT_ID_PATTERN, re.ASCII)
@@ -79,7 +81,7 @@ Operation = Callable[["DataApi", Request], Awaitable[bytes]]
 class DataApi:
     """ASGI app for every path under ``/v5/ad_accounts/``."""
 
-    def __init__(self, documents: Documents, tokens: TokenService, limiter: RateLimiter) -> None:
+    def __init__(self, documents: Documents, tokens: TokenService, limiter: Limiter) -> None:
         self.documents = documents
         self.tokens = tokens
         self.limiter = limiter
@@ -96,11 +98,12 @@ class DataApi:
             operation = _route(segments)
             if operation is None:
                 raise NotFound("No such route.")
+            scope[OPERATION_KEY] = OPERATION_IDS[operation]
             if scope["method"] not in ("GET", "HEAD"):
                 raise MethodNotAllowed(ALLOWED_METHODS)
             claims = self.tokens.verify(_bearer_token(scope))
             scope[CLIENT_ID_KEY] = claims.client_id
-            decision = self.limiter.take(claims.client_id)
+            decision = await self.limiter.take(claims.client_id)
             rate_headers = decision.raw_headers()
             if not decision.allowed:
                 raise RateLimited(decision.retry_after)
@@ -150,6 +153,14 @@ class DataApi:
         if insight_type is None:  # PINTEREST + ENGAGEMENT: an audience that is not offered
             raise NotFound(f"No {scope.value} {audience_type.value} audience.")
         return await self.documents.category(ad_account_id, insight_type, category_id)
+
+
+#: The contract's operationId of each operation (the metrics' label).
+OPERATION_IDS: dict[Operation, str] = {
+    DataApi.audience_insights: "audience_insights_get",
+    DataApi.audience_definitions: "audience_insights_scope_and_type_get",
+    DataApi.category: "audiences_insights_category_list",
+}
 
 
 def _route(segments: list[str]) -> Operation | None:

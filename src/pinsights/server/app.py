@@ -14,44 +14,78 @@ from __future__ import annotations
 import gc
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pinsights.server.accesslog import AccessLog
-from pinsights.server.api import PREFIX, DataApi, Receive, Scope, Send
+from pinsights.server.api import OPERATION_KEY, PREFIX, DataApi, Receive, Scope, Send
 from pinsights.server.clients import ClientRegistry
 from pinsights.server.documents import Documents
-from pinsights.server.ratelimit import RateLimiter
+from pinsights.server.ratelimit import open_limiter
 from pinsights.server.settings import ServerSettings
 from pinsights.server.tokens import TokenService, load_signing_key
 from pinsights.server.web import WebServices, create_web_app
 from pinsights.store import Store
 
+if TYPE_CHECKING:
+    from pinsights.server.metrics import Metrics
+
 
 class Router:
-    """Sends the data operations to the lean ASGI app, everything else to FastAPI; logs both."""
+    """Sends the data operations to the lean ASGI app, ``/metrics`` to the metrics, everything
+    else to FastAPI; logs and counts every request."""
 
-    def __init__(self, data_api: DataApi, web: Any, access_log: AccessLog | None) -> None:
+    def __init__(
+        self,
+        data_api: DataApi,
+        web: Any,
+        access_log: AccessLog | None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.data_api = data_api
         self.web = web
         self.access_log = access_log
+        self.metrics = metrics
+        self.observed = access_log is not None or metrics is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.web(scope, receive, send)
-        elif not scope["path"].startswith(PREFIX):
-            if self.access_log is None:
-                await self.web(scope, receive, send)
-            else:
-                await self.access_log.observe(self.web, scope, receive, send)
-        elif self.access_log is None:
-            await self.data_api.respond(scope, send)
-        else:
-            started = time.perf_counter()
-            status, size = 500, 0
-            try:
+            return
+        path = scope["path"]
+        data = path.startswith(PREFIX)
+        if not self.observed:
+            await (self.data_api.respond(scope, send) if data else self.web(scope, receive, send))
+            return
+        started = time.perf_counter()
+        status, size = 500, 0
+        try:
+            if data:
                 status, size = await self.data_api.respond(scope, send)
-            finally:
+            else:
+                app = self.metrics if self.metrics and path == self.metrics.path else self.web
+                status, size = await _observed(app, scope, receive, send)
+        finally:
+            if self.access_log is not None:
                 self.access_log.record(scope, status, size, started)
+            if self.metrics is not None:
+                operation = self.metrics.operation_of(path, scope.get(OPERATION_KEY))
+                self.metrics.observe(operation, status, time.perf_counter() - started)
+
+
+async def _observed(app: Any, scope: Scope, receive: Receive, send: Send) -> tuple[int, int]:
+    """Run an ASGI app with a ``send`` that notes the status and body size it answers."""
+    status, size = 500, 0
+
+    async def observing_send(message: dict[str, Any]) -> None:
+        nonlocal status, size
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            size += len(message.get("body", b""))
+        await send(message)
+
+    await app(scope, receive, observing_send)
+    return status, size
 
 
 def create_app(settings: ServerSettings | None = None) -> Router:
@@ -60,8 +94,17 @@ def create_app(settings: ServerSettings | None = None) -> Router:
     secret = settings.secret.get_secret_value() if settings.secret else None
     registry = ClientRegistry(settings.store)
     tokens = TokenService(load_signing_key(settings.store, secret), is_revoked=registry.is_revoked)
-    limiter = RateLimiter(settings.limit)
+    limiter = open_limiter(
+        settings.rate_limit_storage, settings.limit, shared_table=settings.rate_limit_table
+    )
     documents = Documents(Store(settings.store), settings.document_cache_size)
+    metrics = None
+    if settings.metrics:
+        # imported here, not above: prometheus-client must not be imported before `pinsights
+        # serve` has prepared the environment (runner.worker_files)
+        from pinsights.server.metrics import Metrics
+
+        metrics = Metrics(documents)
     web = create_web_app(
         WebServices(
             documents=documents,
@@ -72,7 +115,7 @@ def create_app(settings: ServerSettings | None = None) -> Router:
         )
     )
     access_log = AccessLog(sys.stderr) if settings.access_log else None
-    app = Router(DataApi(documents, tokens, limiter), web, access_log)
+    app = Router(DataApi(documents, tokens, limiter), web, access_log, metrics)
     # Everything built so far lives as long as the process: keep it out of the cyclic collector's
     # full passes, which otherwise scan every imported module's objects and show up as p99 spikes.
     gc.collect()

@@ -52,6 +52,9 @@ class Documents:
         self._snapshot_files: tuple[tuple[dt.date, str], ...] = ()
         self._cache: OrderedDict[Hashable, bytes | ApiError] = OrderedDict()
         self._cache_size = cache_size
+        # Called once per answer, by whether the LRU had it (the metrics count them; no-ops without)
+        self.count_hit: Callable[[], None] = _nothing
+        self.count_miss: Callable[[], None] = _nothing
 
     # --- the operations ------------------------------------------------------------------------
 
@@ -118,12 +121,14 @@ class Documents:
     async def _cached(self, key: Hashable, read: Callable[[], bytes]) -> bytes:
         answer = self._cache.get(key)
         if answer is None:
+            self.count_miss()
             try:
                 answer = await to_thread.run_sync(_retrying, read)
             except (AccountForbidden, NotFound) as error:
                 answer = error
             self._remember(key, answer)
         else:
+            self.count_hit()
             self._cache.move_to_end(key)
         if isinstance(answer, ApiError):
             # a fresh instance each time: re-raising one object would keep growing its traceback
@@ -183,6 +188,10 @@ class Documents:
         if body is None:
             raise NotFound(f"No category {category_id}.")
         return body
+
+
+def _nothing() -> None:
+    pass
 
 
 def _file_of(files: tuple[tuple[dt.date, str], ...], date: dt.date | None) -> str | None:

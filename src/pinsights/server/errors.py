@@ -104,6 +104,18 @@ class RateLimited(ApiError):
         )
 
 
+class StorageUnavailable(ApiError):
+    """503/503: the rate-limit storage cannot be reached; requests are refused, never unlimited."""
+
+    status, code = 503, 503
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"The rate-limit storage is unreachable; retry after {retry_after} s.",
+            {"Retry-After": str(retry_after)},
+        )
+
+
 class InternalError(ApiError):
     """500/500: anything unexpected; the details go to the server log, never to the client."""
 

@@ -2,34 +2,75 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 
+from pinsights.server.ratelimit import MEMORY, create_table
 from pinsights.server.settings import ServerSettings
 from pinsights.server.tokens import load_signing_key
 
 APP_FACTORY = "pinsights.server.app:create_app"
+#: prometheus-client reads it when first imported: set (or removed) before any worker imports it.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: Where the workers' shared files go: tmpfs, so sharing them never touches a disk.
+SHARED_MEMORY = Path("/dev/shm")
 
 
 def run(settings: ServerSettings) -> None:
     """Serve until interrupted.
 
     The signing key file (when no ``PINSIGHTS_SECRET`` is set) is created here, before any worker
-    starts, so that every worker signs and verifies with the same key. uvicorn's own access log is
-    off: :class:`~pinsights.server.accesslog.AccessLog` writes JSON lines instead.
+    starts, so that every worker signs and verifies with the same key; so are the files the workers
+    share (:func:`worker_files`). uvicorn's own access log is off:
+    :class:`~pinsights.server.accesslog.AccessLog` writes JSON lines instead.
     """
     settings.store.mkdir(parents=True, exist_ok=True)
     secret = settings.secret.get_secret_value() if settings.secret else None
     load_signing_key(settings.store, secret)
-    os.environ.update(settings.to_env())
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        access_log=False,
-        server_header=False,
-        log_level="info",
-    )
+    with worker_files(settings) as env:
+        os.environ.update(settings.to_env())
+        os.environ.update(env)
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            access_log=False,
+            server_header=False,
+            log_level="info",
+        )
+
+
+@contextlib.contextmanager
+def worker_files(settings: ServerSettings) -> Iterator[dict[str, str]]:
+    """A private directory (0700) for what the workers of one server share, removed at exit.
+
+    With several workers: the rate-limit table (default storage) and prometheus-client's
+    multiprocess directory. Yields the environment variables that point the workers at them.
+    One worker needs neither, and ``PROMETHEUS_MULTIPROC_DIR`` is then removed from the
+    environment, so that metrics stay in the worker's memory, where they are cheapest.
+    """
+    env: dict[str, str] = {}
+    if settings.workers == 1:
+        os.environ.pop(MULTIPROCESS_ENV, None)
+        yield env
+        return
+    base = SHARED_MEMORY if os.access(SHARED_MEMORY, os.W_OK) else None
+    with tempfile.TemporaryDirectory(prefix="pinsights-serve-", dir=base) as private:
+        if settings.rate_limit_storage == MEMORY:
+            table = Path(private) / "ratelimit.table"
+            create_table(table)
+            env["PINSIGHTS_RATE_LIMIT_TABLE"] = str(table)
+        if settings.metrics:
+            metrics_dir = Path(private) / "metrics"
+            metrics_dir.mkdir()
+            env[MULTIPROCESS_ENV] = str(metrics_dir)
+        else:
+            os.environ.pop(MULTIPROCESS_ENV, None)
+        yield env

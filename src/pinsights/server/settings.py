@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pinsights.server.ratelimit import RateLimit
+from pinsights.server.ratelimit import MEMORY, RateLimit, check_storage
 
 #: HS256 keys shorter than this are refused: a short shared secret is the easiest key to guess.
 MIN_SECRET_LENGTH = 32
@@ -28,6 +28,11 @@ class ServerSettings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)
     rate_limit: str = Field(default="100/s", description="per client id, e.g. 100/s or 6000/min")
+    rate_limit_storage: str = Field(
+        default=MEMORY, description="memory:// (this server's workers) or redis://HOST:PORT/DB"
+    )
+    #: Set by ``pinsights serve`` for its workers (not an option): the shared bucket table.
+    rate_limit_table: Path | None = None
     secret: SecretStr | None = Field(
         default=None, description="token signing key; else a generated key file in the store"
     )
@@ -36,12 +41,18 @@ class ServerSettings(BaseSettings):
         default=4096, ge=0, description="hot documents kept per worker"
     )
     access_log: bool = True
+    metrics: bool = Field(default=True, description="serve Prometheus metrics at /metrics")
 
     @field_validator("rate_limit")
     @classmethod
     def _rate_limit_parses(cls, value: str) -> str:
         RateLimit.parse(value)
         return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _storage_is_known(cls, value: str) -> str:
+        return check_storage(value)
 
     @field_validator("secret")
     @classmethod
@@ -68,6 +79,8 @@ class ServerSettings(BaseSettings):
             "PINSIGHTS_TOKEN_TTL": str(self.token_ttl),
             "PINSIGHTS_DOCUMENT_CACHE_SIZE": str(self.document_cache_size),
             "PINSIGHTS_ACCESS_LOG": "true" if self.access_log else "false",
+            "PINSIGHTS_RATE_LIMIT_STORAGE": self.rate_limit_storage,
+            "PINSIGHTS_METRICS": "true" if self.metrics else "false",
         }
 
 

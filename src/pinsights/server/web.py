@@ -29,7 +29,7 @@ from pinsights.server.errors import (
     install_error_handlers,
 )
 from pinsights.server.openapi import contract, served_document
-from pinsights.server.ratelimit import RateLimiter
+from pinsights.server.ratelimit import Limiter
 from pinsights.server.tokens import READ_SCOPE, TokenService
 
 FORM = "application/x-www-form-urlencoded"
@@ -50,7 +50,7 @@ class WebServices:
     documents: Documents
     registry: ClientRegistry
     tokens: TokenService
-    limiter: RateLimiter
+    limiter: Limiter
     token_ttl: int
 
 
@@ -72,7 +72,7 @@ def create_web_app(services: WebServices) -> FastAPI:
         if client is None:
             raise Unauthenticated("Invalid client credentials.", challenge=BASIC_CHALLENGE)
         request.scope[CLIENT_ID_KEY] = client.client_id
-        decision = services.limiter.take(client.client_id)
+        decision = await services.limiter.take(client.client_id)
         request.state.ratelimit_headers = decision.headers()
         if not decision.allowed:
             raise RateLimited(decision.retry_after)

@@ -1,0 +1,128 @@
+"""Buckets in Redis, for several servers (on several hosts) that must hold one limit together.
+
+Each request runs one Lua script in Redis: it reads the client's bucket, refills it by Redis' own
+clock (``TIME``: one clock for every server, however far apart their hosts' clocks drift), spends
+one request if it can and writes it back, atomically, because Redis runs a script alone. It is
+:func:`~pinsights.server.ratelimit.bucket.spend`, step for step, so the burst and the
+``x-ratelimit-*`` headers are exactly those of the other storages (a test compares them). A bucket
+expires from Redis once it would have refilled completely: idle clients cost no memory.
+
+When Redis cannot be reached the request is answered ``503`` (:class:`StorageUnavailable`),
+never served without a limit. A failure opens a circuit breaker: for ``BREAK_SECONDS`` requests get
+their 503 at once instead of each waiting for a connection to fail; then one request tries Redis
+again (the others still get 503 meanwhile), and its success closes the breaker. Connect and read
+timeouts are short (``TIMEOUT_SECONDS``), so a Redis that hangs costs a request that long at most.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from pinsights.server.errors import StorageUnavailable
+from pinsights.server.ratelimit.bucket import Decision, RateLimit, decide
+
+logger = logging.getLogger("pinsights.server")
+
+KEY_PREFIX = "pinsights:ratelimit:"
+#: Connect and read timeout of every Redis call, seconds.
+TIMEOUT_SECONDS = 0.25
+#: How long requests are refused without trying Redis after it failed, seconds.
+BREAK_SECONDS = 1.0
+
+#: KEYS[1]: the bucket; ARGV: burst (capacity), refill rate per second. Returns {allowed, tokens}.
+#: Mirrors bucket.spend; times are microseconds (integers: exact in Lua's doubles and in Redis).
+SPEND_SCRIPT = """
+local burst = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
+local tokens = tonumber(state[1])
+local updated = tonumber(state[2])
+if tokens == nil or updated == nil then
+  tokens = burst
+  updated = now
+end
+local elapsed = math.max(0, now - updated) / 1000000
+tokens = math.min(burst, tokens + elapsed * rate)
+local allowed = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+end
+local text = string.format('%.17g', tokens)
+redis.call('HSET', KEYS[1], 'tokens', text, 'updated', string.format('%.0f', now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
+return {allowed, text}
+"""
+
+
+class RedisLimiter:
+    """Token buckets keyed by client id, in the Redis at ``url`` (``redis://HOST:PORT/DB``)."""
+
+    def __init__(self, url: str, limit: RateLimit) -> None:
+        self.limit = limit
+        self.url = url
+        self._redis = Redis.from_url(
+            url,
+            socket_timeout=TIMEOUT_SECONDS,
+            socket_connect_timeout=TIMEOUT_SECONDS,
+            # once more on a broken connection: after Redis restarts, the pool's old ones are
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=0,
+        )
+        self._script = self._redis.register_script(SPEND_SCRIPT)
+        self._args = (limit.burst, repr(limit.per_second))
+        self._closed_until = 0.0  # the breaker is open until then (time.monotonic)
+        self._probing = False
+
+    async def take(self, client_id: str) -> Decision:
+        if self._closed_until:
+            self._refuse_while_open()
+        try:
+            allowed, tokens = await self._script(keys=[KEY_PREFIX + client_id], args=self._args)
+        except (RedisError, OSError) as error:
+            self._open(error)
+            raise StorageUnavailable(math.ceil(BREAK_SECONDS)) from None
+        finally:
+            self._probing = False
+        if self._closed_until:
+            logger.warning("rate-limit storage %s reachable again", _safe(self.url))
+            self._closed_until = 0.0
+        return decide(self.limit, bool(allowed), float(tokens))
+
+    def _refuse_while_open(self) -> None:
+        """Raise 503 while the breaker is open, and while another request is trying Redis."""
+        if self._probing or time.monotonic() < self._closed_until:
+            raise StorageUnavailable(max(1, math.ceil(self._closed_until - time.monotonic())))
+        self._probing = True  # this request tries Redis; the finally in take() resets it
+
+    def _open(self, error: BaseException) -> None:
+        if not self._closed_until:
+            logger.error(
+                "rate-limit storage %s unreachable (%s): answering 503 until it returns",
+                _safe(self.url),
+                type(error).__name__,
+            )
+        self._closed_until = time.monotonic() + BREAK_SECONDS
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,117 @@
+"""``GET /metrics`` (SPEC §6): Prometheus metrics of a live server, summed over its workers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from pinsights.server.runner import SHARED_MEMORY
+from tests.conftest import NEW_DATE, RunningServer, bearer, mint
+
+#: Where `pinsights serve` puts its workers' private directory.
+PRIVATE_BASE = SHARED_MEMORY if os.access(SHARED_MEMORY, os.W_OK) else Path(tempfile.gettempdir())
+
+INSIGHTS = "/v5/ad_accounts/{account}/audience_insights?audience_insight_type=YOUR_TOTAL_AUDIENCE"
+
+
+def scrape(server: RunningServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics, keyed by name and labels."""
+    response = server.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def requests_total(samples: dict, operation: str, status: str) -> float:
+    key = ("pinsights_http_requests_total", (("operation", operation), ("status", status)))
+    return samples.get(key, 0.0)
+
+
+def test_requests_are_counted_by_operation_and_status(server: RunningServer) -> None:
+    token = mint(["1001"])
+    before = scrape(server)
+    for account, times in (("1001", 3), ("1002", 2)):  # 200 thrice, 403 (not its account) twice
+        for _ in range(times):
+            server.get(INSIGHTS.format(account=account), token)
+    server.get("/v5/ad_accounts/1001/insights/audiences", token)
+    server.get("/healthz")
+    server.get("/no/such/path/1001")
+    after = scrape(server)
+    for operation, status, count in (
+        ("audience_insights_get", "200", 3),
+        ("audience_insights_get", "403", 2),
+        ("audience_insights_scope_and_type_get", "200", 1),
+        ("health", "200", 1),
+        ("other", "404", 1),
+    ):
+        assert (
+            requests_total(after, operation, status) - requests_total(before, operation, status)
+            == count
+        ), (operation, status)
+    latency = ("pinsights_http_request_duration_seconds_count", (("operation", "health"),))
+    assert after[latency] >= 1
+    assert after[("pinsights_snapshots_retained", ())] == 2
+    data_age = after[("pinsights_newest_snapshot_data_age_seconds", ())]
+    end_of_date = dt.datetime.combine(NEW_DATE + dt.timedelta(days=1), dt.time(), dt.UTC)
+    expected = (dt.datetime.now(dt.UTC) - end_of_date).total_seconds()
+    assert abs(data_age - expected) < 120
+    assert 0 <= after[("pinsights_newest_snapshot_age_seconds", ())] < 24 * 3600
+
+
+def test_labels_never_carry_accounts_clients_or_tokens(server: RunningServer) -> None:
+    token = mint(["549000000042"], client_id="secret-client-name")
+    server.get(INSIGHTS.format(account="549000000042"), token)
+    server.get("/v5/ad_accounts/549000000042/nope?token=" + token)
+    text = server.client.get("/metrics").text
+    for secret in ("549000000042", "secret-client-name", token, "nope"):
+        assert secret not in text
+
+
+def test_workers_counts_are_summed_and_refusals_counted(
+    handmade_store: Path, server_factory
+) -> None:
+    before_dirs = set(PRIVATE_BASE.glob("pinsights-serve-*"))
+    server = server_factory(handmade_store, rate_limit="5/hour", args=("--workers", "2"))
+    private = set(PRIVATE_BASE.glob("pinsights-serve-*")) - before_dirs
+    assert len(private) == 1, "the server keeps its workers' shared files in a private directory"
+    (directory,) = private
+    assert directory.stat().st_mode & 0o777 == 0o700
+    token = mint(["1001"], client_id="counted")
+    statuses = [
+        httpx.get(
+            server.base_url + INSIGHTS.format(account="1001"), headers=bearer(token)
+        ).status_code
+        for _ in range(14)
+    ]
+    assert statuses == [200] * 10 + [429] * 4
+    samples = scrape(server)
+    assert requests_total(samples, "audience_insights_get", "200") == 10
+    assert requests_total(samples, "audience_insights_get", "429") == 4
+    rejections = (
+        "pinsights_rate_limit_rejections_total",
+        (("operation", "audience_insights_get"),),
+    )
+    assert samples[rejections] == 4
+    served = sum(
+        samples.get(("pinsights_documents_total", (("source", source),)), 0)
+        for source in ("cache", "store")
+    )
+    assert served == 10
+    server.stop()
+    assert not directory.exists(), "removed when the server stops"
+
+
+def test_no_metrics_turns_the_endpoint_off(handmade_store: Path, server_factory) -> None:
+    server = server_factory(handmade_store, args=("--no-metrics",))
+    response = server.client.get("/metrics")
+    assert response.status_code == 404 and response.json()["code"] == 404
+    assert server.get(INSIGHTS.format(account="1001"), mint()).status_code == 200
