@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from pinsights.server.accesslog import FLUSH_INTERVAL
+from pinsights.server.documents import RECHECK_AFTER
 from pinsights.server.tokens import TokenService
 from pinsights.store import SHARED_ACCOUNT, SNAPSHOT_SCHEMA, SnapshotInfo, Store
 
@@ -211,6 +212,15 @@ class RunningServer:
                 self.process.wait()
 
 
+def let_servers_notice() -> None:
+    """Wait out the window in which a server trusts its last stat of a store file (a millisecond).
+
+    Tests that change a file with a bare rename or chmod (no fsync) can be faster than that; a real
+    edit is not. Sleeping for a guaranteed bound is deterministic, unlike waiting for a hope.
+    """
+    time.sleep(2 * RECHECK_AFTER)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -218,12 +228,21 @@ def free_port() -> int:
 
 
 def start_server(
-    store: Path, *, rate_limit: str = "100000/s", args: tuple[str, ...] = ()
+    store: Path,
+    *,
+    rate_limit: str = "100000/s",
+    args: tuple[str, ...] = (),
+    secret: str | None = TEST_SECRET,
 ) -> RunningServer:
-    """Start ``pinsights serve`` on a free loopback port and wait until /healthz answers."""
+    """Start ``pinsights serve`` on a free loopback port and wait until /healthz answers.
+
+    ``secret=None`` serves with the store's own keyring instead of PINSIGHTS_SECRET.
+    """
     log_path = store.parent / f"server-{uuid.uuid4().hex[:8]}.log"
     port = free_port()
-    env = {**os.environ, "PINSIGHTS_SECRET": TEST_SECRET}
+    env = {k: v for k, v in os.environ.items() if k != "PINSIGHTS_SECRET"}
+    if secret is not None:
+        env["PINSIGHTS_SECRET"] = secret
     command = [sys.executable, "-c", "from pinsights.cli import app; app()", "serve"]
     command += ["--store", str(store), "--port", str(port), "--rate-limit", rate_limit, *args]
     with open(log_path, "wb") as log:

@@ -15,8 +15,14 @@ from typer.testing import CliRunner
 from pinsights.cli import app as cli
 from pinsights.contract import OauthAccessTokenResponse
 from pinsights.server.clients import CLIENTS_FILE
-from pinsights.server.tokens import SIGNING_KEY_FILE, load_signing_key
-from tests.conftest import TEST_SECRET, RunningServer, mint
+from tests.conftest import (
+    NEW_DATE,
+    TEST_SECRET,
+    RunningServer,
+    let_servers_notice,
+    mint,
+    write_snapshot,
+)
 
 INSIGHTS = "/v5/ad_accounts/{account}/audience_insights?audience_insight_type=YOUR_TOTAL_AUDIENCE"
 FORM = {"grant_type": "client_credentials"}
@@ -129,6 +135,34 @@ def test_revoking_a_client_stops_its_tokens_on_the_running_server(server: Runnin
     assert request_token(server, client_id, secret).status_code == 401
 
 
+def test_revocation_fails_closed_when_the_registry_is_missing(
+    tmp_path: Path, server_factory
+) -> None:
+    store = tmp_path / "store"
+    write_snapshot(store, NEW_DATE, {"1001": {"YOUR_TOTAL_AUDIENCE": 500}})
+    own = server_factory(store)
+    client_id, secret = add_client(store)
+    revoked_id, revoked_secret = add_client(store)
+    token = request_token(own, client_id, secret).json()["access_token"]
+    revoked_token = request_token(own, revoked_id, revoked_secret).json()["access_token"]
+    run_cli("clients", "revoke", revoked_id, "--store", str(store))
+    minted = mint()  # signed with the key, not issued to a registered client
+    registry = store / CLIENTS_FILE
+    registry.rename(store / "clients.json.moved")
+    let_servers_notice()
+    for refused in (token, revoked_token):
+        response = own.get(INSIGHTS.format(account="1001"), refused)
+        assert response.status_code == 401 and response.json()["code"] == 2
+    assert own.get(INSIGHTS.format(account="1001"), minted).status_code == 200
+    registry.write_text("{ damaged")
+    let_servers_notice()
+    assert own.get(INSIGHTS.format(account="1001"), revoked_token).status_code == 401
+    (store / "clients.json.moved").rename(registry)
+    let_servers_notice()
+    assert own.get(INSIGHTS.format(account="1001"), token).status_code == 200
+    assert own.get(INSIGHTS.format(account="1001"), revoked_token).status_code == 401
+
+
 def test_clients_list_shows_clients_but_no_secret(server: RunningServer) -> None:
     client_id, secret = add_client(server.store, "1001,1002")
     listing = run_cli("clients", "list", "--store", str(server.store), "--json")
@@ -160,14 +194,6 @@ def test_token_command_prints_only_a_token_that_the_server_accepts(server: Runni
 def test_wildcard_token_reads_every_account(server: RunningServer) -> None:
     token = run_cli("token", "--ad-accounts", "*", "--store", str(server.store)).strip()
     assert server.get(INSIGHTS.format(account="1002"), token).status_code == 200
-
-
-def test_signing_key_is_generated_once_owner_only(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    key = load_signing_key(store)
-    assert load_signing_key(store) == key and len(key) == 64
-    assert stat.S_IMODE((store / SIGNING_KEY_FILE).stat().st_mode) == 0o600
-    assert load_signing_key(store, "x" * 40) == b"x" * 40
 
 
 def test_short_secret_is_refused() -> None:

@@ -19,6 +19,9 @@ SERVER_COMMANDS = (
     ("clients", "add"),
     ("clients", "list"),
     ("clients", "revoke"),
+    ("keys", "list"),
+    ("keys", "rotate"),
+    ("keys", "retire"),
 )
 
 

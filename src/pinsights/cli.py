@@ -6,11 +6,17 @@ Progress and logs go to stderr; machine-readable output (``--json``) and anythin
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from pinsights.server.keys import KeyFile
 
 app = typer.Typer(
     name="pinsights",
@@ -196,7 +202,8 @@ def serve(
         settings = settings_with(store, {**options, "access_log": access_log})
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
-    run(settings)
+    with _keyring_errors():
+        run(settings)
 
 
 @app.command()
@@ -211,9 +218,10 @@ def demo(
     from rich.console import Console
 
     from pinsights.server import demo as demo_platform
+    from pinsights.server.keys import keyring_source
     from pinsights.server.runner import run
     from pinsights.server.settings import settings_with
-    from pinsights.server.tokens import READ_SCOPE, TokenService, load_signing_key
+    from pinsights.server.tokens import READ_SCOPE, TokenService
 
     stderr = Console(stderr=True)
     stderr.print(f"Preparing the demo platform in {directory} (about a minute the first time)…")
@@ -224,7 +232,8 @@ def demo(
         raise typer.BadParameter(str(error)) from None
     secret = settings.secret.get_secret_value() if settings.secret else None
     accounts = platform.ad_account_ids[:3]
-    tokens = TokenService(load_signing_key(platform.store_dir, secret))
+    with _keyring_errors():
+        tokens = TokenService(keyring_source(platform.store_dir, secret))
     token = tokens.issue(demo_platform.DEMO_CLIENT, [READ_SCOPE], accounts, 24 * 3600)
     base = f"http://{settings.host}:{port}"
     typer.echo(f"\nDashboard:  {base}/\nAPI docs:   {base}/v5/docs")
@@ -321,13 +330,9 @@ def token(
     store: Path = STORE_OPTION,
 ) -> None:
     """Mint a token directly, for development; prints only the token."""
+    from pinsights.server.keys import keyring_source
     from pinsights.server.settings import settings_with
-    from pinsights.server.tokens import (
-        CLI_CLIENT_ID,
-        TokenService,
-        load_signing_key,
-        parse_ad_accounts,
-    )
+    from pinsights.server.tokens import CLI_CLIENT_ID, TokenService, parse_ad_accounts
 
     try:
         accounts = parse_ad_accounts(ad_accounts)
@@ -335,8 +340,98 @@ def token(
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     secret = settings.secret.get_secret_value() if settings.secret else None
-    service = TokenService(load_signing_key(store, secret))
+    with _keyring_errors():
+        service = TokenService(keyring_source(store, secret))
     typer.echo(service.issue(CLI_CLIENT_ID, scope.replace(",", " ").split(), accounts, ttl))
+
+
+keys_app = typer.Typer(help="List, rotate and retire token signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@contextlib.contextmanager
+def _keyring_errors() -> Iterator[None]:
+    """A key that may not be used (unsafe file, short key, unknown kid): its message, exit 1."""
+    from pinsights.server.keys import KeyringError
+
+    try:
+        yield
+    except KeyringError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _key_file(store: Path) -> KeyFile:
+    """The store's key file; refused while PINSIGHTS_SECRET is set (then that is the only key)."""
+    import os
+
+    from pinsights.server.keys import KeyFile
+
+    if os.environ.get("PINSIGHTS_SECRET"):
+        typer.echo(
+            "error: PINSIGHTS_SECRET is set, so it is the only signing key and the store's keys "
+            "are not used; unset it to manage the store's keys (docs/server.md, Key rotation)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    return KeyFile(store)
+
+
+@keys_app.command("list")
+def keys_list(
+    store: Path = STORE_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print the keys as JSON."),
+) -> None:
+    """List the signing keys (never the keys themselves): kid, created, retired, which one signs."""
+    keys = _key_file(store)
+    with _keyring_errors():
+        signing_kid = keys.ensure().signing_kid
+        entries = keys.read()
+    rows = [
+        {
+            "kid": key.kid,
+            "created_at": key.created_at,
+            "retired_at": key.retired_at,
+            "signing": key.kid == signing_kid,
+        }
+        for key in entries
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        status = (
+            "signing"
+            if row["signing"]
+            else f"retired {row['retired_at']}"
+            if row["retired_at"]
+            else "verifying"
+        )
+        typer.echo(f"{row['kid']}  created {row['created_at']}  {status}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(store: Path = STORE_OPTION) -> None:
+    """Add a key and sign new tokens with it; tokens of the other keys stay valid until they expire."""
+    keys = _key_file(store)
+    with _keyring_errors():
+        key = keys.rotate()
+    typer.echo(key.kid)
+    typer.echo(
+        f"new tokens are signed with {key.kid}; running servers use it from now on", err=True
+    )
+
+
+@keys_app.command("retire")
+def keys_retire(
+    kid: str = typer.Argument(..., help="The key to retire (see `pinsights keys list`)."),
+    store: Path = STORE_OPTION,
+) -> None:
+    """Erase a key: every token it signed is refused from now on, on running servers too."""
+    keys = _key_file(store)
+    with _keyring_errors():
+        keys.retire(kid)
+    typer.echo(f"retired {kid}: its tokens are refused from now on", err=True)
 
 
 # --- client: insights, definitions -----------------------------------------------------------

@@ -20,9 +20,10 @@ from pinsights.server.accesslog import AccessLog
 from pinsights.server.api import OPERATION_KEY, PREFIX, DataApi, Receive, Scope, Send
 from pinsights.server.clients import ClientRegistry
 from pinsights.server.documents import Documents
+from pinsights.server.keys import keyring_source
 from pinsights.server.ratelimit import open_limiter
 from pinsights.server.settings import ServerSettings
-from pinsights.server.tokens import TokenService, load_signing_key
+from pinsights.server.tokens import TokenService
 from pinsights.server.web import WebServices, create_web_app
 from pinsights.store import Store
 
@@ -93,7 +94,7 @@ def create_app(settings: ServerSettings | None = None) -> Router:
     settings = settings or ServerSettings()
     secret = settings.secret.get_secret_value() if settings.secret else None
     registry = ClientRegistry(settings.store)
-    tokens = TokenService(load_signing_key(settings.store, secret), is_revoked=registry.is_revoked)
+    tokens = TokenService(keyring_source(settings.store, secret), client_allowed=registry.is_active)
     limiter = open_limiter(
         settings.rate_limit_storage, settings.limit, shared_table=settings.rate_limit_table
     )

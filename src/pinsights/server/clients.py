@@ -4,34 +4,35 @@ It is one JSON file in the store directory (``clients.json``), written owner-onl
 atomically, holding each client's argon2 hash of its secret — never the secret itself. The CLI
 (``pinsights clients add/list/revoke``) edits it; servers re-read it when its stat changes, so a
 revocation reaches a running server on its next request without a restart.
+
+Tokens of registered clients are honoured only while their client is in the file and not revoked:
+when the file is missing or unreadable, every such token is refused (fail closed), so deleting or
+damaging the file can never bring a revoked client's tokens back.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import fcntl
 import hashlib
 import hmac
 import json
-import os
+import logging
 import secrets
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from pinsights.server.documents import RECHECK_AFTER
+from pinsights.server.storefiles import WatchedFile, locked, now_iso, write_owner_only
 from pinsights.server.tokens import parse_ad_accounts
 
 CLIENTS_FILE = "clients.json"
 LOCK_FILE = ".clients.lock"
 
+logger = logging.getLogger("pinsights.server")
 _hasher = PasswordHasher()
 #: Verified against when the client id is unknown, so a miss costs as much time as a hit.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
@@ -58,12 +59,10 @@ class ClientRegistry:
 
     def __init__(self, store: Path) -> None:
         self.path = Path(store) / CLIENTS_FILE
-        self._path = str(self.path)  # stat()ed on every request: skip the Path conversion
+        self._watch = WatchedFile(self.path)
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int] | None = None
-        self._checked = -1.0
         self._clients: dict[str, Client] = {}
-        self._revoked: frozenset[str] = frozenset()
+        self._active: frozenset[str] = frozenset()
         # client id -> keyed digest of a secret already verified with argon2 (memory only)
         self._verified: dict[str, bytes] = {}
         self._digest_key = secrets.token_bytes(32)
@@ -71,28 +70,19 @@ class ClientRegistry:
     # --- reading ---------------------------------------------------------------------------------
 
     def _refresh(self) -> dict[str, Client]:
-        """Reload when the file's (inode, mtime, size) changed.
-
-        One stat per call, except within ``RECHECK_AFTER`` (a millisecond) of the previous one:
-        under load that spares most stats, and an edit (which fsyncs) takes longer than that.
-        """
-        now = time.monotonic()
-        if now - self._checked < RECHECK_AFTER:
-            return self._clients
-        self._checked = now
-        try:
-            st = os.stat(self._path)
-            stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
-        except FileNotFoundError:
-            stamp = None
-        if stamp != self._stamp:
+        """Reload when the file changed; a missing or unreadable file means no client (fail closed)."""
+        if self._watch.changed():
             with self._lock:
-                if stamp != self._stamp:
-                    clients = self._read() if stamp is not None else {}
-                    self._clients = clients
-                    self._revoked = frozenset(c.client_id for c in clients.values() if c.revoked)
-                    self._verified = {}
-                    self._stamp = stamp
+                try:
+                    clients = self._read()
+                except (OSError, ValueError, TypeError, KeyError) as error:
+                    logger.error(
+                        "unreadable client registry %s, no client accepted: %s", self.path, error
+                    )
+                    clients = {}
+                self._clients = clients
+                self._active = frozenset(c.client_id for c in clients.values() if not c.revoked)
+                self._verified = {}
         return self._clients
 
     def _read(self) -> dict[str, Client]:
@@ -105,9 +95,10 @@ class ClientRegistry:
     def clients(self) -> list[Client]:
         return sorted(self._refresh().values(), key=lambda client: client.created_at)
 
-    def is_revoked(self, client_id: str) -> bool:
+    def is_active(self, client_id: str) -> bool:
+        """Whether the client is registered and not revoked (its tokens may be used)."""
         self._refresh()
-        return client_id in self._revoked
+        return client_id in self._active
 
     def authenticate(self, client_id: str, secret: str) -> Client | None:
         """The client if the secret is its own and it is not revoked, else None.
@@ -144,7 +135,7 @@ class ClientRegistry:
                 name=name,
                 ad_accounts=accounts,
                 secret_hash=_hasher.hash(secret),
-                created_at=_now(),
+                created_at=now_iso(),
             )
             clients[client_id] = client
         return client, secret
@@ -154,19 +145,19 @@ class ClientRegistry:
         with self._editing() as clients:
             client = clients[client_id]
             if not client.revoked:
-                client = replace(client, revoked_at=_now(), secret_hash="")
+                client = replace(client, revoked_at=now_iso(), secret_hash="")
                 clients[client_id] = client
         return client
 
     @contextlib.contextmanager
     def _editing(self) -> Iterator[dict[str, Client]]:
         """Read-modify-write under an exclusive lock, then replace the file atomically (0600)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.parent / LOCK_FILE, "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with locked(self.path.parent, LOCK_FILE):
             clients = self._read()
             yield clients
-            _write(self.path, {"format": 1, "clients": [asdict(c) for c in clients.values()]})
+            write_owner_only(
+                self.path, {"format": 1, "clients": [asdict(c) for c in clients.values()]}
+            )
 
 
 def _verify(secret_hash: str, secret: str) -> bool:
@@ -174,18 +165,3 @@ def _verify(secret_hash: str, secret: str) -> bool:
         return _hasher.verify(secret_hash, secret)
     except (VerificationError, InvalidHashError):
         return False
-
-
-def _write(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import uvicorn
 
+from pinsights.server.keys import keyring_source
 from pinsights.server.ratelimit import MEMORY, create_table
 from pinsights.server.settings import ServerSettings
-from pinsights.server.tokens import load_signing_key
 
 APP_FACTORY = "pinsights.server.app:create_app"
 #: prometheus-client reads it when first imported: set (or removed) before any worker imports it.
@@ -24,14 +24,15 @@ SHARED_MEMORY = Path("/dev/shm")
 def run(settings: ServerSettings) -> None:
     """Serve until interrupted.
 
-    The signing key file (when no ``PINSIGHTS_SECRET`` is set) is created here, before any worker
-    starts, so that every worker signs and verifies with the same key; so are the files the workers
-    share (:func:`worker_files`). uvicorn's own access log is off:
+    The key file (when no ``PINSIGHTS_SECRET`` is set) is created and checked here, before any
+    worker starts, so that every worker signs and verifies with the same keys and an unsafe key
+    stops the server with a clear message (:class:`~pinsights.server.keys.KeyringError`); so are
+    the files the workers share (:func:`worker_files`). uvicorn's own access log is off:
     :class:`~pinsights.server.accesslog.AccessLog` writes JSON lines instead.
     """
-    settings.store.mkdir(parents=True, exist_ok=True)
+    settings.store.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = settings.secret.get_secret_value() if settings.secret else None
-    load_signing_key(settings.store, secret)
+    keyring_source(settings.store, secret)
     with worker_files(settings) as env:
         os.environ.update(settings.to_env())
         os.environ.update(env)

@@ -12,10 +12,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pinsights.server.keys import MIN_KEY_LENGTH as MIN_SECRET_LENGTH
 from pinsights.server.ratelimit import MEMORY, RateLimit, check_storage
-
-#: HS256 keys shorter than this are refused: a short shared secret is the easiest key to guess.
-MIN_SECRET_LENGTH = 32
 
 
 class ServerSettings(BaseSettings):

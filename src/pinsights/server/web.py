@@ -84,7 +84,7 @@ def create_web_app(services: WebServices) -> FastAPI:
             raise InvalidParameter("grant_type", "must be client_credentials")
         scopes = _scopes(_single(form, "scope"))
         token = services.tokens.issue(
-            client.client_id, scopes, client.ad_accounts, services.token_ttl
+            client.client_id, scopes, client.ad_accounts, services.token_ttl, registered=True
         )
         body = {
             "access_token": token,
