@@ -236,7 +236,10 @@ def demo(
         tokens = TokenService(keyring_source(platform.store_dir, secret))
     token = tokens.issue(demo_platform.DEMO_CLIENT, [READ_SCOPE], accounts, 24 * 3600)
     base = f"http://{settings.host}:{port}"
+    client_id, client_secret = demo_platform.dashboard_client(platform.store_dir, accounts)
     typer.echo(f"\nDashboard:  {base}/\nAPI docs:   {base}/v5/docs")
+    typer.echo(f"Sign in to the dashboard with\n  Client ID:     {client_id}")
+    typer.echo(f"  Client secret: {client_secret}")
     typer.echo(f"Ad accounts (largest first): {', '.join(accounts)}")
     typer.echo(f"Token (24 h, those accounts):\n{token}\n")
     typer.echo(

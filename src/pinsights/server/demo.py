@@ -18,6 +18,8 @@ DEMO_ACCOUNTS = 30
 DEMO_DAYS = 30
 DEMO_SEED = 7
 DEMO_CLIENT = "demo"
+#: Name of the client registered for the dashboard on each demo run (earlier ones are revoked).
+DEMO_DASHBOARD_CLIENT = "demo dashboard"
 #: Written after a successful build; its presence means the store can be reused.
 DEMO_MARKER = "demo.json"
 
@@ -58,3 +60,20 @@ def prepare(directory: Path, *, fresh: bool = False, progress: bool = False) -> 
     accounts = list(summary.ad_account_ids)
     marker.write_text(json.dumps({"ad_account_ids": accounts}) + "\n")
     return DemoPlatform(store_dir=store_dir, ad_account_ids=accounts, built=True)
+
+
+def dashboard_client(store_dir: Path, ad_account_ids: list[str]) -> tuple[str, str]:
+    """A fresh client id and secret for signing in to the dashboard, for ``ad_account_ids``.
+
+    Secrets are only ever stored hashed, so a restarted demo cannot print the previous one: it
+    registers a new client and revokes the demo's earlier ones, so only one set of demo
+    credentials works at a time.
+    """
+    from pinsights.server.clients import ClientRegistry
+
+    registry = ClientRegistry(store_dir)
+    for client in registry.clients():
+        if client.name == DEMO_DASHBOARD_CLIENT and not client.revoked:
+            registry.revoke(client.client_id)
+    client, secret = registry.add(DEMO_DASHBOARD_CLIENT, ad_account_ids)
+    return client.client_id, secret

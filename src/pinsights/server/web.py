@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import html
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from pinsights import __version__
 from pinsights.server.api import CLIENT_ID_KEY
 from pinsights.server.clients import ClientRegistry
+from pinsights.server.dashboard import install_dashboard
 from pinsights.server.documents import Documents
 from pinsights.server.errors import (
     InvalidParameter,
@@ -107,14 +106,7 @@ def create_web_app(services: WebServices) -> FastAPI:
     async def openapi(request: Request) -> JSONResponse:
         return JSONResponse(served_document(_origin(request)))
 
-    @app.get("/v5/docs")
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/v5/openapi.json", title="pinsights API")
-
-    @app.get("/")
-    async def dashboard() -> HTMLResponse:
-        return HTMLResponse(_dashboard(services.documents))
-
+    install_dashboard(app)
     return app
 
 
@@ -172,23 +164,3 @@ def _scopes(requested: str | None) -> list[str]:
 
 def _origin(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
-
-
-def _dashboard(documents: Documents) -> str:
-    """A placeholder dashboard: what is being served and where the API docs are."""
-    dates = [info.date.isoformat() for info in documents.store.snapshots()]
-    newest = dates[0] if dates else "none yet — run pinsights build"
-    rows = "".join(f"<li>{html.escape(day)}</li>" for day in dates)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>pinsights</title>
-<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem}}
-code{{background:#f3f3f3;padding:0 .25rem}}</style></head>
-<body><h1>pinsights</h1>
-<p>Audience insights, served over the Pinterest REST API v5 wire format.</p>
-<p>Newest snapshot: <strong>{html.escape(newest)}</strong></p>
-<p>Retained snapshots:</p><ul>{rows}</ul>
-<p><a href="/v5/docs">Interactive API docs</a> · <a href="/v5/openapi.json">OpenAPI</a> ·
-<a href="/healthz">health</a></p>
-<p>Get a token: <code>POST /v5/oauth/token</code> with HTTP Basic client credentials and
-<code>grant_type=client_credentials</code>.</p>
-</body></html>"""
