@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: install test demo lint format bench bench-serve typecheck clean
+.PHONY: install test demo lint format bench bench-serve bench-dashboard typecheck clean
 
 install: $(STAMP)
 
@@ -37,6 +37,9 @@ bench: install
 bench-serve: install
 	@command -v wrk >/dev/null || { echo "bench-serve needs wrk: apt-get install -y wrk"; exit 1; }
 	$(BIN)/python benchmarks/serve.py
+
+bench-dashboard: install
+	$(BIN)/python benchmarks/dashboard.py
 
 clean:
 	rm -rf $(VENV) pinsights-store .pytest_cache .mypy_cache .ruff_cache

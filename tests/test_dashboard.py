@@ -630,10 +630,9 @@ def test_rate_limit_is_a_sentence_with_the_wait(
 def test_small_audience_reads_fewer_than_100_people(server: RunningServer, open_page: Any) -> None:
     """The hand-made store: account 1002's audiences are below the privacy threshold."""
     page, _ = open_page(server)
-    page.goto(server.base_url + "/?account=1002&audience=YOUR_TOTAL_AUDIENCE")
-    page.get_by_text("Sign in with an access token instead").click()
-    page.get_by_label("Access token").fill(mint(["1001", "1002"]))
-    page.get_by_role("button", name="Use this token").click()
+    sign_in_with_token(
+        page, server, mint(["1001", "1002"]), "?account=1002&audience=YOUR_TOTAL_AUDIENCE"
+    )
     settled(page)
     expect(page.get_by_label("Ad account", exact=True)).to_have_value("1002")
     expect(page.locator(".card-primary .card-size")).to_have_text("fewer than 100 people")
@@ -647,10 +646,7 @@ def test_account_the_token_may_not_read_is_a_sentence(
 ) -> None:
     page, watch = open_page(server)
     watch.expected_statuses.add(403)
-    page.goto(server.base_url + "/?account=1003")
-    page.get_by_text("Sign in with an access token instead").click()
-    page.get_by_label("Access token").fill(mint(["1001"]))
-    page.get_by_role("button", name="Use this token").click()
+    sign_in_with_token(page, server, mint(["1001"]), "?account=1003")
     expect(page.get_by_role("alert")).to_have_text(
         "You may not read ad account 1003, or it does not exist."
     )
@@ -756,3 +752,37 @@ def test_assets_are_cached_by_content_and_revalidated(platform: Platform) -> Non
         "message": "Not found.",
     }
     assert client.get("/static/dashboard/index.html").status_code == 404
+
+
+def sign_in_with_token(page: Page, server: RunningServer, token: str, query: str = "") -> None:
+    page.goto(f"{server.base_url}/{query}")
+    page.get_by_text("Sign in with an access token instead").click()
+    page.get_by_label("Access token").fill(token)
+    page.get_by_role("button", name="Use this token").click()
+
+
+def test_token_for_every_account_gets_a_field_to_type_one(
+    server: RunningServer, open_page: Any
+) -> None:
+    page, _ = open_page(server)
+    sign_in_with_token(page, server, mint("*"))
+    expect(page.get_by_role("status")).to_have_text("Type an ad account ID to see its audiences.")
+    account = page.get_by_role("textbox", name="Ad account")
+    account.fill("1001")
+    account.press("Enter")
+    settled(page)
+    size = server.get(
+        "/v5/ad_accounts/1001/audience_insights?audience_insight_type=YOUR_ENGAGED_AUDIENCE",
+        mint("*"),
+    ).json()["size"]
+    expect(page.locator(".card-primary .card-size")).to_have_text(f"{size:,} people")
+    assert query_of(page)["account"] == "1001"
+
+
+def test_token_without_the_read_scope_is_a_sentence(server: RunningServer, open_page: Any) -> None:
+    page, watch = open_page(server)
+    watch.expected_statuses.add(403)
+    sign_in_with_token(page, server, mint(["1001"], scopes=("pins:read",)))
+    expect(page.get_by_role("alert")).to_have_text(
+        "This token is not allowed to read audience insights (it lacks the ads:read scope)."
+    )

@@ -296,15 +296,18 @@
       field.append(h("span", { id: "account-help", className: "field-help" }, "Digits, e.g. 549755885175"));
     }
     $("account").replaceWith(control);
-    control.addEventListener("change", () => {
-      const value = control.value.trim();
-      if (!ACCOUNT_ID.test(value)) {
-        showAlert("An ad account ID is made of digits only (at most 18).");
-        return;
-      }
-      view.account = value;
-      loadAccount(false);
-    });
+    control.addEventListener("change", chooseAccount);
+  }
+
+  function chooseAccount() {
+    const value = $("account").value.trim();
+    if (!ACCOUNT_ID.test(value)) {
+      showAlert("An ad account ID is made of digits only (at most 18).");
+      return;
+    }
+    if (value === view.account && current) return;
+    view.account = value;
+    loadAccount(false);
   }
 
   function setUpAudiences() {
@@ -325,7 +328,7 @@
 
   function setUpDates(dates) {
     const options = dates.length
-      ? dates.map((date, i) => h("option", { value: date }, i === 0 ? `${date} (newest)` : date))
+      ? dates.map((date) => h("option", { value: date }, date))
       : [h("option", { value: "" }, "Newest")];
     $("date").replaceChildren(...options);
     $("date").value = view.date;
@@ -849,7 +852,10 @@
       view.date = event.target.value;
       loadView(false);
     });
-    $("view").addEventListener("submit", (event) => event.preventDefault());
+    $("view").addEventListener("submit", (event) => {
+      event.preventDefault(); // Enter in the account field: show that account
+      chooseAccount();
+    });
     $("download").addEventListener("click", download);
     window.addEventListener("popstate", () => {
       if (!session.token) return;
