@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
 import hashlib
+import io
 import json
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,58 +107,123 @@ def _arrow_table(table: str, rows: list[dict[str, Any]], columns: list[str]) -> 
     return pa.table(arrays)
 
 
-def write_file(path: Path, table: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+TEXT_FORMATS = ("csv", "jsonl")
+COMPRESSIONS = ("", ".gz", ".zst")
+#: Every file name ending the contract accepts.
+SUFFIXES = ("parquet", *(f"{fmt}{c}" for fmt in TEXT_FORMATS for c in COMPRESSIONS))
+BOM = b"\xef\xbb\xbf"
+
+
+def suffix_of(path: Path) -> str:
+    """`csv.gz` for `users.csv.gz`: the format and compression of a dataset file."""
+    return next(s for s in SUFFIXES if path.name.endswith("." + s))
+
+
+def compress(data: bytes, suffix: str) -> bytes:
+    if suffix.endswith(".gz"):
+        return gzip.compress(data, mtime=0)
+    if suffix.endswith(".zst"):
+        return bytes(pa.compress(data, codec="zstd", asbytes=True))
+    return data
+
+
+def text_lines(fmt: str, table: str, rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
+    """The lines of a CSV (header first) or JSON Lines file, without line ends."""
+    if fmt == "jsonl":
+        return [
+            json.dumps({c: _text(row.get(c)) for c in columns}, ensure_ascii=False) for row in rows
+        ]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_field(row.get(column)) for column in columns])
+    return buffer.getvalue().split("\n")[:-1]
+
+
+@dataclass(frozen=True)
+class TextStyle:
+    """How a text file is exported: a byte-order mark, CRLF line ends, and broken lines."""
+
+    bom: bool = False
+    crlf: bool = False
+    #: (position among the data lines, raw bytes of a line that cannot be read as a row)
+    malformed: tuple[tuple[int, bytes], ...] = ()
+
+
+def write_file(
+    path: Path,
+    table: str,
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    style: TextStyle = TextStyle(),
+) -> list[tuple[int, bytes]]:
+    """Writes one file in the format its name says; returns the line number (1-based, a CSV
+    header is line 1) and bytes of every `style.malformed` line written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".parquet":
+    suffix = suffix_of(path)
+    if suffix == "parquet":
+        assert not style.malformed, "a Parquet file has no lines to break"
         pq.write_table(_arrow_table(table, rows, columns), path)
-    elif path.suffix == ".csv":
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(columns)
-            for row in rows:
-                writer.writerow([_csv_field(row.get(column)) for column in columns])
-    elif path.suffix == ".jsonl":
-        with path.open("w", encoding="utf-8") as handle:
-            for row in rows:
-                record = {column: _text(row.get(column)) for column in columns}
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    else:
-        raise ValueError(f"unknown format {path.suffix}")
+        return []
+    fmt = suffix.split(".")[0]
+    lines: list[tuple[bytes, bool]] = [
+        (line.encode(), False) for line in text_lines(fmt, table, rows, columns)
+    ]
+    header = 1 if fmt == "csv" else 0
+    for position, raw in sorted(style.malformed, key=lambda item: -item[0]):
+        lines.insert(header + min(position, len(lines) - header), (raw, True))
+    end = b"\r\n" if style.crlf else b"\n"
+    data = b"".join(line + end for line, _broken in lines)
+    path.write_bytes(compress((BOM if style.bom else b"") + data, suffix))
+    return [(i + 1, line) for i, (line, broken) in enumerate(lines) if broken]
 
 
 @dataclass
 class Written:
-    """Where each row of a dataset went."""
+    """Where each row of a dataset went, and where the malformed lines were written."""
 
     root: Path
     files: dict[str, list[Path]] = field(default_factory=dict)
     source: dict[tuple[str, int], Path] = field(default_factory=dict)
+    #: (table, file, line number, raw bytes) of every malformed line written
+    malformed: list[tuple[str, Path, int, bytes]] = field(default_factory=list)
 
 
 def write_dataset(
     tables: Tables,
     root: Path,
-    fmt: str,
+    fmt: str | Mapping[str, str],
     *,
     partitioned: bool = False,
     extra_columns: bool = False,
     omit_column: tuple[str, str] | None = None,
     anchor: dt.date | None = None,
+    styles: Mapping[str, TextStyle] | None = None,
 ) -> Written:
-    """Writes every table in `tables` to `root` in `fmt`: `<table>.<fmt>`, or when partitioned a
+    """Writes every table in `tables` to `root`: `<table>.<suffix>`, or when partitioned a
     directory `<table>/` of two part files (events in Hive folders `events/date=YYYY-MM-DD/`).
-    `omit_column` = (table, column) leaves that column out."""
+
+    `fmt` is one suffix for every table or one per table (`parquet`, `csv`, `jsonl.gz`, …); a
+    suffix pair such as `parquet+csv` writes the table as a directory mixing both formats, rows
+    alternating between them. `styles` gives a table's text files a BOM, CRLF or malformed lines
+    (those go to the table's first text file). `omit_column` = (table, column) leaves it out."""
     root.mkdir(parents=True, exist_ok=True)
     written = Written(root)
     for table, rows in tables.items():
+        spec = fmt if isinstance(fmt, str) else fmt[table]
+        kinds = spec.split("+")
+        style = (styles or {}).get(table, TextStyle())
         columns = [c for c in COLUMNS[table] if omit_column != (table, c)]
         if extra_columns:
             columns = ["note", *columns, "extra_number"]
             rows = [{"note": f"extra {i}", "extra_number": i, **row} for i, row in enumerate(rows)]
         groups: dict[Path, list[int]] = {}
         for index, row in enumerate(rows):
-            if not partitioned:
-                path = root / f"{table}.{fmt}"
+            if len(kinds) > 1:
+                path = root / table / f"part-{index % len(kinds)}.{kinds[index % len(kinds)]}"
+            elif not partitioned:
+                path = root / f"{table}.{spec}"
             elif table == "events":
                 moment = row.get("event_time")
                 if isinstance(moment, dt.datetime):
@@ -163,14 +231,23 @@ def write_dataset(
                     day = aware.astimezone(dt.UTC).date()
                 else:
                     day = anchor or dt.date(2000, 1, 1)
-                path = root / table / f"date={day.isoformat()}" / f"part-0.{fmt}"
+                path = root / table / f"date={day.isoformat()}" / f"part-0.{spec}"
             else:
-                path = root / table / f"part-{index % 2}.{fmt}"
+                path = root / table / f"part-{index % 2}.{spec}"
             groups.setdefault(path, []).append(index)
         if not rows:
-            groups[root / f"{table}.{fmt}"] = []
-        for path, indexes in groups.items():
-            write_file(path, table, [rows[i] for i in indexes], columns)
+            groups[root / f"{table}.{kinds[0]}"] = []
+        if style.malformed and not any(suffix_of(p) != "parquet" for p in groups):
+            raise ValueError(f"{table}: malformed lines need a text file")
+        broken = False
+        for path, indexes in sorted(groups.items()):
+            text = suffix_of(path) != "parquet"
+            file_style = style
+            if not text or broken:
+                file_style = TextStyle(bom=style.bom, crlf=style.crlf)
+            lines = write_file(path, table, [rows[i] for i in indexes], columns, file_style)
+            written.malformed.extend((table, path, number, raw) for number, raw in lines)
+            broken = broken or bool(lines)
             written.files.setdefault(table, []).append(path)
             for i in indexes:
                 written.source[(table, i)] = path
@@ -192,10 +269,10 @@ def hash_tree(root: Path) -> dict[str, str]:
 
 @dataclass
 class Platform:
-    """A random small platform, as written in one format."""
+    """A random small platform, as written in one format or one per table."""
 
     tables: Tables
-    fmt: str
+    fmt: str | dict[str, str]
     anchor: dt.date
     window_days: int
 
@@ -469,25 +546,101 @@ def event_rows(
 
 
 @st.composite
-def platforms(draw: st.DrawFn, fmt: str) -> Platform:
+def platforms(draw: st.DrawFn, fmt: str | Mapping[str, str]) -> Platform:
     """A small random platform: a few interests on 1-3 levels, 1-4 ad accounts, 5-40 users,
     pins with and without account and interest, events around the window's edges, and a sprinkle
-    of bad rows of every rule."""
+    of bad rows of every rule. `fmt` is the dataset's format, or one per table (a `+`-joined mix
+    such as `parquet+csv.gz` for a directory mixing formats): rows are drawn so that every format
+    of their table can hold them."""
+
+    def rows_for(table: str) -> str:
+        spec = fmt if isinstance(fmt, str) else fmt[table]
+        kinds = [kind.split(".")[0] for kind in spec.split("+")]
+        return "parquet" if "parquet" in kinds else kinds[0]
+
     anchor = dt.date(2026, 11, 1) + dt.timedelta(days=draw(st.integers(0, 3)))
     window_days = draw(st.integers(1, 4))
     interests = draw(interests_rows())
     accounts = draw(ad_account_rows())
-    users = draw(user_rows(fmt))
-    pins = draw(pin_rows(fmt, ids_of(accounts, "ad_account_id"), ids_of(interests, "interest_id")))
+    users = draw(user_rows(rows_for("users")))
+    pins = draw(
+        pin_rows(
+            rows_for("pins"), ids_of(accounts, "ad_account_id"), ids_of(interests, "interest_id")
+        )
+    )
     events = draw(
-        event_rows(fmt, anchor, window_days, ids_of(users, "user_id"), ids_of(pins, "pin_id"))
+        event_rows(
+            rows_for("events"),
+            anchor,
+            window_days,
+            ids_of(users, "user_id"),
+            ids_of(pins, "pin_id"),
+        )
     )
     tables: Tables = {"interests": interests, "ad_accounts": accounts, "users": users}
     if draw(st.booleans()):
         tables["metros"] = draw(metro_rows())
     tables["pins"] = pins
     tables["events"] = events
-    return Platform(tables, fmt, anchor, window_days)
+    return Platform(tables, fmt if isinstance(fmt, str) else dict(fmt), anchor, window_days)
+
+
+def malformed_lines(fmt: str, columns: int) -> st.SearchStrategy[bytes]:
+    """Lines that cannot be read as a row of a table with `columns` columns, of every kind the
+    contract names, that every CSV reader reads the same way (no quote left open)."""
+    if fmt == "csv":
+        return st.sampled_from(
+            [
+                b"lonely",  # too few fields
+                b",".join([b"1"] * (columns + 2)),  # too many fields
+                b'"7"x' + b"," * (columns - 1),  # text after a closing quote
+                b",".join([b"caf\xe9"] * columns),  # Latin-1, not UTF-8
+                b"\xff\xfe" + b"," * (columns - 1),  # bytes that are no text at all
+            ]
+        )
+    return st.sampled_from(
+        [
+            b"[1, 2]",
+            b"42",
+            b'"a string"',
+            b"null",
+            b'{"user_id": 1,',
+            b"{'single': 'quotes'}",
+            b'{"name": "caf\xe9"}',
+            b"\xff\xfe",
+        ]
+    )
+
+
+@st.composite
+def export_layouts(
+    draw: st.DrawFn, tables: tuple[str, ...] = tuple(COLUMNS)
+) -> tuple[dict[str, str], dict[str, TextStyle]]:
+    """Per table, independently: its format (any suffix, or a directory mixing two), and for its
+    text files a byte-order mark, CRLF line ends and up to two malformed lines."""
+    formats: dict[str, str] = {}
+    styles: dict[str, TextStyle] = {}
+    for table in tables:
+        first = draw(st.sampled_from(SUFFIXES))
+        if _maybe(draw, 2):
+            second = draw(st.sampled_from([s for s in SUFFIXES if s != first]))
+            formats[table] = f"{first}+{second}"
+        else:
+            formats[table] = first
+        texts = [kind.split(".")[0] for kind in formats[table].split("+") if kind != "parquet"]
+        if not texts:
+            continue
+        broken = draw(
+            st.lists(malformed_lines(texts[0], len(COLUMNS[table])), max_size=2)
+            if _maybe(draw, 4)
+            else st.just([])
+        )
+        styles[table] = TextStyle(
+            bom=draw(st.booleans()),
+            crlf=draw(st.booleans()),
+            malformed=tuple((draw(st.integers(0, 40)), raw) for raw in broken),
+        )
+    return formats, styles
 
 
 # ---------------------------------------------------------------------------------------------
@@ -613,7 +766,17 @@ def assert_engine_matches(reference: Reference, outcome: EngineOutcome) -> None:
     )
     quarantine = Counter(f"{row.table}.{row.rule}" for row in outcome.quarantine)
     expected = Counter(f"{table}.{rule}" for table, _index, rule in reference.verdicts)
+    expected.update(f"{table}.malformed" for table, _file, _line in reference.malformed)
     assert quarantine == expected, _differs("quarantine rows", quarantine, expected)
+    lines = sorted(
+        (row.table, str(Path(row.source_file).resolve()), row.line)
+        for row in outcome.quarantine
+        if row.rule == "malformed"
+    )
+    expected_lines = sorted(
+        (table, str(Path(file).resolve()), line) for table, file, line in reference.malformed
+    )
+    assert lines == expected_lines, _differs("malformed lines", lines, expected_lines)
     assert outcome.date == reference.date
 
     documents = outcome.documents

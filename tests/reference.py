@@ -3,17 +3,26 @@
 It is written from the SPEC alone with plain sets, dicts and fractions, and never imports
 pinsights, so that it can disagree with the engine. Rows are given as written to a dataset:
 values may be strings (CSV/JSONL text), ints, floats, None or datetimes (Parquet timestamps).
+:func:`read_dataset` reads a dataset directory itself — Parquet with pyarrow, CSV with Python's
+csv module and JSON Lines with its json module, line by line, gzip and zstd included — and finds
+the malformed lines on its own.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import gzip
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pycountry
 
 TABLE_ORDER = ("interests", "ad_accounts", "users", "metros", "pins", "events")
@@ -51,6 +60,7 @@ INT64_MAX = 2**63 - 1
 _INT_TEXT = re.compile(r"-?[0-9]+")
 _DIGITS = re.compile(r"[0-9]+")
 
+MALFORMED = "malformed"
 BAD_VALUE = "bad_value"
 DUPLICATE_KEY = "duplicate_key"
 UNKNOWN_REFERENCE = "unknown_reference"
@@ -156,6 +166,8 @@ class Reference:
     level1_interests: list[str] = field(default_factory=list)
     used_interests: list[str] = field(default_factory=list)
     ad_accounts: list[str] = field(default_factory=list)
+    #: (table, file, line number) of every malformed line
+    malformed: list[tuple[str, str, int]] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -164,7 +176,8 @@ class Reference:
     def quarantined(self) -> dict[str, dict[str, int]]:
         """table -> rule -> count, only non-zero counts."""
         counts: dict[str, dict[str, int]] = {}
-        for table, _index, rule in self.verdicts:
+        rules = [(table, MALFORMED) for table, _file, _line in self.malformed]
+        for table, rule in rules + [(table, rule) for table, _index, rule in self.verdicts]:
             counts.setdefault(table, {}).setdefault(rule, 0)
             counts[table][rule] += 1
         return counts
@@ -172,6 +185,7 @@ class Reference:
     def bad_fraction_exceeded(self, max_bad_fraction: float) -> list[str]:
         """The tables whose quarantined share is strictly above max_bad_fraction."""
         per_table = Counter(table for table, _index, _rule in self.verdicts)
+        per_table.update(table for table, _file, _line in self.malformed)
         return [
             table
             for table, read in self.read.items()
@@ -352,6 +366,7 @@ def _placeholder(insight_type: str, date: dt.date, min_audience_size: int) -> di
 def reference_build(
     tables: dict[str, list[dict[str, Any]]],
     *,
+    malformed: list[tuple[str, str, int]] | None = None,
     date: dt.date | None = None,
     window_days: int = 30,
     min_audience_size: int = 100,
@@ -364,7 +379,9 @@ def reference_build(
         for table, judge in judges.items()
         for index, rule in judge.verdict.items()
     )
-    read = {table: len(tables[table]) for table in TABLE_ORDER if table in tables}
+    malformed = malformed or []
+    lines = Counter(table for table, _file, _line in malformed)
+    read = {table: len(tables[table]) + lines[table] for table in TABLE_ORDER if table in tables}
     used = {table: len(judges[table].used()) for table in TABLE_ORDER if table in tables}
     accounts = sorted(parsed["ad_account_id"] for parsed in judges["ad_accounts"].used().values())
     users = {parsed["user_id"]: parsed for parsed in judges["users"].used().values()}
@@ -381,6 +398,7 @@ def reference_build(
         level1_interests=level1,
         used_interests=sorted(interests),
         ad_accounts=accounts,
+        malformed=sorted(malformed),
     )
     if date is None:
         if not events:
@@ -543,4 +561,125 @@ def reference_build(
             result.documents[(account, insight_type)] = document(audience, insight_type)
             for c in level1:
                 result.category_items[(account, insight_type, c)] = items(audience, c)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a dataset directory, independently of the engine
+
+SUFFIXES = ("parquet", "csv", "csv.gz", "csv.zst", "jsonl", "jsonl.gz", "jsonl.zst")
+
+
+@dataclass
+class ReadDataset:
+    """The rows of every table as its files hold them, and the lines that are not rows."""
+
+    tables: dict[str, list[dict[str, Any]]]
+    sources: dict[tuple[str, int], str]  # (table, row index) -> file
+    malformed: list[tuple[str, str, int]]  # (table, file, line number)
+
+
+def _suffix(path: Path) -> str | None:
+    return next((s for s in SUFFIXES if path.name.endswith("." + s)), None)
+
+
+def _table_files(root: Path, table: str) -> list[Path]:
+    single = [root / f"{table}.{suffix}" for suffix in SUFFIXES]
+    found = [path for path in single if path.is_file()]
+    directory = root / table
+    if directory.is_dir():
+        found += [
+            path
+            for path in sorted(directory.rglob("*"))
+            if path.is_file()
+            and _suffix(path) is not None
+            and not any(p.startswith((".", "_")) for p in path.relative_to(directory).parts)
+        ]
+    return found
+
+
+def _decompressed(path: Path) -> bytes:
+    data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        return gzip.decompress(data)
+    if path.name.endswith(".zst"):
+        return bytes(pa.CompressedInputStream(pa.BufferReader(data), "zstd").read())
+    return data
+
+
+def _lines(path: Path) -> list[tuple[int, bytes]]:
+    """(line number, bytes) of every non-blank line, without its line end or a BOM."""
+    data = _decompressed(path).removeprefix(b"\xef\xbb\xbf")
+    pieces = data.split(b"\n")
+    if pieces and pieces[-1] == b"":
+        pieces.pop()
+    return [
+        (number, piece.removesuffix(b"\r"))
+        for number, piece in enumerate(pieces, start=1)
+        if piece.strip(b" \t\r")
+    ]
+
+
+def _json_text(value: Any) -> Any:
+    """A JSON Lines field as the contract reads it: text, whether string or number."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def read_dataset(root: Path) -> ReadDataset:
+    """Reads every table of a dataset directory (SPEC §2) the way a user would expect."""
+    result = ReadDataset({}, {}, [])
+    for table in TABLE_ORDER:
+        files = _table_files(root, table)
+        if not files:
+            continue
+        rows = result.tables.setdefault(table, [])
+        for path in files:
+            suffix = _suffix(path)
+            assert suffix is not None
+            parsed: list[dict[str, Any] | None] = []
+            numbers: list[int] = []
+            if suffix == "parquet":
+                parsed = list(pq.read_table(path).to_pylist())
+                numbers = [0] * len(parsed)
+            elif suffix.startswith("csv"):
+                lines = _lines(path)
+                header = next(csv.reader([lines[0][1].decode()])) if lines else []
+                for number, raw in lines[1:]:
+                    numbers.append(number)
+                    try:
+                        fields = next(csv.reader([raw.decode("utf-8")], strict=True))
+                    except (UnicodeDecodeError, csv.Error):
+                        parsed.append(None)
+                        continue
+                    if len(fields) != len(header):
+                        parsed.append(None)
+                        continue
+                    parsed.append(
+                        {c: (v if v != "" else None) for c, v in zip(header, fields, strict=True)}
+                    )
+            else:
+                for number, raw in _lines(path):
+                    numbers.append(number)
+                    try:
+                        value = json.loads(raw.decode("utf-8"))
+                    except (UnicodeDecodeError, ValueError):
+                        value = None
+                    if not isinstance(value, dict):
+                        parsed.append(None)
+                        continue
+                    parsed.append({k: _json_text(v) for k, v in value.items()})
+            for number, row in zip(numbers, parsed, strict=True):
+                if row is None:
+                    result.malformed.append((table, str(path), number))
+                    continue
+                result.sources[(table, len(rows))] = str(path)
+                rows.append(row)
     return result

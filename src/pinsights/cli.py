@@ -154,7 +154,14 @@ def quarantine(
         payload = {
             "summary": quarantine_summary(rows),
             "rows": [
-                {"table": r.table, "source_file": r.source_file, "rule": r.rule, "row": r.row}
+                {
+                    "table": r.table,
+                    "source_file": r.source_file,
+                    "line": r.line,
+                    "rule": r.rule,
+                    "row": r.row,
+                    "text": r.text,
+                }
                 for r in rows
             ],
         }

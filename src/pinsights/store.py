@@ -68,7 +68,8 @@ EMPTY_ITEMS = b'{"items":[]}'
 
 QUARANTINE_SCHEMA = """
 CREATE TABLE quarantine (
-    "table" VARCHAR NOT NULL, source_file VARCHAR NOT NULL, rule VARCHAR NOT NULL, row VARCHAR NOT NULL);
+    "table" VARCHAR NOT NULL, source_file VARCHAR NOT NULL, line BIGINT, rule VARCHAR NOT NULL,
+    row VARCHAR NOT NULL);
 """
 
 
@@ -110,7 +111,12 @@ class QuarantinedRow:
     table: str
     source_file: str
     rule: str
-    row: dict[str, Any]
+    #: The row's values; None for a ``malformed`` line, which has only its text.
+    row: dict[str, Any] | None
+    #: The line number of a ``malformed`` line in its file (1-based, a CSV header is line 1).
+    line: int | None = None
+    #: As stored: the raw line (malformed lines, JSON Lines rows) or the row as a JSON object.
+    text: str = ""
 
 
 class Snapshot:
@@ -276,11 +282,16 @@ class Store:
         if not path.exists():
             return []
         with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
-            sql = 'SELECT "table", source_file, rule, row FROM quarantine'
+            columns = {c[0] for c in con.execute("DESCRIBE quarantine").fetchall()}
+            line = "line" if "line" in columns else "NULL"  # written before lines were kept
+            sql = f'SELECT "table", source_file, rule, row, {line} FROM quarantine'
             if limit is not None:
                 sql += f" LIMIT {int(limit)}"
             rows = con.execute(sql).fetchall()
-        return [QuarantinedRow(t, f, r, json.loads(row)) for t, f, r, row in rows]
+        return [
+            QuarantinedRow(t, f, r, None if r == "malformed" else json.loads(text), n, text)
+            for t, f, r, text, n in rows
+        ]
 
     def reports(self) -> list[dict[str, Any]]:
         """Build reports, oldest first."""

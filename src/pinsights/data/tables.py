@@ -24,6 +24,7 @@ class Kind(StrEnum):
 class Rule(StrEnum):
     """Why a row was quarantined; a row gets the first rule it breaks, in this order."""
 
+    MALFORMED = "malformed"
     BAD_VALUE = "bad_value"
     DUPLICATE_KEY = "duplicate_key"
     UNKNOWN_REFERENCE = "unknown_reference"

@@ -2,9 +2,14 @@
 
 Given a raw table (whatever types its files had), :func:`check_table` returns the same rows with
 every contract column typed and a ``__rule`` column: null for a row that is used, else the first rule
-the row breaks (``bad_value`` → ``duplicate_key`` → ``unknown_reference``). Rows that break a rule
-also carry ``__source_file`` and ``__row`` (the whole original row as JSON) for the quarantine; for
-used rows those are null, so the one pass that checks 20M events does not serialise 20M rows.
+the row breaks (``malformed`` → ``bad_value`` → ``duplicate_key`` → ``unknown_reference``). Rows
+that break a rule also carry ``__source_file`` and ``__row`` for the quarantine — always text: the
+raw line of a malformed line or of a JSON line, else the whole original row as a JSON object — and
+``__line`` for a malformed line; for used rows those are null, so the one pass that checks 20M
+events does not serialise 20M rows.
+
+The reader marks malformed lines (see :mod:`pinsights.data.load`: ``__malformed``, ``__text``,
+``__line``); a table read only from Parquet has none of those columns and pays nothing for them.
 
 The expressions compile for DuckDB and for Spark SQL alike (a test compiles them for both): the
 backend only decides how files become the raw table.
@@ -23,7 +28,11 @@ from pinsights.data.tables import Kind, Rule, Table
 RULE = "__rule"
 SOURCE_FILE = "__source_file"
 ROW = "__row"
-JSON_ROW = "__json"
+#: Columns the reader adds for text files (see pinsights.data.load), never part of a row's values.
+MALFORMED = "__malformed"
+TEXT = "__text"
+LINE = "__line"
+READER_COLUMNS = frozenset({SOURCE_FILE, MALFORMED, TEXT, LINE})
 
 DIGITS_PATTERN = r"^[0-9]+$"
 INTEGER_PATTERN = r"^-?[0-9]+$"
@@ -31,8 +40,12 @@ TIMESTAMP_UTC = dt.Timestamp(timezone="UTC")
 
 
 @ibis.udf.scalar.builtin(name="to_json")
-def _to_json(value) -> str:  # type: ignore[no-untyped-def, empty-body]
-    """DuckDB's and Spark's ``to_json``: serialises a struct as a JSON object (any struct type)."""
+def _to_json(value) -> dt.JSON:  # type: ignore[no-untyped-def]
+    """DuckDB's and Spark's ``to_json``: serialises a struct as a JSON object (any struct type).
+
+    Typed JSON so that the cast to text is written out: DuckDB's ``to_json`` returns its JSON
+    type, and a JSON value beside text (a raw line) would make DuckDB parse the text as JSON.
+    """
 
 
 def _as_text(column: ir.Value) -> ir.StringValue:
@@ -105,12 +118,17 @@ def check_table(
     it for events → pins, the largest join there is.
     """
     typed: dict[str, ir.Value] = {}
+    malformed: ir.BooleanValue | None = None
     bad_value: ir.BooleanValue = ibis.literal(False)
+    if MALFORMED in raw.columns:
+        # A malformed line has no values; it must not take part in the other rules either.
+        malformed = raw[MALFORMED].fill_null(False)
+        bad_value = malformed
     for column in table.columns:
-        value, malformed = typed_column(raw[column.name], column.kind)
+        value, unparsable = typed_column(raw[column.name], column.kind)
         if column.allowed_case_insensitive:
             value = value.lower()
-        bad = malformed
+        bad = unparsable
         if column.required:
             bad = bad | raw[column.name].isnull()
         if column.allowed is not None:
@@ -149,16 +167,17 @@ def check_table(
             value.notnull() & ~value.isin(used_keys[column.references]).fill_null(False)
         )
 
+    cases = [] if malformed is None else [(malformed, Rule.MALFORMED.value)]
     rule = ibis.cases(
+        *cases,
         (bad_value, Rule.BAD_VALUE.value),
         (duplicate, Rule.DUPLICATE_KEY.value),
         (dangling, Rule.UNKNOWN_REFERENCE.value),
         else_=ibis.null(dt.string),
     )
-    originals = {_original(name): raw[name] for name in raw.columns if name != SOURCE_FILE}
-    return source.select(
-        **typed, **carried, **{RULE: rule, SOURCE_FILE: raw[SOURCE_FILE]}, **originals
-    )
+    originals = {_original(name): raw[name] for name in raw.columns if name not in READER_COLUMNS}
+    provenance = {name: raw[name] for name in (SOURCE_FILE, TEXT, LINE) if name in raw.columns}
+    return source.select(**typed, **carried, **{RULE: rule}, **provenance, **originals)
 
 
 def _original(name: str) -> str:
@@ -189,10 +208,12 @@ def finish(
     """
     prefix = _original("")
     originals = [name for name in checked.columns if name.startswith(prefix)]
-    if _original(JSON_ROW) in originals:
-        row: ir.Value = checked[_original(JSON_ROW)].cast(dt.string)
-    else:
-        row = _to_json(ibis.struct({name[len(prefix) :]: checked[name] for name in originals}))
+    # Text, whatever the format: a quarantine that mixes tables (and formats) is one union.
+    row: ir.Value = _to_json(
+        ibis.struct({name[len(prefix) :]: checked[name] for name in originals})
+    ).cast(dt.string)
+    if TEXT in checked.columns:
+        row = checked[TEXT].fill_null(row)
     is_bad = checked[RULE].notnull()
     if keep is None:
         kept = {name: checked[name] for name in checked.columns if not name.startswith("__")}
@@ -205,6 +226,7 @@ def finish(
             SOURCE_FILE: ibis.ifelse(is_bad, checked[SOURCE_FILE], ibis.null(dt.string)),
             ROW: ibis.ifelse(is_bad, row, ibis.null(dt.string)),
         },
+        **({LINE: checked[LINE]} if LINE in checked.columns else {}),
     )
 
 
@@ -214,8 +236,9 @@ def quarantine_rows(checked: ir.Table, table: Table) -> ir.Table:
     return bad.select(
         table=ibis.literal(table.name),
         source_file=bad[SOURCE_FILE],
+        line=bad[LINE].cast(dt.int64) if LINE in bad.columns else ibis.null(dt.int64),
         rule=bad[RULE],
-        row=bad[ROW],
+        row=bad[ROW].cast(dt.string),
     )
 
 

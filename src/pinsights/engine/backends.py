@@ -16,7 +16,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from pinsights.data.load import TableSource, register_raw_view
+from pinsights.data.load import InputError, TableSource, find_damaged, register_raw_view
 
 
 class Backend(Protocol):
@@ -31,6 +31,10 @@ class Backend(Protocol):
     def scalar(self, expr: ir.Scalar) -> object: ...
 
     def export_quarantine(self, expr: ir.Table, path: Path) -> None: ...
+
+    def damaged_file(self, sources: list[TableSource], error: Exception) -> InputError | None:
+        """When ``error`` comes from an input file that cannot be read, an error naming it."""
+        ...
 
     def close(self) -> None: ...
 
@@ -83,6 +87,11 @@ class DuckDBBackend:
             self.con.execute(f"CREATE TABLE quarantine_out.quarantine AS {sql}")
         finally:
             self.con.execute("DETACH quarantine_out")
+
+    def damaged_file(self, sources: list[TableSource], error: Exception) -> InputError | None:
+        if not isinstance(error, duckdb.Error):
+            return None
+        return find_damaged(self.con, sources)
 
     def close(self) -> None:
         self.ibis.disconnect()

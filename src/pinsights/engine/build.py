@@ -166,10 +166,16 @@ def _build_locked(store: Store, run: _Run) -> dict[str, Any]:
                 raw = {name: backend.raw_table(source) for name, source in sources.items()}
             except InputError as error:
                 raise BuildError(str(error)) from error
-        with run.step("validate"):
-            checked, keys = _check_tables(backend, raw)
-        with run.step("quarantine"):
-            _quarantine(backend, store, run, checked)
+        try:
+            with run.step("validate"):
+                checked, keys = _check_tables(backend, raw)
+            with run.step("quarantine"):
+                _quarantine(backend, store, run, checked)
+        except duckdb.Error as error:
+            damaged = backend.damaged_file(list(sources.values()), error)
+            if damaged is None:
+                raise
+            raise BuildError(str(damaged)) from error
         used = {name: validate.used_rows(table) for name, table in checked.items()}
         date = _generation_date(backend, options, used["events"])
         start, end = semantics.window_bounds(date, options.window_days)

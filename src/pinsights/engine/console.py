@@ -6,7 +6,6 @@ lines: progress bars, summaries and tables live here.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,12 +87,13 @@ def print_quarantine(rows: list[QuarantinedRow], sample: int) -> None:
             summary.add_row(table, rule, f"{n:,}")
     stderr.print(summary)
     examples = Table(title=f"sample (up to {sample} per table and rule)", title_justify="left")
-    for column in ("table", "rule", "source file", "row"):
+    for column in ("table", "rule", "source file", "line", "row"):
         examples.add_column(column, overflow="fold")
     shown: Counter[tuple[str, str]] = Counter()
     for row in rows:
         if shown[(row.table, row.rule)] >= sample:
             continue
         shown[(row.table, row.rule)] += 1
-        examples.add_row(row.table, row.rule, row.source_file, json.dumps(row.row, default=str))
+        line = "" if row.line is None else str(row.line)
+        examples.add_row(row.table, row.rule, row.source_file, line, row.text)
     stderr.print(examples)

@@ -1,0 +1,239 @@
+"""Real exports as they arrive (SPEC §2): a format per table, compressed text, a byte-order mark and
+CRLF, directories mixing formats, malformed lines quarantined with file, line and raw text, and
+files that cannot be read at all. Every build is compared with the independent reference and with
+the documents of a clean Parquet copy of the same rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.datasets import (
+    SUFFIXES,
+    D,
+    TextStyle,
+    assert_engine_matches,
+    write_dataset,
+)
+from tests.reference import TABLE_ORDER, reference_build
+from tests.test_input_contract import SMALL, bad_platform, build, contract_tables
+
+MALFORMED_CSV = {
+    # users has 6 columns: each of these lines cannot be read as a users row
+    "too few fields": b"41,18-24,female",
+    "too many fields": b"42,18-24,female,US,501,iphone,surplus",
+    "broken quoting": b'43,"18-24"x,female,US,501,iphone',
+    "not UTF-8": b"44,18-24,f\xe9male,US,501,iphone",
+}
+MALFORMED_JSONL = {
+    "an array": b"[45, 2]",
+    "a number": b"46",
+    "cut short": b'{"user_id": 47, "age_bucket": "18-',
+    "not UTF-8": b'{"user_id": 48, "gender": "f\xe9male"}',
+    "a string": b'"user 49"',
+}
+
+
+def clean_documents(tmp_path: Path, tables: dict[str, Any]) -> dict[Any, bytes | None]:
+    write_dataset(tables, tmp_path / "clean", "parquet")
+    outcome = build(tmp_path / "clean", tmp_path / "store-clean")
+    assert outcome.error is None
+    return outcome.raw_documents
+
+
+def accounted(report: dict[str, Any]) -> None:
+    """Nothing lost: every line read is used or quarantined under exactly one rule."""
+    for table, entry in report["tables"].items():
+        quarantined = sum(entry["quarantined"].values())
+        assert entry["read"] == entry["used"] + quarantined, f"{table}: {entry}"
+
+
+def test_tables_in_different_formats_with_bad_rows_in_several_tables_build(
+    tmp_path: Path,
+) -> None:
+    """The crash of the issue: users in CSV, pins in JSON Lines, events in Parquet, each with bad
+    rows, quarantined together in one store."""
+    tables = bad_platform()
+    reference = reference_build(tables, window_days=3, **SMALL)
+    formats = dict.fromkeys(TABLE_ORDER, "parquet") | {"users": "csv", "pins": "jsonl"}
+    formats["metros"] = "jsonl.gz"
+    write_dataset(tables, tmp_path / "data", formats)
+    outcome = build(tmp_path / "data", tmp_path / "store")
+    assert_engine_matches(reference, outcome)
+    assert outcome.report is not None
+    accounted(outcome.report)
+    assert {row.table for row in outcome.quarantine} >= {"users", "pins", "events"}
+
+
+@pytest.mark.parametrize("suffix", [s for s in SUFFIXES if s != "parquet"])
+def test_compressed_text_with_bom_and_crlf_gives_the_documents_of_a_clean_copy(
+    tmp_path: Path, suffix: str
+) -> None:
+    tables = contract_tables()
+    expected = clean_documents(tmp_path, tables)
+    style = TextStyle(bom=True, crlf=True)
+    write_dataset(tables, tmp_path / "data", suffix, styles=dict.fromkeys(tables, style))
+    outcome = build(tmp_path / "data", tmp_path / "store")
+    assert outcome.error is None, outcome.error
+    assert outcome.raw_documents == expected
+
+
+def test_a_directory_mixing_formats_and_tables_in_every_format_give_the_same_documents(
+    tmp_path: Path,
+) -> None:
+    tables = contract_tables()
+    expected = clean_documents(tmp_path, tables)
+    formats = {
+        "interests": "csv.zst",
+        "ad_accounts": "jsonl",
+        "users": "jsonl.gz+csv+parquet",
+        "metros": "csv.gz",
+        "pins": "parquet+jsonl.zst",
+        "events": "parquet+csv.gz",
+    }
+    written = write_dataset(tables, tmp_path / "data", formats, extra_columns=True)
+    assert {p.name for p in written.files["events"]} == {"part-0.parquet", "part-1.csv.gz"}
+    outcome = build(tmp_path / "data", tmp_path / "store")
+    assert outcome.error is None, outcome.error
+    assert outcome.raw_documents == expected
+
+
+@pytest.mark.parametrize(
+    ("suffix", "lines"),
+    [
+        ("csv", MALFORMED_CSV),
+        ("csv.gz", MALFORMED_CSV),
+        ("jsonl", MALFORMED_JSONL),
+        ("jsonl.zst", MALFORMED_JSONL),
+    ],
+)
+def test_malformed_lines_are_quarantined_with_file_line_and_raw_text(
+    tmp_path: Path, suffix: str, lines: dict[str, bytes]
+) -> None:
+    tables = contract_tables()
+    expected = clean_documents(tmp_path, tables)
+    broken = tuple((position * 2, raw) for position, raw in enumerate(lines.values()))
+    styles = {
+        "users": TextStyle(malformed=broken, crlf=True),
+        "events": TextStyle(malformed=((3, lines["not UTF-8"]),)),
+    }
+    written = write_dataset(tables, tmp_path / "data", suffix, styles=styles)
+    outcome = build(tmp_path / "data", tmp_path / "store")
+    assert outcome.error is None, outcome.error
+    assert outcome.raw_documents == expected, "malformed lines must not change any document"
+    assert outcome.report is not None
+    accounted(outcome.report)
+    users = outcome.report["tables"]["users"]
+    assert users["read"] == len(tables["users"]) + len(lines)
+    assert users["quarantined"] == {"malformed": len(lines)}
+    assert outcome.report["tables"]["events"]["quarantined"] == {"malformed": 1}
+
+    quarantined = sorted((r.table, r.source_file, r.line) for r in outcome.quarantine)
+    assert quarantined == sorted((t, str(path), line) for t, path, line, _raw in written.malformed)
+    by_line = {(r.table, r.line): r for r in outcome.quarantine}
+    for table, _path, line, raw in written.malformed:
+        row = by_line[(table, line)]
+        assert row.rule == "malformed" and row.row is None
+        try:
+            assert row.text == raw.decode("utf-8")
+        except UnicodeDecodeError:  # the raw text keeps every byte that is text
+            assert row.text.startswith(raw.split(b"\xe9")[0].decode())
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_malformed_lines_count_against_the_bad_fraction(tmp_path: Path, suffix: str) -> None:
+    tables = contract_tables()
+    raw = MALFORMED_CSV["too many fields"] if suffix == "csv" else MALFORMED_JSONL["an array"]
+    styles = {"events": TextStyle(malformed=((0, raw),))}
+    write_dataset(tables, tmp_path / "data", suffix, styles=styles)
+    failed = build(tmp_path / "data", tmp_path / "store", max_bad_fraction=0.01)
+    assert failed.error is not None
+    assert "events: 1 of 25 rows quarantined" in str(failed.error)
+    assert "malformed: 1" in str(failed.error)
+    assert failed.date is None
+
+
+def test_an_unterminated_quote_makes_the_rest_of_the_file_one_malformed_record(
+    tmp_path: Path,
+) -> None:
+    """CSV lets a quoted field hold line breaks, so a quote never closed takes every line after
+    it: one malformed record (at the line where it starts), nothing silently half-read."""
+    tables = contract_tables()
+    styles = {"users": TextStyle(malformed=((5, b'50,"18-24,female,US,501,iphone'),))}
+    written = write_dataset(tables, tmp_path / "data", "csv", styles=styles)
+    outcome = build(tmp_path / "data", tmp_path / "store")
+    assert outcome.report is not None, outcome.error
+    accounted(outcome.report)
+    users = outcome.report["tables"]["users"]
+    assert users["quarantined"] == {"malformed": 1}
+    assert users["used"] == 5, "the three users after the quote are part of the broken record"
+    (row,) = [r for r in outcome.quarantine if r.table == "users"]
+    assert row.line == written.malformed[0][2]
+    assert row.text.startswith('50,"18-24') and row.text.endswith("\n-8,55-64,,US,501,iphone")
+    assert row.text.count("\n") == 3
+
+
+def _truncate_gzip(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _break_parquet_footer(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:-8] + b"\0" * 8)
+
+
+def _break_parquet_page(path: Path) -> None:
+    """Garble compressed data inside the file; the footer stays valid, so the damage only shows
+    when the rows are read."""
+    data = bytearray(path.read_bytes())
+    for i in range(4, 4 + 64):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("suffix", "damage"),
+    [
+        ("csv.gz", _truncate_gzip),
+        ("jsonl.gz", _truncate_gzip),
+        ("csv.zst", _truncate_gzip),
+        ("parquet", _break_parquet_footer),
+        ("parquet", _break_parquet_page),
+    ],
+)
+def test_a_file_that_cannot_be_read_stops_the_build_naming_it(
+    tmp_path: Path, suffix: str, damage: Any
+) -> None:
+    tables = contract_tables()
+    tables["events"] = tables["events"] * 200  # a gzip stream long enough to cut in the middle
+    write_dataset(tables, tmp_path / "good", "parquet")
+    first = build(tmp_path / "good", tmp_path / "store", date=D)
+    assert first.error is None
+
+    written = write_dataset(tables, tmp_path / "data", {t: suffix for t in tables})
+    damaged = written.files["events"][0]
+    damage(damaged)
+    failed = build(tmp_path / "data", tmp_path / "store", date=D + dt.timedelta(days=1))
+    assert failed.error is not None
+    assert f"cannot read {damaged}" in str(failed.error)
+    assert "export it again" in str(failed.error)
+    assert failed.date == D, "the previous snapshot stays"
+
+    cli = subprocess.run(
+        [
+            *(sys.executable, "-m", "pinsights.cli", "build"),
+            *("--data", str(tmp_path / "data"), "--store", str(tmp_path / "store-cli")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert cli.returncode == 1
+    assert str(damaged) in cli.stderr.replace("\n", "")  # the console wraps long lines
+    assert "Traceback" not in cli.stderr
