@@ -1,7 +1,8 @@
 """The `pinsights` command line: each command is a few lines that call the modules that do the work.
 
 Progress and logs go to stderr; machine-readable output (``--json``) and anything meant to be piped
-(tokens) go to stdout.
+(tokens) go to stdout. Errors reach the user as one line and an exit status, never a traceback:
+every command runs inside ``cli_errors.ErrorReportingGroup`` (statuses in docs/cli.md).
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from pinsights.cli_errors import ErrorReportingGroup
+
 if TYPE_CHECKING:
     from pinsights.server.keys import KeyFile
 
 app = typer.Typer(
+    cls=ErrorReportingGroup,
     name="pinsights",
     help="Open audience insights: generate data, build snapshots, serve the v5 API, query it.",
     no_args_is_help=True,
@@ -87,17 +91,53 @@ def generate_command(
 
 # --- engine: build, quarantine ---------------------------------------------------------------
 
+
+def _store_directory(path: Path) -> Path:
+    """A store path that exists must be a directory (a file is refused before any work)."""
+    from pinsights.store import StoreError
+
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"the store {path} is a file, not a store directory")
+    return path
+
+
 STORE_OPTION = typer.Option(
-    Path("pinsights-store"), "--store", envvar="PINSIGHTS_STORE", help="Store directory."
+    Path("pinsights-store"),
+    "--store",
+    envvar="PINSIGHTS_STORE",
+    help="Store directory.",
+    callback=_store_directory,
 )
+
+
+def _date_range(text: str | None) -> list[datetime.date]:
+    """``D1..D2`` (both included) as a list of dates."""
+    if text is None:
+        return []
+    first, separator, last = text.partition("..")
+    try:
+        start, end = datetime.date.fromisoformat(first), datetime.date.fromisoformat(last)
+        if not separator:
+            raise ValueError(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a range YYYY-MM-DD..YYYY-MM-DD") from None
+    if start > end:
+        raise typer.BadParameter(f"{text!r} ends before it starts")
+    return [start + datetime.timedelta(days=n) for n in range((end - start).days + 1)]
 
 
 @app.command()
 def build(
     data: Path = typer.Option(..., "--data", help="Dataset directory (SPEC §2)."),
     store: Path = STORE_OPTION,
-    date: datetime.datetime | None = typer.Option(
-        None, "--date", formats=["%Y-%m-%d"], help="Generation date D (default: last event day)."
+    date: list[datetime.datetime] | None = typer.Option(
+        None,
+        "--date",
+        formats=["%Y-%m-%d"],
+        help="Generation date D (default: last event day); repeat it to build several.",
+    ),
+    dates: str | None = typer.Option(
+        None, "--dates", help="Build every date of D1..D2 (both included), reading the data once."
     ),
     window_days: int = typer.Option(30, "--window-days", min=1, help="Days in the window."),
     engine: str = typer.Option("duckdb", "--engine", help="duckdb (default) or spark."),
@@ -110,15 +150,15 @@ def build(
     max_subcategories: int = typer.Option(10, "--max-subcategories", min=0),
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON."),
 ) -> None:
-    """Compute every insight document for one date and publish it atomically."""
-    from pinsights.engine.build import BuildError, BuildOptions
+    """Compute every insight document for a date (or several) and publish each atomically."""
+    from pinsights.engine.build import BuildOptions
     from pinsights.engine.build import build as run_build
     from pinsights.engine.console import build_progress, print_build_summary, stderr
 
     options = BuildOptions(
         data_dir=data,
         store_dir=store,
-        date=date.date() if date else None,
+        dates=tuple(day.date() for day in date or []) + tuple(_date_range(dates)),
         window_days=window_days,
         engine=engine,
         retain=retain,
@@ -127,16 +167,13 @@ def build(
         min_cell_size=min_cell_size,
         max_subcategories=max_subcategories,
     )
-    try:
-        with build_progress(stderr.is_terminal) as on_step:
-            report = run_build(options, on_step=on_step)
-    except BuildError as error:
-        stderr.print(f"[bold red]build failed:[/] {error}", highlight=False)
-        raise typer.Exit(1) from None
+    with build_progress(stderr.is_terminal) as on_step:
+        report = run_build(options, on_step=on_step)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
-        print_build_summary(report)
+        for one in report.get("reports", [report]):
+            print_build_summary(one)
 
 
 @app.command()
@@ -147,8 +184,10 @@ def quarantine(
 ) -> None:
     """Show the rows the last build quarantined: a summary per table and rule, and examples."""
     from pinsights.engine.console import print_quarantine, quarantine_summary
-    from pinsights.store import Store
+    from pinsights.store import Store, StoreError
 
+    if not store.is_dir():
+        raise StoreError(f"no store at {store}: build one with `pinsights build --store {store}`")
     rows = Store(store).quarantine_rows()
     if as_json:
         payload = {
@@ -168,6 +207,35 @@ def quarantine(
         typer.echo(json.dumps(payload, indent=2, default=str))
     else:
         print_quarantine(rows, sample)
+
+
+store_app = typer.Typer(help="Look after a store: check it and repair what is safe.")
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("check")
+def store_check(
+    store: Path = STORE_OPTION,
+    repair: bool = typer.Option(
+        True, "--repair/--no-repair", help="Repair what is safe to repair [default: repair]."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+) -> None:
+    """Verify the manifest, every snapshot file and the quarantine; say what was repaired.
+
+    Exit status 0 when the store is sound (after repairs), 6 when damage remains.
+    """
+    from pinsights.cli_errors import ExitStatus
+    from pinsights.store_check import check_store
+
+    result = check_store(store, repair=repair)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        for line in result.lines():
+            typer.echo(line)
+    if result.problems:
+        raise typer.Exit(int(ExitStatus.STORE_DAMAGED))
 
 
 # --- server: serve, demo, clients, token -----------------------------------------------------

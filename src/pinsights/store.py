@@ -5,8 +5,9 @@ A store is a plain directory, embedded, no server::
     manifest.json                 the published snapshots, newest first (replaced atomically)
     snapshots/<date>--<id>.duckdb one immutable DuckDB file per published snapshot
     quarantine.duckdb             the bad rows of the most recent build (also of a failed one)
-    reports/<build id>.json       one build report per build
+    reports/<build id>.json       one build report per build (and date)
     .build.lock                   held (flock) by the running build
+    .tmp-<kind>-<host>-<pid>-…    files being written, named after their owner (see below)
 
 Why one file per snapshot and a manifest: DuckDB lets one process write a database file *or* many
 processes read it, not both. A build therefore writes a brand-new file under a temporary name, closes
@@ -15,6 +16,13 @@ Readers (the server, any number of processes) follow the manifest, open snapshot
 never see a half-written snapshot: a build that fails or is killed leaves the previous manifest, and so
 the previous snapshot, in place. Superseded files are unlinked; a reader that still has one open keeps
 reading it (POSIX semantics) until it lets go.
+
+Temporary files carry their owner in their name: ``.tmp-build-…`` files are written only by a build,
+and only while it holds ``.build.lock``; so a build that has the lock knows that every ``.tmp-build-``
+file is a leftover of a build that was killed, and removes it. Temporaries of other kinds (the client
+registry's, say) are never touched by a build. A snapshot file that the manifest does not name is a
+leftover too (a build killed between renaming its file and swapping the manifest, or after the swap
+but before unlinking what it superseded); the next build removes it and says so in its report.
 
 Inside a snapshot file the documents are stored as the exact JSON bytes served, so a request is a
 lookup, never a recomputation. The PINTEREST_TOTAL_AUDIENCE document is the same for every account and
@@ -28,6 +36,9 @@ import datetime as dt
 import fcntl
 import json
 import os
+import re
+import shutil
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,6 +53,13 @@ QUARANTINE = "quarantine.duckdb"
 REPORT_DIR = "reports"
 BUILD_LOCK = ".build.lock"
 TMP_PREFIX = ".tmp-"
+#: Temporaries written by builds (under the build lock): every build may remove those it finds.
+BUILD_KIND = "build"
+#: Test hook: ``PINSIGHTS_TEST_PAUSE=<step>:<fd>`` makes a build announce ``<step>`` on the socket
+#: ``fd`` when publishing reaches it, then wait for a byte, so a test can kill it exactly there.
+PAUSE_ENV = "PINSIGHTS_TEST_PAUSE"
+#: The steps of publishing where a test may pause a build (in order).
+PUBLISH_STEPS = ("before-rename", "after-rename", "after-manifest")
 
 #: The account id under which audiences shared by every account (P) are stored.
 SHARED_ACCOUNT = ""
@@ -74,7 +92,43 @@ CREATE TABLE quarantine (
 
 
 class StoreError(Exception):
-    """A store that cannot be used as asked (locked by another build, unreadable manifest, …)."""
+    """A store that cannot be used as asked (not a directory, unreadable manifest, …)."""
+
+
+class StoreLockedError(StoreError):
+    """Another build holds the store's build lock."""
+
+
+class NotRetainedError(StoreError):
+    """A date would fall outside the retained snapshots at once: building it would publish nothing."""
+
+
+def owner_tag() -> str:
+    """``<host>-<pid>`` of this process, for the names of the temporary files it writes."""
+    host = re.sub(r"[^A-Za-z0-9.]+", "_", socket.gethostname()) or "host"
+    return f"{host}-{os.getpid()}"
+
+
+def temporary_name(kind: str, name: str) -> str:
+    """The name of a temporary file of ``kind`` written by this process."""
+    return f"{TMP_PREFIX}{kind}-{owner_tag()}-{name}"
+
+
+def pause_point(step: str) -> None:
+    """Announce ``step`` and wait, when a test asked for it (see ``PAUSE_ENV``); else nothing."""
+    spec = os.environ.get(PAUSE_ENV)
+    if not spec:
+        return
+    wanted, _, descriptor = spec.rpartition(":")
+    if wanted == step:
+        fd = int(descriptor)
+        os.write(fd, step.encode() + b"\n")
+        os.read(fd, 1)
+
+
+def retained_dates(existing: list[dt.date], wanted: list[dt.date], retain: int) -> list[dt.date]:
+    """The dates a store keeps once ``wanted`` are published: the newest ``retain`` of all."""
+    return sorted(set(existing) | set(wanted), reverse=True)[:retain]
 
 
 @dataclass(frozen=True)
@@ -213,11 +267,14 @@ class Store:
     def _read_manifest(self) -> list[SnapshotInfo]:
         try:
             data = json.loads(self._manifest_path().read_text())
+            return [SnapshotInfo.from_json(entry) for entry in data["snapshots"]]
         except FileNotFoundError:
             return []
-        except (OSError, ValueError) as error:
-            raise StoreError(f"unreadable manifest {self._manifest_path()}: {error}") from error
-        return [SnapshotInfo.from_json(entry) for entry in data.get("snapshots", [])]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise StoreError(
+                f"unreadable manifest {self._manifest_path()} ({type(error).__name__}: {error});"
+                " `pinsights store check` can rebuild it"
+            ) from error
 
     def _refresh(self, *, force: bool = False) -> list[SnapshotInfo]:
         """Reload the manifest only when it changed on disk (one stat per call, no lock if not)."""
@@ -304,34 +361,75 @@ class Store:
     # --- writing (used by the engine's build) -----------------------------------------------------
 
     def ensure(self) -> None:
-        (self.root / SNAPSHOT_DIR).mkdir(parents=True, exist_ok=True)
-        (self.root / REPORT_DIR).mkdir(parents=True, exist_ok=True)
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"the store {self.root} is a file, not a store directory")
+        try:
+            (self.root / SNAPSHOT_DIR).mkdir(parents=True, exist_ok=True)
+            (self.root / REPORT_DIR).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(f"cannot use {self.root} as a store: {error.strerror}") from error
 
     @contextlib.contextmanager
-    def build_lock(self) -> Iterator[None]:
-        """Serialise builds on one store; a second concurrent build fails fast with a clear error."""
+    def build_lock(self, *, clean: bool = True) -> Iterator[list[str]]:
+        """Serialise builds on one store; a second concurrent build fails fast with a clear error.
+
+        Yields what was cleaned up after killed builds (see :meth:`remove_leftovers`; nothing
+        when ``clean`` is false).
+        """
         self.ensure()
         with open(self.root / BUILD_LOCK, "a+") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as error:
-                raise StoreError(f"another build is running on the store {self.root}") from error
-            self._remove_stale_temporaries()
+                raise StoreLockedError(
+                    f"another build is running on the store {self.root}; "
+                    "run this one when it has finished"
+                ) from error
             try:
-                yield
+                yield self.remove_leftovers() if clean else []
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _remove_stale_temporaries(self) -> None:
-        """Leftovers of killed builds; safe because we hold the build lock."""
-        for directory in (self.root, self.root / SNAPSHOT_DIR):
-            for path in directory.glob(TMP_PREFIX + "*"):
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+    def build_temporaries(self) -> list[Path]:
+        """Files (or directories) that builds write under a temporary name; only builds do."""
+        prefix = f"{TMP_PREFIX}{BUILD_KIND}-"
+        found: list[Path] = []
+        for directory in (self.root, self.root / SNAPSHOT_DIR, self.root / REPORT_DIR):
+            if directory.is_dir():
+                found += sorted(directory.glob(prefix + "*"))
+        return found
+
+    def orphan_snapshot_files(self) -> list[Path]:
+        """Snapshot files the manifest does not name (raises StoreError if it is unreadable)."""
+        named = {info.file for info in self._read_manifest()}
+        directory = self.root / SNAPSHOT_DIR
+        if not directory.is_dir():
+            return []
+        return sorted(
+            path
+            for path in directory.iterdir()
+            if not path.name.startswith(".")
+            and f"{SNAPSHOT_DIR}/{path.name.removesuffix('.wal')}" not in named
+        )
+
+    def remove_leftovers(self) -> list[str]:
+        """Remove what killed builds left: build temporaries and snapshot files no manifest names.
+
+        Only safe while holding the build lock (no build is writing); returns what was removed,
+        relative to the store. Snapshot files are left alone when the manifest cannot be read.
+        """
+        leftovers = self.build_temporaries()
+        with contextlib.suppress(StoreError):
+            leftovers += self.orphan_snapshot_files()
+        removed = []
+        for path in leftovers:
+            _remove(path)
+            removed.append(str(path.relative_to(self.root)))
+        return removed
 
     def temporary_path(self, name: str) -> Path:
-        """A path for a file being written; invisible to readers until renamed into place."""
-        return self.root / SNAPSHOT_DIR / f"{TMP_PREFIX}{name}"
+        """A path for a file being written by a build; invisible to readers until renamed."""
+        return self.root / SNAPSHOT_DIR / temporary_name(BUILD_KIND, name)
 
     def publish_quarantine(self, written: Path) -> None:
         """Make a finished quarantine file the current one (atomic rename)."""
@@ -339,37 +437,75 @@ class Store:
         os.replace(written, self.root / QUARANTINE)
         _fsync_dir(self.root)
 
-    def write_report(self, build_id: str, report: dict[str, Any]) -> None:
-        path = self.root / REPORT_DIR / f"{build_id}.json"
+    def write_report(self, name: str, report: dict[str, Any]) -> None:
+        path = self.root / REPORT_DIR / f"{name}.json"
         _atomic_write(path, json.dumps(report, indent=2, sort_keys=False).encode() + b"\n")
+
+    def check_retention(self, dates: list[dt.date], retain: int) -> None:
+        """Refuse dates that publishing would drop at once (NotRetainedError saying how to keep them)."""
+        existing = [info.date for info in self._read_manifest()]
+        kept = retained_dates(existing, dates, retain)
+        refused = sorted(set(dates) - set(kept))
+        if not refused:
+            return
+        every = sorted(set(existing) | set(dates), reverse=True)
+        needed = every.index(refused[0]) + 1
+        newest = ", ".join(day.isoformat() for day in kept[:3]) + (", …" if len(kept) > 3 else "")
+        them = "it" if len(refused) == 1 else "them"
+        raise NotRetainedError(
+            f"{', '.join(day.isoformat() for day in refused)} would not be kept: the store keeps "
+            f"the newest {retain} snapshot date(s) ({newest}), so nothing was built. "
+            f"To keep {them}, pass --retain {needed} to this build and to the builds after it"
+        )
 
     def publish(self, written: Path, *, date: dt.date, build_id: str, retain: int) -> SnapshotInfo:
         """Atomically make a finished snapshot file the served snapshot for its date.
 
         The file is renamed into place, then the manifest is replaced in one ``os.replace``; the
         snapshot it supersedes (same date) and those beyond ``retain`` dates are unlinked after.
+        A date that would not be retained is refused (NotRetainedError) and nothing changes.
         """
+        previous = self._read_manifest()
+        try:
+            self.check_retention([date], retain)
+        except NotRetainedError:
+            _remove(written)
+            raise
         _fsync_file(written)
+        pause_point("before-rename")
         relative = f"{SNAPSHOT_DIR}/{date.isoformat()}--{build_id}.duckdb"
         os.replace(written, self.root / relative)
         _fsync_dir(self.root / SNAPSHOT_DIR)
+        pause_point("after-rename")
         info = SnapshotInfo(
             date=date,
             file=relative,
             build_id=build_id,
             published_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
-        previous = self._read_manifest()
         entries = [info] + [old for old in previous if old.date != date]
         entries.sort(key=lambda entry: entry.date, reverse=True)
         kept, dropped = entries[:retain], entries[retain:]
         dropped += [old for old in previous if old.date == date]
-        manifest = {"format": 1, "snapshots": [entry.to_json() for entry in kept]}
-        _atomic_write(self._manifest_path(), json.dumps(manifest, indent=2).encode() + b"\n")
+        self.write_manifest(kept)
+        pause_point("after-manifest")
         for old in dropped:
             with contextlib.suppress(FileNotFoundError):
                 (self.root / old.file).unlink()
         return info
+
+    def write_manifest(self, entries: list[SnapshotInfo]) -> None:
+        """Replace the manifest atomically (newest date first); only under the build lock."""
+        manifest = {"format": 1, "snapshots": [entry.to_json() for entry in entries]}
+        _atomic_write(self._manifest_path(), json.dumps(manifest, indent=2).encode() + b"\n")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def _fsync_file(path: Path) -> None:
@@ -390,7 +526,7 @@ def _fsync_dir(path: Path) -> None:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write-then-rename, so a reader sees the old file or the new one, never a torn one."""
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
+    tmp = path.with_name(temporary_name(BUILD_KIND, path.name))
     with open(tmp, "wb") as handle:
         handle.write(data)
         handle.flush()

@@ -9,6 +9,7 @@ when they are needed most.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import secrets
@@ -57,6 +58,8 @@ class BuildOptions:
     data_dir: Path
     store_dir: Path = Path("pinsights-store")
     date: dt.date | None = None
+    #: More generation dates, built in one run from one reading of the input (with ``date``).
+    dates: tuple[dt.date, ...] = ()
     window_days: int = 30
     min_audience_size: int = 100
     min_cell_size: int = 10
@@ -72,6 +75,10 @@ class BuildOptions:
             min_cell_size=self.min_cell_size,
             max_subcategories=self.max_subcategories,
         )
+
+    def requested_dates(self) -> list[dt.date]:
+        """The dates asked for, oldest first; empty: the date of the latest valid event."""
+        return sorted({*self.dates, *([self.date] if self.date else [])})
 
     def check(self) -> None:
         if self.window_days < 1:
@@ -99,6 +106,7 @@ class _Run:
     build_id: str
     timings: dict[str, float] = field(default_factory=dict)
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    published: list[str] = field(default_factory=list)
     on_step: Callable[[str], None] | None = None
 
     @contextmanager
@@ -122,32 +130,45 @@ def new_build_id() -> str:
 def build(options: BuildOptions, *, on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Build and publish the snapshot for ``options``; return the build report.
 
+    With several dates the input is read and checked once, each date is published as soon as it
+    is built, and the report is ``{"build_id", "published", "dates", "reports": [one per date]}``.
+
     Raises :class:`BuildError` (nothing published) for a missing table or column, too many bad
-    rows, no valid event to date the snapshot by, or a store held by another build.
+    rows, no valid event to date the snapshot by, a date the store would not retain, or a store
+    held by another build. Its ``__cause__`` is the store's error when the store refused.
     """
     options.check()
     store = Store(options.store_dir)
     run = _Run(options=options, build_id=new_build_id(), on_step=on_step)
     try:
-        with store.build_lock():
-            report = _build_locked(store, run)
+        with store.build_lock() as cleaned:
+            store.check_retention(options.requested_dates(), options.retain)  # before any work
+            try:
+                reports = _build_locked(store, run, cleaned)
+            except Exception as error:
+                with contextlib.suppress(OSError):  # the report must not hide the error
+                    _write_failure_report(store, run, str(error) or type(error).__name__)
+                raise
     except StoreError as error:
         raise BuildError(str(error)) from error
-    except BuildError as error:
-        _write_failure_report(store, run, str(error))
-        raise
-    return report
+    if len(reports) == 1:
+        return reports[0]
+    return {
+        "build_id": run.build_id,
+        "published": True,
+        "dates": [report["date"] for report in reports],
+        "reports": reports,
+    }
 
 
 def _write_failure_report(store: Store, run: _Run, message: str) -> None:
-    if not store.root.exists():
-        return
-    store.ensure()
+    """Written under the build lock, so no other build can clean its temporary file away."""
     store.write_report(
         run.build_id,
         {
             "build_id": run.build_id,
             "published": False,
+            "published_dates": run.published,
             "error": message,
             "engine": run.options.engine,
             "tables": run.tables,
@@ -156,7 +177,8 @@ def _write_failure_report(store: Store, run: _Run, message: str) -> None:
     )
 
 
-def _build_locked(store: Store, run: _Run) -> dict[str, Any]:
+def _build_locked(store: Store, run: _Run, cleaned: list[str]) -> list[dict[str, Any]]:
+    """Read and check the input once, then build and publish each date (oldest first)."""
     options = run.options
     backend = make_backend(options.engine, threads=options.threads)
     try:
@@ -177,62 +199,82 @@ def _build_locked(store: Store, run: _Run) -> dict[str, Any]:
                 raise
             raise BuildError(str(damaged)) from error
         used = {name: validate.used_rows(table) for name, table in checked.items()}
-        date = _generation_date(backend, options, used["events"])
-        start, end = semantics.window_bounds(date, options.window_days)
-        with run.step("facts"):
-            facts = backend.materialize(
-                "facts", semantics.engagement_facts(used["events"], start, end)
-            )
-        with run.step("memberships"):
-            members = backend.materialize("memberships", semantics.memberships(facts))
-            interests_of_users = backend.materialize(
-                "user_interests", semantics.user_interests(facts, keys.levels)
-            )
-        with run.step("counts"):
-            counts = _counts(backend, options.privacy(), members, interests_of_users, used, keys)
-        with run.step("documents"):
-            catalogue = _catalogue(backend, used, keys.named_levels)
-            accounts = sorted(
-                str(a) for a in backend.to_arrow(used["ad_accounts"]).column("ad_account_id")
-            )
-            assembler = DocumentAssembler(counts, catalogue, options.privacy(), date.isoformat())
-            documents = list(assembler.documents(accounts))
-        report = {
-            "build_id": run.build_id,
-            "published": True,
-            "date": date.isoformat(),
-            "window": {
-                "start": start.date().isoformat(),
-                "end": date.isoformat(),
-                "days": options.window_days,
-            },
-            "engine": backend.name,
-            "tables": run.tables,
-            "audiences": {
-                "accounts": len(accounts),
-                "documents": len(documents),
-                "reportable": sum(1 for d in documents if d.reportable),
-                "pinterest_total_audience": counts.sizes.get(P_KEY, 0),
-            },
-            "options": {
-                "window_days": options.window_days,
-                "min_audience_size": options.min_audience_size,
-                "min_cell_size": options.min_cell_size,
-                "max_subcategories": options.max_subcategories,
-                "retain": options.retain,
-                "max_bad_fraction": options.max_bad_fraction,
-            },
-            "timings": run.timings,
-        }
-        with run.step("publish"):
-            written = store.temporary_path(f"{run.build_id}.duckdb")
-            _write_snapshot(written, documents, accounts, catalogue, report)
-            store.publish(written, date=date, build_id=run.build_id, retain=options.retain)
-        report["timings"] = run.timings
-        store.write_report(run.build_id, report)
-        return report
+        dates = options.requested_dates() or [_generation_date(backend, options, used["events"])]
+        store.check_retention(dates, options.retain)
+        shared_timings = dict(run.timings)
+        reports = []
+        for date in dates:
+            run.timings = dict(shared_timings)
+            reports.append(_build_date(backend, store, run, used, keys, date, cleaned))
+            run.published.append(date.isoformat())
+        return reports
     finally:
         backend.close()
+
+
+def _build_date(
+    backend: Backend,
+    store: Store,
+    run: _Run,
+    used: dict[str, ir.Table],
+    keys: _Keys,
+    date: dt.date,
+    cleaned: list[str],
+) -> dict[str, Any]:
+    """Compute and publish the snapshot of one date from the checked input; its report."""
+    options = run.options
+    start, end = semantics.window_bounds(date, options.window_days)
+    with run.step("facts"):
+        facts = backend.materialize("facts", semantics.engagement_facts(used["events"], start, end))
+    with run.step("memberships"):
+        members = backend.materialize("memberships", semantics.memberships(facts))
+        interests_of_users = backend.materialize(
+            "user_interests", semantics.user_interests(facts, keys.levels)
+        )
+    with run.step("counts"):
+        counts = _counts(backend, options.privacy(), members, interests_of_users, used, keys)
+    with run.step("documents"):
+        catalogue = _catalogue(backend, used, keys.named_levels)
+        accounts = sorted(
+            str(a) for a in backend.to_arrow(used["ad_accounts"]).column("ad_account_id")
+        )
+        assembler = DocumentAssembler(counts, catalogue, options.privacy(), date.isoformat())
+        documents = list(assembler.documents(accounts))
+    report = {
+        "build_id": run.build_id,
+        "published": True,
+        "date": date.isoformat(),
+        "window": {
+            "start": start.date().isoformat(),
+            "end": date.isoformat(),
+            "days": options.window_days,
+        },
+        "engine": backend.name,
+        "tables": run.tables,
+        "audiences": {
+            "accounts": len(accounts),
+            "documents": len(documents),
+            "reportable": sum(1 for d in documents if d.reportable),
+            "pinterest_total_audience": counts.sizes.get(P_KEY, 0),
+        },
+        "options": {
+            "window_days": options.window_days,
+            "min_audience_size": options.min_audience_size,
+            "min_cell_size": options.min_cell_size,
+            "max_subcategories": options.max_subcategories,
+            "retain": options.retain,
+            "max_bad_fraction": options.max_bad_fraction,
+        },
+        "cleaned": cleaned,
+        "timings": run.timings,
+    }
+    with run.step("publish"):
+        written = store.temporary_path(f"{run.build_id}--{date.isoformat()}.duckdb")
+        _write_snapshot(written, documents, accounts, catalogue, report)
+        store.publish(written, date=date, build_id=run.build_id, retain=options.retain)
+    report["timings"] = run.timings
+    store.write_report(f"{run.build_id}--{date.isoformat()}", report)
+    return report
 
 
 def _check_tables(backend: Backend, raw: dict[str, ir.Table]) -> tuple[dict[str, ir.Table], _Keys]:

@@ -1,0 +1,144 @@
+"""How a failure reaches the user of the `pinsights` command: one line and an exit status, never a
+traceback.
+
+Every command runs inside :class:`ErrorReportingGroup.invoke`, the one place that catches what
+escapes a command, so a command added later is covered without doing anything. An error the program
+can explain (a path that cannot be used, a store that is a file or is locked, a build that failed
+on its input) becomes one line on stderr and the exit status of its kind (:class:`ExitStatus`,
+listed in docs/cli.md). Anything else is a bug: the user gets one line naming the error and the
+path of a log file holding the traceback, and exit status 70.
+
+The kind of an error is the most specific known type found along its ``__cause__`` chain, so a
+``BuildError`` raised *because* the store was locked still exits with the locked-store status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
+
+#: Where crash logs go (else $XDG_STATE_HOME/pinsights, ~/.local/state/pinsights, or the temp dir).
+LOG_DIR_ENV = "PINSIGHTS_LOG_DIR"
+
+
+class ExitStatus(enum.IntEnum):
+    """Exit statuses of every `pinsights` command (docs/cli.md)."""
+
+    OK = 0
+    FAILED = 1  # the work failed for a reason it states: bad input data, a server's error answer
+    USAGE = 2  # a bad command line: unknown option, invalid value (Click's own status)
+    UNUSABLE_PATH = (
+        3  # a path or store that cannot be used: missing, a file, no permission, damaged
+    )
+    STORE_LOCKED = 4  # another build holds the store
+    NOT_RETAINED = 5  # the build's date would fall outside the retained snapshots: refused
+    STORE_DAMAGED = 6  # `store check` found damage it did not repair
+    INTERNAL = 70  # a bug: the traceback is in a log file (EX_SOFTWARE)
+
+
+def _known_kind(error: BaseException) -> tuple[ExitStatus, str] | None:
+    """The status and message prefix of a known error type, or None."""
+    from pinsights.store import NotRetainedError, StoreError, StoreLockedError
+
+    if isinstance(error, StoreLockedError):
+        return ExitStatus.STORE_LOCKED, "store locked"
+    if isinstance(error, NotRetainedError):
+        return ExitStatus.NOT_RETAINED, "refused"
+    if isinstance(error, StoreError):
+        return ExitStatus.UNUSABLE_PATH, "store error"
+    if isinstance(error, OSError) and (error.filename is not None or error.strerror):
+        return ExitStatus.UNUSABLE_PATH, "error"
+    return None
+
+
+def explain(error: BaseException) -> tuple[ExitStatus, str] | None:
+    """(exit status, one-line message) for an error the program can explain, else None."""
+    from pinsights.engine.build import BuildError
+
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__
+    for candidate in chain:
+        known = _known_kind(candidate)
+        if known is not None:
+            status, prefix = known
+            if isinstance(candidate, OSError) and candidate is not error:
+                return status, f"{prefix}: {error}"
+            return status, f"{prefix}: {_describe(candidate)}"
+    if isinstance(error, BuildError):
+        return ExitStatus.FAILED, f"build failed: {error}"
+    return None
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        where = f": {error.filename}" if error.filename is not None else ""
+        also = f" -> {error.filename2}" if error.filename2 is not None else ""
+        return f"{error.strerror}{where}{also}"
+    return str(error)
+
+
+def crash_log_dir() -> Path:
+    configured = os.environ.get(LOG_DIR_ENV)
+    if configured:
+        return Path(configured)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "pinsights"
+
+
+def write_crash_log(error: BaseException) -> Path:
+    """Write the traceback to a new owner-only log file and return its path."""
+    text = "".join(traceback.format_exception(error))
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = f"crash-{stamp}-{os.getpid()}.log"
+    content = f"{' '.join(sys.argv)}\n\n{text}"
+    for directory in (crash_log_dir(), Path(tempfile.gettempdir())):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError:
+            continue
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+        return path
+    raise OSError("no writable directory for the crash log")
+
+
+class ErrorReportingGroup(TyperGroup):
+    """The `pinsights` command group: runs every (sub)command and reports what escapes it."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (TyperException, typer.Exit, typer.Abort):
+            raise  # usage errors, typer.Exit and Ctrl-C: Typer reports them itself
+        except Exception as error:
+            explained = explain(error)
+            if explained is not None:
+                status, message = explained
+                typer.echo(f"pinsights: {message}", err=True)
+                raise typer.Exit(int(status)) from None
+            first_line = (str(error).strip().splitlines() or [""])[0]
+            try:
+                where = f"; the traceback is in {write_crash_log(error)}"
+            except OSError:
+                where = ""
+            typer.echo(
+                f"pinsights: internal error: {type(error).__name__}: {first_line}{where}"
+                " (please report it)",
+                err=True,
+            )
+            raise typer.Exit(int(ExitStatus.INTERNAL)) from None

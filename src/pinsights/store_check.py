@@ -1,0 +1,332 @@
+"""`pinsights store check`: verify a store the way a reader will use it, and repair what is safe.
+
+What is verified: the manifest (readable, one entry per date, newest first); every snapshot file it
+names (present, opens read-only, has every table, its recorded date and build are the manifest's,
+every account has both of its documents and the shared one exists, every document is JSON of its
+own type and date); the quarantine (opens, its table reads); and leftovers of killed builds.
+
+What is repaired (only while holding the build lock, so never under a running build; never with
+``--no-repair``): leftovers of killed builds are removed (temporary files, snapshot files no
+manifest names); a manifest entry whose file is missing or damaged is dropped from the manifest and
+a damaged file (or quarantine) is moved to ``damaged/`` for inspection rather than deleted; an
+unreadable manifest is rebuilt from the snapshot files themselves (each records its date and build).
+Everything repaired is reported; damage that remains makes the command exit with status 6.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pinsights.store import (
+    PINTEREST_TOTAL_AUDIENCE,
+    QUARANTINE,
+    SHARED_ACCOUNT,
+    SNAPSHOT_DIR,
+    TMP_PREFIX,
+    SnapshotInfo,
+    Store,
+    StoreError,
+    StoreLockedError,
+)
+
+DAMAGED_DIR = "damaged"
+SNAPSHOT_TABLES = (
+    "meta",
+    "accounts",
+    "level1_interests",
+    "audiences",
+    "documents",
+    "category_items",
+)
+ACCOUNT_TYPES = ("YOUR_TOTAL_AUDIENCE", "YOUR_ENGAGED_AUDIENCE")
+
+
+@dataclass
+class CheckResult:
+    store: Path
+    build_running: bool = False
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    quarantine: dict[str, Any] = field(default_factory=dict)
+    repaired: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    #: Temporary files of other writers (the client registry, …): never touched here.
+    other_temporaries: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "store": str(self.store),
+            "ok": self.ok,
+            "build_running": self.build_running,
+            "snapshots": self.snapshots,
+            "quarantine": self.quarantine,
+            "repaired": self.repaired,
+            "problems": self.problems,
+            "other_temporaries": self.other_temporaries,
+        }
+
+    def lines(self) -> list[str]:
+        out = [f"store {self.store}"]
+        if self.build_running:
+            out.append("a build is running: checked without repairing anything")
+        for snap in self.snapshots:
+            state = "ok" if snap["ok"] else "DAMAGED: " + "; ".join(snap["problems"])
+            out.append(f"  snapshot {snap['date']}  {snap['documents']:>7} documents  {state}")
+        if not self.snapshots:
+            out.append("  no published snapshot")
+        quarantine = self.quarantine
+        if quarantine.get("present"):
+            state = "ok" if quarantine["ok"] else "DAMAGED"
+            out.append(f"  quarantine  {quarantine.get('rows', '?')} rows  {state}")
+        out += [f"repaired: {line}" for line in self.repaired]
+        out += [f"problem: {line}" for line in self.problems]
+        out.append("store is sound" if self.ok else "store has problems (see above)")
+        return out
+
+
+def check_store(root: Path, *, repair: bool = True) -> CheckResult:
+    """Check (and unless ``repair`` is false, repair) the store at ``root``."""
+    if not root.exists():
+        raise StoreError(f"no store at {root}")
+    if not root.is_dir():
+        raise StoreError(f"the store {root} is a file, not a store directory")
+    store = Store(root)
+    result = CheckResult(store=root)
+    result.other_temporaries = _other_temporaries(store)
+    if not (root / SNAPSHOT_DIR).is_dir() and not (root / "manifest.json").exists():
+        raise StoreError(f"{root} is not a pinsights store (no manifest, no snapshots/)")
+    try:
+        with store.build_lock(clean=repair) as cleaned:
+            result.repaired += [f"removed a leftover of a killed build: {p}" for p in cleaned]
+            _check_locked(store, result, repair)
+    except StoreLockedError:
+        result.build_running = True
+        _check_manifest_and_snapshots(store, result, repair=False, locked_out=True)
+        _check_quarantine(store, result, repair=False)
+    return result
+
+
+def _check_locked(store: Store, result: CheckResult, repair: bool) -> None:
+    _check_manifest_and_snapshots(store, result, repair=repair, locked_out=False)
+    if not repair:
+        leftovers = store.build_temporaries()
+        with contextlib.suppress(StoreError):
+            leftovers += store.orphan_snapshot_files()
+        result.problems += [
+            f"leftover of a killed build: {path.relative_to(store.root)}" for path in leftovers
+        ]
+    _check_quarantine(store, result, repair=repair)
+
+
+def _check_manifest_and_snapshots(
+    store: Store, result: CheckResult, *, repair: bool, locked_out: bool
+) -> None:
+    try:
+        infos = store._read_manifest()
+    except StoreError as error:
+        if not repair:
+            result.problems.append(str(error))
+            return
+        infos = _rebuild_manifest(store, result)
+    kept: list[SnapshotInfo] = []
+    dates_seen: set[Any] = set()
+    changed = False
+    for info in infos:
+        if info.date in dates_seen:
+            changed = True
+            if repair:
+                result.repaired.append(f"dropped a second manifest entry for {info.date}")
+            else:
+                result.problems.append(f"manifest names {info.date} twice")
+            continue
+        dates_seen.add(info.date)
+        verdict = verify_snapshot(store.root / info.file, info)
+        result.snapshots.append(verdict)
+        if verdict["ok"]:
+            kept.append(info)
+            continue
+        changed = True
+        if not repair:
+            result.problems += [f"snapshot {info.date}: {p}" for p in verdict["problems"]]
+            continue
+        moved = _move_aside(store, store.root / info.file)
+        what = f"; moved {info.file} to {moved}" if moved else ""
+        result.repaired.append(
+            f"dropped snapshot {info.date} from the manifest ({'; '.join(verdict['problems'])}){what}"
+        )
+    in_order = sorted(kept, key=lambda info: info.date, reverse=True)
+    if in_order != kept:
+        changed = True
+        if not repair:
+            result.problems.append("manifest is not in newest-first order")
+    if repair and changed and not locked_out:
+        store.write_manifest(in_order)
+        if kept != in_order:
+            result.repaired.append("rewrote the manifest newest first")
+        # Snapshot files the new manifest does not name (a duplicate entry's) are leftovers.
+        result.repaired += [f"removed unlisted snapshot file {p}" for p in store.remove_leftovers()]
+
+
+def verify_snapshot(path: Path, info: SnapshotInfo) -> dict[str, Any]:
+    """What a reader of this snapshot would trip over (an empty ``problems`` list: nothing)."""
+    verdict: dict[str, Any] = {
+        "date": info.date.isoformat(),
+        "file": info.file,
+        "documents": 0,
+        "ok": False,
+        "problems": [],
+    }
+    problems: list[str] = verdict["problems"]
+    if not path.is_file():
+        problems.append(f"file {info.file} is missing")
+        return verdict
+    try:
+        with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+            tables = {row[0] for row in con.execute("SHOW TABLES").fetchall()}
+            missing = [name for name in SNAPSHOT_TABLES if name not in tables]
+            if missing:
+                problems.append(f"missing table(s) {', '.join(missing)}")
+                return verdict
+            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+            if meta.get("date") != info.date.isoformat():
+                problems.append(f"records date {meta.get('date')}, the manifest {info.date}")
+            if meta.get("build_id") not in (None, info.build_id):
+                problems.append(
+                    f"records build {meta.get('build_id')}, the manifest {info.build_id}"
+                )
+            problems += _document_problems(con, info)
+            verdict["documents"] = con.execute("SELECT count(*) FROM documents").fetchall()[0][0]
+    except duckdb.Error as error:
+        problems.append(f"unreadable: {str(error).splitlines()[0]}")
+    verdict["ok"] = not problems
+    return verdict
+
+
+def _document_problems(con: duckdb.DuckDBPyConnection, info: SnapshotInfo) -> list[str]:
+    problems = []
+    missing = con.execute(
+        "SELECT a.ad_account_id, t.insight_type FROM accounts a"
+        " CROSS JOIN (SELECT unnest(?) AS insight_type) t"
+        " ANTI JOIN documents d ON d.ad_account_id = a.ad_account_id"
+        " AND d.insight_type = t.insight_type ORDER BY 1, 2 LIMIT 3",
+        [list(ACCOUNT_TYPES)],
+    ).fetchall()
+    if missing:
+        problems.append("no document for " + ", ".join(f"{a} {t}" for a, t in missing))
+    shared = con.execute(
+        "SELECT count(*) FROM documents WHERE ad_account_id = ? AND insight_type = ?",
+        [SHARED_ACCOUNT, PINTEREST_TOTAL_AUDIENCE],
+    ).fetchall()[0][0]
+    if shared != 1:
+        problems.append("no PINTEREST_TOTAL_AUDIENCE document")
+    bad = 0
+    example = ""
+    for account, insight_type, body in con.execute(
+        "SELECT ad_account_id, insight_type, body FROM documents"
+    ).fetchall():
+        try:
+            document = json.loads(bytes(body))
+            sound = document.get("type") == insight_type and document.get("date") == str(info.date)
+        except (ValueError, AttributeError):
+            sound = False
+        if not sound:
+            bad += 1
+            example = example or f"{account or '(shared)'} {insight_type}"
+    if bad:
+        problems.append(f"{bad} document(s) not JSON of their type and date, e.g. {example}")
+    return problems
+
+
+def _rebuild_manifest(store: Store, result: CheckResult) -> list[SnapshotInfo]:
+    """A manifest from the snapshot files: per date, the newest sound build's file."""
+    best: dict[Any, SnapshotInfo] = {}
+    directory = store.root / SNAPSHOT_DIR
+    for path in sorted(directory.glob("*.duckdb")) if directory.is_dir() else []:
+        try:
+            with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+                meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+            info = SnapshotInfo.from_json(
+                {
+                    "date": meta["date"],
+                    "file": f"{SNAPSHOT_DIR}/{path.name}",
+                    "build_id": meta["build_id"],
+                    "published_at": _mtime(path),
+                }
+            )
+        except (duckdb.Error, KeyError, ValueError):
+            continue
+        if not verify_snapshot(path, info)["ok"]:
+            continue
+        if info.date not in best or info.build_id > best[info.date].build_id:
+            best[info.date] = info
+    infos = sorted(best.values(), key=lambda info: info.date, reverse=True)
+    moved = _move_aside(store, store.root / "manifest.json")
+    store.write_manifest(infos)
+    result.repaired.append(
+        f"rebuilt the unreadable manifest (kept as {moved}) from {len(infos)} snapshot file(s)"
+    )
+    return infos
+
+
+def _check_quarantine(store: Store, result: CheckResult, *, repair: bool) -> None:
+    path = store.root / QUARANTINE
+    result.quarantine = {"present": path.exists(), "ok": True}
+    if not path.exists():
+        return
+    try:
+        with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+            rows = con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
+        result.quarantine["rows"] = rows
+        store.quarantine_rows(limit=1)
+        return
+    except (duckdb.Error, ValueError) as error:
+        message = f"quarantine unreadable: {str(error).splitlines()[0]}"
+    result.quarantine["ok"] = False
+    if not repair:
+        result.problems.append(message)
+        return
+    moved = _move_aside(store, path)
+    result.repaired.append(f"{message}; moved it to {moved} (the next build writes a new one)")
+
+
+def _other_temporaries(store: Store) -> list[str]:
+    found = []
+    for directory in (store.root, store.root / SNAPSHOT_DIR):
+        if directory.is_dir():
+            found += [
+                str(path.relative_to(store.root))
+                for path in sorted(directory.glob(TMP_PREFIX + "*"))
+                if not path.name.startswith(TMP_PREFIX + "build-")
+            ]
+    return found
+
+
+def _move_aside(store: Store, path: Path) -> str | None:
+    """Move a damaged file to damaged/ (never delete evidence); its new relative path."""
+    if not path.exists():
+        return None
+    target_dir = store.root / DAMAGED_DIR
+    target_dir.mkdir(exist_ok=True)
+    target = target_dir / path.name
+    n = 1
+    while target.exists():
+        n += 1
+        target = target_dir / f"{path.name}.{n}"
+    os.replace(path, target)
+    return str(target.relative_to(store.root))
+
+
+def _mtime(path: Path) -> str:
+    stamp = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    return stamp.isoformat(timespec="seconds")
