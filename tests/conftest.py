@@ -30,6 +30,7 @@ from pinsights.server.accesslog import FLUSH_INTERVAL
 from pinsights.server.documents import RECHECK_AFTER
 from pinsights.server.tokens import TokenService
 from pinsights.store import SHARED_ACCOUNT, SNAPSHOT_SCHEMA, SnapshotInfo, Store
+from tests.processes import OWN_PREFIXES, scrubbed_environment
 
 #: The signing key every test server uses (PINSIGHTS_SECRET), so tests can mint tokens themselves.
 TEST_SECRET = "pinsights-test-secret-0123456789abcdef"
@@ -38,6 +39,15 @@ INSIGHT_TYPES = ("YOUR_TOTAL_AUDIENCE", "YOUR_ENGAGED_AUDIENCE", "PINTEREST_TOTA
 CATEGORIES = {"10": ("Food", ["101", "102"]), "20": ("Travel", ["201"]), "30": ("Art", [])}
 SERVED_CATEGORIES = ("10", "20")
 MIN_AUDIENCE_SIZE = 100
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_settings_from_the_shell() -> Iterator[None]:
+    """Tests run without the developer's PINSIGHTS_* / PINTEREST_* variables (a shell that
+    exports PINSIGHTS_STORE or PINTEREST_ACCESS_TOKEN must not change what a test sees)."""
+    inherited = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(OWN_PREFIXES)}
+    yield
+    os.environ.update(inherited)
 
 
 # --- snapshots -------------------------------------------------------------------------------------
@@ -196,10 +206,26 @@ class RunningServer:
         return self.client.get(path, headers=headers, **kwargs)
 
     def access_log(self) -> list[dict[str, Any]]:
-        """The access log so far (the server writes it in batches, FLUSH_INTERVAL apart)."""
-        time.sleep(3 * FLUSH_INTERVAL)
-        lines = self.log_path.read_text().splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
+        """The access log of every request answered so far.
+
+        The server writes the log in batches; this sends a marker request after the others and
+        waits until the marker's line is in the file: lines are written in the order requests are
+        answered, so everything before it is there too.
+        """
+        marker = uuid.uuid4().hex
+        self.client.get("/healthz", params={"log-marker": marker})
+        deadline = time.monotonic() + 30  # a bound on a hang, not a guess at the flush delay
+        while True:
+            entries = [
+                json.loads(line)
+                for line in self.log_path.read_text().splitlines()
+                if line.startswith("{")
+            ]
+            if any(marker in entry.get("query", "") for entry in entries):
+                return [e for e in entries if "log-marker=" not in e.get("query", "")]
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise AssertionError(f"the access log never showed request {marker}")
+            time.sleep(FLUSH_INTERVAL / 10)
 
     def stop(self) -> None:
         self.client.close()
@@ -240,7 +266,7 @@ def start_server(
     """
     log_path = store.parent / f"server-{uuid.uuid4().hex[:8]}.log"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "PINSIGHTS_SECRET"}
+    env = scrubbed_environment()
     if secret is not None:
         env["PINSIGHTS_SECRET"] = secret
     command = [sys.executable, "-c", "from pinsights.cli import app; app()", "serve"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,14 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pinsights.data.generate import generate
+from tests.processes import pinsights
 
 END = dt.date(2026, 11, 20)
-
-
-def pinsights(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pinsights.cli", *args], capture_output=True, text=True, timeout=300
-    )
 
 
 @pytest.fixture(scope="module")

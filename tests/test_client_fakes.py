@@ -235,3 +235,28 @@ def call(
             return await getattr(client, method)(*args, **kwargs)
 
     return anyio.run(main)
+
+
+def record_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record every wait the clients (sync and async) make between attempts; they still wait.
+
+    Tests read the waits the client chose instead of bounding wall-clock time from above, which
+    a busy machine can always exceed.
+    """
+    import types
+
+    from pinsights.client import _async, _sync
+
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    async def async_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await anyio.sleep(seconds)
+
+    monkeypatch.setattr(_sync, "time", types.SimpleNamespace(sleep=sleep))
+    monkeypatch.setattr(_async, "anyio", types.SimpleNamespace(sleep=async_sleep))
+    return waits

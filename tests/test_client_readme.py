@@ -6,7 +6,6 @@ only environment variables to point it at a server, the way a reader would paste
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -21,6 +20,8 @@ from test_client_fakes import (
     insights_document,
     scripted,
 )
+
+from tests.processes import scrubbed_environment
 
 __all__ = ["scripted"]
 
@@ -37,12 +38,9 @@ def readme_client_example() -> str:
 
 
 def run_example(base_url: str, token: str, account: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PINSIGHTS_BASE_URL": base_url,
-        "PINTEREST_ACCESS_TOKEN": token,
-        "PINSIGHTS_AD_ACCOUNT_ID": account,
-    }
+    env = scrubbed_environment(
+        PINSIGHTS_BASE_URL=base_url, PINTEREST_ACCESS_TOKEN=token, PINSIGHTS_AD_ACCOUNT_ID=account
+    )
     return subprocess.run(
         [sys.executable, "-c", readme_client_example()],
         env=env,

@@ -201,14 +201,30 @@ def test_interests_come_from_engagements_with_any_pin_not_only_the_accounts(
     ]
 
 
-def test_pinterest_document_is_identical_for_every_account(tmp_path: Path) -> None:
-    tables = simple_platform(3, ad_accounts=[account("100"), account("200"), account("300")])
-    reference, outcome = build_both(tmp_path, tables, **SMALL)
-    documents = {reference.documents[(a, P)]["size"] for a in ("100", "200", "300")}
-    assert documents == {3}
-    if outcome is not None:
-        raw = {outcome.raw_documents[(a, P)] for a in ("100", "200", "300")}
-        assert len(raw) == 1
+def test_pinterest_document_is_the_whole_platform_for_every_account(tmp_path: Path) -> None:
+    """P is everyone with an event, whichever account asks: accounts whose own audiences differ,
+    and one without any pin, all get the same full document (not one built from their own users,
+    not a placeholder). The engine is compared with the reference for every account's P."""
+    tables = platform(
+        interests=TAXONOMY,
+        ad_accounts=[account("100"), account("200"), account("300")],
+        users=[user(u) for u in range(1, 8)],
+        pins=[pin(10, "100", "1"), pin(20, "200", "21"), pin(30, None, "3")],
+        events=[event(1, 10), event(2, 10), event(3, 10), event(4, 20), event(5, 20)]
+        + [event(6, 30), event(7, 30), event(1, 20, "IMPRESSION")],
+    )
+    reference, _ = build_both(tmp_path, tables, **SMALL)
+    assert [reference.documents[(a, T)]["size"] for a in ("100", "200")] == [3, 3]
+    assert reference.documents[("300", T)]["size_is_upper_bound"] is True
+    everyone = reference.documents[("300", P)]
+    assert everyone["size"] == 7 and everyone["size_is_upper_bound"] is False
+    # Food: users 1-3, Travel: 4-5 (Beaches), Art: 6-7 -> 3/7, 2/7, 2/7; ties by id as text.
+    assert [(c["id"], c["ratio"]) for c in everyone["categories"]] == [
+        ("1", 0.4286),
+        ("2", 0.2857),
+        ("3", 0.2857),
+    ]
+    assert all(reference.documents[(a, P)] == everyone for a in ("100", "200"))
 
 
 # ---------------------------------------------------------------------------------------------
