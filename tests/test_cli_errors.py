@@ -181,3 +181,9 @@ def test_the_kind_of_an_error_is_found_along_its_causes() -> None:
         "build failed: missing table 'pins'",
     )
     assert explain(ValueError("?")) is None
+
+
+def test_docs_list_every_exit_status() -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    for status in ExitStatus:
+        assert f"\n| {int(status)} |" in docs, f"exit status {int(status)} is not in docs/cli.md"
