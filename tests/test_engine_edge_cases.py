@@ -210,8 +210,12 @@ def test_pinterest_document_is_the_whole_platform_for_every_account(tmp_path: Pa
         ad_accounts=[account("100"), account("200"), account("300")],
         users=[user(u) for u in range(1, 8)],
         pins=[pin(10, "100", "1"), pin(20, "200", "21"), pin(30, None, "3")],
-        events=[event(1, 10), event(2, 10), event(3, 10), event(4, 20), event(5, 20)]
-        + [event(6, 30), event(7, 30), event(1, 20, "IMPRESSION")],
+        events=[
+            *[event(u, 10) for u in (1, 2, 3)],
+            *[event(u, 20) for u in (4, 5)],
+            *[event(u, 30) for u in (6, 7)],
+            event(1, 20, "IMPRESSION"),
+        ],
     )
     reference, _ = build_both(tmp_path, tables, **SMALL)
     assert [reference.documents[(a, T)]["size"] for a in ("100", "200")] == [3, 3]
