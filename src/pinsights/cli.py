@@ -266,6 +266,14 @@ def serve(
     metrics: bool | None = typer.Option(
         None, "--metrics/--no-metrics", help="Prometheus metrics at /metrics [default: on]."
     ),
+    public_url: str | None = typer.Option(
+        None, "--public-url", help="URL clients reach the server at, for /v5/openapi.json."
+    ),
+    forwarded_allow_ips: str | None = typer.Option(
+        None,
+        "--forwarded-allow-ips",
+        help="Proxies (IPs, networks, comma-separated) whose X-Forwarded-* headers are believed.",
+    ),
 ) -> None:
     """Serve the v5 Audience Insights API (and its docs at /v5/docs) from a store."""
     from pinsights.server.runner import run
@@ -273,6 +281,7 @@ def serve(
 
     options = {"host": host, "port": port, "workers": workers, "rate_limit": rate_limit}
     options |= {"rate_limit_storage": rate_limit_storage, "metrics": metrics}
+    options |= {"public_url": public_url, "forwarded_allow_ips": forwarded_allow_ips}
     try:
         settings = settings_with(store, {**options, "access_log": access_log})
     except ValueError as error:

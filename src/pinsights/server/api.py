@@ -19,7 +19,7 @@ import re
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any, NamedTuple, TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from pinsights.contract import (
     AD_ACCOUNT_ID_MAX_LENGTH,
@@ -94,9 +94,9 @@ class DataApi:
         head = scope["method"] == "HEAD"
         rate_headers: list[tuple[bytes, bytes]] = []
         try:
-            segments = scope["path"][len(PREFIX) :].split("/")
-            operation = _route(segments)
-            if operation is None:
+            segments = _segments(scope)
+            operation = _route(segments) if segments is not None else None
+            if operation is None or segments is None:
                 raise NotFound("No such route.")
             scope[OPERATION_KEY] = OPERATION_IDS[operation]
             if scope["method"] not in ("GET", "HEAD"):
@@ -149,9 +149,9 @@ class DataApi:
         if "sort" in request.query:
             _enum(request.query, "sort", AudienceCategorySort)
         _authorize(request.claims, ad_account_id)
+        # None for PINTEREST + ENGAGEMENT, an audience that is not offered: still 403/29 for an
+        # account that does not exist, before that 404, as on every route.
         insight_type = INSIGHT_TYPE_OF_DEFINITION.get((scope, audience_type))
-        if insight_type is None:  # PINTEREST + ENGAGEMENT: an audience that is not offered
-            raise NotFound(f"No {scope.value} {audience_type.value} audience.")
         return await self.documents.category(ad_account_id, insight_type, category_id)
 
 
@@ -161,6 +161,22 @@ OPERATION_IDS: dict[Operation, str] = {
     DataApi.audience_definitions: "audience_insights_scope_and_type_get",
     DataApi.category: "audiences_insights_category_list",
 }
+
+
+def _segments(scope: Scope) -> list[str] | None:
+    """The path segments after ``/v5/ad_accounts/``, each percent-decoded on its own.
+
+    uvicorn decodes the whole path before splitting it, which would make ``1001%2Finsights`` two
+    segments: an encoded slash is part of a value (and so no route), never a separator. None when
+    the raw path is not under the prefix at all (``/v5/ad_accounts%2F1001/…``).
+    """
+    raw: bytes | None = scope.get("raw_path")
+    if raw is None or b"%" not in raw:  # nearly always: nothing to decode
+        return scope["path"][len(PREFIX) :].split("/")
+    text = raw.decode("latin-1")
+    if not text.startswith(PREFIX):
+        return None
+    return [unquote(segment) for segment in text[len(PREFIX) :].split("/")]
 
 
 def _route(segments: list[str]) -> Operation | None:

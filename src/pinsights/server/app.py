@@ -113,6 +113,7 @@ def create_app(settings: ServerSettings | None = None) -> Router:
             tokens=tokens,
             limiter=limiter,
             token_ttl=settings.token_ttl,
+            public_url=settings.public_url,
         )
     )
     access_log = AccessLog(sys.stderr) if settings.access_log else None

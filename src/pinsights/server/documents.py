@@ -75,9 +75,12 @@ class Documents:
         return await self._cached(key, lambda: self._read_definitions(ad_account_id))
 
     async def category(
-        self, ad_account_id: str, insight_type: AudienceInsightType, category_id: str
+        self, ad_account_id: str, insight_type: AudienceInsightType | None, category_id: str
     ) -> bytes:
-        """``audiences_insights_category_list``: the subcategories of one category, newest snapshot."""
+        """``audiences_insights_category_list``: the subcategories of one category, newest snapshot.
+
+        ``insight_type`` None names an audience that is not offered: 404 for a known account.
+        """
         files = self._files()
         key = ("category", files[0][1] if files else None, ad_account_id, insight_type, category_id)
         return await self._cached(
@@ -181,9 +184,11 @@ class Documents:
         return json.dumps({"items": items}, separators=(",", ":")).encode()
 
     def _read_category(
-        self, ad_account_id: str, insight_type: AudienceInsightType, category_id: str
+        self, ad_account_id: str, insight_type: AudienceInsightType | None, category_id: str
     ) -> bytes:
         snapshot = self._newest_with(ad_account_id)
+        if insight_type is None:
+            raise NotFound("No such audience.")
         body = snapshot.category_items(ad_account_id, insight_type.value, category_id)
         if body is None:
             raise NotFound(f"No category {category_id}.")

@@ -116,6 +116,27 @@ class StorageUnavailable(ApiError):
         )
 
 
+class PayloadTooLarge(ApiError):
+    """413/413: a request body larger than the endpoint reads (the token form is a few bytes)."""
+
+    status, code = 413, 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The request body exceeds {limit} bytes.")
+
+
+class Busy(ApiError):
+    """503/503: the server is at its bound of concurrent credential checks; try again shortly."""
+
+    status, code = 503, 503
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many credential checks in progress; retry after {retry_after} s.",
+            {"Retry-After": str(retry_after)},
+        )
+
+
 class InternalError(ApiError):
     """500/500: anything unexpected; the details go to the server log, never to the client."""
 

@@ -3,7 +3,9 @@
 The document is the contract verbatim (a copy ships in this package), so the server describes its
 operations exactly as the contract does, with three additions: the ``date`` query parameter of
 ``audience_insights/get`` (SPEC §1's extension), ``/healthz``, and server / token URLs that point at
-the server answering.
+this server: under the configured public URL (``--public-url``), else relative (``/v5``). Never
+built from the request's ``Host`` header, which any caller chooses: reflecting it would let a
+crafted request make the document (or a cache in front of it) send clients' credentials elsewhere.
 """
 
 from __future__ import annotations
@@ -65,8 +67,10 @@ def contract() -> dict[str, Any]:
     return document
 
 
-def served_document(origin: str) -> dict[str, Any]:
-    """The OpenAPI document for a server reached at ``origin`` (``scheme://host[:port]``)."""
+def served_document(public_url: str | None) -> dict[str, Any]:
+    """The OpenAPI document for a server reached at ``public_url`` (``scheme://host[:port][/path]``),
+    or with URLs relative to wherever the document was fetched from when it is None."""
+    origin = public_url or ""
     document = copy.deepcopy(contract())
     document["info"]["description"] = (
         "pinsights: the Audience Insights operations of the Pinterest REST API v5. "
@@ -79,5 +83,8 @@ def served_document(origin: str) -> dict[str, Any]:
                 flow["tokenUrl"] = f"{origin}/v5/oauth/token"
     document["paths"][INSIGHTS_PATH]["get"]["parameters"].append(DATE_PARAMETER)
     # /healthz lives outside /v5: a path-level server puts it at the origin.
-    document["paths"]["/healthz"] = {"servers": [{"url": origin}], **copy.deepcopy(HEALTH_PATH)}
+    document["paths"]["/healthz"] = {
+        "servers": [{"url": origin or "/"}],
+        **copy.deepcopy(HEALTH_PATH),
+    }
     return document

@@ -11,6 +11,7 @@ from pathlib import Path
 import uvicorn
 
 from pinsights.server.keys import keyring_source
+from pinsights.server.protocol import PROTOCOL
 from pinsights.server.ratelimit import MEMORY, create_table
 from pinsights.server.settings import ServerSettings
 
@@ -45,6 +46,10 @@ def run(settings: ServerSettings) -> None:
             access_log=False,
             server_header=False,
             log_level="info",
+            http=PROTOCOL,
+            # X-Forwarded-* are believed only from the proxies named (uvicorn believes loopback)
+            proxy_headers=settings.forwarded_allow_ips is not None,
+            forwarded_allow_ips=settings.forwarded_allow_ips or "",
         )
 
 

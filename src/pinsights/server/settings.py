@@ -7,12 +7,15 @@ worker process builds exactly the same settings.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pinsights.server.keys import MIN_KEY_LENGTH as MIN_SECRET_LENGTH
+from pinsights.server.protocol import DEFAULT_MAX_REQUEST_HEAD
 from pinsights.server.ratelimit import MEMORY, RateLimit, check_storage
 
 
@@ -40,6 +43,15 @@ class ServerSettings(BaseSettings):
     )
     access_log: bool = True
     metrics: bool = Field(default=True, description="serve Prometheus metrics at /metrics")
+    public_url: str | None = Field(
+        default=None, description="the server's URL as clients see it, for /v5/openapi.json"
+    )
+    forwarded_allow_ips: str | None = Field(
+        default=None, description="proxies whose X-Forwarded-For/-Proto are believed"
+    )
+    max_request_head: int = Field(
+        default=DEFAULT_MAX_REQUEST_HEAD, ge=1024, description="bytes of request line + headers"
+    )
 
     @field_validator("rate_limit")
     @classmethod
@@ -51,6 +63,32 @@ class ServerSettings(BaseSettings):
     @classmethod
     def _storage_is_known(cls, value: str) -> str:
         return check_storage(value)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_an_origin(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
+            raise ValueError(f"invalid public URL {value!r}: expected http(s)://HOST[:PORT][/PATH]")
+        return value.rstrip("/")
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_parse(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        for item in (part.strip() for part in value.split(",")):
+            if item != "*":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"invalid address {item!r} in forwarded-allow-ips: expected IPs or "
+                        "networks (10.0.0.0/8), comma-separated, or *"
+                    ) from None
+        return value
 
     @field_validator("secret")
     @classmethod
@@ -79,6 +117,8 @@ class ServerSettings(BaseSettings):
             "PINSIGHTS_ACCESS_LOG": "true" if self.access_log else "false",
             "PINSIGHTS_RATE_LIMIT_STORAGE": self.rate_limit_storage,
             "PINSIGHTS_METRICS": "true" if self.metrics else "false",
+            "PINSIGHTS_PUBLIC_URL": self.public_url or "",
+            "PINSIGHTS_MAX_REQUEST_HEAD": str(self.max_request_head),
         }
 
 

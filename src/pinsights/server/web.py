@@ -23,6 +23,7 @@ from pinsights.server.dashboard import install_dashboard
 from pinsights.server.documents import Documents
 from pinsights.server.errors import (
     InvalidParameter,
+    PayloadTooLarge,
     RateLimited,
     Unauthenticated,
     install_error_handlers,
@@ -32,6 +33,8 @@ from pinsights.server.ratelimit import Limiter
 from pinsights.server.tokens import READ_SCOPE, TokenService
 
 FORM = "application/x-www-form-urlencoded"
+#: The token request's form is a few dozen bytes; a larger body is refused unread (413).
+MAX_FORM_BYTES = 16 * 1024
 BASIC_CHALLENGE = 'Basic realm="pinsights"'
 #: Every scope of the v5 API (the contract's list): a client may ask for any; only ads:read reads insights.
 KNOWN_SCOPES = frozenset(
@@ -51,6 +54,8 @@ class WebServices:
     tokens: TokenService
     limiter: Limiter
     token_ttl: int
+    #: The server's URL as clients see it (``--public-url``); None: the OpenAPI URLs are relative.
+    public_url: str | None = None
 
 
 def create_web_app(services: WebServices) -> FastAPI:
@@ -103,8 +108,8 @@ def create_web_app(services: WebServices) -> FastAPI:
         )
 
     @app.get("/v5/openapi.json")
-    async def openapi(request: Request) -> JSONResponse:
-        return JSONResponse(served_document(_origin(request)))
+    async def openapi() -> JSONResponse:
+        return JSONResponse(served_document(services.public_url))
 
     install_dashboard(app)
     return app
@@ -133,7 +138,14 @@ async def _form(request: Request) -> dict[str, list[str]]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != FORM:
         raise InvalidParameter("Content-Type", f"must be {FORM}")
-    body = await request.body()
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise PayloadTooLarge(MAX_FORM_BYTES)
+    body = b""
+    async for chunk in request.stream():  # read no further than the limit, whatever was declared
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise PayloadTooLarge(MAX_FORM_BYTES)
     try:
         pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
     except (UnicodeDecodeError, ValueError):
@@ -160,7 +172,3 @@ def _scopes(requested: str | None) -> list[str]:
     if not scopes or unknown:
         raise InvalidParameter("scope", f"unknown scope {' '.join(unknown) or '(empty)'}")
     return scopes
-
-
-def _origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}"

@@ -1,0 +1,126 @@
+"""The HTTP/1.1 protocol pinsights serves with: uvicorn's httptools protocol, bounded, answering JSON.
+
+uvicorn's httptools protocol reads a request's head (request line and headers) whole before the app
+sees it, however large it grows — a security review sent a 60 MB header and watched every other
+request on the worker stall — and answers a request it cannot parse in plain text. This protocol
+counts the bytes of each head as they arrive and, once they pass ``PINSIGHTS_MAX_REQUEST_HEAD``
+(16 KiB by default, what uvicorn's h11 protocol and Node allow), answers at once and closes the
+connection: 414 when the request line alone is that long, 431 otherwise. Requests httptools rejects
+(a method that is not a token, bytes not allowed in a header, a broken chunked body…) get 400. All
+three in the error shape of every other answer, ``{"code": <status>, "message": "…"}``.
+
+Two measures: while the head arrives, the bytes received so far (so memory is bounded: a head is
+cut off at most one read buffer, 256 KiB with uvloop, past the limit); once it is whole, its exact
+size (request target plus headers), so the limit holds to the byte whatever the chunking.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from pinsights.server.errors import ApiError
+
+#: Environment variable (set by ``pinsights serve`` for its workers) and its default, in bytes.
+MAX_REQUEST_HEAD_ENV = "PINSIGHTS_MAX_REQUEST_HEAD"
+DEFAULT_MAX_REQUEST_HEAD = 16 * 1024
+#: What ``uvicorn.run(http=…)`` is given: the class, by import path (workers import it themselves).
+PROTOCOL = "pinsights.server.protocol:BoundedHttpToolsProtocol"
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """httptools with a bound on the request head and JSON error bodies."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_head = int(os.environ.get(MAX_REQUEST_HEAD_ENV, DEFAULT_MAX_REQUEST_HEAD))
+        self._head_bytes = 0
+        self._in_head = True  # between requests, what arrives is the next request's head
+        self._line_seen = False  # the head's request line has ended
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+            self._line_seen = self._line_seen or b"\n" in data
+        super().data_received(data)
+        if self._in_head and self._head_bytes > self.max_head and not self.transport.is_closing():
+            status = 431 if self._line_seen else 414
+            self._refuse(status, self._too_large(status))
+
+    def on_headers_complete(self) -> None:
+        """The head is whole: measure it exactly (the chunk count above may fall short by the last
+        chunk), and answer one that is too large with the refusal instead of the app."""
+        self._in_head, self._head_bytes = False, 0
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size <= self.max_head:
+            super().on_headers_complete()
+            return
+        status = 431 if len(self.url) <= self.max_head else 414
+        app, self.app = self.app, _refusal(status, self._too_large(status))
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
+
+    def _too_large(self, status: int) -> str:
+        if status == 414:
+            return f"The request line exceeds {self.max_head} bytes."
+        return f"The request's headers exceed {self.max_head} bytes."
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head, self._line_seen = True, False
+
+    def send_400_response(self, msg: str) -> None:
+        """What uvicorn calls when httptools cannot parse the request."""
+        self._refuse(400, "Invalid HTTP request.")
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer now, from the protocol (the request is not whole), and close the connection."""
+        body = _error_body(status, message)
+        self.logger.warning("refused a request from %s: %s", _address(self.client), message)
+        content = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            content.extend([name, b": ", value, b"\r\n"])
+        content.extend(
+            [
+                b"content-type: application/json\r\n",
+                b"content-length: %d\r\n" % len(body),
+                b"connection: close\r\n\r\n",
+                body,
+            ]
+        )
+        self.transport.write(b"".join(content))
+        self.transport.close()
+
+
+def _error_body(status: int, message: str) -> bytes:
+    error = ApiError(message)
+    error.status = error.code = status
+    return error.body()
+
+
+def _refusal(status: int, message: str) -> Any:
+    """An ASGI app answering every request with this error, closing the connection after it."""
+    body = _error_body(status, message)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        (b"connection", b"close"),
+    ]
+
+    async def refuse(scope: Any, receive: Any, send: Any) -> None:
+        logging.getLogger("uvicorn.error").warning(
+            "refused a request from %s: %s", _address(scope.get("client")), message
+        )
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return refuse
+
+
+def _address(client: tuple[str, int] | None) -> str:
+    return client[0] if client else "an unknown address"
