@@ -396,6 +396,9 @@ def test_digits_of_other_scripts_are_400_1(server: RunningServer, digits: str) -
         "/v5/%2e%2e/v5/openapi.json",
         "/v5/docs/../../etc/passwd",
         "/..%2f..%2fetc%2fpasswd",
+        "/static/dashboard/..%2f..%2f..%2fpyproject.toml",
+        "/static/dashboard/../../pyproject.toml",
+        "/static/swagger-ui/%2e%2e/%2e%2e/pyproject.toml",
     ],
 )
 def test_encoded_slashes_and_dot_segments_name_no_route(server: RunningServer, target: str) -> None:
