@@ -709,13 +709,16 @@ def test_sortable_table_sorts_by_name_and_share(platform: Platform, open_page: A
     assert shown == sorted(shown)
 
 
-def test_api_docs_render_with_the_servers_own_assets(platform: Platform, open_page: Any) -> None:
+def test_api_docs_render_with_the_servers_own_assets(
+    platform: Platform, open_page: Any, screenshots: Path
+) -> None:
     page, _ = open_page(platform.server)
     page.goto(platform.server.base_url + "/v5/docs")
     operations = page.locator(".opblock-summary-path")
     expect(operations.first).to_be_visible()
     paths = operations.all_inner_texts()
     assert any("/ad_accounts/{ad_account_id}/audience_insights" in p for p in paths), paths
+    page.screenshot(path=screenshots / "api-docs-desktop.png")
 
 
 @pytest.mark.parametrize("path", ["/", "/v5/docs"])
