@@ -93,3 +93,54 @@ def check_engine_against_reference(
 @given(builds())
 def test_engine_equals_reference_on_random_exports(build: Build) -> None:
     check_engine_against_reference(*build)
+
+
+def test_a_generated_platform_equals_the_reference_at_the_default_thresholds(
+    tmp_path: Path,
+) -> None:
+    """Privacy at its real settings (min_audience_size=100, min_cell_size=10,
+    max_subcategories=10) on a realistic platform of tens of thousands of events: every document
+    and category list of every account equals the reference's. The platform is checked to make
+    each threshold bite, so the comparison is not one of empty documents."""
+    import datetime as dt
+
+    from pinsights.data.generate import generate
+
+    data_dir = tmp_path / "data"
+    summary = generate(
+        data_dir, users=4_000, accounts=8, days=30, end_date=dt.date(2026, 11, 20), seed=7,
+        events=40_000,
+    )  # fmt: skip
+    data = read_dataset(data_dir)
+    assert len(data.tables["events"]) == summary.events == 40_000
+    reference = reference_build(data.tables, malformed=data.malformed)
+    outcome = run_engine(
+        data_dir,
+        tmp_path / "store",
+        accounts=[*reference.ad_accounts, NOT_AN_ACCOUNT],
+        categories=[*reference.used_interests, "424242"],
+    )
+    assert_engine_matches(reference, outcome)
+
+    documents = list(reference.documents.values())
+    real = [d for d in documents if not d["size_is_upper_bound"]]
+    assert real and len(real) < len(documents), "some audiences above 100, some below"
+    assert all(d["size"] >= 100 for d in real)
+    shown = [c for d in real for c in d["categories"]]
+    subcategories = [s for c in shown for s in c["subcategories"]]
+    assert shown and subcategories, "categories and subcategories are shown"
+    assert any(len(c["subcategories"]) == 10 for c in shown), "max_subcategories caps a list"
+    uncapped = [
+        items["items"]
+        for key, items in reference.category_items.items()
+        if key[0] in reference.ad_accounts
+    ]
+    assert any(len(items) > 10 for items in uncapped), "the category operation is not capped"
+    # min_cell_size bites: without it, some shown audience would list more cells.
+    every_cell = reference_build(data.tables, malformed=data.malformed, min_cell_size=1)
+    assert any(
+        len(every_cell.documents[key]["categories"]) > len(document["categories"])
+        or every_cell.documents[key]["demographics"] != document["demographics"]
+        for key, document in reference.documents.items()
+        if not document["size_is_upper_bound"]
+    ), "no cell fell below min_cell_size"
