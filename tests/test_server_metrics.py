@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from pinsights.server.journal import FLUSH_INTERVAL
 from pinsights.server.runner import SHARED_MEMORY
 from tests.conftest import NEW_DATE, RunningServer, bearer, mint
 
@@ -93,7 +95,13 @@ def test_workers_counts_are_summed_and_refusals_counted(
         for _ in range(14)
     ]
     assert statuses == [200] * 10 + [429] * 4
+    # Workers count in batches, at most FLUSH_INTERVAL late: scrape until the other has counted.
+    deadline = time.monotonic() + 10
     samples = scrape(server)
+    while sum(requests_total(samples, "audience_insights_get", s) for s in ("200", "429")) < 14:
+        assert time.monotonic() < deadline, "the other worker never counted its requests"
+        time.sleep(FLUSH_INTERVAL)
+        samples = scrape(server)
     assert requests_total(samples, "audience_insights_get", "200") == 10
     assert requests_total(samples, "audience_insights_get", "429") == 4
     rejections = (

@@ -3,15 +3,13 @@
 It records who asked what and how it went — never a credential: the Authorization header is not
 read, and query values named like a token or secret are replaced by ``"[redacted]"``.
 
-Lines are buffered and written together at most ``FLUSH_INTERVAL`` seconds after the first of them
-(or once ``FLUSH_LINES`` are waiting, and at exit): one write per request was, on this project's
+Lines are formatted and written a batch at a time, at most ``FLUSH_INTERVAL`` seconds after the
+first of them (see :mod:`pinsights.server.journal`): one write per request was, on this project's
 machine, a tenth of the whole request's cost. A crash loses at most that last fraction of a second.
 """
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import json
 import re
 import time
@@ -19,60 +17,73 @@ from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlencode
 
 from pinsights.server.api import CLIENT_ID_KEY, Scope
+from pinsights.server.journal import FLUSH_INTERVAL, Entry
+
+__all__ = ["FLUSH_INTERVAL", "AccessLog"]
 
 ASGIApp = Any
-FLUSH_INTERVAL = 0.1
-FLUSH_LINES = 512
+#: Formatted method-path-query parts kept (forgotten all at once when full).
+REQUESTS_REMEMBERED = 4096
 _SENSITIVE = re.compile("token|secret|password|key")  # matched against lower-cased text
 
 
 class AccessLog:
-    """Writes one line per HTTP request once its response has been sent.
-
-    The router calls :meth:`record` once a response is sent, with its status and size (for the
-    data operations without wrapping ``send``, which is the hot path).
-    """
+    """Writes one line per HTTP request once its response has been sent, a batch at a time
+    (:class:`~pinsights.server.journal.Journal` collects them)."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
-        self._pending: list[str] = []
-        atexit.register(self.flush)
+        # method, path and redacted query, escaped: requests repeat, so each is formatted once
+        self._requests: dict[tuple[str, str, bytes], str] = {}
 
-    def flush(self) -> None:
-        if self._pending:
-            lines, self._pending = self._pending, []
-            self.stream.write("".join(lines))
-            self.stream.flush()
+    def write(self, entries: list[Entry], to_unix_time: float) -> None:
+        self.stream.write("".join([self.line(*entry, to_unix_time) for entry in entries]))
+        self.stream.flush()
 
-    def record(self, scope: Scope, status: int, size: int, started: float) -> None:
+    def line(
+        self,
+        scope: Scope,
+        status: int,
+        size: int,
+        started: float,
+        finished: float,
+        to_unix_time: float,
+    ) -> str:
         client = scope.get("client")
         client_id = scope.get(CLIENT_ID_KEY)
+        key = (scope["method"], scope["path"], scope["query_string"])
+        request = self._requests.get(key)
+        if request is None:
+            request = self._request(*key)
         # Formatted by hand (strings escaped by json's C encoder): json.dumps of a dict costs more
         # than the rest of a cached request.
-        line = (
-            f'{{"time":"{_timestamp()}",'
+        return (
+            f'{{"time":"{_timestamp(finished + to_unix_time)}",'
             f'"remote":{_string(client[0]) if client else "null"},'
-            f'"method":{_string(scope["method"])},'
-            f'"path":{_string(scope["path"])},'
-            f'"query":{_string(_redacted(scope["query_string"]))},'
+            f"{request},"
             f'"status":{status},"bytes":{size},'
-            f'"ms":{(time.perf_counter() - started) * 1000:.3f},'
+            f'"ms":{(finished - started) * 1000:.3f},'
             f'"client_id":{_string(client_id) if client_id is not None else "null"}}}\n'
         )
-        if not self._pending:
-            asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self.flush)
-        self._pending.append(line)
-        if len(self._pending) >= FLUSH_LINES:
-            self.flush()
+
+    def _request(self, method: str, path: str, query_string: bytes) -> str:
+        request = (
+            f'"method":{_string(method)},'
+            f'"path":{_string(path)},'
+            f'"query":{_string(_redacted(query_string))}'
+        )
+        if len(self._requests) >= REQUESTS_REMEMBERED:
+            self._requests.clear()
+        self._requests[method, path, query_string] = request
+        return request
 
 
 _string = json.encoder.encode_basestring_ascii
 _second = [0, ""]
 
 
-def _timestamp() -> str:
+def _timestamp(now: float) -> str:
     """UTC ISO 8601 with milliseconds; the part up to the second is formatted once per second."""
-    now = time.time()
     second = int(now)
     if second != _second[0]:
         _second[0] = second

@@ -18,6 +18,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from functools import partial
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import parse_qsl, unquote
 
@@ -44,7 +45,7 @@ from pinsights.server.errors import (
     Unauthenticated,
 )
 from pinsights.server.ratelimit import Limiter
-from pinsights.server.tokens import READ_SCOPE, Claims, TokenService
+from pinsights.server.tokens import READ_SCOPE, TokenService
 
 logger = logging.getLogger("pinsights.server")
 
@@ -67,15 +68,19 @@ _DATE = re.compile(DATE_PATTERN, re.ASCII)
 _JSON = (b"content-type", b"application/json")
 
 
-class Request(NamedTuple):
-    """What an operation needs from an authenticated request."""
+class Checked(NamedTuple):
+    """A request whose route and parameters have been checked: what it reads, once its token may
+    read ``ad_account_id``. Remembered per (path, query), so a repeated request skips the checks."""
 
-    claims: Claims
-    path: list[str]  # the segments after /v5/ad_accounts/
-    query: Query
+    operation: Operation
+    ad_account_id: str
+    read: Callable[[], Awaitable[bytes]]
 
 
-Operation = Callable[["DataApi", Request], Awaitable[bytes]]
+#: An operation checks a request's path segments (after /v5/ad_accounts/) and query.
+Operation = Callable[["DataApi", list[str], "Query"], Checked]
+#: Checked requests remembered per worker (forgotten all at once when full).
+CHECKED_CACHE_SIZE = 10_000
 
 
 class DataApi:
@@ -85,6 +90,7 @@ class DataApi:
         self.documents = documents
         self.tokens = tokens
         self.limiter = limiter
+        self._checked: dict[tuple[object, bytes], Checked] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.respond(scope, send)
@@ -94,10 +100,18 @@ class DataApi:
         head = scope["method"] == "HEAD"
         rate_headers: list[tuple[bytes, bytes]] = []
         try:
-            segments = _segments(scope)
-            operation = _route(segments) if segments is not None else None
-            if operation is None or segments is None:
-                raise NotFound("No such route.")
+            # keyed by the raw path: an encoded slash must not find the plain path's entry
+            key = (scope.get("raw_path") or scope["path"], scope["query_string"])
+            checked = self._checked.get(key)
+            segments: list[str] = []
+            if checked is None:
+                found = _segments(scope)
+                operation = _route(found) if found is not None else None
+                if operation is None or found is None:
+                    raise NotFound("No such route.")
+                segments = found
+            else:
+                operation = checked.operation
             scope[OPERATION_KEY] = OPERATION_IDS[operation]
             if scope["method"] not in ("GET", "HEAD"):
                 raise MethodNotAllowed(ALLOWED_METHODS)
@@ -109,8 +123,14 @@ class DataApi:
                 raise RateLimited(decision.retry_after)
             if READ_SCOPE not in claims.scopes:
                 raise MissingScope(READ_SCOPE)
-            query = _query(scope)
-            body = await operation(self, Request(claims, segments, query))
+            if checked is None:
+                checked = operation(self, segments, _query(scope))
+                if len(self._checked) >= CHECKED_CACHE_SIZE:
+                    self._checked.clear()
+                self._checked[key] = checked
+            if not claims.may_read(checked.ad_account_id):
+                raise AccountForbidden()
+            body = await checked.read()
         except ApiError as error:
             extra = [
                 (name.lower().encode(), value.encode()) for name, value in error.headers.items()
@@ -122,37 +142,37 @@ class DataApi:
             return await _send(send, internal.status, internal.body(), [], head)
         return await _send(send, 200, body, rate_headers, head)
 
-    # --- the operations --------------------------------------------------------------------------
+    # --- the operations: each checks its parameters and says what to read -----------------------
 
-    async def audience_insights(self, request: Request) -> bytes:
+    def audience_insights(self, path: list[str], query: Query) -> Checked:
         """``GET …/{ad_account_id}/audience_insights?audience_insight_type=…[&date=…]``"""
-        ad_account_id = _ad_account_id(request.path[0])
-        insight_type = _enum(request.query, "audience_insight_type", AudienceInsightType)
-        date = _date(request.query)
-        _authorize(request.claims, ad_account_id)
-        return await self.documents.insights(ad_account_id, insight_type, date)
+        ad_account_id = _ad_account_id(path[0])
+        insight_type = _enum(query, "audience_insight_type", AudienceInsightType)
+        date = _date(query)
+        read = partial(self.documents.insights, ad_account_id, insight_type, date)
+        return Checked(DataApi.audience_insights, ad_account_id, read)
 
-    async def audience_definitions(self, request: Request) -> bytes:
+    def audience_definitions(self, path: list[str], query: Query) -> Checked:
         """``GET …/{ad_account_id}/insights/audiences``"""
-        ad_account_id = _ad_account_id(request.path[0])
-        _authorize(request.claims, ad_account_id)
-        return await self.documents.definitions(ad_account_id)
+        ad_account_id = _ad_account_id(path[0])
+        read = partial(self.documents.definitions, ad_account_id)
+        return Checked(DataApi.audience_definitions, ad_account_id, read)
 
-    async def category(self, request: Request) -> bytes:
+    def category(self, path: list[str], query: Query) -> Checked:
         """``GET …/{ad_account_id}/insights/audiences/{scope}/{type}/{category_id}[?sort=RATIO]``"""
-        ad_account_id = _ad_account_id(request.path[0])
-        scope = _enum_value("scope", request.path[3], AudienceDefinitionScope)
-        audience_type = _enum_value("type", request.path[4], AudienceDefinitionType)
-        category_id = request.path[5]
+        ad_account_id = _ad_account_id(path[0])
+        scope = _enum_value("scope", path[3], AudienceDefinitionScope)
+        audience_type = _enum_value("type", path[4], AudienceDefinitionType)
+        category_id = path[5]
         if len(category_id) > AD_ACCOUNT_ID_MAX_LENGTH or not _CATEGORY_ID.fullmatch(category_id):
             raise InvalidParameter("category_id", "must be digits, at most 18")
-        if "sort" in request.query:
-            _enum(request.query, "sort", AudienceCategorySort)
-        _authorize(request.claims, ad_account_id)
+        if "sort" in query:
+            _enum(query, "sort", AudienceCategorySort)
         # None for PINTEREST + ENGAGEMENT, an audience that is not offered: still 403/29 for an
         # account that does not exist, before that 404, as on every route.
         insight_type = INSIGHT_TYPE_OF_DEFINITION.get((scope, audience_type))
-        return await self.documents.category(ad_account_id, insight_type, category_id)
+        read = partial(self.documents.category, ad_account_id, insight_type, category_id)
+        return Checked(DataApi.category, ad_account_id, read)
 
 
 #: The contract's operationId of each operation (the metrics' label).
@@ -200,11 +220,6 @@ def _bearer_token(scope: Scope) -> str:
                 raise Unauthenticated("The Authorization header is not 'Bearer <token>'.")
             return token
     raise Unauthenticated("No bearer token.")
-
-
-def _authorize(claims: Claims, ad_account_id: str) -> None:
-    if not claims.may_read(ad_account_id):
-        raise AccountForbidden()
 
 
 def _query(scope: Scope) -> Query:

@@ -4,9 +4,11 @@
 uvicorn worker process gets its own) and returns one ASGI app:
 
     Router ─┬─ /v5/ad_accounts/… → DataApi (the hot path, pinsights.server.api)
+            ├─ /metrics          → Metrics (pinsights.server.metrics)
             └─ everything else   → FastAPI (tokens, health, docs; pinsights.server.web)
 
-with every HTTP request written to the access log (pinsights.server.accesslog).
+with every HTTP request noted in the journal (pinsights.server.journal), which writes the access
+log (pinsights.server.accesslog) and counts the metrics in batches.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pinsights.server.accesslog import AccessLog
-from pinsights.server.api import OPERATION_KEY, PREFIX, DataApi, Receive, Scope, Send
+from pinsights.server.api import PREFIX, DataApi, Receive, Scope, Send
 from pinsights.server.clients import ClientRegistry
 from pinsights.server.documents import Documents
+from pinsights.server.journal import Journal, Sink
 from pinsights.server.keys import keyring_source
 from pinsights.server.ratelimit import open_limiter
 from pinsights.server.settings import ServerSettings
@@ -33,20 +36,15 @@ if TYPE_CHECKING:
 
 class Router:
     """Sends the data operations to the lean ASGI app, ``/metrics`` to the metrics, everything
-    else to FastAPI; logs and counts every request."""
+    else to FastAPI; every answered request goes to the journal (access log and metrics)."""
 
     def __init__(
-        self,
-        data_api: DataApi,
-        web: Any,
-        access_log: AccessLog | None,
-        metrics: Metrics | None = None,
+        self, data_api: DataApi, web: Any, journal: Journal | None, metrics: Metrics | None
     ) -> None:
         self.data_api = data_api
         self.web = web
-        self.access_log = access_log
+        self.journal = journal
         self.metrics = metrics
-        self.observed = access_log is not None or metrics is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,7 +52,7 @@ class Router:
             return
         path = scope["path"]
         data = path.startswith(PREFIX)
-        if not self.observed:
+        if self.journal is None:
             await (self.data_api.respond(scope, send) if data else self.web(scope, receive, send))
             return
         started = time.perf_counter()
@@ -66,11 +64,7 @@ class Router:
                 app = self.metrics if self.metrics and path == self.metrics.path else self.web
                 status, size = await _observed(app, scope, receive, send)
         finally:
-            if self.access_log is not None:
-                self.access_log.record(scope, status, size, started)
-            if self.metrics is not None:
-                operation = self.metrics.operation_of(path, scope.get(OPERATION_KEY))
-                self.metrics.observe(operation, status, time.perf_counter() - started)
+            self.journal.add(scope, status, size, started)
 
 
 async def _observed(app: Any, scope: Scope, receive: Receive, send: Send) -> tuple[int, int]:
@@ -116,8 +110,15 @@ def create_app(settings: ServerSettings | None = None) -> Router:
             public_url=settings.public_url,
         )
     )
-    access_log = AccessLog(sys.stderr) if settings.access_log else None
-    app = Router(DataApi(documents, tokens, limiter), web, access_log, metrics)
+    sinks: list[Sink] = []
+    if settings.access_log:
+        sinks.append(AccessLog(sys.stderr).write)
+    if metrics is not None:
+        sinks.append(metrics.count)
+    journal = Journal(sinks) if sinks else None
+    if metrics is not None and journal is not None:
+        metrics.before_scrape = journal.flush
+    app = Router(DataApi(documents, tokens, limiter), web, journal, metrics)
     # Everything built so far lives as long as the process: keep it out of the cyclic collector's
     # full passes, which otherwise scan every imported module's objects and show up as p99 spikes.
     gc.collect()

@@ -24,7 +24,8 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 import duckdb
 from anyio import to_thread
@@ -52,9 +53,9 @@ class Documents:
         self._snapshot_files: tuple[tuple[dt.date, str], ...] = ()
         self._cache: OrderedDict[Hashable, bytes | ApiError] = OrderedDict()
         self._cache_size = cache_size
-        # Called once per answer, by whether the LRU had it (the metrics count them; no-ops without)
-        self.count_hit: Callable[[], None] = _nothing
-        self.count_miss: Callable[[], None] = _nothing
+        #: Answers found in the LRU, and read from the store (the metrics report them).
+        self.hits = 0
+        self.misses = 0
 
     # --- the operations ------------------------------------------------------------------------
 
@@ -65,14 +66,12 @@ class Documents:
         files = self._files()
         target = files[0][1] if files and date is None else _file_of(files, date)
         key = ("insights", files[0][1] if files else None, target, ad_account_id, insight_type)
-        return await self._cached(
-            key, lambda: self._read_insights(ad_account_id, insight_type, date)
-        )
+        return await self._cached(key, self._read_insights, ad_account_id, insight_type, date)
 
     async def definitions(self, ad_account_id: str) -> bytes:
         """``audience_insights_scope_and_type_get``: qualifying audiences of every retained snapshot."""
         key = ("definitions", tuple(file for _, file in self._files()), ad_account_id)
-        return await self._cached(key, lambda: self._read_definitions(ad_account_id))
+        return await self._cached(key, self._read_definitions, ad_account_id)
 
     async def category(
         self, ad_account_id: str, insight_type: AudienceInsightType | None, category_id: str
@@ -84,7 +83,7 @@ class Documents:
         files = self._files()
         key = ("category", files[0][1] if files else None, ad_account_id, insight_type, category_id)
         return await self._cached(
-            key, lambda: self._read_category(ad_account_id, insight_type, category_id)
+            key, self._read_category, ad_account_id, insight_type, category_id
         )
 
     def newest_date(self) -> dt.date | None:
@@ -121,17 +120,18 @@ class Documents:
             self._snapshot_files = tuple((info.date, info.file) for info in infos)
         return self._snapshot_files
 
-    async def _cached(self, key: Hashable, read: Callable[[], bytes]) -> bytes:
+    async def _cached(self, key: Hashable, read: Callable[..., bytes], *args: Any) -> bytes:
+        """The answer under ``key``, from the LRU or else ``read(*args)`` in a worker thread."""
         answer = self._cache.get(key)
         if answer is None:
-            self.count_miss()
+            self.misses += 1
             try:
-                answer = await to_thread.run_sync(_retrying, read)
+                answer = await to_thread.run_sync(_retrying, partial(read, *args))
             except (AccountForbidden, NotFound) as error:
                 answer = error
             self._remember(key, answer)
         else:
-            self.count_hit()
+            self.hits += 1
             self._cache.move_to_end(key)
         if isinstance(answer, ApiError):
             # a fresh instance each time: re-raising one object would keep growing its traceback
@@ -193,10 +193,6 @@ class Documents:
         if body is None:
             raise NotFound(f"No category {category_id}.")
         return body
-
-
-def _nothing() -> None:
-    pass
 
 
 def _file_of(files: tuple[tuple[dt.date, str], ...], date: dt.date | None) -> str | None:
