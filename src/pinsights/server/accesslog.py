@@ -16,7 +16,6 @@ import time
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlencode
 
-from pinsights.server.api import CLIENT_ID_KEY, Scope
 from pinsights.server.journal import FLUSH_INTERVAL, Entry
 
 __all__ = ["FLUSH_INTERVAL", "AccessLog"]
@@ -42,24 +41,26 @@ class AccessLog:
 
     def line(
         self,
-        scope: Scope,
+        method: str,
+        path: str,
+        query_string: bytes,
+        remote: str | None,
+        client_id: str | None,
+        operation: str | None,
         status: int,
         size: int,
         started: float,
         finished: float,
         to_unix_time: float,
     ) -> str:
-        client = scope.get("client")
-        client_id = scope.get(CLIENT_ID_KEY)
-        key = (scope["method"], scope["path"], scope["query_string"])
-        request = self._requests.get(key)
+        request = self._requests.get((method, path, query_string))
         if request is None:
-            request = self._request(*key)
+            request = self._request(method, path, query_string)
         # Formatted by hand (strings escaped by json's C encoder): json.dumps of a dict costs more
         # than the rest of a cached request.
         return (
             f'{{"time":"{_timestamp(finished + to_unix_time)}",'
-            f'"remote":{_string(client[0]) if client else "null"},'
+            f'"remote":{_string(remote) if remote is not None else "null"},'
             f"{request},"
             f'"status":{status},"bytes":{size},'
             f'"ms":{(finished - started) * 1000:.3f},'

@@ -66,6 +66,11 @@ class Documents:
         files = self._files()
         target = files[0][1] if files and date is None else _file_of(files, date)
         key = ("insights", files[0][1] if files else None, target, ad_account_id, insight_type)
+        answer = self._cache.get(key)
+        if type(answer) is bytes:  # the hot path, spelled out: a cached document
+            self.hits += 1
+            self._cache.move_to_end(key)
+            return answer
         return await self._cached(key, self._read_insights, ad_account_id, insight_type, date)
 
     async def definitions(self, ad_account_id: str) -> bytes:

@@ -16,8 +16,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-#: (scope, status, body bytes sent, started, finished): times from time.perf_counter().
-Entry = tuple[dict[str, Any], int, int, float, float]
+from pinsights.server.api import CLIENT_ID_KEY, OPERATION_KEY
+
+#: (method, path, query string, remote address, client id, operation id, status, body bytes sent,
+#: started, finished): times from time.perf_counter(). Plain values, not the request's scope:
+#: keeping hundreds of scopes alive until a flush would feed them to the garbage collector.
+Entry = tuple[str, str, bytes, str | None, str | None, str | None, int, int, float, float]
 #: A consumer of batches; the second argument turns perf_counter times into Unix times.
 Sink = Callable[[list[Entry], float], None]
 FLUSH_INTERVAL = 0.1
@@ -36,7 +40,21 @@ class Journal:
         entries = self._entries
         if not entries:
             asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self.flush)
-        entries.append((scope, status, size, started, time.perf_counter()))
+        client = scope.get("client")
+        entries.append(
+            (
+                scope["method"],
+                scope["path"],
+                scope["query_string"],
+                client[0] if client else None,
+                scope.get(CLIENT_ID_KEY),
+                scope.get(OPERATION_KEY),
+                status,
+                size,
+                started,
+                time.perf_counter(),
+            )
+        )
         if len(entries) >= FLUSH_ENTRIES:
             self.flush()
 

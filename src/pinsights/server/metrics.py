@@ -37,7 +37,6 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from pinsights.server.api import OPERATION_KEY
 from pinsights.server.documents import Documents
 from pinsights.server.journal import Entry
 from pinsights.server.runner import MULTIPROCESS_ENV
@@ -114,8 +113,8 @@ class Metrics:
     def count(self, entries: list[Entry], to_unix_time: float = 0.0) -> None:
         """Count a batch of answered requests (a journal sink)."""
         tally: dict[tuple[str, int], int] = {}
-        for scope, status, _, started, finished in entries:
-            operation = scope.get(OPERATION_KEY) or WEB_OPERATIONS.get(scope["path"], OTHER)
+        for _, path, _, _, _, data_operation, status, _, started, finished in entries:
+            operation = data_operation or WEB_OPERATIONS.get(path, OTHER)
             children = self._children.get((operation, status))
             if children is None:
                 children = self._bind(operation, status)
