@@ -259,3 +259,14 @@ def test_snapshot_published_under_load_is_served_without_a_failure(
     assert after and set(after) == {documents[new]}, "after the publish, only the new snapshot"
     health = httpx.get(server.base_url + "/healthz").json()
     assert health["snapshot_date"] == new.isoformat()
+
+
+def test_remembered_requests_never_answer_a_different_raw_path(server: RunningServer) -> None:
+    """Checked requests are remembered per (raw path, query): after the plain path is answered,
+    its percent-encoded twin (an encoded slash is part of a value, so no route) is still 404."""
+    token = mint()
+    assert server.get(INSIGHTS, token).status_code == 200
+    encoded = INSIGHTS.replace("1001/audience_insights", "1001%2Faudience_insights")
+    response = server.get(encoded, token)
+    assert response.status_code == 404 and response.json()["code"] == 404
+    assert server.get(INSIGHTS, token).status_code == 200
