@@ -566,7 +566,8 @@ def test_keyboard_only_sign_in_and_sign_out_forgets_the_token(
     toggle.focus()
     page.keyboard.press("Enter")
     expect(toggle).to_have_attribute("aria-expanded", "true")
-    assert page.evaluate("() => sessionStorage.length") == 1
+    assert page.evaluate("() => [sessionStorage.length, localStorage.length]") == [1, 0]
+    assert page.context.cookies() == []
 
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_label("Client ID")).to_be_visible()
@@ -719,6 +720,16 @@ def test_api_docs_render_with_the_servers_own_assets(
     paths = operations.all_inner_texts()
     assert any("/ad_accounts/{ad_account_id}/audience_insights" in p for p in paths), paths
     page.screenshot(path=screenshots / "api-docs-desktop.png")
+    # "Try it out" works from the page, on this server
+    operation = page.locator(
+        ".opblock", has=page.locator(".opblock-summary-path", has_text="/healthz")
+    )
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.get_by_role("button", name="Execute").click()
+    answer = operation.locator(".live-responses-table tr.response")
+    expect(answer.locator(".response-col_status")).to_have_text("200")
+    expect(answer.locator(".microlight").first).to_contain_text('"status": "ok"')
 
 
 @pytest.mark.parametrize("path", ["/", "/v5/docs"])
@@ -789,3 +800,73 @@ def test_token_without_the_read_scope_is_a_sentence(server: RunningServer, open_
     expect(page.get_by_role("alert")).to_have_text(
         "This token is not allowed to read audience insights (it lacks the ads:read scope)."
     )
+
+
+#: Elements with text whose contrast with their background must be at least 4.5:1 (WCAG AA).
+TEXT_ELEMENTS = (
+    ".brand",
+    ".top-nav a",
+    ".top-nav button",
+    ".field label",
+    "select",
+    ".button-secondary",
+    ".card-label",
+    ".card-size",
+    ".card-about",
+    ".highlights",
+    ".hint",
+    ".legend li",
+    ".chart thead th",
+    ".chart th.name",
+    ".number",
+    ".index-high .number",
+    ".sort",
+    ".show-all",
+)
+COLOURS = """(selectors) => {
+  const opaque = (element) => {
+    for (let node = element; node; node = node.parentElement) {
+      const colour = getComputedStyle(node).backgroundColor;
+      if (colour !== "rgba(0, 0, 0, 0)" && colour !== "transparent") return colour;
+    }
+    return "rgb(255, 255, 255)";
+  };
+  return selectors.flatMap((selector) =>
+    [...document.querySelectorAll(selector)].slice(0, 3).map((element) => [
+      selector, getComputedStyle(element).color, opaque(element),
+    ]),
+  );
+}"""
+
+
+def _luminance(colour: str) -> float:
+    red, green, blue = (int(part) / 255 for part in re.findall(r"\d+", colour)[:3])
+
+    def linear(channel: float) -> float:
+        return channel / 12.92 if channel <= 0.03928 else ((channel + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(red) + 0.7152 * linear(green) + 0.0722 * linear(blue)
+
+
+def contrast(foreground: str, background: str) -> float:
+    lighter, darker = sorted((_luminance(foreground), _luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_text_contrast_is_at_least_4_5_to_1(platform: Platform, open_page: Any) -> None:
+    page, _ = open_page(platform.server)
+    page.goto(platform.server.base_url + "/")
+    signed_out = page.evaluate(
+        COLOURS, [".signin h1", ".lede", ".stack label", ".button-primary", ".fine", "summary"]
+    )
+    sign_in(page, platform)
+    choose(page, "Compare with", "PINTEREST_TOTAL_AUDIENCE")
+    signed_in = page.evaluate(COLOURS, list(TEXT_ELEMENTS))
+    found = {selector for selector, _, _ in signed_out + signed_in}
+    assert found >= set(TEXT_ELEMENTS), set(TEXT_ELEMENTS) - found
+    poor = [
+        (selector, colour, background, round(contrast(colour, background), 2))
+        for selector, colour, background in signed_out + signed_in
+        if contrast(colour, background) < 4.5
+    ]
+    assert poor == []
