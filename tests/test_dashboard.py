@@ -640,6 +640,10 @@ def test_small_audience_reads_fewer_than_100_people(server: RunningServer, open_
     expect(page.locator("#categories .empty")).to_have_text(
         "No interests are shown for audiences of fewer than 100 people."
     )
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download CSV").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text())))
+    assert [(row["section"], row["people"]) for row in rows] == [("size", "<100")]
 
 
 def test_account_the_token_may_not_read_is_a_sentence(
