@@ -317,6 +317,14 @@ def test_signed_in_marketer_sees_the_audience_the_api_serves(
 
     expect(page.locator(".card-primary .card-size")).to_have_text(f"{document['size']:,} people")
     assert category_rows(page) == expected_categories(document)
+    # the summary's sentence names the top indexes among interests of 5% of the audience or more
+    categories = document["categories"]
+    distinctive = sorted(
+        (c for c in categories if c["index"] > 1.0 and c["ratio"] >= 0.05),
+        key=lambda c: (-c["index"], -c["ratio"]),
+    )[:3]
+    named = page.locator(".highlights strong").all_inner_texts()
+    assert named == [c["name"] for c in distinctive] + [categories[0]["name"]]
     for dimension in ("ages", "genders", "devices"):
         table = page.locator(f"#{dimension}-table tbody tr")
         assert table.locator("th").all_inner_texts() == [

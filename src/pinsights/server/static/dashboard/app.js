@@ -39,6 +39,8 @@
   const AGE_ORDER = ["18-24", "25-34", "35-44", "45-49", "50-54", "55-64", "65+", "unknown"];
   // Rows of a long table shown before "Show all".
   const TABLE_ROWS = 10;
+  // Share of the audience an interest needs to be named in the summary's sentence.
+  const HIGHLIGHT_MIN_SHARE = 0.05;
   // Categories shown before "Show all" (the rest have the smallest shares).
   const CATEGORY_ROWS = 12;
   const ACCOUNT_ID = /^\d{1,18}$/;
@@ -461,12 +463,15 @@
     $("summary").replaceChildren(...[...cards, highlights(audiences[0])].filter(Boolean));
   }
 
-  /** One sentence with what sets the audience apart: its highest affinity indexes. */
+  /**
+   * One sentence with what sets the audience apart: its highest affinity indexes among interests
+   * of at least HIGHLIGHT_MIN_SHARE of it (a high index on a sliver of the audience is noise).
+   */
   function highlights(audience) {
     const categories = audience.document.categories || [];
     if (categories.length === 0) return null;
     const distinctive = categories
-      .filter((category) => category.index > 1.0)
+      .filter((category) => category.index > 1.0 && category.ratio >= HIGHLIGHT_MIN_SHARE)
       .sort((a, b) => b.index - a.index || b.ratio - a.ratio)
       .slice(0, 3);
     const parts = [];
