@@ -178,6 +178,24 @@ def test_a_build_killed_at_each_step_of_publishing_leaves_a_store_the_next_build
     assert len(list((store / "snapshots").iterdir())) == 2
 
 
+def test_a_failure_midway_through_several_dates_says_what_was_published(
+    data: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    dates = f"{day(1)}..{day(0)}"
+    with paused_build(
+        "after-manifest", "--data", str(data), "--store", str(store), "--dates", dates
+    ) as b:
+        (store / "manifest.json").write_text("{ torn")  # damage the store between the two dates
+        status, stdout, stderr = b.resume()
+    assert status == 3 and stdout == "", stderr
+    assert f"published before the failure: {day(1)}" in stderr and "store check" in stderr
+    status, findings = check(store)
+    assert status == 0 and dates_of(store) == [day(1)], findings
+    failed = [r for r in Store(store).reports() if not r["published"]]
+    assert failed[-1]["published_dates"] == [str(day(1))]
+
+
 # --- builds and other writers at the same time -----------------------------------------------
 
 

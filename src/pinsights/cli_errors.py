@@ -74,9 +74,7 @@ def explain(error: BaseException) -> tuple[ExitStatus, str] | None:
         known = _known_kind(candidate)
         if known is not None:
             status, prefix = known
-            if isinstance(candidate, OSError) and candidate is not error:
-                return status, f"{prefix}: {error}"
-            return status, f"{prefix}: {_describe(candidate)}"
+            return status, f"{prefix}: {_describe(error)}"  # the outer message says the most
     if isinstance(error, BuildError):
         return ExitStatus.FAILED, f"build failed: {error}"
     return None
