@@ -216,9 +216,43 @@ def test_access_log_is_json_lines_without_credentials(server: RunningServer) -> 
     reads = [e for e in mine if e["path"] != "/v5/oauth/token"]
     assert len(reads) == 2 and all(e["status"] == 200 for e in reads)
     assert {"time", "remote", "method", "path", "query", "status", "bytes", "ms"} <= set(reads[0])
-    assert "access_token=[redacted]" in reads[0]["query"]
+    assert reads[0]["query"] == "audience_insight_type=YOUR_TOTAL_AUDIENCE&[other]"
     token_requests = [e for e in entries if e["path"] == "/v5/oauth/token"]
     assert [e["client_id"] for e in token_requests].count(client_id) == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "%74oken={secret}",  # an encoded name
+        "%74%6F%6B%65%6E={secret}",
+        "bearer={secret}",
+        "auth={secret}",
+        "Authorization=Bearer%20{secret}",
+        "{secret}",  # a bare name
+        "x={secret}&y=1",
+        "date={secret}",  # a defined name with a value far too long to be one
+        "audience_insight_type={secret}%00",
+    ],
+)
+def test_access_log_writes_only_defined_parameters(server: RunningServer, query: str) -> None:
+    secret = "S3cr3t" + "x" * 40
+    path = "/v5/ad_accounts/1001/audience_insights"
+    response = server.get(f"{path}?{query.format(secret=secret)}", mint())
+    assert response.status_code == 400
+    server.get(f"/v5/nothing?{query.format(secret=secret)}")  # an unknown route, no token
+    server.access_log()  # written
+    log = server.log_path.read_text()
+    assert secret not in log
+    assert "S3cr3t" not in log or "date=S3cr3t" in log or "audience_insight_type=S3cr3t" in log
+
+
+def test_access_log_decodes_the_defined_parameters(server: RunningServer) -> None:
+    path = "/v5/ad_accounts/1001/audience_insights"
+    marker = "%61udience_insight_type=YOUR_TOTAL_AUDIENCE&dat%65=2026-10-31&z=1"
+    assert server.get(f"{path}?{marker}", mint()).status_code == 200
+    entry = next(e for e in reversed(server.access_log()) if e["path"] == path)
+    assert entry["query"] == "audience_insight_type=YOUR_TOTAL_AUDIENCE&date=2026-10-31&[other]"
 
 
 def test_mint_helper_matches_server_key(server: RunningServer) -> None:

@@ -1,7 +1,10 @@
 """Access log: one JSON line per request on stderr, for log shippers to parse.
 
-It records who asked what and how it went — never a credential: the Authorization header is not
-read, and query values named like a token or secret are replaced by ``"[redacted]"``.
+It records who asked what and how it went — never a credential. Nothing is written verbatim that a
+caller chose freely: no header is read (Authorization, Cookie), no body; of the query string only
+the parameters the API defines (``audience_insight_type``, ``date``, ``sort``) are written, decoded,
+each other parameter as ``[other]`` (its name may be the secret: ``?%74oken=…``, ``?eyJ…``); and
+a path is cut at ``MAX_PATH`` characters (a token pasted into a path loses its signature).
 
 Lines are formatted and written a batch at a time, at most ``FLUSH_INTERVAL`` seconds after the
 first of them (see :mod:`pinsights.server.journal`): one write per request was, on this project's
@@ -11,19 +14,40 @@ machine, a tenth of the whole request's cost. A crash loses at most that last fr
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Any, TextIO
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from pinsights.server.journal import FLUSH_INTERVAL, Entry
+from pinsights.server.openapi import served_document
 
 __all__ = ["FLUSH_INTERVAL", "AccessLog"]
 
 ASGIApp = Any
 #: Formatted method-path-query parts kept (forgotten all at once when full).
 REQUESTS_REMEMBERED = 4096
-_SENSITIVE = re.compile("token|secret|password|key")  # matched against lower-cased text
+#: Longer paths are cut; longer values of logged parameters too (no defined value is that long).
+MAX_PATH = 128
+MAX_VALUE = 32
+OTHER = "[other]"
+
+
+def _defined_query_parameters() -> frozenset[str]:
+    """Every query parameter the served OpenAPI document defines, resolving ``$ref``s."""
+    document = served_document(None)
+    shared = document["components"].get("parameters", {})
+    names = set()
+    for item in document["paths"].values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                if "$ref" in parameter:
+                    parameter = shared[parameter["$ref"].rsplit("/", 1)[1]]
+                if parameter.get("in") == "query":
+                    names.add(parameter["name"])
+    return frozenset(names)
+
+
+LOGGED_PARAMETERS = _defined_query_parameters()
 
 
 class AccessLog:
@@ -70,7 +94,7 @@ class AccessLog:
     def _request(self, method: str, path: str, query_string: bytes) -> str:
         request = (
             f'"method":{_string(method)},'
-            f'"path":{_string(path)},'
+            f'"path":{_string(_cut(path, MAX_PATH))},'
             f'"query":{_string(_redacted(query_string))}'
         )
         if len(self._requests) >= REQUESTS_REMEMBERED:
@@ -93,10 +117,19 @@ def _timestamp(now: float) -> str:
 
 
 def _redacted(query_string: bytes) -> str:
+    """The defined parameters, decoded; ``[other]`` in place of each other one."""
+    if not query_string:
+        return ""
     query = query_string.decode("latin-1")
-    lowered = query.lower()
-    if not _SENSITIVE.search(lowered):  # nearly always: no parsing
-        return query
-    pairs = parse_qsl(query, keep_blank_values=True)
-    redacted = [(k, "[redacted]" if _SENSITIVE.search(k.lower()) else v) for k, v in pairs]
-    return urlencode(redacted, safe="[]")
+    if "%" in query or "+" in query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+    else:  # nearly always: nothing to decode
+        pairs = [part.partition("=")[::2] for part in query.split("&") if part]
+    return "&".join(
+        f"{name}={_cut(value, MAX_VALUE)}" if name in LOGGED_PARAMETERS else OTHER
+        for name, value in pairs
+    )
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
