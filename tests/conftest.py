@@ -259,20 +259,22 @@ def start_server(
     rate_limit: str = "100000/s",
     args: tuple[str, ...] = (),
     secret: str | None = TEST_SECRET,
+    env: dict[str, str] | None = None,
 ) -> RunningServer:
     """Start ``pinsights serve`` on a free loopback port and wait until /healthz answers.
 
-    ``secret=None`` serves with the store's own keyring instead of PINSIGHTS_SECRET.
+    ``secret=None`` serves with the store's own keyring instead of PINSIGHTS_SECRET; ``env`` adds
+    settings only the environment sets (``PINSIGHTS_*``).
     """
     log_path = store.parent / f"server-{uuid.uuid4().hex[:8]}.log"
     port = free_port()
-    env = scrubbed_environment()
+    environment = {**scrubbed_environment(), **(env or {})}
     if secret is not None:
-        env["PINSIGHTS_SECRET"] = secret
+        environment["PINSIGHTS_SECRET"] = secret
     command = [sys.executable, "-c", "from pinsights.cli import app; app()", "serve"]
     command += ["--store", str(store), "--port", str(port), "--rate-limit", rate_limit, *args]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
     server = RunningServer(f"http://127.0.0.1:{port}", store, process, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

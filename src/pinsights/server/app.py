@@ -24,7 +24,8 @@ from pinsights.server.clients import ClientRegistry
 from pinsights.server.documents import Documents
 from pinsights.server.journal import Journal, Sink
 from pinsights.server.keys import keyring_source
-from pinsights.server.ratelimit import open_limiter
+from pinsights.server.logins import LoginGuard
+from pinsights.server.ratelimit import RateLimit, open_limiter
 from pinsights.server.settings import ServerSettings
 from pinsights.server.tokens import TokenService
 from pinsights.server.web import WebServices, create_web_app
@@ -108,6 +109,10 @@ def create_app(settings: ServerSettings | None = None) -> Router:
             limiter=limiter,
             token_ttl=settings.token_ttl,
             public_url=settings.public_url,
+            logins=LoginGuard(
+                max_checks=settings.max_credential_checks,
+                failed_logins=RateLimit.parse(settings.failed_login_limit),
+            ),
         )
     )
     sinks: list[Sink] = []

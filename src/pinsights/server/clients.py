@@ -100,25 +100,36 @@ class ClientRegistry:
         self._refresh()
         return client_id in self._active
 
-    def authenticate(self, client_id: str, secret: str) -> Client | None:
-        """The client if the secret is its own and it is not revoked, else None.
+    def recognise(self, client_id: str, secret: str) -> Client | None:
+        """The client if this very secret was verified with argon2 before (cheap: no argon2).
 
         argon2 is deliberately slow, so a secret verified once is remembered as a keyed digest (in
-        memory only, forgotten when the file changes); unknown ids are checked against a dummy hash
-        so that timing does not reveal which client ids exist. Call it off the event loop.
+        memory only, forgotten when the file changes). None says nothing about the secret: ask
+        :meth:`authenticate`.
         """
         client = self._refresh().get(client_id)
-        digest = hmac.new(self._digest_key, secret.encode(), hashlib.sha256).digest()
+        known = self._verified.get(client_id)
+        if client is None or client.revoked or known is None:
+            return None
+        return client if hmac.compare_digest(known, self._digest(secret)) else None
+
+    def authenticate(self, client_id: str, secret: str) -> Client | None:
+        """The client if the secret is its own and it is not revoked, else None (argon2: slow).
+
+        Unknown ids are checked against a dummy hash so that timing does not reveal which client
+        ids exist. Call it off the event loop.
+        """
+        client = self._refresh().get(client_id)
         if client is None or client.revoked:
             _verify(_DUMMY_HASH, secret)
             return None
-        known = self._verified.get(client_id)
-        if known is not None and hmac.compare_digest(known, digest):
-            return client
         if not _verify(client.secret_hash, secret):
             return None
-        self._verified[client_id] = digest
+        self._verified[client_id] = self._digest(secret)
         return client
+
+    def _digest(self, secret: str) -> bytes:
+        return hmac.new(self._digest_key, secret.encode(), hashlib.sha256).digest()
 
     # --- writing (the CLI) -----------------------------------------------------------------------
 

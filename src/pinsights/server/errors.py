@@ -98,10 +98,8 @@ class RateLimited(ApiError):
 
     status, code = 429, 8
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            f"Rate limit exceeded; retry after {retry_after} s.", {"Retry-After": str(retry_after)}
-        )
+    def __init__(self, retry_after: int, what: str = "Rate limit exceeded") -> None:
+        super().__init__(f"{what}; retry after {retry_after} s.", {"Retry-After": str(retry_after)})
 
 
 class StorageUnavailable(ApiError):

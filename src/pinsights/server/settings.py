@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pinsights.server.keys import MIN_KEY_LENGTH as MIN_SECRET_LENGTH
+from pinsights.server.logins import FAILED_LOGINS, MAX_CONCURRENT_CHECKS
 from pinsights.server.protocol import DEFAULT_MAX_REQUEST_HEAD
 from pinsights.server.ratelimit import MEMORY, RateLimit, check_storage
 
@@ -49,11 +50,17 @@ class ServerSettings(BaseSettings):
     forwarded_allow_ips: str | None = Field(
         default=None, description="proxies whose X-Forwarded-For/-Proto are believed"
     )
+    max_credential_checks: int = Field(
+        default=MAX_CONCURRENT_CHECKS, ge=1, description="argon2 checks at once, per worker"
+    )
+    failed_login_limit: str = Field(
+        default=FAILED_LOGINS, description="failed logins per source address and per client id"
+    )
     max_request_head: int = Field(
         default=DEFAULT_MAX_REQUEST_HEAD, ge=1024, description="bytes of request line + headers"
     )
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "failed_login_limit")
     @classmethod
     def _rate_limit_parses(cls, value: str) -> str:
         RateLimit.parse(value)
@@ -119,6 +126,8 @@ class ServerSettings(BaseSettings):
             "PINSIGHTS_METRICS": "true" if self.metrics else "false",
             "PINSIGHTS_PUBLIC_URL": self.public_url or "",
             "PINSIGHTS_MAX_REQUEST_HEAD": str(self.max_request_head),
+            "PINSIGHTS_MAX_CREDENTIAL_CHECKS": str(self.max_credential_checks),
+            "PINSIGHTS_FAILED_LOGIN_LIMIT": self.failed_login_limit,
         }
 
 

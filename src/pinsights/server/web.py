@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from pinsights import __version__
 from pinsights.server.api import CLIENT_ID_KEY
-from pinsights.server.clients import ClientRegistry
+from pinsights.server.clients import Client, ClientRegistry
 from pinsights.server.dashboard import install_dashboard
 from pinsights.server.documents import Documents
 from pinsights.server.errors import (
@@ -28,6 +28,7 @@ from pinsights.server.errors import (
     Unauthenticated,
     install_error_handlers,
 )
+from pinsights.server.logins import LoginGuard
 from pinsights.server.openapi import contract, served_document
 from pinsights.server.ratelimit import Limiter
 from pinsights.server.tokens import READ_SCOPE, TokenService
@@ -56,6 +57,7 @@ class WebServices:
     token_ttl: int
     #: The server's URL as clients see it (``--public-url``); None: the OpenAPI URLs are relative.
     public_url: str | None = None
+    logins: LoginGuard = field(default_factory=LoginGuard)
 
 
 def create_web_app(services: WebServices) -> FastAPI:
@@ -72,9 +74,7 @@ def create_web_app(services: WebServices) -> FastAPI:
     async def oauth_token(request: Request) -> JSONResponse:
         """OAuth2 client credentials: HTTP Basic client authentication, form-encoded body."""
         client_id, secret = _basic_credentials(request)
-        client = await run_in_threadpool(services.registry.authenticate, client_id, secret)
-        if client is None:
-            raise Unauthenticated("Invalid client credentials.", challenge=BASIC_CHALLENGE)
+        client = await _authenticate(services, client_id, secret, request)
         request.scope[CLIENT_ID_KEY] = client.client_id
         decision = await services.limiter.take(client.client_id)
         request.state.ratelimit_headers = decision.headers()
@@ -113,6 +113,28 @@ def create_web_app(services: WebServices) -> FastAPI:
 
     install_dashboard(app)
     return app
+
+
+async def _authenticate(
+    services: WebServices, client_id: str, secret: str, request: Request
+) -> Client:
+    """The client these credentials belong to, or 401; bounded by the login guard (429, 503).
+
+    A secret this worker verified before is recognised at once; anything else needs argon2,
+    which runs off the event loop, only while the address and the client id have failures to
+    spare, and only in one of the guard's few slots.
+    """
+    client = services.registry.recognise(client_id, secret)
+    if client is not None:
+        return client
+    address = request.client.host if request.client else "unknown"
+    services.logins.admit(address, client_id)
+    with services.logins.checking():
+        client = await run_in_threadpool(services.registry.authenticate, client_id, secret)
+    if client is None:
+        services.logins.failed(address, client_id)
+        raise Unauthenticated("Invalid client credentials.", challenge=BASIC_CHALLENGE)
+    return client
 
 
 def _basic_credentials(request: Request) -> tuple[str, str]:

@@ -1,0 +1,150 @@
+"""The token endpoint under attack (review finding): argon2 checks are bounded in number, failed
+logins are limited per source address and per client id, and none of it tells ids apart."""
+
+from __future__ import annotations
+
+import base64
+import socket
+from pathlib import Path
+
+import pytest
+
+from pinsights.server.errors import Busy, RateLimited
+from pinsights.server.logins import LoginGuard
+from pinsights.server.ratelimit import RateLimit
+from tests.conftest import RunningServer
+from tests.test_server_auth import add_client
+from tests.test_server_errors import assert_error
+
+FORM = {"grant_type": "client_credentials"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# --- the guard, on an explicit clock -------------------------------------------------------------
+
+
+def test_failures_are_limited_per_address_and_per_client() -> None:
+    clock = Clock()
+    guard = LoginGuard(failed_logins=RateLimit.parse("6/min"), clock=clock)  # bursts of 12
+    for _ in range(12):
+        guard.admit("10.0.0.1", "victim")
+        guard.failed("10.0.0.1", "victim")
+    with pytest.raises(RateLimited) as refused:
+        guard.admit("10.0.0.1", "someone-else")  # the address is spent
+    assert refused.value.headers["Retry-After"] == "10"  # one failure back every 10 s
+    with pytest.raises(RateLimited):
+        guard.admit("10.0.0.2", "victim")  # so is the client id, from any address
+    guard.admit("10.0.0.2", "someone-else")
+    clock.now += 10
+    guard.admit("10.0.0.1", "victim")  # refilled by one
+
+
+def test_checks_in_flight_are_bounded() -> None:
+    guard = LoginGuard(max_checks=2)
+    with guard.checking(), guard.checking():
+        with pytest.raises(Busy) as busy, guard.checking():
+            pass
+        assert busy.value.status == 503 and busy.value.headers["Retry-After"] == "1"
+    with guard.checking():  # slots come back
+        assert guard.checks_in_flight == 1
+
+
+# --- a live server ------------------------------------------------------------------------------
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def login(server: RunningServer, client_id: str, secret: str, address: str | None = None) -> int:
+    headers = {"Authorization": basic(client_id, secret)}
+    if address:
+        headers["X-Forwarded-For"] = address
+    return server.client.post("/v5/oauth/token", data=FORM, headers=headers).status_code
+
+
+def peak_memory_kib(server: RunningServer) -> int:
+    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def test_a_flood_of_bogus_logins_is_answered_503_at_once(tmp_path: Path, server_factory) -> None:
+    """All requests are on the wire before any answer is read: the server sees them together."""
+    store = tmp_path / "store"
+    server = server_factory(store, env={"PINSIGHTS_MAX_CREDENTIAL_CHECKS": "1"})
+    client_id, secret = add_client(store)
+    host, port = server.base_url.removeprefix("http://").split(":")
+    body = b"grant_type=client_credentials"
+    sockets = []
+    for i in range(30):
+        request = (
+            f"POST /v5/oauth/token HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: {basic(f'bogus-{i}', 'guess')}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode() + body
+        sock = socket.create_connection((host, int(port)), timeout=30)
+        sock.sendall(request)
+        sockets.append(sock)
+    statuses = []
+    for sock in sockets:
+        with sock:
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        statuses.append(int(answer.split(b" ", 2)[1]))
+        if statuses[-1] == 503:
+            assert b"retry-after: 1" in answer.lower() and b'{"code":503,' in answer
+    assert set(statuses) <= {401, 503} and statuses.count(503) >= 20
+    # argon2 takes 64 MiB per check: one at a time keeps the server far from the review's 2.1 GiB
+    assert peak_memory_kib(server) < 400 * 1024
+    assert login(server, client_id, secret) == 200  # and real clients still get in
+
+
+def test_failed_logins_are_limited_per_address(tmp_path: Path, server_factory) -> None:
+    store = tmp_path / "store"
+    server = server_factory(
+        store,
+        args=("--forwarded-allow-ips", "127.0.0.1"),
+        env={"PINSIGHTS_FAILED_LOGIN_LIMIT": "2/hour"},  # bursts of 4
+    )
+    known_id, known_secret = add_client(store)
+    other_id, other_secret = add_client(store)
+    assert login(server, known_id, known_secret, "198.51.100.1") == 200  # verified once
+    attacker = "203.0.113.7"
+    assert [login(server, f"guess-{i}", "x", attacker) for i in range(4)] == [401] * 4
+    response = server.client.post(
+        "/v5/oauth/token",
+        data=FORM,
+        headers={"Authorization": basic("guess-5", "x"), "X-Forwarded-For": attacker},
+    )
+    body = assert_error(response, 429, 8)
+    assert "failed logins" in str(body["message"]) and int(response.headers["retry-after"]) > 0
+    assert login(server, other_id, other_secret, attacker) == 429  # even right, from there
+    assert login(server, other_id, other_secret, "198.51.100.2") == 200  # from elsewhere, fine
+    assert login(server, known_id, known_secret, attacker) == 200  # a secret already verified
+
+
+def test_failed_logins_are_limited_per_client_id_alike_for_unknown_ids(
+    tmp_path: Path, server_factory
+) -> None:
+    store = tmp_path / "store"
+    server = server_factory(
+        store,
+        args=("--forwarded-allow-ips", "127.0.0.1"),
+        env={"PINSIGHTS_FAILED_LOGIN_LIMIT": "2/hour"},
+    )
+    real_id, real_secret = add_client(store)
+    for target in (real_id, "0123456789abcdef"):  # a registered id and one that is not
+        statuses = [login(server, target, "wrong", f"192.0.2.{i}") for i in range(6)]
+        assert statuses == [401, 401, 401, 401, 429, 429], target
+    assert login(server, real_id, real_secret, "192.0.2.99") == 429  # its failures are spent
