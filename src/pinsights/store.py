@@ -363,9 +363,10 @@ class Store:
     def ensure(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"the store {self.root} is a file, not a store directory")
-        try:
-            (self.root / SNAPSHOT_DIR).mkdir(parents=True, exist_ok=True)
-            (self.root / REPORT_DIR).mkdir(parents=True, exist_ok=True)
+        try:  # owner-only: insights, quarantined rows and reports are not for other users
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            (self.root / SNAPSHOT_DIR).mkdir(mode=0o700, exist_ok=True)
+            (self.root / REPORT_DIR).mkdir(mode=0o700, exist_ok=True)
         except OSError as error:
             raise StoreError(f"cannot use {self.root} as a store: {error.strerror}") from error
 
