@@ -89,7 +89,11 @@ def create_app(settings: ServerSettings | None = None) -> Router:
     settings = settings or ServerSettings()
     secret = settings.secret.get_secret_value() if settings.secret else None
     registry = ClientRegistry(settings.store)
-    tokens = TokenService(keyring_source(settings.store, secret), client_allowed=registry.is_active)
+    tokens = TokenService(
+        keyring_source(settings.store, secret),
+        client_allowed=registry.is_active,
+        cache_size=settings.token_cache_size,
+    )
     limiter = open_limiter(
         settings.rate_limit_storage, settings.limit, shared_table=settings.rate_limit_table
     )

@@ -18,6 +18,7 @@ from pinsights.server.keys import MIN_KEY_LENGTH as MIN_SECRET_LENGTH
 from pinsights.server.logins import FAILED_LOGINS, MAX_CONCURRENT_CHECKS
 from pinsights.server.protocol import DEFAULT_MAX_REQUEST_HEAD
 from pinsights.server.ratelimit import MEMORY, RateLimit, check_storage
+from pinsights.server.tokens import VERIFIED_CACHE_SIZE
 
 
 class ServerSettings(BaseSettings):
@@ -49,6 +50,9 @@ class ServerSettings(BaseSettings):
     )
     forwarded_allow_ips: str | None = Field(
         default=None, description="proxies whose X-Forwarded-For/-Proto are believed"
+    )
+    token_cache_size: int = Field(
+        default=VERIFIED_CACHE_SIZE, ge=0, description="verified tokens remembered per worker"
     )
     max_credential_checks: int = Field(
         default=MAX_CONCURRENT_CHECKS, ge=1, description="argon2 checks at once, per worker"
@@ -127,6 +131,7 @@ class ServerSettings(BaseSettings):
             "PINSIGHTS_PUBLIC_URL": self.public_url or "",
             "PINSIGHTS_MAX_REQUEST_HEAD": str(self.max_request_head),
             "PINSIGHTS_MAX_CREDENTIAL_CHECKS": str(self.max_credential_checks),
+            "PINSIGHTS_TOKEN_CACHE_SIZE": str(self.token_cache_size),
             "PINSIGHTS_FAILED_LOGIN_LIMIT": self.failed_login_limit,
         }
 
