@@ -629,7 +629,7 @@ def test_rate_limit_is_a_sentence_with_the_wait(
         ).click()  # token: 1, definitions: 2, insights: 429
         expect(page.get_by_role("alert")).to_have_text(
             re.compile(
-                r"^Too many requests for this client right now\. Try again in \d+ seconds\.$"
+                r"^Too many requests for this client right now\. Try again in \d+ minutes\.$"
             )
         )
     finally:

@@ -124,7 +124,9 @@
   function retryAfter(response) {
     const seconds = Number.parseInt(response.headers.get("Retry-After") || "", 10);
     if (!Number.isFinite(seconds)) return "in a moment";
-    return seconds <= 1 ? "in a second" : `in ${seconds} seconds`;
+    if (seconds <= 1) return "in a second";
+    if (seconds < 120) return `in ${seconds} seconds`;
+    return `in ${Math.ceil(seconds / 60)} minutes`;
   }
 
   /** What went wrong, as a sentence a marketer can act on. */
