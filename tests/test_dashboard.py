@@ -168,15 +168,17 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 # --- the browser ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_session() -> Iterator[Playwright]:
+    """Module-scoped on purpose: Playwright's sync API keeps an asyncio loop running on the main
+    thread while it lives, and a later test module calling ``asyncio.run`` would then fail."""
     with sync_playwright() as playwright:
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_session: Playwright) -> Iterator[Browser]:
-    """One Chromium for the whole run (Debian's; `.ci/run` installs it when it is missing)."""
+    """One Chromium for all the dashboard tests (Debian's; `.ci/run` installs it when it is missing)."""
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)"
     browser = playwright_session.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield browser
