@@ -251,6 +251,23 @@ def test_large_but_allowed_head_is_served(server: RunningServer) -> None:
     assert server.get(query, mint(), headers=cookie).status_code == 200
 
 
+def test_a_head_sent_too_slowly_is_408_and_others_are_served(
+    handmade_store: Path, server_factory
+) -> None:
+    patient = server_factory(handmade_store, env={"PINSIGHTS_HEAD_TIMEOUT": "1"})
+    host, port = patient.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as slow:
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a")  # and never the rest
+        assert patient.get(INSIGHTS.format(account="1001"), mint()).status_code == 200
+        answer = b""
+        while chunk := slow.recv(65536):  # the server closes the connection after answering
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["code"] == 408
+    with socket.create_connection((host, int(port)), timeout=30) as silent:
+        assert silent.recv(1) == b""  # a connection that sends nothing is closed, unanswered
+
+
 def test_oversized_token_request_body_is_413(server: RunningServer) -> None:
     client_id, secret = add_client(server.store)
     body = {"grant_type": "client_credentials", "padding": "p" * (MAX_FORM_BYTES + 1)}

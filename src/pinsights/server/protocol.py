@@ -9,13 +9,19 @@ connection: 414 when the request line alone is that long, 431 otherwise. Request
 (a method that is not a token, bytes not allowed in a header, a broken chunked body…) get 400. All
 three in the error shape of every other answer, ``{"code": <status>, "message": "…"}``.
 
-Two measures: while the head arrives, the bytes received so far (so memory is bounded: a head is
+A head must also arrive whole within ``PINSIGHTS_HEAD_TIMEOUT`` seconds (10 by default) of its first
+byte, or of the connection's opening: a client trickling its headers a byte at a time ("slowloris")
+would otherwise hold a connection for ever (uvicorn times out only idle kept-alive connections).
+It is answered 408 and the connection closed; a connection that sent nothing is just closed.
+
+Two measures of size: while the head arrives, the bytes received so far (so memory is bounded: a head is
 cut off at most one read buffer, 256 KiB with uvloop, past the limit); once it is whole, its exact
 size (request target plus headers), so the limit holds to the byte whatever the chunking.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -27,6 +33,8 @@ from pinsights.server.errors import ApiError
 #: Environment variable (set by ``pinsights serve`` for its workers) and its default, in bytes.
 MAX_REQUEST_HEAD_ENV = "PINSIGHTS_MAX_REQUEST_HEAD"
 DEFAULT_MAX_REQUEST_HEAD = 16 * 1024
+HEAD_TIMEOUT_ENV = "PINSIGHTS_HEAD_TIMEOUT"
+DEFAULT_HEAD_TIMEOUT = 10.0
 #: What ``uvicorn.run(http=…)`` is given: the class, by import path (workers import it themselves).
 PROTOCOL = "pinsights.server.protocol:BoundedHttpToolsProtocol"
 
@@ -37,12 +45,24 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_head = int(os.environ.get(MAX_REQUEST_HEAD_ENV, DEFAULT_MAX_REQUEST_HEAD))
+        self.head_timeout = float(os.environ.get(HEAD_TIMEOUT_ENV, DEFAULT_HEAD_TIMEOUT))
+        self._head_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0
         self._in_head = True  # between requests, what arrives is the next request's head
         self._line_seen = False  # the head's request line has ended
 
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
     def data_received(self, data: bytes) -> None:
         if self._in_head:
+            if self._head_timer is None:
+                self._start_head_timer()
             self._head_bytes += len(data)
             self._line_seen = self._line_seen or b"\n" in data
         super().data_received(data)
@@ -54,6 +74,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """The head is whole: measure it exactly (the chunk count above may fall short by the last
         chunk), and answer one that is too large with the refusal instead of the app."""
         self._in_head, self._head_bytes = False, 0
+        self._stop_head_timer()
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
         if size <= self.max_head:
             super().on_headers_complete()
@@ -64,6 +85,24 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             super().on_headers_complete()
         finally:
             self.app = app
+
+    def _start_head_timer(self) -> None:
+        self._stop_head_timer()
+        self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self._in_head or self.transport.is_closing():
+            return
+        if self._head_bytes:
+            self._refuse(408, f"The request's head did not arrive within {self.head_timeout:g} s.")
+        else:
+            self.transport.close()
 
     def _too_large(self, status: int) -> str:
         if status == 414:

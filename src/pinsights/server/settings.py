@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pinsights.server.keys import MIN_KEY_LENGTH as MIN_SECRET_LENGTH
 from pinsights.server.logins import FAILED_LOGINS, MAX_CONCURRENT_CHECKS
-from pinsights.server.protocol import DEFAULT_MAX_REQUEST_HEAD
+from pinsights.server.protocol import DEFAULT_HEAD_TIMEOUT, DEFAULT_MAX_REQUEST_HEAD
 from pinsights.server.ratelimit import MEMORY, RateLimit, check_storage
 from pinsights.server.tokens import VERIFIED_CACHE_SIZE
 
@@ -59,6 +59,9 @@ class ServerSettings(BaseSettings):
     )
     failed_login_limit: str = Field(
         default=FAILED_LOGINS, description="failed logins per source address and per client id"
+    )
+    head_timeout: float = Field(
+        default=DEFAULT_HEAD_TIMEOUT, gt=0, description="seconds for a request's head to arrive"
     )
     max_request_head: int = Field(
         default=DEFAULT_MAX_REQUEST_HEAD, ge=1024, description="bytes of request line + headers"
@@ -130,6 +133,7 @@ class ServerSettings(BaseSettings):
             "PINSIGHTS_METRICS": "true" if self.metrics else "false",
             "PINSIGHTS_PUBLIC_URL": self.public_url or "",
             "PINSIGHTS_MAX_REQUEST_HEAD": str(self.max_request_head),
+            "PINSIGHTS_HEAD_TIMEOUT": str(self.head_timeout),
             "PINSIGHTS_MAX_CREDENTIAL_CHECKS": str(self.max_credential_checks),
             "PINSIGHTS_TOKEN_CACHE_SIZE": str(self.token_cache_size),
             "PINSIGHTS_FAILED_LOGIN_LIMIT": self.failed_login_limit,
