@@ -1,14 +1,18 @@
 """Serving benchmark: a real endpoint of `pinsights serve` under load, beside a bare ASGI app.
 
-Both servers run in the same run, under the same uvicorn settings (one worker, uvloop, httptools),
-and answer the same bytes: the bare app returns the document the real endpoint returned, without
-auth, rate limiting, routing, lookup or access log. The ratio of their requests/s is the share of
-the machine's HTTP ceiling that pinsights keeps.
+Every contender runs in the same run, rounds alternating, under the same uvicorn settings (uvloop,
+httptools) and answers the same bytes: the bare app returns the document the real endpoint
+returned, without auth, rate limiting, routing, lookup, access log or metrics. The ratio of
+requests/s (and of server CPU per request) is the share of the machine's HTTP ceiling that
+pinsights keeps. Contenders: one worker as served (access log and metrics on) and without metrics /
+access log; two workers (beside a bare app with two workers); Redis as the rate-limit storage.
+Then the cost of each layer of a request, measured in-process (CPU time per call).
 
-    python benchmarks/serve.py [--duration 10] [--connections 32] [--users 3000]
+    python benchmarks/serve.py [--duration 10] [--connections 32] [--rounds 2] [--users 3000]
 
-Needs wrk (`apt-get install -y wrk`). Builds a small platform under ./bench-data/serve the first time
-(generator + engine), then reuses it. Prints a Markdown table for BENCHMARKS.md.
+Needs wrk (`apt-get install -y wrk`) and, for the Redis contender, redis-server (skipped without
+it, and said so). Builds a small platform under ./bench-data/serve the first time (generator +
+engine), then reuses it. Prints Markdown tables for BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import platform
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,9 +57,24 @@ class Server:
     pid: int
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far (Linux /proc)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time of the server's processes (its workers too) so far (Linux /proc)."""
+        return sum(_cpu_seconds(pid) for pid in _process_tree(self.pid))
+
+
+def _process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            pids += _process_tree(int(child))
+    return pids
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -66,6 +86,33 @@ class Result:
     non_2xx: int
     errors: int
     cpu_us_per_request: float
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    baseline: str  # the bare app it is compared with
+    args: tuple[str, ...] = ()  # pinsights serve options; None for a bare app
+    bare_workers: int = 0  # > 0: a bare app with that many workers
+
+
+def contenders(redis_url: str | None) -> list[Contender]:
+    bare1, bare2 = "bare ASGI", "bare ASGI, 2 workers"
+    chosen = [
+        Contender(bare1, bare1, bare_workers=1),
+        Contender("pinsights", bare1),
+        Contender("pinsights --no-metrics", bare1, ("--no-metrics",)),
+        Contender(
+            "pinsights --no-metrics --no-access-log", bare1, ("--no-metrics", "--no-access-log")
+        ),
+        Contender(bare2, bare2, bare_workers=2),
+        Contender("pinsights --workers 2", bare2, ("--workers", "2")),
+    ]
+    if redis_url:
+        chosen.append(
+            Contender("pinsights, Redis storage", bare1, ("--rate-limit-storage", redis_url))
+        )
+    return chosen
 
 
 def main() -> None:
@@ -83,24 +130,44 @@ def main() -> None:
     path = (
         f"/v5/ad_accounts/{account}/audience_insights?audience_insight_type=YOUR_ENGAGED_AUDIENCE"
     )
-    with tempfile.TemporaryDirectory() as tmp:
+    print(f"load average at the start: {_load()}")
+    with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as redis_url:
+        if redis_url is None:
+            print("redis-server not found: the Redis contender is skipped")
         token = mint_token()
-        with pinsights_server(store, Path(tmp)) as pinsights:
+        with pinsights_server(store, Path(tmp), ()) as pinsights:
             body = httpx.get(pinsights.url + path, headers={"Authorization": f"Bearer {token}"})
             body.raise_for_status()
-            body_file = Path(tmp) / "body.json"
-            body_file.write_bytes(body.content)
-            with bare_server(body_file, Path(tmp)) as bare:
-                servers = {"bare ASGI": bare, "pinsights": pinsights}
-                for server in servers.values():  # warm both: imports, caches, connections
-                    wrk(server, path, token, 2, args.connections)
-                results: dict[str, list[Result]] = {name: [] for name in servers}
-                for _ in range(args.rounds):
-                    for name, server in servers.items():
-                        results[name].append(
-                            wrk(server, path, token, args.duration, args.connections, name)
+        body_file = Path(tmp) / "body.json"
+        body_file.write_bytes(body.content)
+        chosen = contenders(redis_url)
+        results: dict[str, list[Result]] = {c.name: [] for c in chosen}
+        for _ in range(args.rounds):
+            for contender in chosen:
+                if contender.bare_workers:
+                    server = bare_server(body_file, Path(tmp), contender.bare_workers)
+                else:
+                    server = pinsights_server(store, Path(tmp), contender.args)
+                with server as running_server:
+                    wrk(running_server, path, token, 2, args.connections)  # warm
+                    results[contender.name].append(
+                        wrk(
+                            running_server,
+                            path,
+                            token,
+                            args.duration,
+                            args.connections,
+                            contender.name,
                         )
-    report(results, args, len(body.content))
+                    )
+        print(f"load average at the end: {_load()}")
+        report(results, chosen, args, len(body.content))
+        print()
+        layer_costs(store, account, token, redis_url)
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def prepare_store(directory: Path, users: int) -> tuple[Path, str]:
@@ -151,15 +218,17 @@ def running(command: list[str], env: dict[str, str], log: Path, url: str) -> Ite
         process.wait(timeout=10)
 
 
-def pinsights_server(store: Path, tmp: Path) -> contextlib.AbstractContextManager[Server]:
+def pinsights_server(
+    store: Path, tmp: Path, options: tuple[str, ...]
+) -> contextlib.AbstractContextManager[Server]:
     port = free_port()
     env = {**os.environ, "PINSIGHTS_SECRET": SECRET}
     command = [sys.executable, "-c", "from pinsights.cli import app; app()", "serve"]
     command += ["--store", str(store), "--port", str(port), "--rate-limit", "10000000/s"]
-    return running(command, env, tmp / "pinsights.log", f"http://127.0.0.1:{port}")
+    return running([*command, *options], env, tmp / "pinsights.log", f"http://127.0.0.1:{port}")
 
 
-def bare_server(body: Path, tmp: Path) -> contextlib.AbstractContextManager[Server]:
+def bare_server(body: Path, tmp: Path, workers: int) -> contextlib.AbstractContextManager[Server]:
     port = free_port()
     (tmp / "bare_app.py").write_text(BARE_APP)
     env = {**os.environ, "BENCH_BODY": str(body), "PYTHONPATH": str(tmp)}
@@ -172,8 +241,34 @@ def bare_server(body: Path, tmp: Path) -> contextlib.AbstractContextManager[Serv
         "--no-access-log",
         "--log-level",
         "warning",
+        "--workers",
+        str(workers),
     ]
     return running(command, env, tmp / "bare.log", f"http://127.0.0.1:{port}")
+
+
+@contextlib.contextmanager
+def redis_server(tmp: Path) -> Iterator[str | None]:
+    """A redis-server on a free loopback port (None when it is not installed)."""
+    if shutil.which("redis-server") is None:
+        yield None
+        return
+    port = free_port()
+    command = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+    command += ["--appendonly", "no", "--dir", str(tmp)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.kill()
+        process.wait()
 
 
 def wrk(
@@ -211,37 +306,175 @@ def _millis(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def report(results: dict[str, list[Result]], args: argparse.Namespace, size: int) -> None:
+def report(
+    results: dict[str, list[Result]],
+    chosen: list[Contender],
+    args: argparse.Namespace,
+    size: int,
+) -> None:
     best = {name: max(runs, key=lambda r: r.requests_per_second) for name, runs in results.items()}
-    bare, app = best["bare ASGI"], best["pinsights"]
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"{platform.python_implementation()} {platform.python_version()}, {platform.platform()}"
     )
     print(
         f"load: wrk -t1 -c{args.connections} -d{args.duration}s, {args.rounds} alternating rounds "
-        f"(best shown), body {size} bytes; servers: uvicorn, 1 worker, uvloop + httptools"
+        f"(best req/s shown; CPU the median of the rounds), body {size} bytes; "
+        "uvicorn, uvloop + httptools"
     )
-    print()
-    print("| server | req/s | p50 ms | p99 ms | non-2xx | socket errors | server CPU µs/request |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for r in (bare, app):
-        print(
-            f"| {r.name} | {r.requests_per_second:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
-            f"| {r.non_2xx} | {r.errors} | {r.cpu_us_per_request:.0f} |"
-        )
     print()
     print(
-        f"pinsights / bare ASGI, requests/s: {app.requests_per_second / bare.requests_per_second:.0%}"
+        "| server | req/s | x bare req/s | p50 ms | p99 ms | non-2xx | socket errors "
+        "| server CPU µs/request | bare CPU / this CPU |"
     )
-    cpu_ratio = bare.cpu_us_per_request / app.cpu_us_per_request
-    print(f"bare ASGI / pinsights, CPU per request: {cpu_ratio:.0%}")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for contender in chosen:
+        r, bare = best[contender.name], best[contender.baseline]
+        cpu = statistics.median(x.cpu_us_per_request for x in results[contender.name])
+        bare_cpu = statistics.median(x.cpu_us_per_request for x in results[contender.baseline])
+        print(
+            f"| {r.name} | {r.requests_per_second:,.0f} "
+            f"| {r.requests_per_second / bare.requests_per_second:.2f} "
+            f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.non_2xx} | {r.errors} "
+            f"| {cpu:.1f} | {bare_cpu / cpu:.2f} |"
+        )
+    print()
     for name, runs in results.items():
         rounds = ", ".join(
-            f"{r.requests_per_second:,.0f} req/s p99 {r.p99_ms:.2f} ms non-2xx {r.non_2xx}"
+            f"{r.requests_per_second:,.0f} req/s p99 {r.p99_ms:.2f} ms "
+            f"{r.cpu_us_per_request:.1f} µs non-2xx {r.non_2xx}"
             for r in runs
         )
         print(f"{name} rounds: {rounds}")
+
+
+def layer_costs(store: Path, account: str, token: str, redis_url: str | None) -> None:
+    """CPU time per call of each layer of a cached request, in this process (process_time, so
+    the neighbours' load does not count). In the server the same code runs colder, between
+    uvicorn's own work, and costs about two to three times as much per request."""
+    import asyncio
+
+    os.environ["PINSIGHTS_SECRET"] = SECRET
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    from pinsights.contract import AudienceInsightType
+    from pinsights.server.accesslog import AccessLog
+    from pinsights.server.api import _bearer_token, _query, _route, _segments
+    from pinsights.server.app import create_app
+    from pinsights.server.ratelimit import (
+        RateLimit,
+        SharedMemoryLimiter,
+        create_table,
+        open_limiter,
+    )
+    from pinsights.server.settings import ServerSettings
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": f"/v5/ad_accounts/{account}/audience_insights",
+        "raw_path": f"/v5/ad_accounts/{account}/audience_insights".encode(),
+        "query_string": b"audience_insight_type=YOUR_ENGAGED_AUDIENCE",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"authorization", f"Bearer {token}".encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+    }
+    limit = RateLimit.parse("10000000/s")
+
+    async def send(message: dict) -> None:
+        pass
+
+    async def measure(stack: contextlib.ExitStack) -> list[tuple[str, float]]:
+        app = create_app(ServerSettings(store=store, rate_limit="10000000/s"))
+        assert app.journal is not None and app.metrics is not None
+        devnull = stack.enter_context(open(os.devnull, "w"))  # noqa: SIM115 - the stack closes it
+        app.journal.sinks[0] = AccessLog(devnull).write
+        bare_app = {}
+        exec(BARE_APP.replace('open(os.environ["BENCH_BODY"], "rb").read()', "b'{}'"), bare_app)
+        data = app.data_api
+        table = Path(tempfile.mkdtemp()) / "table"
+        create_table(table)
+        shared = SharedMemoryLimiter(table, limit)
+        costs: list[tuple[str, float]] = []
+
+        async def cost(name: str, call, n: int = 20000) -> None:
+            for _ in range(200):
+                await call()
+            started = time.process_time()
+            for _ in range(n):
+                await call()
+            costs.append((name, (time.process_time() - started) / n * 1e6))
+
+        async def sync(function, *arguments):  # a plain call, timed like the others
+            return function(*arguments)
+
+        await cost(
+            "bare ASGI app (the same call, for scale)",
+            lambda: bare_app["app"](dict(scope), None, send),
+        )
+        await cost(
+            "whole request, as served (router → journal)", lambda: app(dict(scope), None, send)
+        )
+        await cost(
+            "whole request, answer only (DataApi.respond)", lambda: data.respond(dict(scope), send)
+        )
+        await cost(
+            "auth: bearer header + verified-token cache",
+            lambda: sync(data.tokens.verify, _bearer_token(scope)),
+        )
+        await cost("rate limit: memory (1 worker)", lambda: data.limiter.take("benchmark"))
+        await cost("rate limit: shared table (--workers N)", lambda: shared.take("benchmark"))
+        if redis_url:
+            redis = open_limiter(redis_url, limit)
+            await cost(
+                "rate limit: Redis (CPU only; plus a loopback round trip)",
+                lambda: redis.take("benchmark"),
+                3000,
+            )
+            await redis.close()
+
+        def check_parameters() -> object:
+            segments = _segments(scope) or []
+            _route(segments)
+            return data.audience_insights(segments, _query(scope))
+
+        await cost(
+            "parameters: route + checks (first time; then remembered)",
+            lambda: sync(check_parameters),
+        )
+        await cost(
+            "lookup: cached document",
+            lambda: data.documents.insights(
+                account, AudienceInsightType.YOUR_ENGAGED_AUDIENCE, None
+            ),
+        )
+        entry = (
+            "GET",
+            scope["path"],
+            scope["query_string"],
+            "127.0.0.1",
+            "benchmark",
+            "audience_insights_get",
+            200,
+            19000,
+            1.0,
+            1.0005,
+        )
+        batch = [entry] * 500
+        log = app.journal.sinks[0]
+        await cost("access log line (batched, per request)", lambda: sync(log, batch, 0.0), 40)
+        costs[-1] = (costs[-1][0], costs[-1][1] / len(batch))
+        await cost("metrics (batched, per request)", lambda: sync(app.metrics.count, batch), 40)
+        costs[-1] = (costs[-1][0], costs[-1][1] / len(batch))
+        return costs
+
+    print("| layer (in-process, CPU per call) | µs |")
+    print("| --- | ---: |")
+    with contextlib.ExitStack() as stack:
+        costs = asyncio.run(measure(stack))
+    for name, micros in costs:
+        print(f"| {name} | {micros:.2f} |")
 
 
 if __name__ == "__main__":
