@@ -8,7 +8,7 @@ pinsights keeps. Contenders: one worker as served (access log and metrics on) an
 access log; two workers (beside a bare app with two workers); Redis as the rate-limit storage.
 Then the cost of each layer of a request, measured in-process (CPU time per call).
 
-    python benchmarks/serve.py [--duration 10] [--connections 32] [--rounds 2] [--users 3000]
+    python benchmarks/serve.py [--duration 5] [--connections 32] [--rounds 5] [--users 3000]
 
 Needs wrk (`apt-get install -y wrk`) and, for the Redis contender, redis-server (skipped without
 it, and said so). Builds a small platform under ./bench-data/serve the first time (generator +
@@ -117,9 +117,9 @@ def contenders(redis_url: str | None) -> list[Contender]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per server")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per server")
     parser.add_argument("--users", type=int, default=3000, help="size of the benchmark platform")
     parser.add_argument("--data", type=Path, default=ROOT / "bench-data" / "serve")
     args = parser.parse_args()
@@ -312,15 +312,17 @@ def report(
     args: argparse.Namespace,
     size: int,
 ) -> None:
-    best = {name: max(runs, key=lambda r: r.requests_per_second) for name, runs in results.items()}
+    """Medians over the rounds; ratios are taken round by round against the baseline measured
+    moments before in the same round (on a shared machine the load moves between rounds more than
+    between neighbours), then their median shown."""
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"{platform.python_implementation()} {platform.python_version()}, {platform.platform()}"
     )
     print(
         f"load: wrk -t1 -c{args.connections} -d{args.duration}s, {args.rounds} alternating rounds "
-        f"(best req/s shown; CPU the median of the rounds), body {size} bytes; "
-        "uvicorn, uvloop + httptools"
+        f"(medians shown; ratios per round against the bare app of the same round), body {size} "
+        "bytes; uvicorn, uvloop + httptools"
     )
     print()
     print(
@@ -329,20 +331,24 @@ def report(
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for contender in chosen:
-        r, bare = best[contender.name], best[contender.baseline]
-        cpu = statistics.median(x.cpu_us_per_request for x in results[contender.name])
-        bare_cpu = statistics.median(x.cpu_us_per_request for x in results[contender.baseline])
+        runs, bare = results[contender.name], results[contender.baseline]
+        speed = [
+            r.requests_per_second / b.requests_per_second for r, b in zip(runs, bare, strict=True)
+        ]
+        cpu = [b.cpu_us_per_request / r.cpu_us_per_request for r, b in zip(runs, bare, strict=True)]
         print(
-            f"| {r.name} | {r.requests_per_second:,.0f} "
-            f"| {r.requests_per_second / bare.requests_per_second:.2f} "
-            f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.non_2xx} | {r.errors} "
-            f"| {cpu:.1f} | {bare_cpu / cpu:.2f} |"
+            f"| {contender.name} | {statistics.median(r.requests_per_second for r in runs):,.0f} "
+            f"| {statistics.median(speed):.2f} "
+            f"| {statistics.median(r.p50_ms for r in runs):.2f} "
+            f"| {statistics.median(r.p99_ms for r in runs):.2f} "
+            f"| {sum(r.non_2xx for r in runs)} | {sum(r.errors for r in runs)} "
+            f"| {statistics.median(r.cpu_us_per_request for r in runs):.1f} "
+            f"| {statistics.median(cpu):.2f} |"
         )
     print()
     for name, runs in results.items():
         rounds = ", ".join(
-            f"{r.requests_per_second:,.0f} req/s p99 {r.p99_ms:.2f} ms "
-            f"{r.cpu_us_per_request:.1f} µs non-2xx {r.non_2xx}"
+            f"{r.requests_per_second:,.0f} req/s p99 {r.p99_ms:.2f} ms {r.cpu_us_per_request:.1f} µs"
             for r in runs
         )
         print(f"{name} rounds: {rounds}")

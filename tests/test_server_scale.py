@@ -164,6 +164,22 @@ def test_two_servers_sharing_redis_hold_one_limit(
     assert refused.headers["x-ratelimit-limit"] == str(BURST)
 
 
+def test_concurrent_requests_through_redis_spend_one_token_each(
+    handmade_store: Path, server_factory, redis_server: RedisServer
+) -> None:
+    """Requests arriving together go to Redis as one pipeline: still one token each."""
+    args = ("--rate-limit-storage", redis_server.url, "--workers", "2")
+    server = server_factory(handmade_store, rate_limit=SLOW, args=args)
+    started = time.monotonic()
+    responses = _burst(server, mint(client_id="crowd"), 60)
+    elapsed = time.monotonic() - started
+    answered = [r for r in responses if r.status_code == 200]
+    assert {r.status_code for r in responses} == {200, 429}
+    assert BURST <= len(answered) <= _allowed_at_most(elapsed)
+    remaining = sorted(int(r.headers["x-ratelimit-remaining"]) for r in answered)
+    assert remaining[:BURST] == list(range(BURST))
+
+
 def test_unreachable_redis_means_503_until_it_returns(
     handmade_store: Path, server_factory, redis_server: RedisServer
 ) -> None:
