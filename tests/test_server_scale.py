@@ -160,7 +160,8 @@ def test_two_servers_sharing_redis_hold_one_limit(
     ], "one bucket, spent alternately from both servers"
     refused = responses[-1]
     assert refused.status_code == 429 and refused.json()["code"] == 8
-    assert int(refused.headers["retry-after"]) == 720
+    # 720 s per token, less what refilled while the requests ran (a loaded machine takes > 1 s).
+    assert 720 - math.ceil(elapsed) <= int(refused.headers["retry-after"]) <= 720
     assert refused.headers["x-ratelimit-limit"] == str(BURST)
 
 
