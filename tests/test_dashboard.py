@@ -45,6 +45,8 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 DESKTOP = {"width": 1280, "height": 900}
+EXPECT_TIMEOUT_MS = 20_000
+DEFAULT_EXPECT_TIMEOUT_MS = 5_000  # Playwright's own
 PHONE = {"width": 390, "height": 844}
 HOSTILE_CATEGORY = '<img src=x onerror="document.title=\'pwned\'"> Crafts & "DIY"'
 HOSTILE_METRO = '=HYPERLINK("http://example.invalid") <b>Springfield</b>, IL'
@@ -181,8 +183,12 @@ def browser(playwright_session: Playwright) -> Iterator[Browser]:
     """One Chromium for all the dashboard tests (Debian's; `.ci/run` installs it when it is missing)."""
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)"
     browser = playwright_session.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    # Assertions wait for the page, not for a clock: a generous bound only matters on a machine
+    # so loaded that a sign-in (an argon2 check) or a build-sized answer takes seconds.
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     yield browser
     browser.close()
+    expect.set_options(timeout=DEFAULT_EXPECT_TIMEOUT_MS)
 
 
 @pytest.fixture(scope="session")
