@@ -118,7 +118,9 @@ class RedisLimiter:
                 batch, self._waiting = self._waiting, []
                 try:
                     replies = await self._spend([key for key, _ in batch])
-                except (RedisError, OSError) as error:
+                except Exception as error:  # whatever it is, no request may wait for ever
+                    if not isinstance(error, (RedisError, OSError)):
+                        logger.exception("unexpected error from the rate-limit storage")
                     self._open(error)
                     for _, answer in batch:
                         if not answer.done():
