@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -288,7 +289,66 @@ def test_key_file_made_unsafe_while_serving_refuses_every_token(
     server = server_factory(keyed_store, secret=None)
     token = cli_run(keyed_store, "token", "--ad-accounts", "*").strip()
     assert server.get(INSIGHTS, token).status_code == 200
+    credentials = json.loads(
+        cli_run(keyed_store, "clients", "add", "--name", "acme", "--ad-accounts", "1001", "--json")
+    )
     KeyFile(keyed_store).path.chmod(0o644)
     let_servers_notice()
     response = server.get(INSIGHTS, token)
     assert response.status_code == 401 and response.json()["code"] == 2
+    issued = server.client.post(
+        "/v5/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(credentials["client_id"], credentials["client_secret"]),
+    )
+    assert issued.status_code == 503 and issued.json()["code"] == 503  # no token, no traceback
+    assert "Traceback" not in server.log_path.read_text()
+    assert "chmod 600" in server.log_path.read_text()  # the reason, for the operator
+
+
+def test_a_staged_key_verifies_but_signs_only_once_promoted(tmp_path: Path) -> None:
+    keys = KeyFile(tmp_path / "store")
+    first = keys.ensure().signing_kid
+    staged = keys.rotate(stage=True).kid
+    keyring = keys.ensure()
+    assert keyring.signing_kid == first and set(keyring.keys) == {first, staged}
+    with pytest.raises(KeyringError, match="already staged"):
+        keys.rotate(stage=True)
+    assert keys.rotate().kid == staged  # promoted, not a third key
+    assert keys.ensure().signing_kid == staged and len(keys.read()) == 2
+    listing = json.loads(cli_run(tmp_path / "store", "keys", "list", "--json"))
+    assert [(row["kid"], row["signing"], row["staged"]) for row in listing] == [
+        (first, False, False),
+        (staged, True, False),
+    ]
+
+
+def copy_keys(source: Path, target: Path) -> None:
+    """Distribute keys.json the way the docs say: a temporary name, then a rename (mode kept)."""
+    temporary = target / ".keys.json.incoming"
+    shutil.copy2(source / KEYS_FILE, temporary)
+    os.replace(temporary, target / KEYS_FILE)
+
+
+def test_staged_rotation_across_hosts_refuses_no_token(tmp_path: Path, server_factory) -> None:
+    """Two hosts with their own stores: a key staged and copied everywhere before it signs."""
+    stores = [tmp_path / name / "store" for name in ("host-a", "host-b")]
+    for store in stores:
+        write_snapshot(store, dt.date(2026, 10, 31), {"1001": {"YOUR_TOTAL_AUDIENCE": 500}})
+    KeyFile(stores[0]).ensure()
+    copy_keys(stores[0], stores[1])
+    hosts = [server_factory(store, secret=None) for store in stores]
+    old_token = cli_run(stores[0], "token", "--ad-accounts", "*").strip()
+
+    cli_run(stores[0], "keys", "rotate", "--stage")
+    assert (
+        kid_of_token(cli_run(stores[0], "token", "--ad-accounts", "*").strip())
+        != (json.loads(cli_run(stores[0], "keys", "list", "--json"))[-1]["kid"])
+    )  # staged: not signing yet
+    copy_keys(stores[0], stores[1])
+    new_kid = cli_run(stores[0], "keys", "rotate").strip()
+    new_token = cli_run(stores[0], "token", "--ad-accounts", "*").strip()
+    assert kid_of_token(new_token) == new_kid
+    for host in hosts:  # host B has not received the promotion, and still accepts both
+        assert host.get(INSIGHTS, new_token).status_code == 200
+        assert host.get(INSIGHTS, old_token).status_code == 200

@@ -480,6 +480,7 @@ def keys_list(
             "created_at": key.created_at,
             "retired_at": key.retired_at,
             "signing": key.kid == signing_kid,
+            "staged": key.staged and not key.retired,
         }
         for key in entries
     ]
@@ -488,7 +489,9 @@ def keys_list(
         return
     for row in rows:
         status = (
-            "signing"
+            "staged (verifies only)"
+            if row["staged"]
+            else "signing"
             if row["signing"]
             else f"retired {row['retired_at']}"
             if row["retired_at"]
@@ -498,15 +501,22 @@ def keys_list(
 
 
 @keys_app.command("rotate")
-def keys_rotate(store: Path = STORE_OPTION) -> None:
-    """Add a key and sign new tokens with it; tokens of the other keys stay valid until they expire."""
+def keys_rotate(
+    store: Path = STORE_OPTION,
+    stage: bool = typer.Option(
+        False, "--stage", help="Add the key for verifying only; the next rotate makes it sign."
+    ),
+) -> None:
+    """Sign new tokens with a new key (or the staged one); tokens of the others stay valid."""
     keys = _key_file(store)
     with _keyring_errors():
-        key = keys.rotate()
+        key = keys.rotate(stage=stage)
     typer.echo(key.kid)
-    typer.echo(
-        f"new tokens are signed with {key.kid}; running servers use it from now on", err=True
-    )
+    if stage:
+        message = f"{key.kid} verifies but signs nothing yet: copy keys.json, then rotate again"
+    else:
+        message = f"new tokens are signed with {key.kid}; running servers use it from now on"
+    typer.echo(message, err=True)
 
 
 @keys_app.command("retire")

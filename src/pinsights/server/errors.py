@@ -135,6 +135,13 @@ class Busy(ApiError):
         )
 
 
+class NoSigningKey(ApiError):
+    """503/503: the keyring has no usable signing key (missing or unsafe key file): no token."""
+
+    status, code = 503, 503
+    default_message = "The server has no usable signing key; tokens cannot be issued now."
+
+
 class InternalError(ApiError):
     """500/500: anything unexpected; the details go to the server log, never to the client."""
 

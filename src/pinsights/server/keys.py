@@ -59,6 +59,8 @@ class SigningKey:
     secret: str
     created_at: str
     retired_at: str | None = None
+    #: Added with ``keys rotate --stage``: verifies tokens, signs none until the next rotate.
+    staged: bool = False
 
     @property
     def retired(self) -> bool:
@@ -169,11 +171,23 @@ class KeyFile:
         keyring.signing_key  # noqa: B018 - raises when every key is retired
         return keyring
 
-    def rotate(self) -> SigningKey:
-        """Add a key and make it the signing one; the others keep verifying their tokens."""
+    def rotate(self, *, stage: bool = False) -> SigningKey:
+        """Make a new key the signing one; the others keep verifying their tokens.
+
+        With ``stage`` the new key only verifies, so it can reach every replica before any token
+        is signed with it; the next plain rotation promotes it to signing.
+        """
         self.ensure()
-        key = _new_key()
         with self._editing() as keys:
+            staged = next((i for i, key in enumerate(keys) if key.staged and not key.retired), None)
+            if staged is not None and stage:
+                raise KeyringError(
+                    f"{keys[staged].kid} is already staged: `pinsights keys rotate` promotes it"
+                )
+            if staged is not None:
+                key = replace(keys.pop(staged), staged=False)
+            else:
+                key = replace(_new_key(), staged=stage)
             keys.append(key)
         return key
 
@@ -216,9 +230,11 @@ class KeyFile:
 
 
 def _keyring(keys: list[SigningKey]) -> Keyring:
+    """Every active key verifies; the newest one not staged signs."""
     active = [key for key in keys if not key.retired]
+    signing = [key.kid for key in active if not key.staged]
     return Keyring(
-        {key.kid: key.secret.encode() for key in active}, active[-1].kid if active else None
+        {key.kid: key.secret.encode() for key in active}, signing[-1] if signing else None
     )
 
 

@@ -23,11 +23,13 @@ from pinsights.server.dashboard import install_dashboard
 from pinsights.server.documents import Documents
 from pinsights.server.errors import (
     InvalidParameter,
+    NoSigningKey,
     PayloadTooLarge,
     RateLimited,
     Unauthenticated,
     install_error_handlers,
 )
+from pinsights.server.keys import KeyringError
 from pinsights.server.logins import LoginGuard
 from pinsights.server.openapi import contract, served_document
 from pinsights.server.ratelimit import Limiter
@@ -87,9 +89,12 @@ def create_web_app(services: WebServices) -> FastAPI:
         if grant_type != "client_credentials":
             raise InvalidParameter("grant_type", "must be client_credentials")
         scopes = _scopes(_single(form, "scope"))
-        token = services.tokens.issue(
-            client.client_id, scopes, client.ad_accounts, services.token_ttl, registered=True
-        )
+        try:
+            token = services.tokens.issue(
+                client.client_id, scopes, client.ad_accounts, services.token_ttl, registered=True
+            )
+        except KeyringError:  # the reason is logged where the key file was refused
+            raise NoSigningKey() from None
         body = {
             "access_token": token,
             "token_type": "bearer",
