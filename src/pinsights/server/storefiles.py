@@ -54,10 +54,6 @@ class WatchedFile:
         self.stamp = stamp
         return True
 
-    def forget(self) -> None:
-        """Look again on the next call (after a read that failed, say)."""
-        self.stamp, self._checked = UNSEEN, -1.0
-
 
 @contextlib.contextmanager
 def locked(store: Path, lock_name: str) -> Iterator[None]:
