@@ -607,8 +607,12 @@ def _decompressed(path: Path) -> bytes:
     return data
 
 
-def _lines(path: Path) -> list[tuple[int, bytes]]:
-    """(line number, bytes) of every non-blank line, without its line end or a BOM."""
+def _lines(path: Path, blank: bytes) -> list[tuple[int, bytes]]:
+    """(line number, bytes) of every line that is not blank, without its line end or a BOM.
+
+    A blank line is empty once the characters in ``blank`` are stripped: in JSON Lines spaces and
+    tabs are insignificant, in CSV a line of spaces is a row of one field.
+    """
     data = _decompressed(path).removeprefix(b"\xef\xbb\xbf")
     pieces = data.split(b"\n")
     if pieces and pieces[-1] == b"":
@@ -616,7 +620,7 @@ def _lines(path: Path) -> list[tuple[int, bytes]]:
     return [
         (number, piece.removesuffix(b"\r"))
         for number, piece in enumerate(pieces, start=1)
-        if piece.strip(b" \t\r")
+        if piece.removesuffix(b"\r").strip(blank)
     ]
 
 
@@ -650,7 +654,7 @@ def read_dataset(root: Path) -> ReadDataset:
                 parsed = list(pq.read_table(path).to_pylist())
                 numbers = [0] * len(parsed)
             elif suffix.startswith("csv"):
-                lines = _lines(path)
+                lines = _lines(path, blank=b"")
                 header = next(csv.reader([lines[0][1].decode()])) if lines else []
                 for number, raw in lines[1:]:
                     numbers.append(number)
@@ -666,7 +670,7 @@ def read_dataset(root: Path) -> ReadDataset:
                         {c: (v if v != "" else None) for c, v in zip(header, fields, strict=True)}
                     )
             else:
-                for number, raw in _lines(path):
+                for number, raw in _lines(path, blank=b" \t\r"):
                     numbers.append(number)
                     try:
                         value = json.loads(raw.decode("utf-8"))

@@ -6,6 +6,7 @@ the documents of a clean Parquet copy of the same rows."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -178,7 +179,7 @@ def test_an_unterminated_quote_makes_the_rest_of_the_file_one_malformed_record(
     assert row.text.count("\n") == 3
 
 
-def _truncate_gzip(path: Path) -> None:
+def _truncate(path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
 
@@ -200,9 +201,10 @@ def _break_parquet_page(path: Path) -> None:
 @pytest.mark.parametrize(
     ("suffix", "damage"),
     [
-        ("csv.gz", _truncate_gzip),
-        ("jsonl.gz", _truncate_gzip),
-        ("csv.zst", _truncate_gzip),
+        ("csv.gz", _truncate),
+        ("jsonl.gz", _truncate),
+        ("csv.zst", _truncate),
+        ("jsonl.zst", _truncate),
         ("parquet", _break_parquet_footer),
         ("parquet", _break_parquet_page),
     ],
@@ -237,3 +239,36 @@ def test_a_file_that_cannot_be_read_stops_the_build_naming_it(
     assert cli.returncode == 1
     assert str(damaged) in cli.stderr.replace("\n", "")  # the console wraps long lines
     assert "Traceback" not in cli.stderr
+
+
+def test_pinsights_quarantine_shows_malformed_lines_with_file_and_line(tmp_path: Path) -> None:
+    tables = contract_tables()
+    styles = {"users": TextStyle(malformed=((2, MALFORMED_CSV["too few fields"]),))}
+    written = write_dataset(tables, tmp_path / "data", "csv.gz", styles=styles)
+    (table, path, line, raw) = written.malformed[0]
+
+    def pinsights(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pinsights.cli", *args, "--store", str(tmp_path / "s")]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+    built = pinsights(
+        "build", "--data", str(tmp_path / "data"), "--json", "--max-bad-fraction", "1"
+    )
+    assert built.returncode == 0, built.stderr
+    report = json.loads(built.stdout)
+    assert report["tables"]["users"]["quarantined"] == {"malformed": 1}
+    assert report["tables"]["users"]["read"] == len(tables["users"]) + 1
+
+    shown = json.loads(pinsights("quarantine", "--json").stdout)
+    assert shown["summary"] == {"users": {"malformed": 1}}
+    (row,) = shown["rows"]
+    assert row == {
+        "table": table,
+        "source_file": str(path),
+        "line": line,
+        "rule": "malformed",
+        "row": None,
+        "text": raw.decode(),
+    }
+    text = pinsights("quarantine").stderr
+    assert "malformed" in text and raw.decode() in text
