@@ -513,9 +513,9 @@ def event_rows(
     types = st.one_of(st.just("IMPRESSION"), st.sampled_from(ENGAGEMENTS))
     valid_users = [u for u in user_ids if re.fullmatch(r"-?[0-9]+", str(u))]
     valid_pins = [p for p in pin_ids if re.fullmatch(r"-?[0-9]+", str(p))]
-    if fmt == "parquet":  # ids written as text elsewhere ("007") are int64 here
-        valid_users = [int(u) for u in valid_users]
-        valid_pins = [int(p) for p in valid_pins]
+    if fmt == "parquet":  # ids written as text elsewhere ("007") are int64 here, if they fit
+        valid_users = [int(u) for u in valid_users if -(2**63) <= int(u) < 2**63]
+        valid_pins = [int(p) for p in valid_pins if -(2**63) <= int(p) < 2**63]
     rows = []
     for _ in range(count):
         rows.append(
