@@ -1,7 +1,8 @@
 """Benchmark: `pinsights build` beside a hand-written DuckDB SQL computation of the same counts.
 
-For each size (events), a synthetic platform is generated once (cached under ``bench-data/``), then
-both contenders run in fresh processes, alternating, ``--repeat`` times each:
+For each size (events), a synthetic platform is generated once (cached under ``--data-dir``,
+default ``bench-data/``), then both contenders run in fresh processes, alternating, ``--repeat``
+times each, under the same DuckDB memory limit when ``--memory-limit`` is given:
 
 - **pinsights**: ``pinsights build --data … --store …`` — checks every row of every table, writes
   the quarantine, computes the counts, assembles every document, publishes a snapshot;
@@ -9,9 +10,11 @@ both contenders run in fresh processes, alternating, ``--repeat`` times each:
   straight over the Parquet files, trusting the input (no checks, no documents, no store).
 
 It prints the best wall time of each, their ratio (pinsights / baseline), events per second and the
-peak resident memory of each process (``wait4`` rusage). Usage::
+peak resident memory of each process (``wait4`` rusage), and the load average before and after
+each size (the machine may be shared: compare ratios, not seconds). Usage::
 
     python benchmarks/build.py [--sizes 2000000,10000000,20000000] [--repeat 2] [--threads N]
+        [--users-per-event 0.05] [--memory-limit 8GB] [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -34,9 +37,13 @@ DATA = ROOT / "bench-data"
 BASELINE = r"""
 import sys, duckdb
 data, start, end, min_cell = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+memory_limit, temp_directory = sys.argv[5], sys.argv[6]
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
 con.execute("SET preserve_insertion_order = false")
+con.execute(f"SET temp_directory = '{temp_directory}'")
+if memory_limit:
+    con.execute(f"SET memory_limit = '{memory_limit}'")
 con.execute(f'''
 CREATE TEMP TABLE facts AS
 SELECT e.user_id, p.ad_account_id, p.interest_id, bool_or(e.event_type <> 'IMPRESSION') AS engaged
@@ -83,16 +90,17 @@ print(sizes.num_rows, interests.num_rows, demographics.num_rows)
 """
 
 
-def ensure_dataset(events: int) -> tuple[Path, dt.date]:
-    """Generate (once) a platform of about ``events`` events; users scale with events."""
-    out = DATA / f"events-{events}"
+def ensure_dataset(data_dir: Path, events: int, users: int) -> tuple[Path, dt.date]:
+    """Generate (once) a platform of ``events`` events and ``users`` users."""
+    default = users == max(events // 20, 1000)
+    out = data_dir / (f"events-{events}" if default else f"events-{events}-users-{users}")
     end = dt.date(2026, 11, 27)
     if not (out / "events").is_dir():
         shutil.rmtree(out, ignore_errors=True)
         subprocess.run(
             [
                 sys.executable, "-m", "pinsights.cli", "generate", str(out),
-                "--events", str(events), "--users", str(max(events // 20, 1000)),
+                "--events", str(events), "--users", str(users),
                 "--accounts", "1000", "--days", "30", "--end-date", end.isoformat(), "--seed", "7",
             ],
             check=True,
@@ -122,6 +130,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="2000000,10000000,20000000")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--users-per-event", type=float, default=0.05)
+    parser.add_argument(
+        "--memory-limit", default="", help="DuckDB memory limit for both contenders, e.g. 8GB."
+    )
+    parser.add_argument("--data-dir", type=Path, default=DATA, help="Where datasets are cached.")
     parser.add_argument("--json", action="store_true", help="Print results as JSON too.")
     args = parser.parse_args()
     env = dict(os.environ)
@@ -130,31 +143,39 @@ def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    print(f"{'events':>11} {'pinsights s':>12} {'baseline s':>11} {'ratio':>6} {'cpu ratio':>9} "
-          f"{'events/s':>11} {'ns/event':>9} {'RSS MiB':>8} {'base RSS':>9}")  # fmt: skip
+    print(f"memory limit: {args.memory_limit or 'defaults (pinsights: half the RAM; DuckDB: 80%)'}")
+    print(f"{'events':>11} {'users':>10} {'pinsights s':>12} {'baseline s':>11} {'ratio':>6} "
+          f"{'cpu ratio':>9} {'events/s':>11} {'ns/event':>9} {'RSS MiB':>8} {'base RSS':>9} "
+          f"{'load before/after':>17}")  # fmt: skip
+    limit = ["--memory-limit", args.memory_limit] if args.memory_limit else []
     results = []
     for events in [int(s) for s in args.sizes.split(",")]:
-        data, end = ensure_dataset(events)
+        users = max(round(events * args.users_per_event), 1000)
+        data, end = ensure_dataset(args.data_dir, events, users)
         start = end - dt.timedelta(days=29)
         best = {"pinsights": (float("inf"), 0.0, 0), "baseline": (float("inf"), 0.0, 0)}
+        load_before = os.getloadavg()[0]
         for _ in range(args.repeat):
-            with tempfile.TemporaryDirectory() as store:
+            with tempfile.TemporaryDirectory(dir=args.data_dir) as store:
                 ours = run_measured(
                     [sys.executable, "-m", "pinsights.cli", "build", "--data", str(data),
-                     "--store", store, "--json"],
+                     "--store", store, "--json", *limit],
                     env,
                 )  # fmt: skip
-            theirs = run_measured(
-                [sys.executable, "-c", BASELINE, str(data), start.isoformat(),
-                 (end + dt.timedelta(days=1)).isoformat(), "10"],
-                env,
-            )  # fmt: skip
+            with tempfile.TemporaryDirectory(dir=args.data_dir) as spill:
+                theirs = run_measured(
+                    [sys.executable, "-c", BASELINE, str(data), start.isoformat(),
+                     (end + dt.timedelta(days=1)).isoformat(), "10", args.memory_limit, spill],
+                    env,
+                )  # fmt: skip
             best["pinsights"] = min(best["pinsights"], ours)
             best["baseline"] = min(best["baseline"], theirs)
         ours_s, ours_cpu, ours_rss = best["pinsights"]
         base_s, base_cpu, base_rss = best["baseline"]
+        load_after = os.getloadavg()[0]
         row = {
             "events": events,
+            "users": users,
             "pinsights_s": round(ours_s, 2),
             "baseline_s": round(base_s, 2),
             "ratio": round(ours_s / base_s, 2),
@@ -165,10 +186,14 @@ def main() -> None:
             "ns_per_event": round(ours_s / events * 1e9),
             "pinsights_rss_mib": ours_rss,
             "baseline_rss_mib": base_rss,
+            "memory_limit": args.memory_limit or None,
+            "load_before": load_before,
+            "load_after": load_after,
         }
         results.append(row)
-        print(f"{events:>11,} {ours_s:>12.2f} {base_s:>11.2f} {row['ratio']:>6.2f} {row['cpu_ratio']:>9.2f} "
-              f"{row['events_per_s']:>11,} {row['ns_per_event']:>9} {ours_rss:>8} {base_rss:>9}",
+        print(f"{events:>11,} {users:>10,} {ours_s:>12.2f} {base_s:>11.2f} {row['ratio']:>6.2f} "
+              f"{row['cpu_ratio']:>9.2f} {row['events_per_s']:>11,} {row['ns_per_event']:>9} "
+              f"{ours_rss:>8} {base_rss:>9} {load_before:>8.1f}/{load_after:<8.1f}",
               flush=True)  # fmt: skip
     if args.json:
         print(json.dumps(results, indent=2))

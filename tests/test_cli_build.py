@@ -7,6 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -117,3 +118,65 @@ def test_build_refuses_an_unknown_engine_without_a_traceback(tmp_path: Path) -> 
     assert failed.returncode == 1
     assert "unknown engine 'presto'" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def snapshot_documents(store: Path) -> list[tuple[str, str, bytes]]:
+    (entry,) = json.loads((store / "manifest.json").read_text())["snapshots"]
+    with duckdb.connect(str(store / entry["file"]), read_only=True) as con:
+        rows = con.execute("SELECT ad_account_id, insight_type, body FROM documents ORDER BY 1, 2")
+        return [(a, t, bytes(b)) for a, t, b in rows.fetchall()]
+
+
+def test_report_shows_rows_per_step_peak_memory_and_the_summary_events_per_second(
+    dataset: Path, tmp_path: Path
+) -> None:
+    built = pinsights("build", "--data", str(dataset), "--store", str(tmp_path / "s"), "--json")
+    assert built.returncode == 0, built.stderr
+    report = json.loads(built.stdout)
+    tables, steps = report["tables"], report["steps"]
+    assert 50 * 2**20 < report["peak_rss_bytes"] < 4 * 2**30
+    read = sum(t["read"] for t in tables.values())
+    used = sum(t["used"] for t in tables.values())
+    assert steps["validate"] | {"seconds": 0} == {"seconds": 0, "rows_in": read, "rows_out": used}
+    assert steps["quarantine"] | {"seconds": 0} == {
+        "seconds": 0,
+        "rows_in": read,
+        "rows_out": read - used,
+    }
+    assert steps["facts"]["rows_in"] == tables["events"]["used"]
+    assert 0 < steps["facts"]["rows_out"] < steps["facts"]["rows_in"]
+    assert steps["documents"]["rows_out"] == report["audiences"]["documents"]
+    assert {name: step["seconds"] for name, step in steps.items()} == report["timings"]
+    assert report["seconds"] >= sum(report["timings"].values()) - 0.01
+    assert report["events_per_second"] == round(tables["events"]["read"] / report["seconds"])
+
+    human = pinsights("build", "--data", str(dataset), "--store", str(tmp_path / "h"))
+    assert human.returncode == 0, human.stderr
+    assert f"{tables['events']['read']:,} events" in human.stderr
+    assert "events/s" in human.stderr and "peak memory" in human.stderr
+
+
+def test_a_memory_limit_gives_the_same_documents_and_leaves_no_spill_files(
+    dataset: Path, tmp_path: Path
+) -> None:
+    free = pinsights("build", "--data", str(dataset), "--store", str(tmp_path / "free"))
+    assert free.returncode == 0, free.stderr
+    store = tmp_path / "tight"
+    leftover = store / ".tmp-build-otherhost-1-spill-20261120T000000Z-killed"
+    leftover.mkdir(parents=True)
+    (leftover / "duckdb_temp_block-1.block").write_bytes(b"x" * 1024)
+    tight = pinsights(
+        "build", "--data", str(dataset), "--store", str(store), "--memory-limit", "64MB"
+    )
+    assert tight.returncode == 0, tight.stderr
+    assert snapshot_documents(store) == snapshot_documents(tmp_path / "free")
+    assert not list(store.glob(".tmp-*")), "spill files of this and earlier builds are removed"
+
+
+def test_a_memory_limit_duckdb_cannot_read_is_a_clear_error(dataset: Path, tmp_path: Path) -> None:
+    failed = pinsights(
+        "build", "--data", str(dataset), "--store", str(tmp_path / "s"), "--memory-limit", "lots"
+    )
+    assert failed.returncode == 1
+    assert "memory limit 'lots'" in failed.stderr and "Traceback" not in failed.stderr
+    assert not (tmp_path / "s" / "manifest.json").exists()

@@ -81,8 +81,11 @@ def definition(as_text: bool) -> dict[str, ir.Expr]:
     start, end = semantics.window_bounds(dt.date(2026, 11, 27), 30)
     facts = semantics.engagement_facts(used["events"], start, end)
     members = semantics.memberships(facts)
-    interests_of_users = semantics.user_interests(facts, expressions["keyed levels"])
-    profiles = semantics.demographic_profiles(members, used["users"])
+    interests_of_users = semantics.user_interests(
+        semantics.events_in_window(used["events"], start, end), expressions["keyed levels"]
+    )
+    value_keys = semantics.demographic_value_keys(used["users"])
+    member_values = semantics.member_demographics(members, used["users"], value_keys)
     rules = PrivacyRules()
     expressions["facts"] = facts
     expressions["memberships"] = members
@@ -91,9 +94,10 @@ def definition(as_text: bool) -> dict[str, ir.Expr]:
     expressions["interest counts"] = rules.suppress_small_cells(
         semantics.interest_counts(members, interests_of_users)
     )
-    expressions["demographic profiles"] = profiles
+    expressions["demographic value keys"] = value_keys
+    expressions["member demographics"] = member_values
     expressions["demographic counts"] = rules.suppress_small_cells(
-        semantics.demographic_counts(profiles)
+        semantics.demographic_counts(member_values, value_keys)
     )
     return expressions
 

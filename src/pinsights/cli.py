@@ -148,6 +148,12 @@ def build(
     min_audience_size: int = typer.Option(100, "--min-audience-size", min=1),
     min_cell_size: int = typer.Option(10, "--min-cell-size", min=1),
     max_subcategories: int = typer.Option(10, "--max-subcategories", min=0),
+    memory_limit: str | None = typer.Option(
+        None,
+        "--memory-limit",
+        help="DuckDB's memory limit, e.g. 8GB; beyond it the build spills to the store's disk"
+        " [default: half the machine's memory, or PINSIGHTS_MEMORY_LIMIT].",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON."),
 ) -> None:
     """Compute every insight document for a date (or several) and publish each atomically."""
@@ -166,6 +172,7 @@ def build(
         min_audience_size=min_audience_size,
         min_cell_size=min_cell_size,
         max_subcategories=max_subcategories,
+        memory_limit=memory_limit,
     )
     with build_progress(stderr.is_terminal) as on_step:
         report = run_build(options, on_step=on_step)

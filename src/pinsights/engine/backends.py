@@ -44,7 +44,13 @@ class DuckDBBackend:
 
     name = "duckdb"
 
-    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        temp_directory: Path | None = None,
+    ) -> None:
         self.ibis = ibis.duckdb.connect()
         self.con: duckdb.DuckDBPyConnection = self.ibis.con
         # Instants are compared as naive UTC timestamps; the session time zone makes casts agree.
@@ -56,7 +62,19 @@ class DuckDBBackend:
         if threads is not None:
             self.con.execute(f"SET threads = {int(threads)}")
         if memory_limit is not None:
-            self.con.execute("SET memory_limit = ?", [memory_limit])
+            try:
+                self.con.execute(f"SET memory_limit = '{_memory_text(memory_limit)}'")
+            except duckdb.Error as error:
+                raise ValueError(f"memory limit {memory_limit!r}: {error}") from error
+        if temp_directory is not None:
+            # Where DuckDB spills what does not fit under the memory limit: inside the store, on
+            # the disk the user chose for pinsights, not in the working directory.
+            self.con.execute(f"SET temp_directory = '{_sql_text(str(temp_directory))}'")
+        # The counts group by small integer keys (account, audience, interest or demographic
+        # value) whose ranges DuckDB knows from statistics: with up to 2^24 slots (DuckDB's
+        # default stops at 2^12) it counts them in a perfect hash table, twice as fast as a
+        # general one at 20M events; a wider key falls back to the general table.
+        self.con.execute("SET perfect_ht_threshold = 24")
 
     def raw_table(self, source: TableSource) -> ir.Table:
         register_raw_view(self.con, source)
@@ -97,12 +115,43 @@ class DuckDBBackend:
         self.ibis.disconnect()
 
 
-def make_backend(name: str, *, threads: int | None = None) -> Backend:
-    """The named backend; ``PINSIGHTS_THREADS`` and ``PINSIGHTS_MEMORY_LIMIT`` tune DuckDB."""
+def _sql_text(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _memory_text(limit: str) -> str:
+    """A memory limit as DuckDB reads it; a bare number is bytes."""
+    text = limit.strip()
+    return f"{text}B" if text.isdigit() else _sql_text(text)
+
+
+def default_memory_limit() -> str:
+    """Half of the machine's physical memory (DuckDB's own default is 80 %).
+
+    DuckDB's limit covers its buffers only: the documents assembled in Python, Arrow results and
+    the interpreter come on top, and a build usually shares its machine. Beyond the limit DuckDB
+    spills to the store's temporary directory instead of failing.
+    """
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return f"{max(pages // 2 // 2**20, 256)}MiB"
+
+
+def make_backend(
+    name: str,
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    temp_directory: Path | None = None,
+) -> Backend:
+    """The named backend; ``PINSIGHTS_THREADS`` and ``PINSIGHTS_MEMORY_LIMIT`` tune DuckDB when
+    no explicit value is given."""
     if name == "duckdb":
         env_threads = os.environ.get("PINSIGHTS_THREADS")
         return DuckDBBackend(
             threads=threads if threads is not None else (int(env_threads) if env_threads else None),
-            memory_limit=os.environ.get("PINSIGHTS_MEMORY_LIMIT"),
+            memory_limit=memory_limit
+            or os.environ.get("PINSIGHTS_MEMORY_LIMIT")
+            or default_memory_limit(),
+            temp_directory=temp_directory,
         )
     raise ValueError(f"unknown engine {name!r}: this build knows 'duckdb'")

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import resource
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,7 +33,14 @@ from pinsights.engine import semantics
 from pinsights.engine.backends import Backend, make_backend
 from pinsights.engine.documents import P_KEY, Catalogue, Counts, Document, DocumentAssembler
 from pinsights.engine.privacy import PrivacyRules
-from pinsights.store import SHARED_ACCOUNT, SNAPSHOT_SCHEMA, Store, StoreError
+from pinsights.store import (
+    BUILD_KIND,
+    SHARED_ACCOUNT,
+    SNAPSHOT_SCHEMA,
+    Store,
+    StoreError,
+    temporary_name,
+)
 
 STEPS = (
     "read",
@@ -68,6 +77,8 @@ class BuildOptions:
     max_bad_fraction: float = 0.01
     engine: str = "duckdb"
     threads: int | None = None
+    #: DuckDB's memory limit (e.g. ``8GB``); default: half the machine's memory, see backends.
+    memory_limit: str | None = None
 
     def privacy(self) -> PrivacyRules:
         return PrivacyRules(
@@ -107,7 +118,9 @@ class _Run:
     timings: dict[str, float] = field(default_factory=dict)
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)
     on_step: Callable[[str], None] | None = None
+    started: float = field(default_factory=time.perf_counter)
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -120,6 +133,30 @@ class _Run:
             self.timings[name] = round(
                 self.timings.get(name, 0.0) + time.perf_counter() - started, 3
             )
+
+    def count(self, step: str, rows_in: int, rows_out: int) -> None:
+        """Rows a step read and wrote, for the report: where a slow build spends its rows."""
+        self.rows[step] = {"rows_in": int(rows_in), "rows_out": int(rows_out)}
+
+    def performance(self) -> dict[str, Any]:
+        """The report's view of time and memory: per step, the whole build, the peak."""
+        seconds = time.perf_counter() - self.started
+        events = self.tables.get("events", {}).get("read", 0)
+        return {
+            "seconds": round(seconds, 3),
+            "events_per_second": round(events / seconds) if seconds > 0 else 0,
+            "peak_rss_bytes": peak_rss_bytes(),
+            "steps": {
+                name: {"seconds": seconds, **self.rows.get(name, {})}
+                for name, seconds in self.timings.items()
+            },
+        }
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process so far (DuckDB's buffers, Arrow and Python alike)."""
+    # ru_maxrss is in KiB on Linux (bytes on macOS, where this project is not built for).
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def new_build_id() -> str:
@@ -176,6 +213,7 @@ def _write_failure_report(store: Store, run: _Run, message: str) -> None:
             "engine": run.options.engine,
             "tables": run.tables,
             "timings": run.timings,
+            **run.performance(),
         },
     )
 
@@ -183,7 +221,18 @@ def _write_failure_report(store: Store, run: _Run, message: str) -> None:
 def _build_locked(store: Store, run: _Run, cleaned: list[str]) -> list[dict[str, Any]]:
     """Read and check the input once, then build and publish each date (oldest first)."""
     options = run.options
-    backend = make_backend(options.engine, threads=options.threads)
+    # DuckDB spills here beyond its memory limit: inside the store, named as a build temporary,
+    # so the next build removes what a killed one left.
+    spill = store.root / temporary_name(BUILD_KIND, f"spill-{run.build_id}")
+    try:
+        backend = make_backend(
+            options.engine,
+            threads=options.threads,
+            memory_limit=options.memory_limit,
+            temp_directory=spill,
+        )
+    except ValueError as error:
+        raise BuildError(str(error)) from error
     try:
         with run.step("read"):
             try:
@@ -201,6 +250,10 @@ def _build_locked(store: Store, run: _Run, cleaned: list[str]) -> list[dict[str,
             if damaged is None:
                 raise
             raise BuildError(str(damaged)) from error
+        read = sum(stats["read"] for stats in run.tables.values())
+        used_rows = sum(stats["used"] for stats in run.tables.values())
+        run.count("validate", read, used_rows)
+        run.count("quarantine", read, read - used_rows)
         used = {name: validate.used_rows(table) for name, table in checked.items()}
         dates = options.requested_dates() or [_generation_date(backend, options, used["events"])]
         store.check_retention(dates, options.retain)
@@ -213,6 +266,21 @@ def _build_locked(store: Store, run: _Run, cleaned: list[str]) -> list[dict[str,
         return reports
     finally:
         backend.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def _rows(backend: Backend, table: ir.Table) -> int:
+    rows = backend.scalar(table.count())
+    return rows if isinstance(rows, int) else 0
+
+
+def _count_rows(counts: Counts) -> int:
+    """Rows of counts that reached Python: sizes, interest and demographic cells."""
+    interests = sum(len(cells) for cells in counts.interests.values())
+    demographics = sum(
+        len(values) for dimensions in counts.demographics.values() for values in dimensions.values()
+    )
+    return len(counts.sizes) + interests + demographics
 
 
 def _build_date(
@@ -229,13 +297,22 @@ def _build_date(
     start, end = semantics.window_bounds(date, options.window_days)
     with run.step("facts"):
         facts = backend.materialize("facts", semantics.engagement_facts(used["events"], start, end))
+    facts_rows = _rows(backend, facts)
+    run.count("facts", run.tables["events"]["used"], facts_rows)
     with run.step("memberships"):
         members = backend.materialize("memberships", semantics.memberships(facts))
         interests_of_users = backend.materialize(
-            "user_interests", semantics.user_interests(facts, keys.levels)
+            "user_interests",
+            semantics.user_interests(
+                semantics.events_in_window(used["events"], start, end), keys.levels
+            ),
         )
+    member_rows = _rows(backend, members) + _rows(backend, interests_of_users)
+    run.count("memberships", facts_rows + run.tables["events"]["used"], member_rows)
     with run.step("counts"):
         counts = _counts(backend, options.privacy(), members, interests_of_users, used, keys)
+    count_rows = _count_rows(counts)
+    run.count("counts", member_rows, count_rows)
     with run.step("documents"):
         catalogue = _catalogue(backend, used, keys.named_levels)
         accounts = sorted(
@@ -243,6 +320,7 @@ def _build_date(
         )
         assembler = DocumentAssembler(counts, catalogue, options.privacy(), date.isoformat())
         documents = list(assembler.documents(accounts))
+    run.count("documents", count_rows, len(documents))
     report = {
         "build_id": run.build_id,
         "published": True,
@@ -275,7 +353,9 @@ def _build_date(
         written = store.temporary_path(f"{run.build_id}--{date.isoformat()}.duckdb")
         _write_snapshot(written, documents, accounts, catalogue, report)
         store.publish(written, date=date, build_id=run.build_id, retain=options.retain)
+    run.count("publish", len(documents), len(documents))
     report["timings"] = run.timings
+    report.update(run.performance())
     store.write_report(f"{run.build_id}--{date.isoformat()}", report)
     return report
 
@@ -464,13 +544,17 @@ def _counts(
             previous = (account_key, code)
             current = interests.setdefault(audience(account_key, code), {})
         current[interest_ids[interest_key]] = users
-    profiles = backend.materialize(
-        "demographic_profiles", semantics.demographic_profiles(members, used["users"])
+    value_keys = backend.materialize(
+        "demographic_value_keys", semantics.demographic_value_keys(used["users"])
+    )
+    member_values = backend.materialize(
+        "member_demographics",
+        semantics.member_demographics(members, used["users"], value_keys),
     )
     demo_rows = backend.to_arrow(
-        rules.suppress_small_cells(semantics.demographic_counts(profiles)).order_by(
-            "account_key", "audience"
-        )
+        rules.suppress_small_cells(
+            semantics.demographic_counts(member_values, value_keys)
+        ).order_by("account_key", "audience")
     ).to_pydict()
     demographics: dict[tuple[str, str], dict[str, list[tuple[str, int]]]] = {}
     per_dimension: dict[str, list[tuple[str, int]]] = {}
@@ -486,7 +570,7 @@ def _counts(
         if (account_key, code) != previous:
             previous = (account_key, code)
             per_dimension = demographics.setdefault(audience(account_key, code), {})
-        # int(): a sum arrives through Arrow as a 128-bit decimal, not an int.
+        # int(): an engine may hand a count back as a decimal (a sum does, on DuckDB).
         per_dimension.setdefault(dimension, []).append((key, int(users)))
     return Counts(sizes=sizes, interests=interests, demographics=demographics)
 

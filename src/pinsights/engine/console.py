@@ -62,8 +62,13 @@ def print_build_summary(report: dict[str, Any]) -> None:
     stderr.print(
         f"window {window['start']} … {window['end']} · {audiences['accounts']:,} ad accounts · "
         f"{audiences['documents']:,} documents ({audiences['reportable']:,} above the privacy "
-        f"threshold) · Pinterest total audience {audiences['pinterest_total_audience']:,} · "
-        f"{sum(report['timings'].values()):.1f} s"
+        f"threshold) · Pinterest total audience {audiences['pinterest_total_audience']:,}"
+    )
+    events = report["tables"].get("events", {}).get("read", 0)
+    stderr.print(
+        f"built in {report['seconds']:.1f} s · {events:,} events · "
+        f"{report['events_per_second']:,} events/s · peak memory "
+        f"{report['peak_rss_bytes'] / 2**30:.2f} GiB"
     )
 
 
