@@ -125,11 +125,19 @@ def parse_country(value: Any) -> str:
     return value.lower()
 
 
+#: The ISO 8601 text the SPEC means: extended format, a date with an optional time and offset.
+_ISO_8601 = re.compile(
+    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?", re.ASCII
+)
+
+
 def parse_event_time(value: Any) -> dt.datetime:
     """An aware UTC datetime. Text is ISO 8601; without an offset it is UTC."""
     if isinstance(value, dt.datetime):
         moment = value
     elif isinstance(value, str):
+        if not _ISO_8601.fullmatch(value):
+            raise _Bad
         try:
             moment = dt.datetime.fromisoformat(value)
         except ValueError as error:

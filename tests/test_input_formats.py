@@ -272,3 +272,38 @@ def test_pinsights_quarantine_shows_malformed_lines_with_file_and_line(tmp_path:
     }
     text = pinsights("quarantine").stderr
     assert "malformed" in text and raw.decode() in text
+
+
+GOOD_TIMES = [
+    "2026-11-01T12:00:00Z",
+    "2026-11-01T14:00:00.250+02:00",
+    "2026-11-01 12:00:00",
+    "2026-11-01T12:00Z",
+    "2026-11-01T13:00:00+0100",
+    "2026-11-01T13:00:00+01",
+    "2026-11-01T12:00:00.123456789Z",
+    "2026-11-01",
+]
+BAD_TIMES = [
+    " 2026-11-01T12:00:00Z",
+    "2026-11-01T24:00:00Z",
+    "20261101T120000Z",
+    "2026-11-01t12:00:00z",
+    "2026-11-01T12:00:00 Z",
+    "01/11/2026 12:00",
+]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl.gz"])
+def test_event_times_are_iso_8601_with_z_or_an_offset_with_or_without_fractions(
+    tmp_path: Path, suffix: str
+) -> None:
+    tables = contract_tables()
+    tables["events"] += [
+        {"event_time": text, "user_id": 1, "pin_id": 10, "event_type": "SAVE"}
+        for text in GOOD_TIMES + BAD_TIMES
+    ]
+    reference = reference_build(tables, window_days=3, **SMALL)
+    assert reference.quarantined() == {"events": {"bad_value": len(BAD_TIMES)}}
+    write_dataset(tables, tmp_path / "data", suffix)
+    assert_engine_matches(reference, build(tmp_path / "data", tmp_path / "store"))

@@ -36,6 +36,14 @@ READER_COLUMNS = frozenset({SOURCE_FILE, MALFORMED, TEXT, LINE})
 
 DIGITS_PATTERN = r"^[0-9]+$"
 INTEGER_PATTERN = r"^-?[0-9]+$"
+#: ISO 8601 as the contract accepts it in text: a date, optionally a time (`T` or a space; hours
+#: 00-23, seconds and any fraction optional) and an offset (`Z`, `±hh`, `±hhmm`, `±hh:mm`).
+#: DuckDB's cast alone is more lenient (` 2026-…`, `24:00:00`) than the contract says.
+ISO_8601_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?)?"
+    r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$"
+)
 TIMESTAMP_UTC = dt.Timestamp(timezone="UTC")
 
 
@@ -77,8 +85,9 @@ def typed_column(column: ir.Value, kind: Kind) -> tuple[ir.Value, ir.BooleanValu
         return column, ibis.literal(False)
     if column.type().is_timestamp() or column.type().is_date():
         return column.cast(TIMESTAMP_UTC), ibis.literal(False)
-    instant = _as_text(column).try_cast(TIMESTAMP_UTC)
-    return instant, present & instant.isnull()
+    text = _as_text(column)
+    instant = text.try_cast(TIMESTAMP_UTC)
+    return instant, present & (instant.isnull() | ~text.re_search(ISO_8601_PATTERN))
 
 
 #: Above this many allowed values, a set is tested once per distinct value, not once per row.
