@@ -141,6 +141,16 @@ def build(
     ),
     window_days: int = typer.Option(30, "--window-days", min=1, help="Days in the window."),
     engine: str = typer.Option("duckdb", "--engine", help="duckdb (default) or spark."),
+    spark_master: str | None = typer.Option(
+        None,
+        "--spark-master",
+        envvar="PINSIGHTS_SPARK_MASTER",
+        help="Spark master URL: local[*] (default), spark://HOST:7077, sc://HOST:15002.",
+    ),
+    spark_conf: list[str] = typer.Option(
+        [], "--spark-conf", help="Spark setting KEY=VALUE (repeatable).", metavar="KEY=VALUE"
+    ),
+    verbose: bool = typer.Option(False, "--verbose", help="Show Spark's own logs on stderr."),
     retain: int = typer.Option(30, "--retain", min=1, help="Snapshot dates kept."),
     max_bad_fraction: float = typer.Option(
         0.01, "--max-bad-fraction", min=0.0, max=1.0, help="Fail above this share of bad rows."
@@ -160,13 +170,19 @@ def build(
     from pinsights.engine.build import BuildOptions
     from pinsights.engine.build import build as run_build
     from pinsights.engine.console import build_progress, print_build_summary, stderr
+    from pinsights.engine.spark import SparkSettings, parse_conf
 
+    try:
+        spark = SparkSettings(spark_master, parse_conf(spark_conf), verbose)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--spark-conf") from None
     options = BuildOptions(
         data_dir=data,
         store_dir=store,
         dates=tuple(day.date() for day in date or []) + tuple(_date_range(dates)),
         window_days=window_days,
         engine=engine,
+        spark=spark,
         retain=retain,
         max_bad_fraction=max_bad_fraction,
         min_audience_size=min_audience_size,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import duckdb
 import ibis
@@ -17,6 +17,13 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from pinsights.data.load import InputError, TableSource, find_damaged, register_raw_view
+
+if TYPE_CHECKING:
+    from pinsights.engine.spark import SparkSettings
+
+
+class BackendError(Exception):
+    """The engine cannot run here or failed on the input; the message says what to do."""
 
 
 class Backend(Protocol):
@@ -142,9 +149,11 @@ def make_backend(
     threads: int | None = None,
     memory_limit: str | None = None,
     temp_directory: Path | None = None,
+    spark: SparkSettings | None = None,
 ) -> Backend:
     """The named backend; ``PINSIGHTS_THREADS`` and ``PINSIGHTS_MEMORY_LIMIT`` tune DuckDB when
-    no explicit value is given."""
+    no explicit value is given; ``spark`` says where Spark runs (see :mod:`pinsights.engine.spark`,
+    imported only for it)."""
     if name == "duckdb":
         env_threads = os.environ.get("PINSIGHTS_THREADS")
         return DuckDBBackend(
@@ -154,4 +163,8 @@ def make_backend(
             or default_memory_limit(),
             temp_directory=temp_directory,
         )
-    raise ValueError(f"unknown engine {name!r}: this build knows 'duckdb'")
+    if name == "spark":
+        from pinsights.engine.spark import SparkBackend, SparkSettings
+
+        return SparkBackend.start(spark or SparkSettings())
+    raise ValueError(f"unknown engine {name!r}: this build knows 'duckdb' and 'spark'")

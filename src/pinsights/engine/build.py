@@ -30,9 +30,10 @@ from pinsights.data import validate
 from pinsights.data.load import InputError, discover
 from pinsights.data.tables import TABLES, TABLES_BY_NAME, Rule, Table
 from pinsights.engine import semantics
-from pinsights.engine.backends import Backend, make_backend
+from pinsights.engine.backends import Backend, BackendError, make_backend
 from pinsights.engine.documents import P_KEY, Catalogue, Counts, Document, DocumentAssembler
 from pinsights.engine.privacy import PrivacyRules
+from pinsights.engine.spark import SparkSettings
 from pinsights.store import (
     BUILD_KIND,
     SHARED_ACCOUNT,
@@ -55,7 +56,7 @@ STEPS = (
 
 
 #: Engines this release can run the definition on.
-ENGINES = ("duckdb",)
+ENGINES = ("duckdb", "spark")
 
 
 class BuildError(Exception):
@@ -79,6 +80,7 @@ class BuildOptions:
     threads: int | None = None
     #: DuckDB's memory limit (e.g. ``8GB``); default: half the machine's memory, see backends.
     memory_limit: str | None = None
+    spark: SparkSettings = field(default_factory=SparkSettings)  # where --engine spark runs
 
     def privacy(self) -> PrivacyRules:
         return PrivacyRules(
@@ -99,7 +101,6 @@ class BuildOptions:
         if self.engine not in ENGINES:
             raise BuildError(
                 f"unknown engine {self.engine!r}: this build runs on {', '.join(ENGINES)}"
-                " (the Spark engine is not part of this release yet)"
             )
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             raise BuildError("--max-bad-fraction must be between 0 and 1")
@@ -191,6 +192,8 @@ def build(options: BuildOptions, *, on_step: Callable[[str], None] | None = None
                 raise
     except StoreError as error:
         raise BuildError(str(error)) from error
+    except BackendError as error:
+        raise BuildError(str(error)) from error
     if len(reports) == 1:
         return reports[0]
     return {
@@ -230,6 +233,7 @@ def _build_locked(store: Store, run: _Run, cleaned: list[str]) -> list[dict[str,
             threads=options.threads,
             memory_limit=options.memory_limit,
             temp_directory=spill,
+            spark=options.spark,
         )
     except ValueError as error:
         raise BuildError(str(error)) from error

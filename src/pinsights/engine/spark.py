@@ -1,0 +1,318 @@
+"""The Spark engine: the same Ibis definition run by Ibis' PySpark backend (SPEC §4).
+
+Nothing here knows the semantics or the input rules; it only knows Spark: how to start a session
+that stays quiet and local to loopback unless told otherwise, how files become raw tables
+(:mod:`pinsights.data.load_spark`), how intermediate results are kept (cached and counted, the
+analogue of DuckDB's temporary tables) and how results come back to the driver (as Arrow).
+
+The documents and the store are written by the same code as for DuckDB, on the driver's machine:
+only counts, never rows of events, travel back from the executors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from pinsights.data.load import TableSource
+from pinsights.engine.backends import BackendError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+#: Where ``--spark-master`` comes from when it is not given.
+MASTER_ENV = "PINSIGHTS_SPARK_MASTER"
+DEFAULT_MASTER = "local[*]"
+#: Spark 4.0 runs on Java 17 and 21.
+MIN_JAVA = 17
+
+INSTALL_JAVA = (
+    "install a Java 17 runtime (Debian/Ubuntu: apt-get install -y openjdk-17-jre-headless;"
+    " elsewhere any JDK 17 or 21) or point JAVA_HOME at one"
+)
+
+
+class SparkUnavailable(BackendError):
+    """Spark cannot start here (no pyspark, no Java); the message says what to install."""
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """How to reach Spark: the master URL and ``--spark-conf`` pairs, and whether to show its logs."""
+
+    master: str | None = None
+    conf: tuple[tuple[str, str], ...] = ()
+    verbose: bool = False
+
+    def resolved_master(self) -> str:
+        return self.master or os.environ.get(MASTER_ENV) or DEFAULT_MASTER
+
+
+def parse_conf(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``KEY=VALUE`` strings as pairs; a string without ``=`` is a :class:`ValueError`."""
+    parsed = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--spark-conf expects KEY=VALUE, got {pair!r}")
+        parsed.append((key.strip(), value))
+    return tuple(parsed)
+
+
+def defaults(master: str) -> dict[str, str]:
+    """Settings the build relies on, before the user's ``--spark-conf`` (which wins).
+
+    - UTC session time zone: instants compare as UTC, as on DuckDB.
+    - ``to_json`` keeps null fields: a quarantined row shows every column, as on DuckDB.
+    - No console progress bar and no UI: the build shows its own progress, and opens no port
+      beyond what Spark needs.
+    - A local master binds to loopback only, and uses few shuffle partitions (the adaptive
+      executor coalesces them further); a cluster keeps Spark's own defaults.
+    """
+    settings = {
+        "spark.app.name": "pinsights build",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.jsonGenerator.ignoreNullFields": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.ui.enabled": "false",
+        "spark.sql.adaptive.enabled": "true",
+        # Plans are described for listeners even with no UI; a long description is never read.
+        "spark.sql.maxPlanStringLength": "20000",
+    }
+    if master.startswith("local"):
+        cores = _local_cores(master)
+        settings.update(
+            {
+                "spark.driver.host": "127.0.0.1",
+                "spark.driver.bindAddress": "127.0.0.1",
+                "spark.sql.shuffle.partitions": str(max(4, 4 * cores)),
+                # The driver is the executor: give it room beyond Spark's 1 GiB.
+                "spark.driver.memory": "4g",
+            }
+        )
+    return settings
+
+
+def _local_cores(master: str) -> int:
+    match = re.fullmatch(r"local\[(\d+|\*)(?:,\d+)?\]", master)
+    if match is None or match.group(1) == "*":
+        return os.cpu_count() or 1
+    return int(match.group(1))
+
+
+def check_java() -> str:
+    """The ``java`` executable Spark will use; :class:`SparkUnavailable` when there is none, or
+    when it is older than Spark needs (said plainly, instead of a JVM stack trace)."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    if not java or not os.access(java, os.X_OK):
+        where = f"JAVA_HOME={java_home} has no bin/java" if java_home else "no `java` on PATH"
+        raise SparkUnavailable(f"the Spark engine needs Java {MIN_JAVA} or newer ({where}): "
+                               f"{INSTALL_JAVA}")  # fmt: skip
+    try:
+        probe = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise SparkUnavailable(f"cannot run {java}: {error}; {INSTALL_JAVA}") from error
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', probe.stderr + probe.stdout)
+    if match is None:
+        raise SparkUnavailable(f"cannot tell the version of {java}; {INSTALL_JAVA}")
+    major = int(match.group(1))
+    if major == 1 and match.group(2):  # "1.8.0_392" is Java 8
+        major = int(match.group(2))
+    if major < MIN_JAVA:
+        raise SparkUnavailable(
+            f"the Spark engine needs Java {MIN_JAVA} or newer, {java} is Java {major}: "
+            + INSTALL_JAVA
+        )
+    return java
+
+
+def _import_pyspark() -> None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError as error:
+        raise SparkUnavailable(
+            "the Spark engine needs PySpark: pip install 'pinsights[spark]'"
+        ) from error
+
+
+def start_session(settings: SparkSettings) -> tuple[SparkSession, Path | None]:
+    """A new SparkSession for ``settings``; the JVM's output goes to a log file unless verbose.
+
+    Returns the session and the log file (None when verbose). Spark Connect URLs (``sc://``) get
+    a Connect session, which needs the ``pyspark[connect]`` client packages.
+    """
+    _import_pyspark()
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+    from pyspark.sql import SparkSession
+
+    master = settings.resolved_master()
+    merged = {**defaults(master), **dict(settings.conf)}
+    if master.startswith("sc://"):
+        builder = SparkSession.builder.remote(master)
+        for key, value in merged.items():
+            if not key.startswith(("spark.driver.", "spark.ui.", "spark.app.")):
+                builder = builder.config(key, value)
+        try:
+            return builder.getOrCreate(), None
+        except ImportError as error:
+            raise SparkUnavailable(
+                f"Spark Connect needs its client packages: pip install 'pyspark[connect]' ({error})"
+            ) from error
+    check_java()
+    conf = SparkConf().setMaster(master).setAll(list(merged.items()))
+    log_path: Path | None = None
+    handle: int | None = None
+    popen: dict[str, Any] = {}
+    if not settings.verbose:
+        handle, name = tempfile.mkstemp(prefix="pinsights-spark-", suffix=".log")
+        log_path = Path(name)
+        popen = {"stdout": handle, "stderr": handle}
+    try:
+        gateway = launch_gateway(conf, popen_kwargs=popen)
+    except Exception as error:
+        detail = log_path.read_text(errors="replace")[-2000:] if log_path else ""
+        raise SparkUnavailable(f"Spark did not start: {error}\n{detail}".rstrip()) from error
+    finally:
+        if handle is not None:
+            os.close(handle)
+    context = SparkContext(conf=conf, gateway=gateway)
+    if not settings.verbose:
+        context.setLogLevel("ERROR")
+    return SparkSession(context), log_path
+
+
+class SparkBackend:
+    """Runs the portable expressions on Spark through Ibis' PySpark backend.
+
+    ``owns_session`` is False when the session was started by someone else (a test's shared
+    session): then closing the backend drops what it cached and leaves the session running.
+    """
+
+    name = "spark"
+
+    def __init__(
+        self, session: SparkSession, *, owns_session: bool, log_path: Path | None = None
+    ) -> None:
+        self.session = session
+        self.owns_session = owns_session
+        self.log_path = log_path
+        self.ibis = ibis.pyspark.connect(session)
+        self._cached: dict[str, DataFrame] = {}
+
+    @classmethod
+    def start(cls, settings: SparkSettings) -> SparkBackend:
+        """A backend on the active session if there is one (tests share one), else a new one."""
+        _import_pyspark()
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession()
+        if active is not None and settings.master is None and not settings.conf:
+            for key, value in defaults(active.conf.get("spark.master") or "local").items():
+                if not key.startswith(("spark.driver.", "spark.ui.", "spark.app.")):
+                    active.conf.set(key, value)
+            return cls(active, owns_session=False)
+        session, log_path = start_session(settings)
+        return cls(session, owns_session=True, log_path=log_path)
+
+    # -- Backend interface ----------------------------------------------------------------
+
+    def raw_table(self, source: TableSource) -> ir.Table:
+        from pinsights.data.load_spark import read_source
+
+        with self._spark_errors():
+            frame = read_source(self.session, source)
+            frame.createOrReplaceTempView(source.view)
+        return self.ibis.table(source.view)
+
+    def materialize(self, name: str, expr: ir.Table) -> ir.Table:
+        """Compute ``expr`` once and keep it under a temp view, as DuckDB keeps a temp table.
+
+        A local checkpoint (kept by the executors, memory then disk) also cuts the lineage: a
+        later step's plan starts from the stored rows instead of repeating every step before it,
+        which keeps plans, and their planning time, small.
+        """
+        with self._spark_errors():
+            frame = self.session.sql(self.ibis.compile(expr)).localCheckpoint(eager=True)
+            frame.createOrReplaceTempView(name)
+            self._cached[name] = frame
+        return self.ibis.table(name)
+
+    def to_arrow(self, expr: ir.Expr) -> pa.Table:
+        with self._spark_errors():
+            return _collect_arrow(self.session.sql(self.ibis.compile(expr)))
+
+    def scalar(self, expr: ir.Scalar) -> object:
+        with self._spark_errors():
+            rows = self.session.sql(self.ibis.compile(expr)).collect()
+        return rows[0][0] if rows else None
+
+    def export_quarantine(self, expr: ir.Table, path: Path) -> None:
+        """Bring the quarantined rows to the driver (Arrow) and write them where DuckDB would."""
+        rows = self.to_arrow(expr)
+        con = duckdb.connect(str(path))
+        try:
+            con.register("incoming", rows)
+            con.execute("CREATE TABLE quarantine AS SELECT * FROM incoming")
+            con.unregister("incoming")
+        finally:
+            con.close()
+
+    def close(self) -> None:
+        for name in self._cached:
+            self.session.catalog.dropTempView(name)
+        self._cached.clear()
+        if self.owns_session:
+            self.session.stop()
+
+    # -- errors ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _spark_errors(self) -> Iterator[None]:
+        """Spark's failures as the build's errors: an unreadable file names the file."""
+        from py4j.protocol import Py4JJavaError
+        from pyspark.errors import PySparkException
+
+        try:
+            yield
+        except (PySparkException, Py4JJavaError) as error:
+            raise BackendError(describe_failure(error, self.log_path)) from error
+
+
+def describe_failure(error: BaseException, log_path: Path | None) -> str:
+    """One paragraph a person can act on, from a Spark exception (whose text is a JVM trace)."""
+    text = str(error)
+    unreadable = re.search(r"Encountered error while reading file (\S+?)\.?\s", text)
+    where = f" (Spark's log: {log_path})" if log_path else ""
+    if unreadable:
+        path = unreadable.group(1).removeprefix("file://").removeprefix("file:")
+        cause = re.findall(r"Caused by: ([^\n]+)", text)
+        reason = cause[-1] if cause else "unreadable"
+        return (
+            f"cannot read {path}: {reason}. Check that the file is complete and in the format its "
+            f"name says; input files are never modified{where}"
+        )
+    first = next((line for line in text.splitlines() if line.strip()), text)
+    return f"Spark failed: {first.strip()[:500]}{where}"
+
+
+def _collect_arrow(frame: DataFrame) -> pa.Table:
+    """The rows of ``frame`` as one Arrow table on the driver, straight from Spark's Arrow
+    batches (no pandas in between)."""
+    return frame.toArrow()
