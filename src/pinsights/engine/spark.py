@@ -72,6 +72,13 @@ def parse_conf(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
     return tuple(parsed)
 
 
+#: Settings the results depend on: applied to every session the build runs on, even a reused one.
+REQUIRED = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.jsonGenerator.ignoreNullFields": "false",
+}
+
+
 def defaults(master: str) -> dict[str, str]:
     """Settings the build relies on, before the user's ``--spark-conf`` (which wins).
 
@@ -83,9 +90,8 @@ def defaults(master: str) -> dict[str, str]:
       executor coalesces them further); a cluster keeps Spark's own defaults.
     """
     settings = {
+        **REQUIRED,
         "spark.app.name": "pinsights build",
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.jsonGenerator.ignoreNullFields": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.ui.enabled": "false",
         "spark.sql.adaptive.enabled": "true",
@@ -224,9 +230,8 @@ class SparkBackend:
 
         active = SparkSession.getActiveSession()
         if active is not None and settings.master is None and not settings.conf:
-            for key, value in defaults(active.conf.get("spark.master") or "local").items():
-                if not key.startswith(("spark.driver.", "spark.ui.", "spark.app.")):
-                    active.conf.set(key, value)
+            for key, value in REQUIRED.items():
+                active.conf.set(key, value)
             return cls(active, owns_session=False)
         session, log_path = start_session(settings)
         return cls(session, owns_session=True, log_path=log_path)

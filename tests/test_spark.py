@@ -1,0 +1,409 @@
+"""The Spark engine publishes what DuckDB publishes, byte for byte, locally and on a real cluster.
+
+One SparkSession (local, 2 cores, small shuffles) is shared by every in-process test, so the JVM
+starts once; builds find it active and reuse it. DuckDB, whose agreement with the independent
+reference is tested in test_engine_reference.py, is the yardstick: documents, category lists,
+the report's counts and the quarantine must be identical.
+
+The cluster test starts a standalone master and two workers from PySpark's own scripts on
+loopback, runs ``pinsights build --engine spark --spark-master spark://…`` in a subprocess and
+compares its documents with DuckDB's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+from pinsights.engine.build import BuildError, BuildOptions, build
+from pinsights.engine.spark import SparkSettings, check_java, parse_conf, start_session
+from pinsights.store import Store
+from tests.conftest import free_port
+from tests.datasets import FORMATS, Platform, platforms, write_dataset
+
+#: Small data: one shuffle partition per core is plenty and saves task overhead.
+TEST_CONF = (
+    ("spark.sql.shuffle.partitions", "2"),
+    ("spark.default.parallelism", "2"),
+)
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[Any]:
+    """The one local SparkSession of the test run (the JVM starts once)."""
+    session, _log = start_session(SparkSettings("local[2]", TEST_CONF))
+    yield session
+    session.stop()
+
+
+# --- comparing two builds --------------------------------------------------------------------
+
+
+@dataclass
+class Published:
+    """Everything a build leaves behind that a user can observe."""
+
+    report: dict[str, Any] | None
+    error: str | None
+    documents: dict[tuple[str, str], bytes]
+    category_items: dict[tuple[str, str, str], bytes]
+    quarantine: list[tuple[str, str, str, str]]
+
+
+TIMESTAMP_TEXT = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d(:?\d\d)?)?$")
+
+
+def _instant(value: Any) -> Any:
+    """A timestamp in a quarantined Parquet row, whichever way the engine's to_json spelled it."""
+    if isinstance(value, str) and TIMESTAMP_TEXT.match(value):
+        text = value.replace("Z", "+00:00")
+        if re.search(r"[+-]\d\d$", text):
+            text += ":00"
+        return dt.datetime.fromisoformat(text).astimezone(dt.UTC).isoformat()
+    return value
+
+
+def published(store_dir: Path, report: dict[str, Any] | None, error: str | None) -> Published:
+    store = Store(store_dir)
+    documents: dict[tuple[str, str], bytes] = {}
+    items: dict[tuple[str, str, str], bytes] = {}
+    snapshot = store.latest()
+    if snapshot is not None:
+        with contextlib.closing(duckdb.connect(str(snapshot.path), read_only=True)) as con:
+            for account, kind, body in con.execute("SELECT * FROM documents").fetchall():
+                documents[(account, kind)] = bytes(body)
+            for account, kind, category, body in con.execute(
+                "SELECT * FROM category_items"
+            ).fetchall():
+                items[(account, kind, category)] = bytes(body)
+    quarantine = sorted(
+        (
+            row.table,
+            row.source_file,
+            row.rule,
+            json.dumps({k: _instant(v) for k, v in row.row.items()}, sort_keys=True),
+        )
+        for row in store.quarantine_rows()
+    )
+    return Published(report, error, documents, items, quarantine)
+
+
+def build_with(engine: str, data_dir: Path, store_dir: Path, **options: Any) -> Published:
+    report, error = None, None
+    try:
+        report = build(
+            BuildOptions(data_dir=data_dir, store_dir=store_dir, engine=engine, **options)
+        )
+    except BuildError as failure:
+        error = str(failure)
+    return published(store_dir, report, error)
+
+
+def assert_same(duck: Published, spark: Published) -> None:
+    assert (duck.error is None) == (spark.error is None), (duck.error, spark.error)
+    if duck.report is not None and spark.report is not None:
+        assert spark.report["engine"] == "spark"
+        for key in ("date", "window", "tables", "audiences"):
+            assert spark.report[key] == duck.report[key], key
+    assert spark.quarantine == duck.quarantine
+    assert spark.documents.keys() == duck.documents.keys()
+    for key, body in duck.documents.items():
+        assert spark.documents[key] == body, key
+    assert spark.category_items == duck.category_items
+
+
+def build_both(data_dir: Path, scratch: Path, **options: Any) -> tuple[Published, Published]:
+    duck = build_with("duckdb", data_dir, scratch / "store-duckdb", **options)
+    spark = build_with("spark", data_dir, scratch / "store-spark", **options)
+    assert_same(duck, spark)
+    return duck, spark
+
+
+# --- parity ----------------------------------------------------------------------------------
+
+
+@st.composite
+def spark_builds(draw: st.DrawFn) -> tuple[Platform, dict[str, Any], bool]:
+    platform = draw(st.sampled_from(FORMATS).flatmap(platforms))
+    options = {
+        "date": draw(st.sampled_from([None, platform.anchor])),
+        "window_days": platform.window_days,
+        "min_audience_size": draw(st.integers(1, 3)),
+        "min_cell_size": draw(st.integers(1, 2)),
+        "max_subcategories": draw(st.integers(1, 2)),
+        "max_bad_fraction": 1.0,
+    }
+    return platform, options, draw(st.booleans())
+
+
+@settings(
+    max_examples=4,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(spark_builds())
+def test_spark_publishes_the_same_bytes_as_duckdb_on_random_platforms(
+    spark_session: Any, case: tuple[Platform, dict[str, Any], bool]
+) -> None:
+    platform, options, partitioned = case
+    note(platform.describe())
+    note(f"options={options} partitioned={partitioned}")
+    with tempfile.TemporaryDirectory() as scratch:
+        data_dir = Path(scratch) / "data"
+        write_dataset(
+            platform.tables, data_dir, platform.fmt, partitioned=partitioned, anchor=platform.anchor
+        )
+        build_both(data_dir, Path(scratch), **options)
+
+
+def test_spark_publishes_the_same_bytes_on_generated_data(
+    spark_session: Any, tmp_path: Path
+) -> None:
+    from pinsights.data.generate import generate
+
+    generate(tmp_path / "data", users=600, accounts=4, days=6, seed=11)
+    duck, spark = build_both(tmp_path / "data", tmp_path, min_audience_size=20, min_cell_size=3)
+    assert duck.report is not None and duck.report["audiences"]["reportable"] > 2
+    assert len(spark.documents) == len(duck.documents) > 8
+
+
+def test_spark_reads_every_format_with_extra_columns_and_names_the_files(
+    spark_session: Any, tmp_path: Path
+) -> None:
+    """CSV with quoted commas and doubled quotes, JSON Lines with numbers and nesting, Parquet in
+    Hive folders: the same rows judged the same way, bad ones quarantined with their file."""
+    from tests.datasets import account, at, event, interest, pin, platform, user
+
+    tables = platform(
+        interests=[interest("10", 'Say "hi", Café'), interest("11", "Sub", "10")],
+        ad_accounts=[account("007"), account("12345678901234567890")],
+        users=[user(1, "18-24", "female", "Us"), user(2, None, None, "UK"), user(" 3")],
+        pins=[pin(5, "007", "11"), pin(6, None, "10"), pin(7, "999", None)],
+        events=[
+            event(1, 5),
+            event(2, 5, "IMPRESSION"),
+            event(1, 6, "CLICK"),
+            event(1, 7),
+            event(1, 5, event_time=at(hour=3) + dt.timedelta(microseconds=7)),
+        ],
+    )
+    for fmt in FORMATS:
+        data_dir = tmp_path / f"data-{fmt}"
+        write_dataset(
+            tables, data_dir, fmt, partitioned=True, extra_columns=True, anchor=dt.date(2026, 11, 1)
+        )
+        duck, _ = build_both(
+            data_dir, tmp_path / fmt, min_audience_size=1, min_cell_size=1, max_bad_fraction=1.0
+        )
+        assert {row[0] for row in duck.quarantine} >= {"ad_accounts", "users", "pins", "events"}
+        assert all(row[1].startswith(str(data_dir)) for row in duck.quarantine)
+
+
+def test_a_missing_column_is_named_on_spark_too(spark_session: Any, tmp_path: Path) -> None:
+    from tests.datasets import account, event, interest, pin, platform, user
+
+    tables = platform(
+        interests=[interest("10", "Food")],
+        ad_accounts=[account("1")],
+        users=[user(1)],
+        pins=[pin(5, "1", "10")],
+        events=[event(1, 5)],
+    )
+    for fmt in FORMATS:
+        data_dir = tmp_path / fmt
+        write_dataset(tables, data_dir, fmt, omit_column=("users", "gender"))
+        with pytest.raises(BuildError, match=r"table 'users' is missing column\(s\) gender"):
+            build(BuildOptions(data_dir=data_dir, store_dir=tmp_path / "s", engine="spark"))
+
+
+# --- settings and errors ---------------------------------------------------------------------
+
+
+def test_spark_conf_pairs_are_parsed_and_checked() -> None:
+    assert parse_conf(["spark.sql.shuffle.partitions=8", "a.b=x=y"]) == (
+        ("spark.sql.shuffle.partitions", "8"),
+        ("a.b", "x=y"),
+    )
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_conf(["spark.executor.memory"])
+
+
+def test_without_java_the_build_says_what_to_install(tmp_path: Path) -> None:
+    """No JVM stack trace: the message names Java 17 and how to get it; nothing is published."""
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-java"), "PATH": "/nonexistent"}
+    env.pop("PINSIGHTS_SPARK_MASTER", None)
+    failed = subprocess.run(
+        [sys.executable, "-m", "pinsights.cli", "build", "--data", str(tmp_path),
+         "--store", str(tmp_path / "store"), "--engine", "spark"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert failed.returncode == 1
+    assert "needs Java 17" in failed.stderr and "openjdk-17" in failed.stderr
+    assert "Traceback" not in failed.stderr and "at org.apache" not in failed.stderr
+    assert not (tmp_path / "store" / "manifest.json").exists()
+
+
+def test_java_is_found_here() -> None:
+    assert Path(check_java()).name == "java"
+
+
+# --- a standalone cluster on loopback --------------------------------------------------------
+
+
+@dataclass
+class Cluster:
+    master_url: str
+    processes: list[subprocess.Popen[bytes]]
+    logs: Path
+
+
+def _spark_home() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent
+
+
+def _spark_class(
+    name: str, args: list[str], log: Path, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [str(_spark_home() / "bin" / "spark-class"), name, *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # its own process group, so stopping it stops its children
+        )
+
+
+def _wait_for(what: str, check: Any, cluster_logs: Path, timeout: float = 180) -> Any:
+    """Poll ``check`` (a state query, not a sleep-and-hope) until it returns a truthy value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.TransportError, ValueError):
+            result = check()
+            if result:
+                return result
+        time.sleep(0.2)
+    logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in cluster_logs.glob("*.log"))
+    raise AssertionError(f"timed out waiting for {what}\n{logs}")
+
+
+@contextlib.contextmanager
+def standalone_cluster(scratch: Path, workers: int = 2) -> Iterator[Cluster]:
+    """A Spark master and ``workers`` workers (1 core, 1 GiB each) bound to 127.0.0.1 on free
+    ports; stopped (the whole process group) whatever happens."""
+    env = {
+        **os.environ,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOG_DIR": str(scratch),
+        "SPARK_WORKER_DIR": str(scratch / "work"),
+        "SPARK_NO_DAEMONIZE": "1",
+    }
+    env.pop("PINSIGHTS_SPARK_MASTER", None)
+    port, ui_port = free_port(), free_port()
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        processes.append(
+            _spark_class(
+                "org.apache.spark.deploy.master.Master",
+                ["--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui_port)],
+                scratch / "master.log",
+                env,
+            )
+        )
+        ui = f"http://127.0.0.1:{ui_port}/json/"
+        _wait_for(
+            "the master", lambda: httpx.get(ui, timeout=2).json()["status"] == "ALIVE", scratch
+        )
+        master_url = f"spark://127.0.0.1:{port}"
+        for index in range(workers):
+            processes.append(
+                _spark_class(
+                    "org.apache.spark.deploy.worker.Worker",
+                    [
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(free_port()),
+                        "--webui-port",
+                        str(free_port()),
+                        "--cores",
+                        "1",
+                        "--memory",
+                        "1g",
+                        "--work-dir",
+                        str(scratch / f"work-{index}"),
+                        master_url,
+                    ],
+                    scratch / f"worker-{index}.log",
+                    env,
+                )  # fmt: skip
+            )
+
+        def alive_workers() -> int:
+            state = httpx.get(ui, timeout=2).json()
+            return sum(1 for w in state["workers"] if w["state"] == "ALIVE") >= workers
+
+        _wait_for(f"{workers} workers", alive_workers, scratch)
+        yield Cluster(master_url, processes, scratch)
+    finally:
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.mark.slow
+def test_build_on_a_standalone_cluster_publishes_the_same_documents(tmp_path: Path) -> None:
+    from pinsights.data.generate import generate
+
+    generate(tmp_path / "data", users=400, accounts=3, days=5, seed=5)
+    duck = build_with("duckdb", tmp_path / "data", tmp_path / "store-duckdb", min_audience_size=20)
+    logs = tmp_path / "cluster"
+    logs.mkdir()
+    with standalone_cluster(logs) as cluster:
+        finished = subprocess.run(
+            [sys.executable, "-m", "pinsights.cli", "build", "--data", str(tmp_path / "data"),
+             "--store", str(tmp_path / "store-spark"), "--engine", "spark",
+             "--spark-master", cluster.master_url, "--min-audience-size", "20", "--json",
+             "--spark-conf", "spark.driver.host=127.0.0.1",
+             "--spark-conf", "spark.driver.bindAddress=127.0.0.1",
+             "--spark-conf", "spark.executor.memory=512m",
+             "--spark-conf", "spark.sql.shuffle.partitions=2"],
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        assert finished.returncode == 0, finished.stderr[-3000:]
+        # The application ran on the cluster's executors, one on each worker, not in a local JVM.
+        assert "Registering app pinsights build" in (logs / "master.log").read_text()
+        executor_logs = {p.parts[-4] for p in logs.glob("work-*/app-*/*/stderr")}
+        assert executor_logs == {"work-0", "work-1"}, "both workers ran an executor"
+    report = json.loads(finished.stdout)
+    assert report["engine"] == "spark"
+    spark = published(tmp_path / "store-spark", report, None)
+    assert_same(duck, spark)
+    assert "WARN" not in finished.stderr and "log4j" not in finished.stderr
