@@ -15,6 +15,12 @@ each size (the machine may be shared: compare ratios, not seconds). Usage::
 
     python benchmarks/build.py [--sizes 2000000,10000000,20000000] [--repeat 2] [--threads N]
         [--users-per-event 0.05] [--memory-limit 8GB] [--data-dir DIR]
+
+With ``--engine spark`` it compares the engines instead: ``pinsights build --engine duckdb`` beside
+``pinsights build --engine spark --spark-master local[2]`` on the same data in the same run, with
+the peak memory of each whole process tree (Spark's JVM included) and each build's step timings::
+
+    python benchmarks/build.py --engine spark --sizes 2000000,10000000 --repeat 1
 """
 
 from __future__ import annotations
@@ -136,7 +142,13 @@ def main() -> None:
     )
     parser.add_argument("--data-dir", type=Path, default=DATA, help="Where datasets are cached.")
     parser.add_argument("--json", action="store_true", help="Print results as JSON too.")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                        help="spark: compare the Spark engine (local, 2 cores) with DuckDB.")  # fmt: skip
     args = parser.parse_args()
+    if args.engine == "spark":
+        sizes = [int(s) for s in args.sizes.split(",")]
+        compare_engines(args.data_dir, sizes, args.users_per_event, args.repeat, args.json)
+        return
     env = dict(os.environ)
     if args.threads:
         env["PINSIGHTS_THREADS"] = str(args.threads)
@@ -196,6 +208,92 @@ def main() -> None:
               f"{ours_rss:>8} {base_rss:>9} {load_before:>8.1f}/{load_after:<8.1f}",
               flush=True)  # fmt: skip
     if args.json:
+        print(json.dumps(results, indent=2))
+
+
+# --- DuckDB beside Spark -----------------------------------------------------------------------
+
+
+def _tree_rss_kib(root: int) -> int:
+    """Resident memory of a process and all its descendants (KiB), from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry)
+        children.setdefault(int(fields[1]), []).append(pid)
+        rss[pid] = int(fields[21]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def run_tree(command: list[str]) -> tuple[float, int, dict]:
+    """Wall seconds, peak RSS of the whole process tree (MiB, sampled every 0.2 s) and the build
+    report of one ``pinsights build --json``."""
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak = 0
+    while child.poll() is None:
+        peak = max(peak, _tree_rss_kib(child.pid))
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - started
+    out, err = child.communicate()
+    if child.returncode != 0:
+        raise SystemExit(f"{command[:6]} failed:\n{err.decode()[-3000:]}")
+    return elapsed, peak // 1024, json.loads(out)
+
+
+def compare_engines(
+    data_dir: Path, sizes: list[int], users_per_event: float, repeat: int, as_json: bool
+) -> None:
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at start")  # fmt: skip
+    print(f"{'events':>11} {'duckdb s':>9} {'spark s':>8} {'ratio':>6} {'duckdb MiB':>11} "
+          f"{'spark MiB':>10}  spark: start+imports, then steps (s)")  # fmt: skip
+    results = []
+    for events in sizes:
+        data, _end = ensure_dataset(data_dir, events, max(int(events * users_per_event), 1000))
+        best: dict[str, tuple[float, int, dict]] = {}
+        for _ in range(repeat):
+            for engine in ("duckdb", "spark"):
+                with tempfile.TemporaryDirectory() as store:
+                    command = [sys.executable, "-m", "pinsights.cli", "build", "--data", str(data),
+                               "--store", store, "--json", "--engine", engine]  # fmt: skip
+                    if engine == "spark":
+                        command += ["--spark-master", "local[2]"]
+                    measured = run_tree(command)
+                if engine not in best or measured[0] < best[engine][0]:
+                    best[engine] = measured
+        (duck_s, duck_mib, _), (spark_s, spark_mib, report) = best["duckdb"], best["spark"]
+        steps = {k: v for k, v in report["timings"].items() if isinstance(v, int | float)}
+        outside = spark_s - sum(steps.values())
+        row = {
+            "events": events,
+            "duckdb_s": round(duck_s, 2),
+            "spark_s": round(spark_s, 2),
+            "ratio": round(spark_s / duck_s, 2),
+            "duckdb_peak_mib": duck_mib,
+            "spark_peak_mib": spark_mib,
+            "spark_start_and_imports_s": round(outside, 2),
+            "spark_steps_s": steps,
+            "load_average_after": [round(x, 1) for x in os.getloadavg()],
+        }
+        results.append(row)
+        where = " ".join(f"{k} {v:.1f}" for k, v in steps.items())
+        print(f"{events:>11,} {duck_s:>9.2f} {spark_s:>8.2f} {row['ratio']:>6.2f} {duck_mib:>11} "
+              f"{spark_mib:>10}  start {outside:.1f}, {where}", flush=True)  # fmt: skip
+    print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if as_json:
         print(json.dumps(results, indent=2))
 
 

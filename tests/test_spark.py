@@ -37,7 +37,14 @@ from pinsights.engine.build import BuildError, BuildOptions, build
 from pinsights.engine.spark import SparkSettings, check_java, parse_conf, start_session
 from pinsights.store import Store
 from tests.conftest import free_port
-from tests.datasets import FORMATS, Platform, platforms, write_dataset
+from tests.datasets import (
+    FORMATS,
+    Platform,
+    TextStyle,
+    export_layouts,
+    platforms,
+    write_dataset,
+)
 
 #: Small data: one shuffle partition per core is plenty and saves task overhead.
 TEST_CONF = (
@@ -65,7 +72,7 @@ class Published:
     error: str | None
     documents: dict[tuple[str, str], bytes]
     category_items: dict[tuple[str, str, str], bytes]
-    quarantine: list[tuple[str, str, str, str]]
+    quarantine: list[tuple[str, str, int | None, str, str]]
 
 
 TIMESTAMP_TEXT = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d(:?\d\d)?)?$")
@@ -81,6 +88,12 @@ def _instant(value: Any) -> Any:
     return value
 
 
+def _comparable(text: str) -> str:
+    """A raw line as both engines keep it. Bytes that are not UTF-8 are shown as ``?``, but
+    DuckDB's decoder and Spark's do not replace the same number of characters: up to there."""
+    return text.split("?", 1)[0] + "?" if "?" in text else text
+
+
 def published(store_dir: Path, report: dict[str, Any] | None, error: str | None) -> Published:
     store = Store(store_dir)
     documents: dict[tuple[str, str], bytes] = {}
@@ -94,15 +107,21 @@ def published(store_dir: Path, report: dict[str, Any] | None, error: str | None)
                 "SELECT * FROM category_items"
             ).fetchall():
                 items[(account, kind, category)] = bytes(body)
-    quarantine = sorted(
+    quarantine = list(
         (
             row.table,
             row.source_file,
+            row.line,
             row.rule,
-            json.dumps({k: _instant(v) for k, v in row.row.items()}, sort_keys=True),
+            # A JSON Lines row or a malformed line is kept as its raw text; any other row as a
+            # JSON object, whose timestamps each engine's to_json spells its own way.
+            _comparable(row.text)
+            if row.row is None or ".jsonl" in row.source_file
+            else json.dumps({k: _instant(v) for k, v in row.row.items()}, sort_keys=True),
         )
         for row in store.quarantine_rows()
     )
+    quarantine.sort(key=lambda row: (row[0], row[1], row[2] or 0, row[3], row[4]))
     return Published(report, error, documents, items, quarantine)
 
 
@@ -141,8 +160,11 @@ def build_both(data_dir: Path, scratch: Path, **options: Any) -> tuple[Published
 
 
 @st.composite
-def spark_builds(draw: st.DrawFn) -> tuple[Platform, dict[str, Any], bool]:
-    platform = draw(st.sampled_from(FORMATS).flatmap(platforms))
+def spark_builds(draw: st.DrawFn) -> tuple[Platform, dict[str, TextStyle], dict[str, Any], bool]:
+    """A random platform, each table in its own format (a mix in one directory, compressed
+    text, BOM, CRLF, malformed lines), and build options."""
+    formats, styles = draw(export_layouts())
+    platform = draw(platforms(formats))
     options = {
         "date": draw(st.sampled_from([None, platform.anchor])),
         "window_days": platform.window_days,
@@ -151,7 +173,7 @@ def spark_builds(draw: st.DrawFn) -> tuple[Platform, dict[str, Any], bool]:
         "max_subcategories": draw(st.integers(1, 2)),
         "max_bad_fraction": 1.0,
     }
-    return platform, options, draw(st.booleans())
+    return platform, styles, options, draw(st.booleans())
 
 
 @settings(
@@ -162,15 +184,20 @@ def spark_builds(draw: st.DrawFn) -> tuple[Platform, dict[str, Any], bool]:
 )
 @given(spark_builds())
 def test_spark_publishes_the_same_bytes_as_duckdb_on_random_platforms(
-    spark_session: Any, case: tuple[Platform, dict[str, Any], bool]
+    spark_session: Any, case: tuple[Platform, dict[str, TextStyle], dict[str, Any], bool]
 ) -> None:
-    platform, options, partitioned = case
+    platform, styles, options, partitioned = case
     note(platform.describe())
-    note(f"options={options} partitioned={partitioned}")
+    note(f"styles={styles} options={options} partitioned={partitioned}")
     with tempfile.TemporaryDirectory() as scratch:
         data_dir = Path(scratch) / "data"
         write_dataset(
-            platform.tables, data_dir, platform.fmt, partitioned=partitioned, anchor=platform.anchor
+            platform.tables,
+            data_dir,
+            platform.fmt,
+            partitioned=partitioned,
+            anchor=platform.anchor,
+            styles=styles,
         )
         build_both(data_dir, Path(scratch), **options)
 
@@ -186,17 +213,32 @@ def test_spark_publishes_the_same_bytes_on_generated_data(
     assert len(spark.documents) == len(duck.documents) > 8
 
 
-def test_spark_reads_every_format_with_extra_columns_and_names_the_files(
-    spark_session: Any, tmp_path: Path
-) -> None:
-    """CSV with quoted commas and doubled quotes, JSON Lines with numbers and nesting, Parquet in
-    Hive folders: the same rows judged the same way, bad ones quarantined with their file."""
+#: Two exports of the same rows: every table in another format, compressed text, directories
+#: mixing formats, Hive folders, extra columns, BOM and CRLF, malformed lines of every kind.
+MESSY_LAYOUTS = (
+    {"interests": "csv.zst", "ad_accounts": "jsonl.gz", "users": "parquet+csv.gz",
+     "pins": "jsonl", "events": "csv"},
+    {"interests": "jsonl.zst", "ad_accounts": "csv", "users": "jsonl",
+     "pins": "parquet+jsonl.gz", "events": "parquet"},
+)  # fmt: skip
+MESSY_LINES = {
+    "csv": (
+        b"41,18-24,female",  # too few fields
+        b"42,18-24,female,US,501,iphone,surplus,more,and,more",  # too many
+        b'43,"18-24"x,female,US,501,iphone',  # broken quoting
+        b"44,18-24,f\xe9male,US,501,iphone",  # not UTF-8
+    ),
+    "jsonl": (b"[45, 2]", b"46", b'{"user_id": 47, "age_bucket": "18-', b'"user 49"', b"\xff\xfe"),
+}
+
+
+def messy_tables() -> dict[str, list[dict[str, Any]]]:
     from tests.datasets import account, at, event, interest, pin, platform, user
 
-    tables = platform(
+    return platform(
         interests=[interest("10", 'Say "hi", Café'), interest("11", "Sub", "10")],
         ad_accounts=[account("007"), account("12345678901234567890")],
-        users=[user(1, "18-24", "female", "Us"), user(2, None, None, "UK"), user(" 3")],
+        users=[user(1, "18-24", "female", "Us"), user(2, None, None, "UK"), user(3, "99")],
         pins=[pin(5, "007", "11"), pin(6, None, "10"), pin(7, "999", None)],
         events=[
             event(1, 5),
@@ -204,18 +246,42 @@ def test_spark_reads_every_format_with_extra_columns_and_names_the_files(
             event(1, 6, "CLICK"),
             event(1, 7),
             event(1, 5, event_time=at(hour=3) + dt.timedelta(microseconds=7)),
+            event(3, 5, event_time=at(hour=4).astimezone(dt.timezone(dt.timedelta(hours=2)))),
         ],
     )
-    for fmt in FORMATS:
-        data_dir = tmp_path / f"data-{fmt}"
-        write_dataset(
-            tables, data_dir, fmt, partitioned=True, extra_columns=True, anchor=dt.date(2026, 11, 1)
+
+
+@pytest.mark.parametrize("layout", MESSY_LAYOUTS, ids=["layout-a", "layout-b"])
+def test_spark_equals_duckdb_on_a_messy_export(
+    spark_session: Any, tmp_path: Path, layout: dict[str, str]
+) -> None:
+    """The same quarantine (table, file, line, rule, raw text) and the same documents."""
+    styles = {
+        table: TextStyle(
+            bom=True,
+            crlf=index % 2 == 0,
+            malformed=tuple(enumerate(MESSY_LINES[spec.split("+")[-1].split(".")[0]])),
         )
-        duck, _ = build_both(
-            data_dir, tmp_path / fmt, min_audience_size=1, min_cell_size=1, max_bad_fraction=1.0
-        )
-        assert {row[0] for row in duck.quarantine} >= {"ad_accounts", "users", "pins", "events"}
-        assert all(row[1].startswith(str(data_dir)) for row in duck.quarantine)
+        for index, (table, spec) in enumerate(layout.items())
+        if table == "users" and spec != "parquet"
+    }
+    data_dir = tmp_path / "data"
+    written = write_dataset(
+        messy_tables(), data_dir, layout, partitioned=True, extra_columns=True,
+        anchor=dt.date(2026, 11, 1), styles=styles,
+    )  # fmt: skip
+    duck, spark = build_both(
+        data_dir, tmp_path, min_audience_size=1, min_cell_size=1, max_bad_fraction=1.0
+    )
+    malformed = [row for row in spark.quarantine if row[3] == "malformed"]
+    assert len(malformed) == len(written.malformed) > 0
+    assert {(row[1], row[2]) for row in malformed} == {
+        (str(path), line) for _table, path, line, _raw in written.malformed
+    }
+    assert {row[0] for row in duck.quarantine} >= {"ad_accounts", "users", "pins", "events"}
+    assert spark.report is not None
+    for entry in spark.report["tables"].values():
+        assert entry["read"] == entry["used"] + sum(entry["quarantined"].values())
 
 
 def test_a_missing_column_is_named_on_spark_too(spark_session: Any, tmp_path: Path) -> None:
@@ -337,28 +403,11 @@ def standalone_cluster(scratch: Path, workers: int = 2) -> Iterator[Cluster]:
         )
         master_url = f"spark://127.0.0.1:{port}"
         for index in range(workers):
-            processes.append(
-                _spark_class(
-                    "org.apache.spark.deploy.worker.Worker",
-                    [
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(free_port()),
-                        "--webui-port",
-                        str(free_port()),
-                        "--cores",
-                        "1",
-                        "--memory",
-                        "1g",
-                        "--work-dir",
-                        str(scratch / f"work-{index}"),
-                        master_url,
-                    ],
-                    scratch / f"worker-{index}.log",
-                    env,
-                )  # fmt: skip
-            )
+            args = ["--host", "127.0.0.1", "--port", str(free_port()),
+                    "--webui-port", str(free_port()), "--cores", "1", "--memory", "1g",
+                    "--work-dir", str(scratch / f"work-{index}"), master_url]  # fmt: skip
+            log = scratch / f"worker-{index}.log"
+            processes.append(_spark_class("org.apache.spark.deploy.worker.Worker", args, log, env))
 
         def alive_workers() -> int:
             state = httpx.get(ui, timeout=2).json()

@@ -1,36 +1,46 @@
 """Spark's readers: a table's files as the raw table the portable rules judge.
 
-The counterpart of :mod:`pinsights.data.load` for the Spark engine, with the same guarantees to
-:mod:`pinsights.data.validate`, so both engines judge the same rows the same way:
+The counterpart of :mod:`pinsights.data.load` for the Spark engine. It keeps the same raw table
+contract (described there), so both engines judge the same rows the same way:
 
-- every contract column exists (a missing one is an :class:`InputError` naming it);
-- CSV fields are text, exactly as written (``"007"`` stays a string, an empty field is null);
-- JSON Lines fields are text whatever their JSON type, and the original line is kept (``__json``);
-- Parquet keeps its own types; Hive partition folders (``date=…``) appear as text columns;
-- ``__source_file`` is the path as the dataset was found (not Spark's ``file:`` URI).
+- contract columns and extra columns; ``__source_file`` is the path as the dataset was found
+  (not Spark's ``file:`` URI); Parquet keeps its own types when the table is all Parquet, Hive
+  folders (``date=…``) appear as text columns of Parquet rows;
+- CSV fields are text exactly as written (``"007"`` stays a string, an empty field is null);
+  JSON Lines fields are text whatever their JSON type, the line kept in ``__text``;
+- a line that cannot be read as a row is a row with every value null, ``__malformed`` true, its
+  text in ``__text`` and its number in ``__line``: a CSV line whose field count differs from its
+  file's header or whose quoting is broken (Spark's CSV parser flags it, PERMISSIVE mode with a
+  corrupt-record column), a JSON line that is not an object, bytes that are not UTF-8;
+- blank lines are not rows.
 
-Text files are read by Spark as lines (``.gz`` decompressed by Spark itself) and parsed in Spark
-(``from_csv`` / ``json_tuple``), so the work is spread over the executors; each line keeps its
-number in its file, counted without bringing any line to the driver (see :func:`numbered_lines`).
+Text files are read by Spark as lines (``.gz`` by Hadoop's codec, ``.zst`` by the pure-Java codec
+Spark ships) and parsed in Spark (``from_csv`` / ``from_json`` / ``json_tuple``), so the work is
+spread over the executors; each line keeps its number in its file, counted without bringing any
+line to the driver (see :func:`numbered_lines`).
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pinsights.data.load import InputError, TableSource
+from pinsights.data.load import (
+    LINE,
+    MALFORMED,
+    SOURCE_FILE,
+    TEXT,
+    InputError,
+    InputFile,
+    TableSource,
+    _csv_header,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-SOURCE_FILE = "__source_file"
-JSON_ROW = "__json"
-LINE = "__line"
+#: Hadoop codec for ``.zst``: Hadoop's own needs a native library; this one is Java, in Spark.
+ZSTD_CODEC = "io.airlift.compress.zstd.ZstdCodec"
 #: Spark's CSV parser as DuckDB reads CSV: ``""`` inside quotes is a quote, fields kept as
 #: written (no trimming), and a line whose fields do not fit the header is flagged, not guessed.
 CSV_OPTIONS = {
@@ -40,101 +50,127 @@ CSV_OPTIONS = {
     "ignoreLeadingWhiteSpace": "false",
     "ignoreTrailingWhiteSpace": "false",
 }
+#: A JSON object as DuckDB's json_valid sees one: no single quotes, no NaN.
+JSON_OPTIONS = {"allowSingleQuotes": "false", "allowNonNumericNumbers": "false"}
 BOM = "\ufeff"
+#: Characters a blank line may hold (DuckDB's trim set for JSON Lines).
+BLANK = r"^[ \t\r]*$"
 
 
 def read_source(session: SparkSession, source: TableSource) -> DataFrame:
     """The raw table of ``source``; raises :class:`InputError` when a contract column is missing."""
-    if source.format == "parquet":
-        frame = _read_parquet(session, source)
-    elif source.format == "csv":
-        frame = _read_csv(session, source)
-    else:
-        frame = _read_jsonl(session, source)
+    parts: list[DataFrame] = []
+    present: set[str] = set()
+    parquet = source.of_format("parquet")
+    text = source.of_format("csv") + source.of_format("jsonl")
+    if parquet:
+        frame = _read_parquet(session, parquet)
+        present |= set(frame.columns)
+        if text:  # mixed with text: every value as text, as DuckDB's union by name makes it
+            frame = frame.select(*[frame[f"`{c}`"].cast("string").alias(c) for c in frame.columns])
+        parts.append(frame)
+    if text:
+        frame, names = _read_text(session, source, text)
+        present |= names
+        parts.append(frame)
+    missing = [name for name in source.table.column_names if name not in present]
+    if missing:
+        files = [str(f.path) for f in source.files]
+        raise InputError(
+            f"table '{source.table.name}' is missing column(s) {', '.join(missing)}"
+            f" (in {', '.join(files[:3])}{' …' if len(files) > 3 else ''})"
+        )
+    frame = parts[0]
+    for part in parts[1:]:
+        frame = frame.unionByName(part, allowMissingColumns=True)
     return frame
 
 
 # -- paths ------------------------------------------------------------------------------------
 
 
-def _qualified(session: SparkSession, files: Iterable[Path]) -> dict[str, str]:
+def _qualified(session: SparkSession, files: Iterable[InputFile]) -> dict[str, str]:
     """Spark's URI of each file (as ``_metadata.file_path`` shows it) → the path as found."""
-    jvm = session.sparkContext._jvm
-    hadoop = session.sparkContext._jsc.hadoopConfiguration()
+    context = session.sparkContext
+    jvm = context._jvm
+    assert jvm is not None, "the Spark readers need a classic (JVM) session"
+    hadoop = context._jsc.hadoopConfiguration()
     uris = {}
     for file in files:
-        path = jvm.org.apache.hadoop.fs.Path(str(file))
-        uri = path.getFileSystem(hadoop).makeQualified(path).toUri().toString()
-        uris[str(uri)] = str(file)
+        path = jvm.org.apache.hadoop.fs.Path(str(file.path))
+        uri = str(path.getFileSystem(hadoop).makeQualified(path).toUri().toString())
+        uris[_canonical(uri)] = str(file.path)
     return uris
 
 
-def _source_file(session: SparkSession, files: tuple[Path, ...], uri: Column) -> Column:
-    """The dataset's own path for Spark's file URI: a literal map lookup, no join."""
+def _canonical(uri: str) -> str:
+    """``file:///a`` and ``file:/a`` are one file; Spark's scans say the latter."""
+    return "file:/" + uri[len("file:///") :] if uri.startswith("file:///") else uri
+
+
+def _canonical_column(uri: Column) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.regexp_replace(uri, "^file:///", "file:/")
+
+
+def _by_uri(uris: dict[str, str], values: dict[str, str | None], uri: Column) -> Column:
+    """A value per file, looked up by Spark's URI in a literal map (no join)."""
     from pyspark.sql import functions as F
 
     pairs = []
-    for spark_uri, path in _qualified(session, files).items():
-        pairs += [F.lit(spark_uri), F.lit(path)]
-    return F.coalesce(F.create_map(*pairs)[uri], F.regexp_replace(uri, "^file:(//)?", ""))
+    for spark_uri, path in uris.items():
+        pairs += [F.lit(spark_uri), F.lit(values.get(path)).cast("string")]
+    return F.create_map(*pairs)[uri]
 
 
-def _hive_columns(source: TableSource) -> dict[Path, dict[str, str]]:
-    """``key=value`` folders between the table's directory and each file, as DuckDB shows them."""
-    found: dict[Path, dict[str, str]] = {}
-    for file in source.files:
-        parts = {}
-        for folder in file.parent.parts:
-            key, sep, value = folder.partition("=")
-            if sep and key:
-                parts[key] = value
-        found[file] = parts
-    return found
+def _source_file(uris: dict[str, str], uri: Column) -> Column:
+    from pyspark.sql import functions as F
+
+    lookup = _by_uri(uris, {path: path for path in uris.values()}, uri)
+    return F.coalesce(lookup, F.regexp_replace(uri, "^file:(//)?", ""))
 
 
 # -- Parquet ----------------------------------------------------------------------------------
 
 
-def _read_parquet(session: SparkSession, source: TableSource) -> DataFrame:
+def _read_parquet(session: SparkSession, files: tuple[InputFile, ...]) -> DataFrame:
     from pyspark.sql import functions as F
 
-    paths = [str(f) for f in source.files]
-    frame = session.read.option("mergeSchema", "true").parquet(*paths)
-    uri = F.col("_metadata.file_path")
+    frame = session.read.option("mergeSchema", "true").parquet(*[str(f.path) for f in files])
+    uris = _qualified(session, files)
+    uri = _canonical_column(F.col("_metadata.file_path"))
     columns = [F.col(f"`{name}`") for name in frame.columns]
-    hive = _hive_columns(source)
-    keys = sorted({key for parts in hive.values() for key in parts} - set(frame.columns))
-    for key in keys:
-        by_uri = []
-        for spark_uri, path in _qualified(session, source.files).items():
-            value = hive[Path(path)].get(key)
-            by_uri += [F.lit(spark_uri), F.lit(value)]
-        columns.append(F.create_map(*by_uri)[uri].alias(key))
-    frame = frame.select(*columns, _source_file(session, source.files, uri).alias(SOURCE_FILE))
-    _require_columns(source, frame.columns)
-    return frame
+    hive: dict[str, dict[str, str | None]] = {}
+    for file in files:
+        for folder in file.path.parent.parts:
+            key, sep, value = folder.partition("=")
+            if sep and key and key not in frame.columns:
+                hive.setdefault(key, {})[str(file.path)] = value
+    columns += [_by_uri(uris, values, uri).alias(key) for key, values in sorted(hive.items())]
+    return frame.select(*columns, _source_file(uris, uri).alias(SOURCE_FILE))
 
 
 # -- lines ------------------------------------------------------------------------------------
 
 
-def numbered_lines(session: SparkSession, source: TableSource) -> DataFrame:
-    """Every line of the table's text files: ``line`` (text without its line end), ``uri``, and
-    ``__line``, its 1-based number in its file.
+def numbered_lines(session: SparkSession, files: tuple[InputFile, ...]) -> DataFrame:
+    """Every line of the text files: ``line`` (no line end; a BOM removed), ``uri``, and
+    ``number``, its 1-based number in its file.
 
     A large file is split over several tasks, so a line's number is not known where it is read.
     Within a task, ``monotonically_increasing_id`` numbers rows consecutively, and each split
     knows where it starts in its file (``_metadata.file_block_start``); counting the lines of
     each split (a tiny table) gives every split's first line number, and a broadcast join spreads
-    it back. Compressed files are never split. (Both uses scan the files with the same splits,
-    so the positions agree without keeping the lines in between.)
+    it back. Compressed files are never split. Both uses scan the files with the same splits, so
+    the positions agree without keeping the lines in between.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    scanned = session.read.text([str(f) for f in source.files]).select(
+    scanned = session.read.text([str(f.path) for f in files]).select(
         F.col("value").alias("line"),
-        F.col("_metadata.file_path").alias("uri"),
+        _canonical_column(F.col("_metadata.file_path")).alias("uri"),
         F.col("_metadata.file_block_start").alias("block"),
         F.monotonically_increasing_id().alias("position"),
     )
@@ -143,118 +179,110 @@ def numbered_lines(session: SparkSession, source: TableSource) -> DataFrame:
     )
     earlier = Window.partitionBy("uri").orderBy("block")
     blocks = blocks.select(
-        "uri",
-        "block",
-        "first",
-        (F.sum("lines").over(earlier) - F.col("lines")).alias("before"),
+        "uri", "block", "first", (F.sum("lines").over(earlier) - F.col("lines")).alias("before")
     )
     joined = scanned.join(F.broadcast(blocks), ["uri", "block"])
     number = F.col("before") + F.col("position") - F.col("first") + 1
     line = F.when(number == 1, F.regexp_replace("line", f"^{BOM}", "")).otherwise(F.col("line"))
-    return joined.select(line.alias("line"), "uri", number.alias(LINE))
+    return joined.select(line.alias("line"), "uri", number.alias("number"))
 
 
-# -- CSV --------------------------------------------------------------------------------------
-
-
-def _header(file: Path) -> list[str]:
-    """The column names in the first line of a CSV file (BOM and line end removed)."""
-    opener = gzip.open if file.suffix == ".gz" else open
-    with opener(file, "rb") as handle:
-        first = handle.readline()
-    text = first.decode("utf-8", errors="replace").removeprefix(BOM).rstrip("\r\n")
-    if not text:
-        return []
-    return next(csv.reader(io.StringIO(text)))
-
-
-def _read_csv(session: SparkSession, source: TableSource) -> DataFrame:
+def _raw_text(line: Column) -> Column:
+    """A malformed line's text: bytes that are not UTF-8 shown as ``?``, as DuckDB shows them."""
     from pyspark.sql import functions as F
 
-    headers = {file: _header(file) for file in source.files}
-    every = sorted({name for names in headers.values() for name in names})
-    lines = numbered_lines(session, source)
-    uris = {path: uri for uri, path in _qualified(session, source.files).items()}
-    parts = []
-    by_header: dict[tuple[str, ...], list[Path]] = {}
-    for file, names in headers.items():
-        by_header.setdefault(tuple(names), []).append(file)
-    for names, files in by_header.items():
-        if not names:
-            continue
-        schema = ", ".join(f"`{name}` STRING" for name in names) + ", `__corrupt` STRING"
-        mine = lines.filter(
-            F.col("uri").isin([uris[str(f)] for f in files])
-            & (F.col(LINE) > 1)
-            & (F.col("line") != "")
-        )
+    return F.when(F.is_valid_utf8(line), line).otherwise(
+        F.regexp_replace(F.make_valid_utf8(line), "\ufffd", "?")
+    )
+
+
+def _read_text(
+    session: SparkSession, source: TableSource, files: tuple[InputFile, ...]
+) -> tuple[DataFrame, set[str]]:
+    """Every CSV and JSON Lines file of a table, malformed lines included, as one frame; and
+    the contract columns the files have."""
+    from pyspark.sql import functions as F
+
+    headers = {file.path: _csv_header(file) for file in files if file.format == "csv"}
+    columns: dict[str, None] = dict.fromkeys(source.table.column_names)
+    for header in headers.values():
+        columns.update(dict.fromkeys(header or ()))
+    uris = _qualified(session, files)
+    uri_of = {path: uri for uri, path in uris.items()}
+    lines = numbered_lines(session, files).filter(~F.col("line").rlike(BLANK))
+    valid = F.is_valid_utf8("line")
+    parts: list[DataFrame] = []
+
+    by_header: dict[tuple[str, ...], list[str]] = {}
+    for path, header in headers.items():
+        if header is not None:  # an empty file: no header, no rows
+            by_header.setdefault(header, []).append(uri_of[str(path)])
+    for header, header_uris in by_header.items():
+        schema = ", ".join(f"`{name}` STRING" for name in header) + ", `__corrupt` STRING"
+        mine = lines.filter(F.col("uri").isin(header_uris) & (F.col("number") > 1))
         parsed = mine.select(
-            F.from_csv("line", schema, CSV_OPTIONS).alias("row"), "uri", "line", LINE
+            "line", "uri", "number", F.from_csv("line", schema, CSV_OPTIONS).alias("row")
         )
-        present = [F.col(f"row.`{name}`").alias(name) for name in dict.fromkeys(names)]
-        absent = [F.lit(None).cast("string").alias(name) for name in every if name not in names]
+        broken = F.col("row.__corrupt").isNotNull() | ~valid
         parts.append(
             parsed.select(
-                *present,
-                *absent,
-                _source_file(session, source.files, F.col("uri")).alias(SOURCE_FILE),
+                *[
+                    F.when(~broken, F.col(f"row.`{name}`")).alias(name)
+                    for name in columns
+                    if name in header
+                ],
+                F.when(broken, _raw_text(F.col("line"))).alias(TEXT),
+                F.when(broken, F.col("number")).alias(LINE),
+                broken.alias(MALFORMED),
+                "uri",
             )
         )
-    if not parts:
-        empty = ", ".join(f"`{name}` STRING" for name in source.table.column_names)
-        return session.createDataFrame([], f"{empty}, `{SOURCE_FILE}` STRING")
+
+    json_uris = [uri_of[str(f.path)] for f in files if f.format == "jsonl"]
+    json_fields: set[str] = set()
+    if json_uris:
+        mine = lines.filter(F.col("uri").isin(json_uris))
+        fields = F.from_json("line", "map<string,string>", JSON_OPTIONS)
+        is_object = valid & F.ltrim("line").startswith("{") & fields.isNotNull()
+        names = source.table.column_names
+        objects = mine.select("*", is_object.alias("is_object"), fields.alias("fields"))
+        parts.append(
+            objects.select(
+                *[F.when(F.col("is_object"), F.col("fields")[name]).alias(name) for name in names],
+                _raw_text(F.col("line")).alias(TEXT),
+                F.when(~F.col("is_object"), F.col("number")).alias(LINE),
+                (~F.col("is_object")).alias(MALFORMED),
+                "uri",
+            )
+        )
+        json_fields = _json_fields_present(objects, names)
+
     frame = parts[0]
     for part in parts[1:]:
-        frame = frame.unionByName(part)
-    _require_columns(source, frame.columns)
-    return frame
-
-
-# -- JSON Lines -------------------------------------------------------------------------------
-
-
-def _read_jsonl(session: SparkSession, source: TableSource) -> DataFrame:
-    from pyspark.sql import functions as F
-
-    names = source.table.column_names
-    lines = numbered_lines(session, source).filter(F.col("line") != "")
-    fields = F.json_tuple("line", *names)
-    frame = lines.select(
-        fields,
-        F.col("line").alias(JSON_ROW),
-        _source_file(session, source.files, F.col("uri")).alias(SOURCE_FILE),
-    ).toDF(*names, JSON_ROW, SOURCE_FILE)
-    missing = _missing_json_fields(lines, names)
-    if missing:
-        _raise_missing(source, missing)
-    return frame
-
-
-def _missing_json_fields(lines: DataFrame, names: tuple[str, ...]) -> list[str]:
-    """A JSON Lines column is missing when no line of the table has that field at all."""
-    from pyspark.sql import functions as F
-
-    fields = F.from_json("line", "map<string,string>")
-    checks = [F.max(F.map_contains_key(fields, name).cast("int")).alias(name) for name in names]
-    row = lines.select(*checks).collect()[0]
-    if all(row[name] is None for name in names):  # an empty table: nothing is missing
-        return []
-    return [name for name in names if not row[name]]
-
-
-# -- columns ----------------------------------------------------------------------------------
-
-
-def _require_columns(source: TableSource, present: Iterable[str]) -> None:
-    have = set(present)
-    missing = [name for name in source.table.column_names if name not in have]
-    if missing:
-        _raise_missing(source, missing)
-
-
-def _raise_missing(source: TableSource, missing: list[str]) -> None:
-    files = source.files
-    raise InputError(
-        f"table '{source.table.name}' is missing column(s) {', '.join(missing)}"
-        f" (in {', '.join(str(f) for f in files[:3])}{' …' if len(files) > 3 else ''})"
+        frame = frame.unionByName(part, allowMissingColumns=True)
+    text = frame.select(
+        *[
+            (F.col(f"`{name}`") if name in frame.columns else F.lit(None))
+            .cast("string")
+            .alias(name)
+            for name in columns
+        ],
+        _source_file(uris, F.col("uri")).alias(SOURCE_FILE),
+        F.col(LINE).cast("bigint").alias(LINE),
+        F.col(TEXT),
+        F.col(MALFORMED),
     )
+    present = {c for header in headers.values() if header for c in header}
+    return text, present | json_fields
+
+
+def _json_fields_present(objects: DataFrame, names: tuple[str, ...]) -> set[str]:
+    """The contract columns some JSON object of the table has (a table of none lacks none)."""
+    from pyspark.sql import functions as F
+
+    valid = objects.filter(F.col("is_object"))
+    checks = [F.max(F.map_contains_key("fields", name).cast("int")).alias(name) for name in names]
+    row = valid.select(F.count(F.lit(1)).alias("__objects"), *checks).collect()[0]
+    if not row["__objects"]:
+        return set(names)
+    return {name for name in names if row[name]}

@@ -27,12 +27,15 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from pinsights.data.load import TableSource
+from pinsights.data.load import WHAT_TO_DO, InputError, TableSource
+from pinsights.data.load_spark import ZSTD_CODEC
 from pinsights.engine.backends import BackendError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+#: Intermediate results up to this many rows are broadcast to joins (see materialize).
+BROADCAST_ROWS = 1_000_000
 #: Where ``--spark-master`` comes from when it is not given.
 MASTER_ENV = "PINSIGHTS_SPARK_MASTER"
 DEFAULT_MASTER = "local[*]"
@@ -77,6 +80,8 @@ REQUIRED = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.jsonGenerator.ignoreNullFields": "false",
 }
+#: Hadoop settings the readers rely on (``.zst`` without a native library).
+HADOOP = {"io.compression.codecs": ZSTD_CODEC}
 
 
 def defaults(master: str) -> dict[str, str]:
@@ -91,6 +96,7 @@ def defaults(master: str) -> dict[str, str]:
     """
     settings = {
         **REQUIRED,
+        **{f"spark.hadoop.{key}": value for key, value in HADOOP.items()},
         "spark.app.name": "pinsights build",
         "spark.ui.showConsoleProgress": "false",
         "spark.ui.enabled": "false",
@@ -220,7 +226,13 @@ class SparkBackend:
         self.owns_session = owns_session
         self.log_path = log_path
         self.ibis = ibis.pyspark.connect(session)
-        self._cached: dict[str, DataFrame] = {}
+        for key, value in REQUIRED.items():
+            session.conf.set(key, value)
+        if session.sparkContext._jsc is not None:
+            hadoop = session.sparkContext._jsc.hadoopConfiguration()
+            for key, value in HADOOP.items():
+                hadoop.set(key, value)
+        self._views: set[str] = set()
 
     @classmethod
     def start(cls, settings: SparkSettings) -> SparkBackend:
@@ -230,9 +242,14 @@ class SparkBackend:
 
         active = SparkSession.getActiveSession()
         if active is not None and settings.master is None and not settings.conf:
-            for key, value in REQUIRED.items():
-                active.conf.set(key, value)
             return cls(active, owns_session=False)
+        submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # started by spark-submit
+        if submitted and settings.master is None and not os.environ.get(MASTER_ENV):
+            # Under spark-submit: its JVM, master and settings are the ones to use.
+            builder = SparkSession.builder
+            for key, value in settings.conf:
+                builder = builder.config(key, value)
+            return cls(builder.getOrCreate(), owns_session=True)
         session, log_path = start_session(settings)
         return cls(session, owns_session=True, log_path=log_path)
 
@@ -249,14 +266,19 @@ class SparkBackend:
     def materialize(self, name: str, expr: ir.Table) -> ir.Table:
         """Compute ``expr`` once and keep it under a temp view, as DuckDB keeps a temp table.
 
-        A local checkpoint (kept by the executors, memory then disk) also cuts the lineage: a
-        later step's plan starts from the stored rows instead of repeating every step before it,
-        which keeps plans, and their planning time, small.
+        A local checkpoint (kept by the executors, memory then disk) cuts the lineage: a later
+        step's plan starts from the stored rows instead of repeating every step before it, which
+        keeps plans, and their planning time, small. Spark knows nothing of the size of stored
+        rows, so it would shuffle both sides of every join with them; a result of at most
+        :data:`BROADCAST_ROWS` rows (a checked table of accounts, users or pins, keys, levels) is
+        marked to be broadcast instead, as Spark does for small files.
         """
         with self._spark_errors():
             frame = self.session.sql(self.ibis.compile(expr)).localCheckpoint(eager=True)
+            if frame.count() <= BROADCAST_ROWS:
+                frame = frame.hint("broadcast")
             frame.createOrReplaceTempView(name)
-            self._cached[name] = frame
+            self._views.add(name)
         return self.ibis.table(name)
 
     def to_arrow(self, expr: ir.Expr) -> pa.Table:
@@ -279,10 +301,14 @@ class SparkBackend:
         finally:
             con.close()
 
+    def damaged_file(self, sources: list[TableSource], error: Exception) -> InputError | None:
+        """Spark's read failures are named where they happen (see :meth:`_spark_errors`)."""
+        return None
+
     def close(self) -> None:
-        for name in self._cached:
+        for name in self._views:
             self.session.catalog.dropTempView(name)
-        self._cached.clear()
+        self._views.clear()
         if self.owns_session:
             self.session.stop()
 
@@ -305,15 +331,16 @@ def describe_failure(error: BaseException, log_path: Path | None) -> str:
     text = str(error)
     unreadable = re.search(r"Encountered error while reading file (\S+?)\.?\s", text)
     where = f" (Spark's log: {log_path})" if log_path else ""
+    causes = [
+        line.strip()
+        for line in re.findall(r"(?:Caused by: |^: )([^\n]+)", text, flags=re.M)
+        if line.strip()
+    ]
     if unreadable:
-        path = unreadable.group(1).removeprefix("file://").removeprefix("file:")
-        cause = re.findall(r"Caused by: ([^\n]+)", text)
-        reason = cause[-1] if cause else "unreadable"
-        return (
-            f"cannot read {path}: {reason}. Check that the file is complete and in the format its "
-            f"name says; input files are never modified{where}"
-        )
-    first = next((line for line in text.splitlines() if line.strip()), text)
+        path = re.sub(r"^file:(//)?", "", unreadable.group(1))
+        reason = causes[-1] if causes else "unreadable"
+        return f"cannot read {path}: {reason}. The file is damaged or truncated: {WHAT_TO_DO}."
+    first = causes[0] if causes else next((ln for ln in text.splitlines() if ln.strip()), text)
     return f"Spark failed: {first.strip()[:500]}{where}"
 
 
