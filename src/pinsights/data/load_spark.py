@@ -12,7 +12,8 @@ contract (described there), so both engines judge the same rows the same way:
   text in ``__text`` and its number in ``__line``: a CSV line whose field count differs from its
   file's header or whose quoting is broken (Spark's CSV parser flags it, PERMISSIVE mode with a
   corrupt-record column), a JSON line that is not an object, bytes that are not UTF-8;
-- blank lines are not rows.
+- blank lines are not rows (in CSV an empty line, in JSON Lines one of spaces and tabs too);
+- a compressed file that is cut short or corrupt is named before anything is read.
 
 Text files are read by Spark as lines (``.gz`` by Hadoop's codec, ``.zst`` by the pure-Java codec
 Spark ships) and parsed in Spark (``from_csv`` / ``from_json`` / ``json_tuple``), so the work is
@@ -33,6 +34,7 @@ from pinsights.data.load import (
     InputError,
     InputFile,
     TableSource,
+    _check_stream,
     _csv_header,
 )
 
@@ -53,8 +55,8 @@ CSV_OPTIONS = {
 #: A JSON object as DuckDB's json_valid sees one: no single quotes, no NaN.
 JSON_OPTIONS = {"allowSingleQuotes": "false", "allowNonNumericNumbers": "false"}
 BOM = "\ufeff"
-#: Characters a blank line may hold (DuckDB's trim set for JSON Lines).
-BLANK = r"^[ \t\r]*$"
+#: A blank JSON line holds at most these (DuckDB's trim set); in CSV only an empty line is blank.
+BLANK_JSON = r"^[ \t\r]*$"
 
 
 def read_source(session: SparkSession, source: TableSource) -> DataFrame:
@@ -207,9 +209,11 @@ def _read_text(
     columns: dict[str, None] = dict.fromkeys(source.table.column_names)
     for header in headers.values():
         columns.update(dict.fromkeys(header or ()))
+    for file in files:  # a cut or corrupt compressed stream is named before anything is read
+        _check_stream(file)
     uris = _qualified(session, files)
     uri_of = {path: uri for uri, path in uris.items()}
-    lines = numbered_lines(session, files).filter(~F.col("line").rlike(BLANK))
+    lines = numbered_lines(session, files)
     valid = F.is_valid_utf8("line")
     parts: list[DataFrame] = []
 
@@ -219,7 +223,9 @@ def _read_text(
             by_header.setdefault(header, []).append(uri_of[str(path)])
     for header, header_uris in by_header.items():
         schema = ", ".join(f"`{name}` STRING" for name in header) + ", `__corrupt` STRING"
-        mine = lines.filter(F.col("uri").isin(header_uris) & (F.col("number") > 1))
+        mine = lines.filter(
+            F.col("uri").isin(header_uris) & (F.col("number") > 1) & (F.col("line") != "")
+        )
         parsed = mine.select(
             "line", "uri", "number", F.from_csv("line", schema, CSV_OPTIONS).alias("row")
         )
@@ -241,7 +247,7 @@ def _read_text(
     json_uris = [uri_of[str(f.path)] for f in files if f.format == "jsonl"]
     json_fields: set[str] = set()
     if json_uris:
-        mine = lines.filter(F.col("uri").isin(json_uris))
+        mine = lines.filter(F.col("uri").isin(json_uris) & ~F.col("line").rlike(BLANK_JSON))
         fields = F.from_json("line", "map<string,string>", JSON_OPTIONS)
         is_object = valid & F.ltrim("line").startswith("{") & fields.isNotNull()
         names = source.table.column_names
