@@ -262,7 +262,7 @@ def compare_engines(
           f"{'spark MiB':>10}  spark: start+imports, then steps (s)")  # fmt: skip
     results = []
     for events in sizes:
-        data, _end = ensure_dataset(data_dir, events, max(int(events * users_per_event), 1000))
+        data, _end = ensure_dataset(data_dir, events, max(round(events * users_per_event), 1000))
         best: dict[str, tuple[float, int, dict]] = {}
         for _ in range(repeat):
             for engine in ("duckdb", "spark"):
