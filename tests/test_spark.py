@@ -328,6 +328,18 @@ def test_without_java_the_build_says_what_to_install(tmp_path: Path) -> None:
     assert not (tmp_path / "store" / "manifest.json").exists()
 
 
+def test_spark_connect_is_refused_with_a_reason(tmp_path: Path) -> None:
+    failed = subprocess.run(
+        [sys.executable, "-m", "pinsights.cli", "build", "--data", str(tmp_path),
+         "--store", str(tmp_path / "store"), "--engine", "spark",
+         "--spark-master", "sc://127.0.0.1:15002"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert failed.returncode == 1
+    assert "does not run on Spark Connect yet" in failed.stderr and "spark://" in failed.stderr
+    assert "Traceback" not in failed.stderr
+
+
 def test_java_is_found_here() -> None:
     assert Path(check_java()).name == "java"
 

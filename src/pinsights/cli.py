@@ -145,7 +145,7 @@ def build(
         None,
         "--spark-master",
         envvar="PINSIGHTS_SPARK_MASTER",
-        help="Spark master URL: local[*] (default), spark://HOST:7077, sc://HOST:15002.",
+        help="Spark master URL: local[*] (default) or spark://HOST:7077 (standalone cluster).",
     ),
     spark_conf: list[str] = typer.Option(
         [], "--spark-conf", help="Spark setting KEY=VALUE (repeatable).", metavar="KEY=VALUE"

@@ -166,8 +166,8 @@ def _import_pyspark() -> None:
 def start_session(settings: SparkSettings) -> tuple[SparkSession, Path | None]:
     """A new SparkSession for ``settings``; the JVM's output goes to a log file unless verbose.
 
-    Returns the session and the log file (None when verbose). Spark Connect URLs (``sc://``) get
-    a Connect session, which needs the ``pyspark[connect]`` client packages.
+    Returns the session and the log file (None when verbose). Spark Connect URLs (``sc://``) are
+    refused with a clear message (see docs/spark.md).
     """
     _import_pyspark()
     from pyspark import SparkConf, SparkContext
@@ -177,16 +177,10 @@ def start_session(settings: SparkSettings) -> tuple[SparkSession, Path | None]:
     master = settings.resolved_master()
     merged = {**defaults(master), **dict(settings.conf)}
     if master.startswith("sc://"):
-        builder = SparkSession.builder.remote(master)
-        for key, value in merged.items():
-            if not key.startswith(("spark.driver.", "spark.ui.", "spark.app.")):
-                builder = builder.config(key, value)
-        try:
-            return builder.getOrCreate(), None
-        except ImportError as error:
-            raise SparkUnavailable(
-                f"Spark Connect needs its client packages: pip install 'pyspark[connect]' ({error})"
-            ) from error
+        raise SparkUnavailable(
+            f"--spark-master {master}: the build does not run on Spark Connect yet (its readers"
+            " need the classic session's JVM); use a spark://HOST:7077 master or spark-submit"
+        )
     check_java()
     conf = SparkConf().setMaster(master).setAll(list(merged.items()))
     log_path: Path | None = None
