@@ -307,3 +307,29 @@ def test_event_times_are_iso_8601_with_z_or_an_offset_with_or_without_fractions(
     assert reference.quarantined() == {"events": {"bad_value": len(BAD_TIMES)}}
     write_dataset(tables, tmp_path / "data", suffix)
     assert_engine_matches(reference, build(tmp_path / "data", tmp_path / "store"))
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_one_broken_line_in_twenty_thousand_is_quarantined_not_fatal(
+    tmp_path: Path, suffix: str
+) -> None:
+    """The issue's report: one line with a wrong field count in a 20,000-line export stopped the
+    build with DuckDB's advice. Now it is one malformed line, at its exact line number."""
+    tables = contract_tables()
+    tables["events"] = tables["events"] * 834  # 20,016 events
+    expected = clean_documents(tmp_path, tables)
+    raw = MALFORMED_CSV["too many fields"] if suffix == "csv" else MALFORMED_JSONL["cut short"]
+    styles = {"events": TextStyle(malformed=((10_000, raw), (20_015, raw)))}
+    written = write_dataset(tables, tmp_path / "data", suffix, styles=styles)
+    outcome = build(tmp_path / "data", tmp_path / "store", max_bad_fraction=0.01)
+    assert outcome.error is None, outcome.error
+    assert outcome.raw_documents == expected
+    assert outcome.report is not None
+    assert outcome.report["tables"]["events"] == {
+        "read": 20_018,
+        "used": 20_016,
+        "quarantined": {"malformed": 2},
+    }
+    header = 1 if suffix == "csv" else 0
+    assert [line for *_, line, _raw in written.malformed] == [10_001 + header, 20_017 + header]
+    assert sorted(r.line for r in outcome.quarantine) == [10_001 + header, 20_017 + header]
