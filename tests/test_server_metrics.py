@@ -81,9 +81,9 @@ def test_labels_never_carry_accounts_clients_or_tokens(server: RunningServer) ->
 def test_workers_counts_are_summed_and_refusals_counted(
     handmade_store: Path, server_factory
 ) -> None:
-    before_dirs = set(PRIVATE_BASE.glob("pinsights-serve-*"))
     server = server_factory(handmade_store, rate_limit="5/hour", args=("--workers", "2"))
-    private = set(PRIVATE_BASE.glob("pinsights-serve-*")) - before_dirs
+    # Named by the serving process, so servers other tests or sessions start meanwhile don't count.
+    private = set(PRIVATE_BASE.glob(f"pinsights-serve-{server.process.pid}-*"))
     assert len(private) == 1, "the server keeps its workers' shared files in a private directory"
     (directory,) = private
     assert directory.stat().st_mode & 0o777 == 0o700

@@ -68,7 +68,7 @@ def worker_files(settings: ServerSettings) -> Iterator[dict[str, str]]:
         yield env
         return
     base = SHARED_MEMORY if os.access(SHARED_MEMORY, os.W_OK) else None
-    with tempfile.TemporaryDirectory(prefix="pinsights-serve-", dir=base) as private:
+    with tempfile.TemporaryDirectory(prefix=f"pinsights-serve-{os.getpid()}-", dir=base) as private:
         if settings.rate_limit_storage == MEMORY:
             table = Path(private) / "ratelimit.table"
             create_table(table)
