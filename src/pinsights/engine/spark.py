@@ -268,7 +268,8 @@ class SparkBackend:
         marked to be broadcast instead, as Spark does for small files.
         """
         with self._spark_errors():
-            frame = self.session.sql(self.ibis.compile(expr)).localCheckpoint(eager=True)
+            # Lazy checkpoint, then count: one job computes, keeps and counts the rows.
+            frame = self.session.sql(self.ibis.compile(expr)).localCheckpoint(eager=False)
             if frame.count() <= BROADCAST_ROWS:
                 frame = frame.hint("broadcast")
             frame.createOrReplaceTempView(name)
