@@ -141,10 +141,11 @@ class _Run:
 
     def performance(self) -> dict[str, Any]:
         """The report's view of time and memory: per step, the whole build, the peak."""
-        seconds = time.perf_counter() - self.started
+        # Rate from the reported (rounded) seconds, so the report agrees with itself.
+        seconds = round(time.perf_counter() - self.started, 3)
         events = self.tables.get("events", {}).get("read", 0)
         return {
-            "seconds": round(seconds, 3),
+            "seconds": seconds,
             "events_per_second": round(events / seconds) if seconds > 0 else 0,
             "peak_rss_bytes": peak_rss_bytes(),
             "steps": {
