@@ -235,8 +235,15 @@ def write_dataset(
             else:
                 path = root / table / f"part-{index % 2}.{spec}"
             groups.setdefault(path, []).append(index)
+        text_kinds = [(i, k) for i, k in enumerate(kinds) if not k.startswith("parquet")]
         if not rows:
-            groups[root / f"{table}.{kinds[0]}"] = []
+            first = text_kinds[0][1] if style.malformed and text_kinds else kinds[0]
+            groups[root / f"{table}.{first}"] = []
+        elif style.malformed and text_kinds and not any(suffix_of(p) != "parquet" for p in groups):
+            # A mixed directory whose few rows all went to Parquet: its text file holds only the
+            # broken lines.
+            i, kind = text_kinds[0]
+            groups[root / table / f"part-{i}.{kind}"] = []
         if style.malformed and not any(suffix_of(p) != "parquet" for p in groups):
             raise ValueError(f"{table}: malformed lines need a text file")
         broken = False
