@@ -61,14 +61,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
-            if self._head_timer is None:
-                self._start_head_timer()
             self._head_bytes += len(data)
             self._line_seen = self._line_seen or b"\n" in data
         super().data_received(data)
-        if self._in_head and self._head_bytes > self.max_head and not self.transport.is_closing():
+        if not self._in_head or not self._head_bytes or self.transport.is_closing():
+            return
+        if self._head_bytes > self.max_head:
             status = 431 if self._line_seen else 414
             self._refuse(status, self._too_large(status))
+        elif self._head_timer is None:
+            # A head still incomplete after this chunk must be whole within head_timeout. The
+            # usual request arrives whole in one chunk and never arms (nor cancels) a timer.
+            self._start_head_timer()
 
     def on_headers_complete(self) -> None:
         """The head is whole: measure it exactly (the chunk count above may fall short by the last
