@@ -653,6 +653,28 @@ def export_layouts(
     return formats, styles
 
 
+Build = tuple[Platform, dict[str, TextStyle], dict[str, Any], bool]
+
+
+@st.composite
+def random_builds(draw: st.DrawFn, **fixed_options: Any) -> Build:
+    """A random platform exported as real systems export it (each table in a format of its own,
+    compressed text, BOM, CRLF, malformed lines), build options at small thresholds (so that
+    small platforms still publish categories), and whether tables come partitioned.
+    ``fixed_options`` are added to the drawn options (e.g. ``max_bad_fraction``)."""
+    formats, styles = draw(export_layouts())
+    platform = draw(platforms(formats))
+    options = {
+        "date": draw(st.sampled_from([None, platform.anchor])),
+        "window_days": platform.window_days,
+        "min_audience_size": draw(st.integers(1, 3)),
+        "min_cell_size": draw(st.integers(1, 2)),
+        "max_subcategories": draw(st.integers(1, 2)),
+        **fixed_options,
+    }
+    return platform, styles, options, draw(st.booleans())
+
+
 # ---------------------------------------------------------------------------------------------
 # Running the engine and comparing it with the reference
 

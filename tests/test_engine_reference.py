@@ -13,36 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, note, settings
-from hypothesis import strategies as st
 
 from tests.datasets import (
+    Build,
     Platform,
     TextStyle,
     assert_engine_matches,
-    export_layouts,
-    platforms,
+    random_builds,
     run_engine,
     write_dataset,
 )
 from tests.reference import read_dataset, reference_build
 
 NOT_AN_ACCOUNT = "31337"
-
-Build = tuple[Platform, dict[str, TextStyle], dict[str, Any], bool]
-
-
-@st.composite
-def builds(draw: st.DrawFn) -> Build:
-    formats, styles = draw(export_layouts())
-    platform = draw(platforms(formats))
-    options = {
-        "date": draw(st.sampled_from([None, platform.anchor])),
-        "window_days": platform.window_days,
-        "min_audience_size": draw(st.integers(1, 3)),
-        "min_cell_size": draw(st.integers(1, 2)),
-        "max_subcategories": draw(st.integers(1, 2)),
-    }
-    return platform, styles, options, draw(st.booleans())
 
 
 def check_engine_against_reference(
@@ -90,7 +73,7 @@ def check_engine_against_reference(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(builds())
+@given(random_builds())
 def test_engine_equals_reference_on_random_exports(build: Build) -> None:
     check_engine_against_reference(*build)
 

@@ -31,7 +31,6 @@ import duckdb
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, note, settings
-from hypothesis import strategies as st
 
 from pinsights.engine.build import BuildError, BuildOptions, build
 from pinsights.engine.spark import SparkSettings, check_java, parse_conf, start_session
@@ -41,8 +40,7 @@ from tests.datasets import (
     FORMATS,
     Platform,
     TextStyle,
-    export_layouts,
-    platforms,
+    random_builds,
     write_dataset,
 )
 
@@ -159,30 +157,13 @@ def build_both(data_dir: Path, scratch: Path, **options: Any) -> tuple[Published
 # --- parity ----------------------------------------------------------------------------------
 
 
-@st.composite
-def spark_builds(draw: st.DrawFn) -> tuple[Platform, dict[str, TextStyle], dict[str, Any], bool]:
-    """A random platform, each table in its own format (a mix in one directory, compressed
-    text, BOM, CRLF, malformed lines), and build options."""
-    formats, styles = draw(export_layouts())
-    platform = draw(platforms(formats))
-    options = {
-        "date": draw(st.sampled_from([None, platform.anchor])),
-        "window_days": platform.window_days,
-        "min_audience_size": draw(st.integers(1, 3)),
-        "min_cell_size": draw(st.integers(1, 2)),
-        "max_subcategories": draw(st.integers(1, 2)),
-        "max_bad_fraction": 1.0,
-    }
-    return platform, styles, options, draw(st.booleans())
-
-
 @settings(
     max_examples=4,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(spark_builds())
+@given(random_builds(max_bad_fraction=1.0))
 def test_spark_publishes_the_same_bytes_as_duckdb_on_random_platforms(
     spark_session: Any, case: tuple[Platform, dict[str, TextStyle], dict[str, Any], bool]
 ) -> None:
