@@ -675,6 +675,19 @@ def random_builds(draw: st.DrawFn, **fixed_options: Any) -> Build:
     return platform, styles, options, draw(st.booleans())
 
 
+def write_build(build: Build, data_dir: Path) -> Written:
+    """Writes the export a :func:`random_builds` example describes into ``data_dir``."""
+    platform, styles, _options, partitioned = build
+    return write_dataset(
+        platform.tables,
+        data_dir,
+        platform.fmt,
+        partitioned=partitioned,
+        anchor=platform.anchor,
+        styles=styles,
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Running the engine and comparing it with the reference
 

@@ -10,40 +10,29 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from hypothesis import HealthCheck, given, note, settings
 
 from tests.datasets import (
     Build,
-    Platform,
-    TextStyle,
     assert_engine_matches,
     random_builds,
     run_engine,
-    write_dataset,
+    write_build,
 )
 from tests.reference import read_dataset, reference_build
 
 NOT_AN_ACCOUNT = "31337"
 
 
-def check_engine_against_reference(
-    platform: Platform, styles: dict[str, TextStyle], options: dict[str, Any], partitioned: bool
-) -> None:
+def check_engine_against_reference(build: Build) -> None:
+    platform, styles, options, partitioned = build
     note(platform.describe())
     note(f"styles={styles}")
     note(f"options={options} partitioned={partitioned}")
     with tempfile.TemporaryDirectory() as scratch:
         data_dir = Path(scratch) / "data"
-        written = write_dataset(
-            platform.tables,
-            data_dir,
-            platform.fmt,
-            partitioned=partitioned,
-            anchor=platform.anchor,
-            styles=styles,
-        )
+        written = write_build(build, data_dir)
         data = read_dataset(data_dir)
         # The reference's own reader reads back what was written, and finds the broken lines.
         assert {t: len(rows) for t, rows in data.tables.items()} == {
@@ -75,7 +64,7 @@ def check_engine_against_reference(
 )
 @given(random_builds())
 def test_engine_equals_reference_on_random_exports(build: Build) -> None:
-    check_engine_against_reference(*build)
+    check_engine_against_reference(build)
 
 
 def test_a_generated_platform_equals_the_reference_at_the_default_thresholds(

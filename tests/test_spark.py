@@ -41,6 +41,7 @@ from tests.datasets import (
     Platform,
     TextStyle,
     random_builds,
+    write_build,
     write_dataset,
 )
 
@@ -172,14 +173,7 @@ def test_spark_publishes_the_same_bytes_as_duckdb_on_random_platforms(
     note(f"styles={styles} options={options} partitioned={partitioned}")
     with tempfile.TemporaryDirectory() as scratch:
         data_dir = Path(scratch) / "data"
-        write_dataset(
-            platform.tables,
-            data_dir,
-            platform.fmt,
-            partitioned=partitioned,
-            anchor=platform.anchor,
-            styles=styles,
-        )
+        write_build(case, data_dir)
         build_both(data_dir, Path(scratch), **options)
 
 
