@@ -44,6 +44,7 @@ from pinsights.server.errors import (
     RateLimited,
     Unauthenticated,
 )
+from pinsights.server.protocol import write_response
 from pinsights.server.ratelimit import Limiter
 from pinsights.server.tokens import READ_SCOPE, TokenService
 
@@ -65,7 +66,7 @@ ALLOWED_METHODS = "GET, HEAD"
 _ACCOUNT_ID = re.compile(AD_ACCOUNT_ID_PATTERN, re.ASCII)
 _CATEGORY_ID = _ACCOUNT_ID  # the contract gives category_id the same rule
 _DATE = re.compile(DATE_PATTERN, re.ASCII)
-_JSON = (b"content-type", b"application/json")
+_JSON_FIELDS = b"content-type: application/json\r\ncontent-length: %d\r\n%s"
 
 
 class Checked(NamedTuple):
@@ -98,7 +99,7 @@ class DataApi:
     async def respond(self, scope: Scope, send: Send) -> tuple[int, int]:
         """Answer one request; returns the status and the number of body bytes sent."""
         head = scope["method"] == "HEAD"
-        rate_headers: list[tuple[bytes, bytes]] = []
+        rate_fields = b""
         try:
             # keyed by the raw path: an encoded slash must not find the plain path's entry
             key = (scope.get("raw_path") or scope["path"], scope["query_string"])
@@ -118,7 +119,7 @@ class DataApi:
             claims = self.tokens.verify(_bearer_token(scope))
             scope[CLIENT_ID_KEY] = claims.client_id
             decision = await self.limiter.take(claims.client_id)
-            rate_headers = decision.raw_headers()
+            rate_fields = decision.header_fields()
             if not decision.allowed:
                 raise RateLimited(decision.retry_after)
             if READ_SCOPE not in claims.scopes:
@@ -132,15 +133,16 @@ class DataApi:
                 raise AccountForbidden()
             body = await checked.read()
         except ApiError as error:
-            extra = [
-                (name.lower().encode(), value.encode()) for name, value in error.headers.items()
-            ]
-            return await _send(send, error.status, error.body(), rate_headers + extra, head)
+            extra = b"".join(
+                b"%s: %s\r\n" % (name.lower().encode(), value.encode())
+                for name, value in error.headers.items()
+            )
+            return await _send(send, error.status, error.body(), rate_fields + extra, head)
         except Exception:
             logger.exception("unexpected error on %s %s", scope["method"], scope["path"])
             internal = InternalError()
-            return await _send(send, internal.status, internal.body(), [], head)
-        return await _send(send, 200, body, rate_headers, head)
+            return await _send(send, internal.status, internal.body(), b"", head)
+        return await _send(send, 200, body, rate_fields, head)
 
     # --- the operations: each checks its parameters and says what to read -----------------------
 
@@ -280,11 +282,14 @@ def _date(query: Query) -> dt.date | None:
         raise InvalidParameter("date", "must be a date YYYY-MM-DD") from None
 
 
-async def _send(
-    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]], head: bool
-) -> tuple[int, int]:
-    raw = [_JSON, (b"content-length", b"%d" % len(body)), *headers]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
+async def _send(send: Send, status: int, body: bytes, fields: bytes, head: bool) -> tuple[int, int]:
+    """Send a JSON answer with ``fields`` (header lines, ``name: value\\r\\n``) besides its type
+    and length: in one write where the server allows it (:func:`~.protocol.write_response`),
+    else as the two ASGI messages."""
     sent = b"" if head else body
-    await send({"type": "http.response.body", "body": sent})
+    fields = _JSON_FIELDS % (len(body), fields)
+    if not write_response(send, status, fields, sent):
+        headers = [tuple(line.split(b": ", 1)) for line in fields.split(b"\r\n") if line]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": sent})
     return status, len(sent)

@@ -26,7 +26,11 @@ import logging
 import os
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from pinsights.server.errors import ApiError
 
@@ -167,3 +171,61 @@ def _refusal(status: int, message: str) -> Any:
 
 def _address(client: tuple[str, int] | None) -> str:
     return client[0] if client else "an unknown address"
+
+
+def write_response(send: Any, status: int, fields: bytes, body: bytes) -> bool:
+    """Write a whole response — status line, headers, body — in one write, if ``send`` allows.
+
+    The hot path's shortcut past two ASGI messages: when ``send`` is the ``send`` of uvicorn's
+    httptools cycle (this protocol's), and nothing is pending on the connection, the status line,
+    the server's default headers (``date``), ``fields`` (header lines, each ``name: value\\r\\n``,
+    lower-case names, values the caller built from constants and digits) and ``body`` go out as
+    one buffer: one ``write`` system call and one TCP segment where uvicorn's ``send`` makes two
+    (the head, then the body), and none of its per-header regular-expression checks, which are
+    for headers an application copies from elsewhere. The cycle's state is left exactly as
+    uvicorn's ``send`` leaves it after a complete response.
+
+    Returns False, having done nothing, when the shortcut does not apply (another server, a
+    response already started, a disconnected client, a paused transport): the caller then sends
+    the usual ``http.response.start`` and ``http.response.body`` messages. A HEAD response's
+    ``body`` is empty; ``fields`` still carry the content-length of the document.
+    """
+    cycle = getattr(send, "__self__", None)
+    if (
+        type(cycle) is not RequestResponseCycle
+        or cycle.response_started
+        or cycle.disconnected
+        or cycle.flow.write_paused
+    ):
+        return False
+    cycle.response_started = True
+    cycle.waiting_for_100_continue = False
+    close = not cycle.keep_alive
+    cycle.transport.write(
+        b"".join(
+            (
+                STATUS_LINE[status],
+                _default_fields(cycle.default_headers),
+                fields,
+                b"connection: close\r\n\r\n" if close else b"\r\n",
+                body,
+            )
+        )
+    )
+    cycle.response_complete = True
+    cycle.message_event.set()
+    if close:
+        cycle.transport.close()
+    cycle.on_response()
+    return True
+
+
+#: The server's default headers (uvicorn renews the list each second, for ``date``), joined.
+_defaults: list[Any] = [None, b""]
+
+
+def _default_fields(headers: list[tuple[bytes, bytes]]) -> bytes:
+    if headers is not _defaults[0]:
+        _defaults[0] = headers
+        _defaults[1] = b"".join(b"%s: %s\r\n" % (name.lower(), value) for name, value in headers)
+    return _defaults[1]

@@ -66,13 +66,12 @@ class Decision(NamedTuple):
             "x-ratelimit-reset": str(self.reset),
         }
 
-    def raw_headers(self) -> list[tuple[bytes, bytes]]:
-        """The same headers as ASGI wants them."""
-        return [
-            (b"x-ratelimit-limit", b"%d" % self.limit),
-            (b"x-ratelimit-remaining", b"%d" % self.remaining),
-            (b"x-ratelimit-reset", b"%d" % self.reset),
-        ]
+    def header_fields(self) -> bytes:
+        """The same headers as lines of an HTTP head (``name: value\\r\\n`` each)."""
+        return _FIELDS % (self.limit, self.remaining, self.reset)
+
+
+_FIELDS = b"x-ratelimit-limit: %d\r\nx-ratelimit-remaining: %d\r\nx-ratelimit-reset: %d\r\n"
 
 
 def spend(limit: RateLimit, tokens: float, elapsed: float) -> tuple[bool, float]:
