@@ -24,7 +24,7 @@ from pinsights.server.openapi import served_document
 __all__ = ["FLUSH_INTERVAL", "AccessLog"]
 
 ASGIApp = Any
-#: Formatted method-path-query parts kept (forgotten all at once when full).
+#: Formatted parts of lines kept, per request and caller (forgotten all at once when full).
 REQUESTS_REMEMBERED = 4096
 #: Longer paths are cut; longer values of logged parameters too (no defined value is that long).
 MAX_PATH = 128
@@ -56,64 +56,61 @@ class AccessLog:
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
-        # method, path and redacted query, escaped: requests repeat, so each is formatted once
-        self._requests: dict[tuple[str, str, bytes], str] = {}
+        # Requests repeat: for each (method, path, query, remote, client id) the escaped parts of
+        # its line are formatted once — what comes after the time up to the status, and the end.
+        self._parts: dict[tuple[str, str, bytes, str | None, str | None], tuple[str, str]] = {}
+        self._second = -1  # the Unix second of _stamp, whose text is formatted once per second
+        self._stamp = ""
 
     def write(self, entries: list[Entry], to_unix_time: float) -> None:
-        self.stream.write("".join([self.line(*entry, to_unix_time) for entry in entries]))
+        """Format a batch's lines (one loop, by hand: json.dumps of a dict per line costs more
+        than the rest of a cached request) and write them at once."""
+        known, lines = self._parts, []
+        second, stamp = self._second, self._stamp
+        for method, path, query, remote, client_id, _, status, size, started, finished in entries:
+            now = finished + to_unix_time
+            if not 0.0 <= now - second < 1.0:
+                second = int(now)
+                stamp = time.strftime('{"time":"%Y-%m-%dT%H:%M:%S', time.gmtime(second))
+            key = (method, path, query, remote, client_id)
+            parts = known.get(key)
+            if parts is None:
+                parts = self._parts_of(key)
+            lines.append(
+                _LINE
+                % (
+                    stamp,
+                    (now - second) * 1000,
+                    parts[0],
+                    status,
+                    size,
+                    (finished - started) * 1000,
+                    parts[1],
+                )
+            )
+        self._second, self._stamp = second, stamp
+        self.stream.write("".join(lines))
         self.stream.flush()
 
-    def line(
-        self,
-        method: str,
-        path: str,
-        query_string: bytes,
-        remote: str | None,
-        client_id: str | None,
-        operation: str | None,
-        status: int,
-        size: int,
-        started: float,
-        finished: float,
-        to_unix_time: float,
-    ) -> str:
-        request = self._requests.get((method, path, query_string))
-        if request is None:
-            request = self._request(method, path, query_string)
-        # Formatted by hand (strings escaped by json's C encoder): json.dumps of a dict costs more
-        # than the rest of a cached request.
-        return (
-            f'{{"time":"{_timestamp(finished + to_unix_time)}",'
+    def _parts_of(self, key: tuple[str, str, bytes, str | None, str | None]) -> tuple[str, str]:
+        method, path, query, remote, client_id = key
+        parts = (
             f'"remote":{_string(remote) if remote is not None else "null"},'
-            f"{request},"
-            f'"status":{status},"bytes":{size},'
-            f'"ms":{(finished - started) * 1000:.3f},'
-            f'"client_id":{_string(client_id) if client_id is not None else "null"}}}\n'
-        )
-
-    def _request(self, method: str, path: str, query_string: bytes) -> str:
-        request = (
             f'"method":{_string(method)},'
             f'"path":{_string(_cut(path, MAX_PATH))},'
-            f'"query":{_string(_redacted(query_string))}'
+            f'"query":{_string(_redacted(query))}',
+            f',"client_id":{_string(client_id) if client_id is not None else "null"}}}\n',
         )
-        if len(self._requests) >= REQUESTS_REMEMBERED:
-            self._requests.clear()
-        self._requests[method, path, query_string] = request
-        return request
+        if len(self._parts) >= REQUESTS_REMEMBERED:
+            self._parts.clear()
+        self._parts[key] = parts
+        return parts
 
 
 _string = json.encoder.encode_basestring_ascii
-_second = [0, ""]
-
-
-def _timestamp(now: float) -> str:
-    """UTC ISO 8601 with milliseconds; the part up to the second is formatted once per second."""
-    second = int(now)
-    if second != _second[0]:
-        _second[0] = second
-        _second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-    return f"{_second[1]}.{int((now - second) * 1000):03d}Z"
+#: After the time's second: its milliseconds, the parts, the numbers. (%-formatting: a fifth
+#: faster here than the same f-string.)
+_LINE = '%s.%03dZ",%s,"status":%d,"bytes":%d,"ms":%.3f%s'
 
 
 def _redacted(query_string: bytes) -> str:
