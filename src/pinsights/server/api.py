@@ -45,7 +45,7 @@ from pinsights.server.errors import (
     Unauthenticated,
 )
 from pinsights.server.protocol import write_response
-from pinsights.server.ratelimit import Limiter
+from pinsights.server.ratelimit import Decision, Limiter
 from pinsights.server.tokens import READ_SCOPE, TokenService
 
 logger = logging.getLogger("pinsights.server")
@@ -76,6 +76,8 @@ class Checked(NamedTuple):
     operation: Operation
     ad_account_id: str
     read: Callable[[], Awaitable[bytes]]
+    #: The answer if it is at hand (a cached document), without a coroutine; else None.
+    at_hand: Callable[[], bytes | None]
 
 
 #: An operation checks a request's path segments (after /v5/ad_accounts/) and query.
@@ -91,6 +93,8 @@ class DataApi:
         self.documents = documents
         self.tokens = tokens
         self.limiter = limiter
+        # The in-memory storages decide at once: called directly, they spare a coroutine per request.
+        self._spend: Callable[[str], Decision] | None = getattr(limiter, "spend", None)
         self._checked: dict[tuple[object, bytes], Checked] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -118,7 +122,11 @@ class DataApi:
                 raise MethodNotAllowed(ALLOWED_METHODS)
             claims = self.tokens.verify(_bearer_token(scope))
             scope[CLIENT_ID_KEY] = claims.client_id
-            decision = await self.limiter.take(claims.client_id)
+            spend = self._spend
+            if spend is not None:
+                decision = spend(claims.client_id)
+            else:
+                decision = await self.limiter.take(claims.client_id)
             rate_fields = decision.header_fields()
             if not decision.allowed:
                 raise RateLimited(decision.retry_after)
@@ -131,7 +139,9 @@ class DataApi:
                 self._checked[key] = checked
             if not claims.may_read(checked.ad_account_id):
                 raise AccountForbidden()
-            body = await checked.read()
+            body = checked.at_hand()
+            if body is None:
+                body = await checked.read()
         except ApiError as error:
             extra = b"".join(
                 b"%s: %s\r\n" % (name.lower().encode(), value.encode())
@@ -151,14 +161,19 @@ class DataApi:
         ad_account_id = _ad_account_id(path[0])
         insight_type = _enum(query, "audience_insight_type", AudienceInsightType)
         date = _date(query)
-        read = partial(self.documents.insights, ad_account_id, insight_type, date)
-        return Checked(DataApi.audience_insights, ad_account_id, read)
+        arguments = (ad_account_id, insight_type, date)
+        return Checked(
+            DataApi.audience_insights,
+            ad_account_id,
+            partial(self.documents.insights, *arguments),
+            partial(self.documents.cached_insights, *arguments),
+        )
 
     def audience_definitions(self, path: list[str], query: Query) -> Checked:
         """``GET …/{ad_account_id}/insights/audiences``"""
         ad_account_id = _ad_account_id(path[0])
         read = partial(self.documents.definitions, ad_account_id)
-        return Checked(DataApi.audience_definitions, ad_account_id, read)
+        return Checked(DataApi.audience_definitions, ad_account_id, read, _nothing_at_hand)
 
     def category(self, path: list[str], query: Query) -> Checked:
         """``GET …/{ad_account_id}/insights/audiences/{scope}/{type}/{category_id}[?sort=RATIO]``"""
@@ -174,7 +189,11 @@ class DataApi:
         # account that does not exist, before that 404, as on every route.
         insight_type = INSIGHT_TYPE_OF_DEFINITION.get((scope, audience_type))
         read = partial(self.documents.category, ad_account_id, insight_type, category_id)
-        return Checked(DataApi.category, ad_account_id, read)
+        return Checked(DataApi.category, ad_account_id, read, _nothing_at_hand)
+
+
+def _nothing_at_hand() -> None:
+    return None
 
 
 #: The contract's operationId of each operation (the metrics' label).
