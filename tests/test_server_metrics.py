@@ -7,12 +7,20 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pinsights.server.documents import Documents
 from pinsights.server.journal import FLUSH_INTERVAL
+from pinsights.server.metrics import LATENCY_BUCKETS, Metrics
 from pinsights.server.runner import SHARED_MEMORY
+from pinsights.store import Store
 from tests.conftest import NEW_DATE, RunningServer, bearer, mint
 
 #: Where `pinsights serve` puts its workers' private directory.
@@ -109,6 +117,9 @@ def test_workers_counts_are_summed_and_refusals_counted(
         (("operation", "audience_insights_get"),),
     )
     assert samples[rejections] == 4
+    latency, operation = "pinsights_http_request_duration_seconds", "audience_insights_get"
+    assert samples[(f"{latency}_count", (("operation", operation),))] == 14
+    assert samples[(f"{latency}_bucket", (("le", "+Inf"), ("operation", operation)))] == 14
     served = sum(
         samples.get(("pinsights_documents_total", (("source", source),)), 0)
         for source in ("cache", "store")
@@ -116,6 +127,63 @@ def test_workers_counts_are_summed_and_refusals_counted(
     assert served == 10
     server.stop()
     assert not directory.exists(), "removed when the server stops"
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    latencies=st.lists(
+        st.one_of(
+            st.sampled_from(LATENCY_BUCKETS),  # exactly on a bound: counted in that bucket
+            st.floats(min_value=0.0, max_value=20.0, allow_nan=False),
+        ),
+        max_size=60,
+    ),
+    data=st.data(),
+)
+def test_a_batch_counts_what_observing_each_request_would(
+    latencies: list[float], data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Metrics.count adds a batch up per (operation, status) and per histogram bucket: the
+    exposition is the one prometheus-client gives when each request is observed on its own."""
+    operations = ["audience_insights_get", None]  # None: a web path, named from WEB_OPERATIONS
+    entries = []
+    for i, seconds in enumerate(latencies):
+        operation = data.draw(st.sampled_from(operations))
+        status = data.draw(st.sampled_from([200, 403, 429, 503]))
+        entries.append(("GET", "/healthz", b"", None, None, operation, status, 0, i, i + seconds))
+    store = Store(tmp_path_factory.mktemp("empty") / "store")
+    metrics = Metrics(Documents(store))
+    metrics.count(entries[: len(entries) // 2])  # in two batches, as a journal would hand them
+    metrics.count(entries[len(entries) // 2 :])
+
+    reference = CollectorRegistry()
+    requests = Counter("pinsights_http_requests", "", ["operation", "status"], registry=reference)
+    latency = Histogram(
+        "pinsights_http_request_duration_seconds",
+        "",
+        ["operation"],
+        buckets=LATENCY_BUCKETS,
+        registry=reference,
+    )
+    for _, _, _, _, _, operation, status, _, started, finished in entries:
+        name = operation or "health"
+        requests.labels(name, str(status)).inc()
+        latency.labels(name).observe(finished - started)
+
+    def samples(registry: CollectorRegistry, prefix: str) -> dict[tuple[Any, ...], float]:
+        text = generate_latest(registry).decode()
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name.startswith(prefix) and not sample.name.endswith("_created")
+        }
+
+    for prefix in ("pinsights_http_requests", "pinsights_http_request_duration_seconds"):
+        counted, observed = samples(metrics.registry, prefix), samples(reference, prefix)
+        assert counted.keys() == observed.keys()
+        for key, value in observed.items():
+            assert counted[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
 
 
 def test_no_metrics_turns_the_endpoint_off(handmade_store: Path, server_factory) -> None:

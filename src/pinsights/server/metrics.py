@@ -28,7 +28,9 @@ one tuple.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -108,33 +110,50 @@ class Metrics:
         self.path = PATH
         #: Called before each scrape: the router flushes its journal, so the numbers are current.
         self.before_scrape: Callable[[], None] = lambda: None
-        self._children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        #: The histogram's bucket bounds, +Inf last: a latency goes to the first it does not exceed.
+        self._upper_bounds = (*LATENCY_BUCKETS, math.inf)
 
     def count(self, entries: list[Entry], to_unix_time: float = 0.0) -> None:
-        """Count a batch of answered requests (a journal sink)."""
+        """Count a batch of answered requests (a journal sink).
+
+        Counted per batch, not per request: the requests of each (operation, status) are added up
+        and each added once, and so are the latencies of each operation, per histogram bucket —
+        the same values ``Histogram.observe`` would leave, one by one, at a fraction of the cost
+        (``observe`` takes two locks and walks the buckets in Python for every request; a test
+        holds the two to the same exposition).
+        """
         tally: dict[tuple[str, int], int] = {}
+        latencies: dict[str, list[float]] = {}  # operation -> [sum, count of bucket 0, 1, …]
+        buckets = len(self._upper_bounds)
         for _, path, _, _, _, data_operation, status, _, started, finished in entries:
             operation = data_operation or WEB_OPERATIONS.get(path, OTHER)
-            children = self._children.get((operation, status))
-            if children is None:
-                children = self._bind(operation, status)
-            children[1].observe(finished - started)
-            tally[operation, status] = tally.get((operation, status), 0) + 1
+            key = (operation, status)
+            tally[key] = tally.get(key, 0) + 1
+            seconds = finished - started
+            observed = latencies.get(operation)
+            if observed is None:
+                observed = latencies[operation] = [0.0] * (buckets + 1)
+            observed[0] += seconds
+            observed[1 + bisect_left(self._upper_bounds, seconds)] += 1
         for key, count in tally.items():
-            children = self._children[key]
+            children = self._children.get(key)
+            if children is None:
+                children = self._bind(*key)
             children[0].inc(count)
-            if children[2] is not None:
-                children[2].inc(count)
+            if children[1] is not None:
+                children[1].inc(count)
+        for operation, observed in latencies.items():
+            _observe_many(self.latency.labels(operation), observed)
         hits, misses = self._documents.hits, self._documents.misses
         self._from_cache.inc(hits - self._counted[0])
         self._from_store.inc(misses - self._counted[1])
         self._counted = (hits, misses)
 
-    def _bind(self, operation: str, status: int) -> tuple[Any, Any, Any]:
+    def _bind(self, operation: str, status: int) -> tuple[Any, Any]:
         refusals = {429: self.rejections, 503: self.storage_errors}.get(status)
         children = (
             self.requests.labels(operation, str(status)),
-            self.latency.labels(operation),
             refusals.labels(operation) if refusals is not None else None,
         )
         self._children[(operation, status)] = children
@@ -157,6 +176,17 @@ class Metrics:
         await send(
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
         )
+
+
+def _observe_many(histogram: Any, observed: list[float]) -> None:
+    """What ``histogram.observe`` would leave after each latency of a batch: ``observed`` is their
+    sum, then how many fell in each bucket. (Through the child's value objects, in memory or in
+    the multiprocess files alike: prometheus-client keeps one non-cumulative value per bucket and
+    the sum, and adds them up at exposition.)"""
+    histogram._sum.inc(observed[0])
+    for value, count in zip(histogram._buckets, observed[1:], strict=True):
+        if count:
+            value.inc(count)
 
 
 class SnapshotCollector(Collector):
