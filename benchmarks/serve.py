@@ -9,6 +9,7 @@ access log; two workers (beside a bare app with two workers); Redis as the rate-
 Then the cost of each layer of a request, measured in-process (CPU time per call).
 
     python benchmarks/serve.py [--duration 5] [--connections 32] [--rounds 5] [--users 3000]
+                               [--only CONTENDER …] [--no-layers]
 
 Needs wrk (`apt-get install -y wrk`) and, for the Redis contender, redis-server (skipped without
 it, and said so). Builds a small platform under ./bench-data/serve the first time (generator +
@@ -122,6 +123,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per server")
     parser.add_argument("--users", type=int, default=3000, help="size of the benchmark platform")
     parser.add_argument("--data", type=Path, default=ROOT / "bench-data" / "serve")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="run only this contender (exact name, repeatable; its bare baseline runs too): "
+        "for iterating, the default is the full comparison",
+    )
+    parser.add_argument("--no-layers", action="store_true", help="skip the in-process layer costs")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
@@ -141,6 +150,12 @@ def main() -> None:
         body_file = Path(tmp) / "body.json"
         body_file.write_bytes(body.content)
         chosen = contenders(redis_url)
+        if args.only:
+            unknown = set(args.only) - {c.name for c in chosen}
+            if unknown:
+                sys.exit(f"unknown contenders {sorted(unknown)}: {[c.name for c in chosen]}")
+            wanted = set(args.only) | {c.baseline for c in chosen if c.name in args.only}
+            chosen = [c for c in chosen if c.name in wanted]
         results: dict[str, list[Result]] = {c.name: [] for c in chosen}
         for _ in range(args.rounds):
             for contender in chosen:
@@ -162,8 +177,9 @@ def main() -> None:
                     )
         print(f"load average at the end: {_load()}")
         report(results, chosen, args, len(body.content))
-        print()
-        layer_costs(store, account, token, redis_url)
+        if not args.no_layers:
+            print()
+            layer_costs(store, account, token, redis_url)
 
 
 def _load() -> str:
