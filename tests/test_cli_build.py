@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pinsights.data.generate import generate
+from pinsights.engine.backends import DuckDBBackend, memory_bytes
 from tests.processes import pinsights
 
 END = dt.date(2026, 11, 20)
@@ -180,3 +181,25 @@ def test_a_memory_limit_duckdb_cannot_read_is_a_clear_error(dataset: Path, tmp_p
     assert failed.returncode == 1
     assert "memory limit 'lots'" in failed.stderr and "Traceback" not in failed.stderr
     assert not (tmp_path / "s" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("limit", "duckdb_share"),
+    [
+        ("8GB", 7_200_000_000),  # a tenth of the limit for the rest of the process
+        ("8 GiB", 8 * 2**30 - int(8 * 2**30 * 0.1)),
+        ("40GB", 40_000_000_000 - 2**30),  # the rest never needs more than 1 GiB
+        ("1GB", 1_000_000_000 - 256 * 2**20),  # nor less than 256 MiB
+        ("64MB", 32_000_000),  # but at most half of the limit
+    ],
+)
+def test_the_memory_limit_bounds_the_whole_process_not_only_duckdb(
+    limit: str, duckdb_share: int
+) -> None:
+    backend = DuckDBBackend(memory_limit=limit)
+    try:
+        shown = backend.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    finally:
+        backend.close()
+    # DuckDB shows its limit cut to a tenth of its unit (7.2 GiB may show as 7.1 GiB).
+    assert memory_bytes(str(shown).replace(" ", "")) == pytest.approx(duckdb_share, rel=0.02)

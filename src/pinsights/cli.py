@@ -161,7 +161,8 @@ def build(
     memory_limit: str | None = typer.Option(
         None,
         "--memory-limit",
-        help="DuckDB's memory limit, e.g. 8GB; beyond it the build spills to the store's disk"
+        help="Memory limit of the whole build process, e.g. 8GB (DuckDB's buffers get it less a"
+        " tenth, 256 MiB-1 GiB, for the rest); beyond it the build spills to the store's disk"
         " [default: half the machine's memory, or PINSIGHTS_MEMORY_LIMIT].",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON."),

@@ -8,6 +8,7 @@ results back as Arrow. The semantics (``engine/semantics.py``) and the rules
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -32,6 +33,10 @@ class Backend(Protocol):
     def raw_table(self, source: TableSource) -> ir.Table: ...
 
     def materialize(self, name: str, expr: ir.Table) -> ir.Table: ...
+
+    def release(self, *names: str) -> None:
+        """Forget materialised results no later step reads, so their memory serves the next."""
+        ...
 
     def to_arrow(self, expr: ir.Expr) -> pa.Table: ...
 
@@ -70,9 +75,13 @@ class DuckDBBackend:
             self.con.execute(f"SET threads = {int(threads)}")
         if memory_limit is not None:
             try:
+                # DuckDB reads the limit first: it knows every unit a user may write, and says so.
                 self.con.execute(f"SET memory_limit = '{_memory_text(memory_limit)}'")
             except duckdb.Error as error:
                 raise ValueError(f"memory limit {memory_limit!r}: {error}") from error
+            # The limit bounds the whole process: DuckDB's buffers get what the rest leaves.
+            pool = buffer_pool_bytes(self._limit_bytes(memory_limit))
+            self.con.execute(f"SET memory_limit = '{pool}B'")
         if temp_directory is not None:
             # Where DuckDB spills what does not fit under the memory limit: inside the store, on
             # the disk the user chose for pinsights, not in the working directory.
@@ -82,6 +91,14 @@ class DuckDBBackend:
         # default stops at 2^12) it counts them in a perfect hash table, twice as fast as a
         # general one at 20M events; a wider key falls back to the general table.
         self.con.execute("SET perfect_ht_threshold = 24")
+
+    def _limit_bytes(self, limit: str) -> int:
+        """The limit DuckDB just accepted, in bytes (DuckDB shows it rounded: parsed here)."""
+        parsed = memory_bytes(limit)
+        if parsed is not None:
+            return parsed
+        shown = str(self.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+        return memory_bytes(shown.replace(" ", "")) or 0
 
     def raw_table(self, source: TableSource) -> ir.Table:
         register_raw_view(self.con, source)
@@ -93,6 +110,10 @@ class DuckDBBackend:
         sql = self.ibis.compile(expr)
         self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}')
         return self.ibis.table(name)
+
+    def release(self, *names: str) -> None:
+        for name in names:
+            self.con.execute(f'DROP TABLE IF EXISTS temp."{name}"')
 
     def to_arrow(self, expr: ir.Expr) -> pa.Table:
         # Straight from DuckDB's result to Arrow: Ibis' own to_pyarrow adds a schema round trip.
@@ -132,15 +153,56 @@ def _memory_text(limit: str) -> str:
     return f"{text}B" if text.isdigit() else _sql_text(text)
 
 
-def default_memory_limit() -> str:
-    """Half of the machine's physical memory (DuckDB's own default is 80 %).
+def physical_memory_bytes() -> int:
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
-    DuckDB's limit covers its buffers only: the documents assembled in Python, Arrow results and
-    the interpreter come on top, and a build usually shares its machine. Beyond the limit DuckDB
-    spills to the store's temporary directory instead of failing.
+
+def default_memory_limit() -> str:
+    """Half of the machine's physical memory (DuckDB's own default is 80 %): a build usually
+    shares its machine (a server, other jobs). Beyond the limit DuckDB spills to the store's
+    temporary directory instead of failing."""
+    return f"{max(physical_memory_bytes() // 2 // 2**20, 256)}MiB"
+
+
+#: Units of a memory limit as DuckDB reads them (KB is 1000 bytes, KiB 1024), lower-cased.
+_UNITS = {
+    "": 1, "b": 1, "byte": 1, "bytes": 1,
+    "k": 10**3, "kb": 10**3, "kilobyte": 10**3, "kilobytes": 10**3, "kib": 2**10,
+    "m": 10**6, "mb": 10**6, "megabyte": 10**6, "megabytes": 10**6, "mib": 2**20,
+    "g": 10**9, "gb": 10**9, "gigabyte": 10**9, "gigabytes": 10**9, "gib": 2**30,
+    "t": 10**12, "tb": 10**12, "terabyte": 10**12, "terabytes": 10**12, "tib": 2**40,
+}  # fmt: skip
+
+
+def memory_bytes(limit: str) -> int | None:
+    """``8GB``, ``7.5 GiB``, ``50%`` (of the machine's memory) or a bare number of bytes, in
+    bytes; None for a form this does not know."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z%]*)\s*", limit)
+    if match is None:
+        return None
+    number, unit = float(match.group(1)), match.group(2).lower()
+    if unit == "%":
+        return int(physical_memory_bytes() * number / 100)
+    return int(number * _UNITS[unit]) if unit in _UNITS else None
+
+
+#: Share of ``--memory-limit`` left to everything outside DuckDB's buffers, and its bounds.
+OUTSIDE_SHARE = 0.10
+OUTSIDE_MIN = 256 * 2**20
+OUTSIDE_MAX = 2**30
+
+
+def buffer_pool_bytes(limit: int) -> int:
+    """DuckDB's share of a memory limit meant for the whole build process.
+
+    DuckDB's own limit covers its buffers only; the interpreter and its libraries, Arrow results,
+    the documents assembled in Python and the snapshot being written come on top (some 300-500
+    MiB at 20M events, about as much at 100M: they grow with accounts and interests, not events).
+    So DuckDB gets the limit less a tenth of it, that tenth kept between 256 MiB and 1 GiB and at
+    most half of the limit: with ``--memory-limit 8GB`` DuckDB's buffers get 7.2 GB.
     """
-    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return f"{max(pages // 2 // 2**20, 256)}MiB"
+    outside = min(max(int(limit * OUTSIDE_SHARE), OUTSIDE_MIN), OUTSIDE_MAX, limit // 2)
+    return limit - outside
 
 
 def make_backend(

@@ -78,7 +78,8 @@ class BuildOptions:
     max_bad_fraction: float = 0.01
     engine: str = "duckdb"
     threads: int | None = None
-    #: DuckDB's memory limit (e.g. ``8GB``); default: half the machine's memory, see backends.
+    #: Memory limit of the build process (e.g. ``8GB``; DuckDB's buffers get most of it, see
+    #: backends.buffer_pool_bytes); default: half the machine's memory.
     memory_limit: str | None = None
     spark: SparkSettings = field(default_factory=SparkSettings)  # where --engine spark runs
 
@@ -259,14 +260,18 @@ def _build_locked(store: Store, run: _Run, cleaned: list[str]) -> list[dict[str,
         used_rows = sum(stats["used"] for stats in run.tables.values())
         run.count("validate", read, used_rows)
         run.count("quarantine", read, read - used_rows)
+        # Pins served the events' check; what no later step reads is dropped as soon as its last
+        # reader ran, so the memory it held serves the steps after it (see _build_date).
+        backend.release("checked_pins", "keyed_pins")
         used = {name: validate.used_rows(table) for name, table in checked.items()}
         dates = options.requested_dates() or [_generation_date(backend, options, used["events"])]
         store.check_retention(dates, options.retain)
         shared_timings = dict(run.timings)
         reports = []
-        for date in dates:
+        for number, date in enumerate(dates, start=1):
             run.timings = dict(shared_timings)
-            reports.append(_build_date(backend, store, run, used, keys, date, cleaned))
+            last = number == len(dates)
+            reports.append(_build_date(backend, store, run, used, keys, date, cleaned, last=last))
             run.published.append(date.isoformat())
         return reports
     finally:
@@ -296,8 +301,15 @@ def _build_date(
     keys: _Keys,
     date: dt.date,
     cleaned: list[str],
+    *,
+    last: bool = True,
 ) -> dict[str, Any]:
-    """Compute and publish the snapshot of one date from the checked input; its report."""
+    """Compute and publish the snapshot of one date from the checked input; its report.
+
+    Each intermediate result is released once its last reader ran, and on the ``last`` date the
+    checked events and users too: the documents and the snapshot file are assembled in the
+    memory the counts no longer need.
+    """
     options = run.options
     start, end = semantics.window_bounds(date, options.window_days)
     with run.step("facts"):
@@ -312,10 +324,18 @@ def _build_date(
                 semantics.events_in_window(used["events"], start, end), keys.levels
             ),
         )
+        backend.release("facts", *(["checked_events"] if last else []))
     member_rows = _rows(backend, members) + _rows(backend, interests_of_users)
     run.count("memberships", facts_rows + run.tables["events"]["used"], member_rows)
     with run.step("counts"):
         counts = _counts(backend, options.privacy(), members, interests_of_users, used, keys)
+        backend.release(
+            "memberships",
+            "user_interests",
+            "demographic_value_keys",
+            "member_demographics",
+            *(["checked_users"] if last else []),
+        )
     count_rows = _count_rows(counts)
     run.count("counts", member_rows, count_rows)
     with run.step("documents"):

@@ -276,6 +276,12 @@ class SparkBackend:
             self._views.add(name)
         return self.ibis.table(name)
 
+    def release(self, *names: str) -> None:
+        for name in names:
+            if name in self._views:
+                self.session.catalog.dropTempView(name)
+                self._views.discard(name)
+
     def to_arrow(self, expr: ir.Expr) -> pa.Table:
         with self._spark_errors():
             return _collect_arrow(self.session.sql(self.ibis.compile(expr)))
