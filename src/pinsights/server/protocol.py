@@ -180,15 +180,16 @@ def write_response(send: Any, status: int, fields: bytes, body: bytes) -> bool:
     httptools cycle (this protocol's), and nothing is pending on the connection, the status line,
     the server's default headers (``date``), ``fields`` (header lines, each ``name: value\\r\\n``,
     lower-case names, values the caller built from constants and digits) and ``body`` go out as
-    one buffer: one ``write`` system call and one TCP segment where uvicorn's ``send`` makes two
-    (the head, then the body), and none of its per-header regular-expression checks, which are
-    for headers an application copies from elsewhere. The cycle's state is left exactly as
-    uvicorn's ``send`` leaves it after a complete response.
+    one buffer: one ``write`` system call where uvicorn's ``send`` makes two (the head, then the
+    body; on loopback, two TCP segments where one will do), and none of its per-header regular
+    expression checks, which are for headers an application copies from elsewhere. The cycle's
+    state is left exactly as uvicorn's ``send`` leaves it after a complete response.
 
     Returns False, having done nothing, when the shortcut does not apply (another server, a
-    response already started, a disconnected client, a paused transport): the caller then sends
-    the usual ``http.response.start`` and ``http.response.body`` messages. A HEAD response's
-    ``body`` is empty; ``fields`` still carry the content-length of the document.
+    response already started, a disconnected client, a paused transport, uvicorn's own access log
+    on, which its ``send`` writes): the caller then sends the usual ``http.response.start`` and
+    ``http.response.body`` messages. A HEAD response's ``body`` is empty; ``fields`` still carry
+    the content-length of the document.
     """
     cycle = getattr(send, "__self__", None)
     if (
@@ -196,6 +197,7 @@ def write_response(send: Any, status: int, fields: bytes, body: bytes) -> bool:
         or cycle.response_started
         or cycle.disconnected
         or cycle.flow.write_paused
+        or cycle.access_log  # uvicorn's own access log, which `pinsights serve` turns off
     ):
         return False
     cycle.response_started = True
