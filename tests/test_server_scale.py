@@ -28,6 +28,7 @@ from pinsights.server.ratelimit import (
     MemoryLimiter,
     RateLimit,
     SharedMemoryLimiter,
+    bucket,
     create_table,
 )
 from pinsights.server.ratelimit.redis_store import RedisLimiter
@@ -68,18 +69,25 @@ def test_workers_sharing_a_table_decide_exactly_like_one_bucket(
     tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[int, float, bool]]
 ) -> None:
     """Two workers (two mappings of one table, one window of slots, so clients share slots and
-    reuse refilled ones) give the very decisions of one in-memory bucket per client."""
+    reuse refilled ones) give the very decisions of one in-memory bucket per client — and both
+    (each writes the common case out) those of the bucket's own functions."""
     table = tmp_path_factory.mktemp("table") / "buckets"
     create_table(table, slots=PROBES)
     limit = RateLimit.parse("10/s")
     shared_clock, memory_clock = FakeClock(), FakeClock()
     workers = [SharedMemoryLimiter(table, limit, shared_clock) for _ in range(2)]
     memory = MemoryLimiter(limit, memory_clock)
+    reference: dict[str, tuple[float, float]] = {}  # client -> (tokens, when), by bucket.spend
     for client, advance, second_worker in steps:
         shared_clock.now += advance
         memory_clock.now += advance
         worker = workers[second_worker]
-        assert worker.spend(f"client-{client}") == memory.spend(f"client-{client}")
+        name = f"client-{client}"
+        tokens, when = reference.get(name, (float(limit.burst), shared_clock.now))
+        allowed, tokens = bucket.spend(limit, tokens, shared_clock.now - when)
+        reference[name] = (tokens, shared_clock.now)
+        expected = bucket.decide(limit, allowed, tokens)
+        assert worker.spend(name) == memory.spend(name) == expected
 
 
 def test_a_window_full_of_active_buckets_gives_up_the_fullest(tmp_path: Path) -> None:

@@ -28,9 +28,10 @@ import os
 import struct
 import time
 from collections.abc import Callable
+from math import ceil
 from pathlib import Path
 
-from pinsights.server.ratelimit.bucket import Decision, RateLimit, decide, is_full, spend
+from pinsights.server.ratelimit.bucket import Decision, RateLimit, decide, is_full
 
 SLOT = struct.Struct("<16sdd")  # digest of the client id, tokens, updated at
 DEFAULT_SLOTS = 1 << 16
@@ -64,25 +65,41 @@ class SharedMemoryLimiter:
         if self._slots < PROBES:
             raise ValueError(f"rate-limit table {path} is too small")
         self._keys: dict[str, tuple[bytes, int]] = {}
+        self._burst = float(limit.burst)
+        self._rate = limit.per_second
 
     async def take(self, client_id: str) -> Decision:
         return self.spend(client_id)
 
     def spend(self, client_id: str) -> Decision:
-        """Spend one request from the client's bucket if it has one."""
+        """Spend one request from the client's bucket if it has one.
+
+        :func:`~.bucket.spend` written out, as in :class:`~.memory.MemoryLimiter` (a test holds
+        both to the bucket's functions): the lock is held only for reading, refilling and
+        writing the slot — the shorter that is, the less often the other workers wait for it.
+        """
         key = self._keys.get(client_id)
         if key is None:
             key = self._key(client_id)
         digest, first = key
+        rate, burst = self._rate, self._burst
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             now = self._clock()  # read under the lock: updates are written in time order
             offset, tokens, updated = self._find(digest, first, now)
-            allowed, tokens = spend(self.limit, tokens, now - updated)
+            if now > updated:  # (clocks of two processes may be read in the other order)
+                tokens += (now - updated) * rate
+            if tokens > burst:
+                tokens = burst
+            allowed = tokens >= 1.0
+            if allowed:
+                tokens -= 1.0
             SLOT.pack_into(self._table, offset, digest, tokens, now)
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
-        return decide(self.limit, allowed, tokens)
+        if allowed:
+            return Decision(True, self.limit.burst, int(tokens), ceil((burst - tokens) / rate), 0)
+        return decide(self.limit, False, tokens)
 
     def _find(self, digest: bytes, first: int, now: float) -> tuple[int, float, float]:
         """The offset of the client's slot, with its tokens and time (a full bucket if new).
