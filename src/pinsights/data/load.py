@@ -259,7 +259,8 @@ def _read_text_files(
     con: duckdb.DuckDBPyConnection, source: TableSource, files: tuple[InputFile, ...]
 ) -> tuple[str, set[str]]:
     """Materialise every CSV and JSON Lines file of a table, malformed lines included, in one
-    temp table; return its name and the contract columns the files have."""
+    table of the in-memory database (not a temp table: the build checks tables on several
+    cursors, see the DuckDB backend); return its name and the contract columns the files have."""
     name = f"text_{source.table.name}"
     rejects, scans = f"rejects_{source.table.name}", f"reject_scans_{source.table.name}"
     headers = {file.path: _csv_header(file) for file in files if file.format == "csv"}
@@ -268,7 +269,7 @@ def _read_text_files(
         columns.update(dict.fromkeys(header or ()))
     definition = ", ".join(f"{_quoted(c)} VARCHAR" for c in columns)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {_quoted(name)} ({definition}, {SOURCE_FILE} VARCHAR,"
+        f"CREATE OR REPLACE TABLE {_quoted(name)} ({definition}, {SOURCE_FILE} VARCHAR,"
         f" {LINE} BIGINT, {TEXT} VARCHAR, {MALFORMED} BOOLEAN)"
     )
     for table_name in (rejects, scans):

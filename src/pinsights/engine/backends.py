@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -33,6 +35,10 @@ class Backend(Protocol):
     def raw_table(self, source: TableSource) -> ir.Table: ...
 
     def materialize(self, name: str, expr: ir.Table) -> ir.Table: ...
+
+    def materialize_all(self, exprs: Mapping[str, ir.Table]) -> dict[str, ir.Table]:
+        """Materialise independent results, at the same time where the engine can."""
+        ...
 
     def release(self, *names: str) -> None:
         """Forget materialised results no later step reads, so their memory serves the next."""
@@ -105,15 +111,41 @@ class DuckDBBackend:
         return self.ibis.table(source.view)
 
     def materialize(self, name: str, expr: ir.Table) -> ir.Table:
+        return self.materialize_all({name: expr})[name]
+
+    def materialize_all(self, exprs: Mapping[str, ir.Table]) -> dict[str, ir.Table]:
+        """Several independent results at once, each query on its own cursor and thread.
+
+        A query that cannot use both cores by itself (a Parquet file of one row group is read by
+        one thread; the users of a 20M-event platform are) then runs beside another. Results
+        are tables of the in-memory database, not temp tables: those only their own cursor sees.
+        """
         # Plain SQL rather than Ibis' create_table: its overwrite path emits a DROP that this
-        # DuckDB version rejects, and a temp table is all we need.
-        sql = self.ibis.compile(expr)
-        self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}')
-        return self.ibis.table(name)
+        # DuckDB version rejects.
+        statements = [
+            f'CREATE OR REPLACE TABLE "{name}" AS {self.ibis.compile(expr)}'
+            for name, expr in exprs.items()
+        ]
+        if len(statements) == 1:
+            self.con.execute(statements[0])
+        else:
+            with ThreadPoolExecutor(max_workers=len(statements)) as pool:
+                cursors = [self.con.cursor() for _ in statements]
+                try:
+                    running = [
+                        pool.submit(cursor.execute, sql)
+                        for cursor, sql in zip(cursors, statements, strict=True)
+                    ]
+                    for future in running:
+                        future.result()  # the first failure is raised, after all have ended
+                finally:
+                    for cursor in cursors:
+                        cursor.close()
+        return {name: self.ibis.table(name) for name in exprs}
 
     def release(self, *names: str) -> None:
         for name in names:
-            self.con.execute(f'DROP TABLE IF EXISTS temp."{name}"')
+            self.con.execute(f'DROP TABLE IF EXISTS "{name}"')
 
     def to_arrow(self, expr: ir.Expr) -> pa.Table:
         # Straight from DuckDB's result to Arrow: Ibis' own to_pyarrow adds a schema round trip.

@@ -386,38 +386,69 @@ def _build_date(
 
 
 def _check_tables(backend: Backend, raw: dict[str, ir.Table]) -> tuple[dict[str, ir.Table], _Keys]:
-    """Judge every table in contract order; return the materialised checked tables and keys.
+    """Judge every table, each after the tables it references; return the materialised checked
+    tables (in contract order) and keys.
 
     Before the events are judged, accounts and interests get their dense keys, and pins are
-    re-keyed, so the check of each event also looks up its pin's advertiser and interest.
+    re-keyed, so the check of each event also looks up its pin's advertiser and interest. Tables
+    that do not depend on each other are judged at the same time (see :func:`_check_waves`).
     """
     checked: dict[str, ir.Table] = {}
     used_keys: dict[str, ir.Column] = {}
-    levels: ir.Table | None = None
     keys: _Keys | None = None
-    for table in TABLES:
-        if table.name not in raw:
-            continue
-        if table.name == "interests":
-            result, levels = _check_interests(backend, raw[table.name], table)
-        else:
+    result, levels = _check_interests(backend, raw["interests"], TABLES_BY_NAME["interests"])
+    checked["interests"] = result
+    used_keys["interests"] = validate.used_rows(result)["interest_id"]
+    for wave in _check_waves([table for table in TABLES if table.name in raw]):
+        exprs: dict[str, ir.Table] = {}
+        for table in wave:
             lookups, keep = None, None
             if table.name == "events":
-                assert levels is not None
                 used = {name: validate.used_rows(done) for name, done in checked.items()}
                 keys = _keys(backend, used, levels)
                 lookups, keep = {"pin_id": keys.pins}, semantics.event_columns
             expr = validate.check_table(
                 raw[table.name], table, used_keys=used_keys, lookups=lookups
             )
-            result = backend.materialize(
-                f"checked_{table.name}", validate.finish(expr, table, keep=keep)
-            )
-        checked[table.name] = result
-        if table.primary_key is not None:
-            used_keys[table.name] = validate.used_rows(result)[table.primary_key]
+            exprs[f"checked_{table.name}"] = validate.finish(expr, table, keep=keep)
+        results = backend.materialize_all(exprs)
+        for table in wave:
+            checked[table.name] = results[f"checked_{table.name}"]
+            if table.primary_key is not None:
+                used_keys[table.name] = validate.used_rows(checked[table.name])[table.primary_key]
     assert keys is not None
-    return checked, keys
+    return {table.name: checked[table.name] for table in TABLES if table.name in checked}, keys
+
+
+def _check_waves(tables: list[Table]) -> list[list[Table]]:
+    """The tables after interests (checked first, on their own) in waves, each wave judged at once.
+
+    A table is judged as late as the tables that reference it allow, not as early as it could
+    be: so the users (which nothing but events reference) are judged beside the pins, the two
+    large tables before the events, instead of beside the small accounts and metros.
+    """
+    names = {table.name for table in tables}
+
+    def references(table: Table) -> set[str]:
+        return {
+            column.references
+            for column in table.columns
+            if column.references in names and column.references != table.name
+        }
+
+    earliest: dict[str, int] = {}
+    for table in tables:  # contract order: a referenced table comes first
+        earliest[table.name] = 1 + max((earliest[r] for r in references(table)), default=0)
+    last = max(earliest.values())
+    latest: dict[str, int] = {}
+    for table in reversed(tables):
+        readers = [other.name for other in tables if table.name in references(other)]
+        latest[table.name] = min((latest[r] - 1 for r in readers), default=last)
+    return [
+        [table for table in tables if table.name != "interests" and latest[table.name] == wave]
+        for wave in sorted(set(latest.values()))
+        if any(t.name != "interests" and latest[t.name] == wave for t in tables)
+    ]
 
 
 def _check_interests(backend: Backend, raw: ir.Table, table: Table) -> tuple[ir.Table, ir.Table]:

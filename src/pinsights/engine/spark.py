@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,6 +275,9 @@ class SparkBackend:
             frame.createOrReplaceTempView(name)
             self._views.add(name)
         return self.ibis.table(name)
+
+    def materialize_all(self, exprs: Mapping[str, ir.Table]) -> dict[str, ir.Table]:
+        return {name: self.materialize(name, expr) for name, expr in exprs.items()}
 
     def release(self, *names: str) -> None:
         for name in names:
