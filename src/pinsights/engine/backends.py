@@ -48,6 +48,11 @@ class Backend(Protocol):
 
     def scalar(self, expr: ir.Scalar) -> object: ...
 
+    def rows(self, table: ir.Table) -> int:
+        """How many rows ``table`` has (known without a query for a result just materialised,
+        where the engine counted it while keeping it)."""
+        ...
+
     def export_quarantine(self, expr: ir.Table, path: Path) -> None: ...
 
     def damaged_file(self, sources: list[TableSource], error: Exception) -> InputError | None:
@@ -155,6 +160,10 @@ class DuckDBBackend:
         # fetchall, not fetchone: DuckDB 2 keeps a half-read result open and refuses the next query.
         rows = self.con.execute(self.ibis.compile(expr)).fetchall()
         return rows[0][0] if rows else None
+
+    def rows(self, table: ir.Table) -> int:
+        rows = self.scalar(table.count())
+        return rows if isinstance(rows, int) else 0
 
     def export_quarantine(self, expr: ir.Table, path: Path) -> None:
         """Write the quarantined rows to a new DuckDB file at ``path`` (the store publishes it)."""

@@ -279,11 +279,6 @@ def _build_locked(store: Store, run: _Run, cleaned: list[str]) -> list[dict[str,
         shutil.rmtree(spill, ignore_errors=True)
 
 
-def _rows(backend: Backend, table: ir.Table) -> int:
-    rows = backend.scalar(table.count())
-    return rows if isinstance(rows, int) else 0
-
-
 def _count_rows(counts: Counts) -> int:
     """Rows of counts that reached Python: sizes, interest and demographic cells."""
     interests = sum(len(cells) for cells in counts.interests.values())
@@ -314,7 +309,7 @@ def _build_date(
     start, end = semantics.window_bounds(date, options.window_days)
     with run.step("facts"):
         facts = backend.materialize("facts", semantics.engagement_facts(used["events"], start, end))
-    facts_rows = _rows(backend, facts)
+    facts_rows = backend.rows(facts)
     run.count("facts", run.tables["events"]["used"], facts_rows)
     with run.step("memberships"):
         members = backend.materialize("memberships", semantics.memberships(facts))
@@ -325,7 +320,7 @@ def _build_date(
             ),
         )
         backend.release("facts", *(["checked_events"] if last else []))
-    member_rows = _rows(backend, members) + _rows(backend, interests_of_users)
+    member_rows = backend.rows(members) + backend.rows(interests_of_users)
     run.count("memberships", facts_rows + run.tables["events"]["used"], member_rows)
     with run.step("counts"):
         counts = _counts(backend, options.privacy(), members, interests_of_users, used, keys)
@@ -465,7 +460,7 @@ def _check_interests(backend: Backend, raw: ir.Table, table: Table) -> tuple[ir.
     frontier = backend.materialize("interest_level_1", semantics.interest_roots(candidates))
     reached = [frontier]
     depth = 1
-    while backend.scalar(frontier.count()):
+    while backend.rows(frontier):
         depth += 1
         frontier = backend.materialize(
             f"interest_level_{depth}", semantics.interest_children(candidates, frontier)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pyarrow as pa
 
@@ -91,8 +92,9 @@ def defaults(master: str) -> dict[str, str]:
     - ``to_json`` keeps null fields: a quarantined row shows every column, as on DuckDB.
     - No console progress bar and no UI: the build shows its own progress, and opens no port
       beyond what Spark needs.
-    - A local master binds to loopback only, and uses few shuffle partitions (the adaptive
-      executor coalesces them further); a cluster keeps Spark's own defaults.
+    - A local master binds to loopback only, uses few shuffle partitions (the adaptive
+      executor coalesces them further), the parallel garbage collector and shuffled hash joins
+      (measured in BENCHMARKS.md); a cluster keeps Spark's own defaults.
     """
     settings = {
         **REQUIRED,
@@ -113,6 +115,13 @@ def defaults(master: str) -> dict[str, str]:
                 "spark.sql.shuffle.partitions": str(max(4, 4 * cores)),
                 # The driver is the executor: give it room beyond Spark's 1 GiB.
                 "spark.driver.memory": "4g",
+                # Throughput collector: G1's concurrent marking and barriers cost a quarter of
+                # the JVM's CPU on two cores (90 vs 118 CPU s at 10M events, BENCHMARKS.md).
+                "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
+                # Joins of stored results (whose size Spark only learns after the shuffle) build
+                # a hash table per partition instead of sorting both sides, when it is small.
+                "spark.sql.join.preferSortMergeJoin": "false",
+                "spark.sql.adaptive.maxShuffledHashJoinLocalMapThreshold": "256MB",
             }
         )
     return settings
@@ -227,6 +236,8 @@ class SparkBackend:
             for key, value in HADOOP.items():
                 hadoop.set(key, value)
         self._views: set[str] = set()
+        self._rows: dict[str, int] = {}  # rows of each materialised view
+        self._stored: dict[str, Any] = {}  # its checkpointed RDD (a JVM object)
 
     @classmethod
     def start(cls, settings: SparkSettings) -> SparkBackend:
@@ -262,28 +273,48 @@ class SparkBackend:
 
         A local checkpoint (kept by the executors, memory then disk) cuts the lineage: a later
         step's plan starts from the stored rows instead of repeating every step before it, which
-        keeps plans, and their planning time, small. Spark knows nothing of the size of stored
-        rows, so it would shuffle both sides of every join with them; a result of at most
-        :data:`BROADCAST_ROWS` rows (a checked table of accounts, users or pins, keys, levels) is
-        marked to be broadcast instead, as Spark does for small files.
+        keeps plans, and their planning time, small. One job computes, keeps and counts the rows:
+        the checkpoint is lazy and its rows are counted as an RDD (a DataFrame's ``count`` would
+        be a second query with a shuffle of its own); the count is remembered for :meth:`rows`.
+        Spark knows nothing of the size of stored rows, so it would shuffle both sides of every
+        join with them; a result of at most :data:`BROADCAST_ROWS` rows (a checked table of
+        accounts, users or pins, keys, levels) is marked to be broadcast instead, as Spark does
+        for small files.
         """
         with self._spark_errors():
-            # Lazy checkpoint, then count: one job computes, keeps and counts the rows.
             frame = self.session.sql(self.ibis.compile(expr)).localCheckpoint(eager=False)
-            if frame.count() <= BROADCAST_ROWS:
+            rows = int(frame._jdf.queryExecution().toRdd().count())
+            replaced = self._stored.pop(name, None)
+            self._stored[name] = frame._jdf.logicalPlan().rdd()  # the rows kept, to free later
+            if rows <= BROADCAST_ROWS:
                 frame = frame.hint("broadcast")
             frame.createOrReplaceTempView(name)
             self._views.add(name)
+            self._rows[name] = rows
+            if replaced is not None:
+                replaced.unpersist(False)
         return self.ibis.table(name)
 
     def materialize_all(self, exprs: Mapping[str, ir.Table]) -> dict[str, ir.Table]:
         return {name: self.materialize(name, expr) for name, expr in exprs.items()}
 
     def release(self, *names: str) -> None:
+        """Drop the views and the rows the executors keep for them (memory the collector
+        would otherwise walk through for the rest of the build)."""
         for name in names:
             if name in self._views:
                 self.session.catalog.dropTempView(name)
                 self._views.discard(name)
+            stored = self._stored.pop(name, None)
+            if stored is not None:
+                stored.unpersist(False)
+
+    def rows(self, table: ir.Table) -> int:
+        name = table.get_name() if isinstance(table.op(), ops.DatabaseTable) else None
+        if name in self._rows:
+            return self._rows[name]
+        counted = self.scalar(table.count())
+        return counted if isinstance(counted, int) else 0
 
     def to_arrow(self, expr: ir.Expr) -> pa.Table:
         with self._spark_errors():
@@ -310,9 +341,8 @@ class SparkBackend:
         return None
 
     def close(self) -> None:
-        for name in self._views:
-            self.session.catalog.dropTempView(name)
-        self._views.clear()
+        self.release(*{*self._views, *self._stored})
+        self._rows.clear()
         if self.owns_session:
             self.session.stop()
 
