@@ -268,6 +268,38 @@ def test_a_head_sent_too_slowly_is_408_and_others_are_served(
         assert silent.recv(1) == b""  # a connection that sends nothing is closed, unanswered
 
 
+def test_a_body_sent_too_slowly_is_408_and_others_are_served(
+    handmade_store: Path, server_factory
+) -> None:
+    """A token request whose form never arrives whole: 408, not a connection (and a waiting
+    endpoint) held for ever."""
+    patient = server_factory(handmade_store, env={"PINSIGHTS_HEAD_TIMEOUT": "1"})
+    client_id, secret = add_client(patient.store)
+    host, port = patient.base_url.removeprefix("http://").split(":")
+    head = (
+        b"POST /v5/oauth/token HTTP/1.1\r\nHost: x\r\n"
+        b"Authorization: Basic %s\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 40\r\n\r\n"
+    ) % base64.b64encode(f"{client_id}:{secret}".encode())
+    with socket.create_connection((host, int(port)), timeout=30) as slow:
+        slow.sendall(head + b"grant_type=client_")  # and never the rest
+        assert patient.get(INSIGHTS.format(account="1001"), mint()).status_code == 200
+        answer = b""
+        while chunk := slow.recv(65536):  # the server closes the connection after answering
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert answer.count(b"HTTP/1.1 ") == 1  # the endpoint, told of the disconnect, adds nothing
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["code"] == 408
+    # the same request sent whole at once is served
+    with socket.create_connection((host, int(port)), timeout=30) as whole:
+        body = b"grant_type=client_credentials"
+        whole.sendall(head.replace(b"Content-Length: 40", b"Content-Length: %d" % len(body)) + body)
+        assert whole.recv(65536).startswith(b"HTTP/1.1 200 ")
+    tokens = [e["status"] for e in patient.access_log() if e["path"] == "/v5/oauth/token"]
+    assert tokens == [408, 200]  # recorded as what the client was answered
+    assert "Traceback" not in patient.log_path.read_text()
+
+
 def test_oversized_token_request_body_is_413(server: RunningServer) -> None:
     client_id, secret = add_client(server.store)
     body = {"grant_type": "client_credentials", "padding": "p" * (MAX_FORM_BYTES + 1)}

@@ -123,6 +123,19 @@ class PayloadTooLarge(ApiError):
         super().__init__(f"The request body exceeds {limit} bytes.")
 
 
+class BodyIncomplete(ApiError):
+    """408/408: the client went away, or was cut off by the protocol's timeout, mid-body.
+
+    The connection is gone, so nobody receives this answer; raising it records the request in
+    the access log and metrics as 408, what the protocol answered (when it did), instead of a
+    traceback."""
+
+    status, code = 408, 408
+
+    def __init__(self) -> None:
+        super().__init__("The request's body did not arrive whole.")
+
+
 class Busy(ApiError):
     """503/503: the server is at its bound of concurrent credential checks; try again shortly."""
 

@@ -12,7 +12,10 @@ three in the error shape of every other answer, ``{"code": <status>, "message": 
 A head must also arrive whole within ``PINSIGHTS_HEAD_TIMEOUT`` seconds (10 by default) of its first
 byte, or of the connection's opening: a client trickling its headers a byte at a time ("slowloris")
 would otherwise hold a connection for ever (uvicorn times out only idle kept-alive connections).
-It is answered 408 and the connection closed; a connection that sent nothing is just closed.
+It is answered 408 and the connection closed; a connection that sent nothing is just closed. A
+request's body (the token endpoint's form) must likewise arrive whole within the same time of its
+head's end: a client trickling a body would otherwise hold the connection, and the app waiting for
+it, for ever. It is answered 408 if the app has not answered yet, and the connection closed.
 
 Two measures of size: while the head arrives, the bytes received so far (so memory is bounded: a head is
 cut off at most one read buffer, 256 KiB with uvloop, past the limit); once it is whole, its exact
@@ -53,6 +56,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0
         self._in_head = True  # between requests, what arrives is the next request's head
+        self._in_body = False  # a head was whole, its body is not yet
         self._line_seen = False  # the head's request line has ended
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -68,6 +72,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
             self._line_seen = self._line_seen or b"\n" in data
         super().data_received(data)
+        if self._in_body and self._head_timer is None and not self.transport.is_closing():
+            # The head is whole but its body is not: the body gets head_timeout to arrive.
+            self._start_head_timer()
         if not self._in_head or not self._head_bytes or self.transport.is_closing():
             return
         if self._head_bytes > self.max_head:
@@ -85,6 +92,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._stop_head_timer()
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
         if size <= self.max_head:
+            self._in_body = True  # until on_message_complete, which follows at once without a body
             super().on_headers_complete()
             return
         status = 431 if len(self.url) <= self.max_head else 414
@@ -105,11 +113,27 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if not self._in_head or self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        if self._in_body:
+            self._body_timed_out()
+            return
+        if not self._in_head:
             return
         if self._head_bytes:
             self._refuse(408, f"The request's head did not arrive within {self.head_timeout:g} s.")
         else:
+            self.transport.close()
+
+    def _body_timed_out(self) -> None:
+        message = f"The request's body did not arrive within {self.head_timeout:g} s."
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_started:
+            # Marked started first, so the app (told of the disconnect) cannot answer too.
+            cycle.response_started = True
+            self._refuse(408, message)
+        else:
+            self.logger.warning("closed a connection from %s: %s", _address(self.client), message)
             self.transport.close()
 
     def _too_large(self, status: int) -> str:
@@ -119,6 +143,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
+        if self._in_body:
+            self._in_body = False
+            self._stop_head_timer()
         self._in_head, self._line_seen = True, False
 
     def send_400_response(self, msg: str) -> None:

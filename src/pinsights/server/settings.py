@@ -61,7 +61,9 @@ class ServerSettings(BaseSettings):
         default=FAILED_LOGINS, description="failed logins per source address and per client id"
     )
     head_timeout: float = Field(
-        default=DEFAULT_HEAD_TIMEOUT, gt=0, description="seconds for a request's head to arrive"
+        default=DEFAULT_HEAD_TIMEOUT,
+        gt=0,
+        description="seconds for a request's head, then its body, to arrive",
     )
     max_request_head: int = Field(
         default=DEFAULT_MAX_REQUEST_HEAD, ge=1024, description="bytes of request line + headers"

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from pinsights import __version__
 from pinsights.server.api import CLIENT_ID_KEY
@@ -22,6 +23,7 @@ from pinsights.server.clients import Client, ClientRegistry
 from pinsights.server.dashboard import install_dashboard
 from pinsights.server.documents import Documents
 from pinsights.server.errors import (
+    BodyIncomplete,
     InvalidParameter,
     NoSigningKey,
     PayloadTooLarge,
@@ -169,10 +171,13 @@ async def _form(request: Request) -> dict[str, list[str]]:
     if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
         raise PayloadTooLarge(MAX_FORM_BYTES)
     body = b""
-    async for chunk in request.stream():  # read no further than the limit, whatever was declared
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise PayloadTooLarge(MAX_FORM_BYTES)
+    try:
+        async for chunk in request.stream():  # read no further than the limit, whatever declared
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                raise PayloadTooLarge(MAX_FORM_BYTES)
+    except ClientDisconnect:  # the protocol's body timeout (408), or the client left
+        raise BodyIncomplete() from None
     try:
         pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
     except (UnicodeDecodeError, ValueError):
