@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -75,6 +76,36 @@ def test_requests_are_counted_by_operation_and_status(server: RunningServer) -> 
     expected = (dt.datetime.now(dt.UTC) - end_of_date).total_seconds()
     assert abs(data_age - expected) < 120
     assert 0 <= after[("pinsights_newest_snapshot_age_seconds", ())] < 24 * 3600
+
+
+def refused_total(samples: dict, status: str) -> float:
+    return samples.get(("pinsights_http_refused_total", (("status", status),)), 0.0)
+
+
+def raw_exchange(server: RunningServer, data: bytes) -> bytes:
+    """Send bytes as they are and read until the server closes the connection."""
+    host, port = server.base_url.removeprefix("http://").split(":")
+    answer = b""
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(data)
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_requests_the_protocol_refuses_are_counted_by_status(server: RunningServer) -> None:
+    """The app never sees them, so only this counter (and stderr) tells an operator of them."""
+    before = scrape(server)
+    assert raw_exchange(server, b"G(T /healthz HTTP/1.1\r\nHost: x\r\n\r\n").startswith(
+        b"HTTP/1.1 400 "
+    )
+    big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (64 * 1024) + b"\r\n\r\n"
+    for _ in range(2):
+        assert raw_exchange(server, big).startswith(b"HTTP/1.1 431 ")
+    after = scrape(server)
+    assert refused_total(after, "400") - refused_total(before, "400") == 1
+    assert refused_total(after, "431") - refused_total(before, "431") == 2
+    assert requests_total(after, "health", "400") == requests_total(before, "health", "400")
 
 
 def test_labels_never_carry_accounts_clients_or_tokens(server: RunningServer) -> None:

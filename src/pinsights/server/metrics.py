@@ -6,6 +6,7 @@
 | ``pinsights_http_request_duration_seconds`` | histogram | ``operation`` |
 | ``pinsights_rate_limit_rejections_total`` | counter | ``operation`` (answers 429) |
 | ``pinsights_rate_limit_storage_errors_total`` | counter | ``operation`` (answers 503: storage unreachable) |
+| ``pinsights_http_refused_total`` | counter | ``status``: requests the HTTP protocol answered itself (400 unparsable, 408 too slow, 414/431 too large) |
 | ``pinsights_documents_total`` | counter | ``source``: ``cache`` (the worker's LRU) or ``store`` |
 | ``pinsights_newest_snapshot_age_seconds`` | gauge | — seconds since the newest snapshot was published |
 | ``pinsights_newest_snapshot_data_age_seconds`` | gauge | — seconds since the end of its date (UTC) |
@@ -39,6 +40,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from pinsights.server import protocol
 from pinsights.server.documents import Documents
 from pinsights.server.journal import Entry
 from pinsights.server.runner import MULTIPROCESS_ENV
@@ -93,6 +95,14 @@ class Metrics:
             ["operation"],
             registry=registry,
         )
+        refused = Counter(
+            "pinsights_http_refused",
+            "Requests answered by the HTTP protocol before the app (400 unparsable, 408 too slow,"
+            " 414/431 head too large), by status; the app's own answers are in http_requests.",
+            ["status"],
+            registry=registry,
+        )
+        protocol.on_refusal = lambda status: refused.labels(str(status)).inc()
         documents_served = Counter(
             "pinsights_documents",
             "Answers of the data operations, by where they came from: the LRU or the store.",

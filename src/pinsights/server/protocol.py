@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import (
@@ -44,6 +45,15 @@ HEAD_TIMEOUT_ENV = "PINSIGHTS_HEAD_TIMEOUT"
 DEFAULT_HEAD_TIMEOUT = 10.0
 #: What ``uvicorn.run(http=…)`` is given: the class, by import path (workers import it themselves).
 PROTOCOL = "pinsights.server.protocol:BoundedHttpToolsProtocol"
+
+
+def _ignore(status: int) -> None:
+    pass
+
+
+#: Told the status of each request the protocol answers itself (the app never sees those, so the
+#: access log and the request metrics do not either): the worker's metrics set it to a counter.
+on_refusal: Callable[[int], None] = _ignore
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -156,6 +166,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """Answer now, from the protocol (the request is not whole), and close the connection."""
         body = _error_body(status, message)
         self.logger.warning("refused a request from %s: %s", _address(self.client), message)
+        on_refusal(status)
         content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])
@@ -190,6 +201,7 @@ def _refusal(status: int, message: str) -> Any:
         logging.getLogger("uvicorn.error").warning(
             "refused a request from %s: %s", _address(scope.get("client")), message
         )
+        on_refusal(status)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
