@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -281,8 +282,11 @@ class SparkBackend:
         accounts, users or pins, keys, levels) is marked to be broadcast instead, as Spark does
         for small files.
         """
+        return self._keep(name, self.ibis.compile(expr))
+
+    def _keep(self, name: str, sql: str) -> ir.Table:
         with self._spark_errors():
-            frame = self.session.sql(self.ibis.compile(expr)).localCheckpoint(eager=False)
+            frame = self.session.sql(sql).localCheckpoint(eager=False)
             rows = int(frame._jdf.queryExecution().toRdd().count())
             replaced = self._stored.pop(name, None)
             self._stored[name] = frame._jdf.logicalPlan().rdd()  # the rows kept, to free later
@@ -296,7 +300,18 @@ class SparkBackend:
         return self.ibis.table(name)
 
     def materialize_all(self, exprs: Mapping[str, ir.Table]) -> dict[str, ir.Table]:
-        return {name: self.materialize(name, expr) for name, expr in exprs.items()}
+        """Independent results as concurrent jobs, one driver thread each.
+
+        Spark's scheduler runs their tasks side by side: a table read as one task (a Parquet
+        file of one row group: the users) keeps one core busy while the other works on the
+        pins, and one query's planning overlaps another's tasks.
+        """
+        if len(exprs) == 1:
+            return {name: self.materialize(name, expr) for name, expr in exprs.items()}
+        statements = {name: self.ibis.compile(expr) for name, expr in exprs.items()}
+        with ThreadPoolExecutor(max_workers=len(statements)) as pool:
+            running = {name: pool.submit(self._keep, name, sql) for name, sql in statements.items()}
+            return {name: future.result() for name, future in running.items()}
 
     def release(self, *names: str) -> None:
         """Drop the views and the rows the executors keep for them (memory the collector
