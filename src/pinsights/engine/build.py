@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
@@ -312,13 +313,15 @@ def _build_date(
     facts_rows = backend.rows(facts)
     run.count("facts", run.tables["events"]["used"], facts_rows)
     with run.step("memberships"):
-        members = backend.materialize("memberships", semantics.memberships(facts))
-        interests_of_users = backend.materialize(
-            "user_interests",
-            semantics.user_interests(
-                semantics.events_in_window(used["events"], start, end), keys.levels
-            ),
+        kept = backend.materialize_all(  # independent of each other
+            {
+                "memberships": semantics.memberships(facts),
+                "user_interests": semantics.user_interests(
+                    semantics.events_in_window(used["events"], start, end), keys.levels
+                ),
+            }
         )
+        members, interests_of_users = kept["memberships"], kept["user_interests"]
         backend.release("facts", *(["checked_events"] if last else []))
     member_rows = backend.rows(members) + backend.rows(interests_of_users)
     run.count("memberships", facts_rows + run.tables["events"]["used"], member_rows)
@@ -476,8 +479,14 @@ def _check_interests(backend: Backend, raw: ir.Table, table: Table) -> tuple[ir.
 def _quarantine(backend: Backend, store: Store, run: _Run, checked: dict[str, ir.Table]) -> None:
     """Count rules per table, write the quarantine, fail when a table has too many bad rows."""
     failures: list[str] = []
-    for name, table_checked in checked.items():
-        rows = backend.to_arrow(validate.rule_counts(table_checked)).to_pylist()
+    # One query for every table's counts: one round trip (on Spark, one job's worth of overhead).
+    per_table = [
+        validate.rule_counts(table_checked).mutate(table=ibis.literal(name))
+        for name, table_checked in checked.items()
+    ]
+    counted = backend.to_arrow(per_table[0].union(*per_table[1:], distinct=False)).to_pylist()
+    for name in checked:
+        rows = [row for row in counted if row["table"] == name]
         by_rule = {row[validate.RULE]: int(row["rows"]) for row in rows}
         read = sum(by_rule.values())
         used = by_rule.pop(None, 0)
@@ -526,21 +535,28 @@ class _Keys:
 
 
 def _keys(backend: Backend, used: dict[str, ir.Table], levels: ir.Table) -> _Keys:
-    account_keys = backend.materialize(
-        "account_keys", semantics.dense_keys(used["ad_accounts"], "ad_account_id", "account_key")
+    dense = backend.materialize_all(
+        {
+            "account_keys": semantics.dense_keys(
+                used["ad_accounts"], "ad_account_id", "account_key"
+            ),
+            "interest_keys": semantics.dense_keys(levels, "interest_id", "interest_key"),
+        }
     )
-    interest_keys = backend.materialize(
-        "interest_keys", semantics.dense_keys(levels, "interest_id", "interest_key")
-    )
+    account_keys, interest_keys = dense["account_keys"], dense["interest_keys"]
     accounts = backend.to_arrow(account_keys).to_pydict()
     interests = backend.to_arrow(interest_keys).to_pydict()
+    keyed = backend.materialize_all(
+        {
+            "keyed_pins": semantics.keyed_pins(used["pins"], account_keys, interest_keys),
+            "keyed_levels": semantics.keyed_levels(levels, interest_keys),
+        }
+    )
     return _Keys(
         accounts=dict(zip(accounts["account_key"], accounts["ad_account_id"], strict=True)),
         interests=dict(zip(interests["interest_key"], interests["interest_id"], strict=True)),
-        pins=backend.materialize(
-            "keyed_pins", semantics.keyed_pins(used["pins"], account_keys, interest_keys)
-        ),
-        levels=backend.materialize("keyed_levels", semantics.keyed_levels(levels, interest_keys)),
+        pins=keyed["keyed_pins"],
+        levels=keyed["keyed_levels"],
         named_levels=levels,
     )
 
