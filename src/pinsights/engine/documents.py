@@ -135,6 +135,15 @@ class DocumentAssembler:
         self.p_interests = counts.interests.get(P_KEY, {})
         self._interest_heads: dict[str, str] = {}
         self._demographic_heads: dict[tuple[str, str], str] = {}
+        self._prepared: dict[AudienceKey, tuple[str, dict[str, bytes]]] = {}
+
+    def prepare_categories(self, keys: list[AudienceKey]) -> None:
+        """Write the interest part of these audiences' documents now, before the demographic
+        counts are known: the build does it while the engine still counts demographics."""
+        for key in keys:
+            size = self.counts.sizes.get(key, 0)
+            if self.rules.audience_is_reportable(size):
+                self._prepared[key] = self._categories(key, size)
 
     def documents(self, ad_account_ids: list[str]) -> Iterator[Document]:
         """P's document once (under the shared account), then both documents of every account."""
@@ -149,7 +158,8 @@ class DocumentAssembler:
         if not self.rules.audience_is_reportable(size):
             placeholder = _dumps(self.rules.placeholder(insight_type, self.date))
             return Document(account, insight_type, placeholder, {}, size, False)
-        categories, items = self._categories(key, size)
+        prepared = self._prepared.pop(key, None)
+        categories, items = prepared if prepared is not None else self._categories(key, size)
         body = (
             f'{{"type":{_json_string(insight_type)},"date":{_json_string(self.date)},'
             f'"size":{size},"size_is_upper_bound":false,"categories":[{categories}],'
