@@ -422,6 +422,8 @@ def test_build_on_a_standalone_cluster_publishes_the_same_documents(tmp_path: Pa
     duck = build_with("duckdb", tmp_path / "data", tmp_path / "store-duckdb", min_audience_size=20)
     logs = tmp_path / "cluster"
     logs.mkdir()
+    temp = tmp_path / "tmp"  # the build's temporary files (its JVM's log among them)
+    temp.mkdir()
     with standalone_cluster(logs) as cluster:
         finished = subprocess.run(
             [sys.executable, "-m", "pinsights.cli", "build", "--data", str(tmp_path / "data"),
@@ -432,6 +434,7 @@ def test_build_on_a_standalone_cluster_publishes_the_same_documents(tmp_path: Pa
              "--spark-conf", "spark.executor.memory=512m",
              "--spark-conf", "spark.sql.shuffle.partitions=2"],
             capture_output=True, text=True, timeout=600, check=False,
+            env={**os.environ, "TMPDIR": str(temp)},
         )  # fmt: skip
         assert finished.returncode == 0, finished.stderr[-3000:]
         # The application ran on the cluster's executors, one on each worker, not in a local JVM.
@@ -443,3 +446,4 @@ def test_build_on_a_standalone_cluster_publishes_the_same_documents(tmp_path: Pa
     spark = published(tmp_path / "store-spark", report, None)
     assert_same(duck, spark)
     assert "WARN" not in finished.stderr and "log4j" not in finished.stderr
+    assert not list(temp.glob("pinsights-spark-*.log")), "a build that ran leaves no log behind"

@@ -239,6 +239,7 @@ class SparkBackend:
         self._views: set[str] = set()
         self._rows: dict[str, int] = {}  # rows of each materialised view
         self._stored: dict[str, Any] = {}  # its checkpointed RDD (a JVM object)
+        self._log_cited = False  # an error message pointed the user at the log: keep it
 
     @classmethod
     def start(cls, settings: SparkSettings) -> SparkBackend:
@@ -356,10 +357,14 @@ class SparkBackend:
         return None
 
     def close(self) -> None:
+        """Drop what was kept; stop a session this backend started, and remove its log unless an
+        error message cited it (a build that ran leaves no file behind in the temp directory)."""
         self.release(*{*self._views, *self._stored})
         self._rows.clear()
         if self.owns_session:
             self.session.stop()
+            if self.log_path is not None and not self._log_cited:
+                self.log_path.unlink(missing_ok=True)
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -372,6 +377,7 @@ class SparkBackend:
         try:
             yield
         except (PySparkException, Py4JJavaError) as error:
+            self._log_cited = self.log_path is not None
             raise BackendError(describe_failure(error, self.log_path)) from error
 
 
