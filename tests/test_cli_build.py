@@ -116,8 +116,8 @@ def test_build_names_a_missing_column(dataset: Path, tmp_path: Path) -> None:
 
 def test_build_refuses_an_unknown_engine_without_a_traceback(tmp_path: Path) -> None:
     failed = pinsights("build", "--data", str(tmp_path), "--engine", "presto")
-    assert failed.returncode == 1
-    assert "unknown engine 'presto'" in failed.stderr
+    assert failed.returncode == 2, "a value outside its set is a bad command line (docs/cli.md)"
+    assert "'presto' is not one of duckdb, spark" in failed.stderr
     assert "Traceback" not in failed.stderr
 
 
@@ -178,8 +178,9 @@ def test_a_memory_limit_duckdb_cannot_read_is_a_clear_error(dataset: Path, tmp_p
     failed = pinsights(
         "build", "--data", str(dataset), "--store", str(tmp_path / "s"), "--memory-limit", "lots"
     )
-    assert failed.returncode == 1
-    assert "memory limit 'lots'" in failed.stderr and "Traceback" not in failed.stderr
+    assert failed.returncode == 2, "a value that is not a size is a bad command line"
+    assert "'--memory-limit': 'lots' is not a size" in failed.stderr
+    assert "Traceback" not in failed.stderr
     assert not (tmp_path / "s" / "manifest.json").exists()
 
 

@@ -61,4 +61,4 @@ def test_invalid_options_are_refused_with_a_clear_message(
 
 def test_revoking_an_unknown_client_fails(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["clients", "revoke", "nope", "--store", str(tmp_path)])
-    assert result.exit_code == 1 and "no client nope" in result.output
+    assert result.exit_code == 2 and "no client nope" in result.output

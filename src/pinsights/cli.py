@@ -28,6 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: option names never cut at 80 columns, [brackets] kept
 )
 
 # --- data: generate -------------------------------------------------------------------------
@@ -55,18 +56,17 @@ def generate_command(
     contract, ready for `pinsights build --data OUT_DIR`."""
     from rich.console import Console
 
+    from pinsights.cli_errors import CommandError, ExitStatus
     from pinsights.data.generate import generate
 
     if out_dir.exists() and not out_dir.is_dir():
-        typer.echo(f"error: {out_dir} exists and is not a directory", err=True)
-        raise typer.Exit(2)
+        raise CommandError(f"{out_dir} is a file, not a directory", ExitStatus.UNUSABLE_PATH)
     if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        typer.echo(
-            f"error: {out_dir} is not empty; choose another directory, or pass --force to "
+        raise CommandError(
+            f"{out_dir} is not empty; choose another directory, or pass --force to "
             "replace the generated tables in it (nothing else is deleted)",
-            err=True,
+            ExitStatus.USAGE,
         )
-        raise typer.Exit(2)
     summary = generate(
         out_dir,
         users=users,
@@ -110,6 +110,50 @@ STORE_OPTION = typer.Option(
 )
 
 
+def _calendar_date(text: str | datetime.date) -> datetime.date:
+    """A real calendar date written YYYY-MM-DD (2026-02-30 matches the form but is no date)."""
+    if isinstance(text, datetime.date):
+        return text
+    from pinsights.client import InvalidArgumentError
+    from pinsights.client._base import validate_date
+
+    try:
+        return datetime.date.fromisoformat(str(validate_date(text)))
+    except InvalidArgumentError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+def _data_directory(path: Path) -> Path:
+    """The dataset must be an existing directory: anything else is a path that cannot be used."""
+    from pinsights.cli_errors import CommandError, ExitStatus
+
+    if not path.exists():
+        raise CommandError(f"the data directory {path} does not exist", ExitStatus.UNUSABLE_PATH)
+    if not path.is_dir():
+        raise CommandError(
+            f"the data directory {path} is a file, not a directory", ExitStatus.UNUSABLE_PATH
+        )
+    return path
+
+
+def _engine(name: str) -> str:
+    from pinsights.engine.build import ENGINES
+
+    if name not in ENGINES:
+        raise typer.BadParameter(f"{name!r} is not one of {', '.join(ENGINES)}")
+    return name
+
+
+def _memory_limit(text: str | None) -> str | None:
+    from pinsights.engine.backends import memory_bytes
+
+    if text is not None and memory_bytes(text) is None:
+        raise typer.BadParameter(
+            f"{text!r} is not a size: write e.g. 8GB, 7.5GiB, 512MB, 50% or a number of bytes"
+        )
+    return text
+
+
 def _date_range(text: str | None) -> list[datetime.date]:
     """``D1..D2`` (both included) as a list of dates."""
     if text is None:
@@ -128,19 +172,31 @@ def _date_range(text: str | None) -> list[datetime.date]:
 
 @app.command()
 def build(
-    data: Path = typer.Option(..., "--data", help="Dataset directory (SPEC §2)."),
+    data: Path = typer.Option(
+        ...,
+        "--data",
+        help="Dataset directory (SPEC §2).",
+        metavar="DIR",
+        callback=_data_directory,
+    ),
     store: Path = STORE_OPTION,
-    date: list[datetime.datetime] | None = typer.Option(
+    date: list[datetime.date] | None = typer.Option(
         None,
         "--date",
-        formats=["%Y-%m-%d"],
+        parser=_calendar_date,
+        metavar="YYYY-MM-DD",
         help="Generation date D (default: last event day); repeat it to build several.",
     ),
     dates: str | None = typer.Option(
-        None, "--dates", help="Build every date of D1..D2 (both included), reading the data once."
+        None,
+        "--dates",
+        metavar="D1..D2",
+        help="Build every date of D1..D2 (both included), reading the data once.",
     ),
     window_days: int = typer.Option(30, "--window-days", min=1, help="Days in the window."),
-    engine: str = typer.Option("duckdb", "--engine", help="duckdb (default) or spark."),
+    engine: str = typer.Option(
+        "duckdb", "--engine", metavar="[duckdb|spark]", callback=_engine, help="Engine to run on."
+    ),
     spark_master: str | None = typer.Option(
         None,
         "--spark-master",
@@ -161,6 +217,8 @@ def build(
     memory_limit: str | None = typer.Option(
         None,
         "--memory-limit",
+        metavar="SIZE",
+        callback=_memory_limit,
         help="Memory limit of the whole build process, e.g. 8GB (DuckDB's buffers get it less a"
         " tenth, 256 MiB-1 GiB, for the rest); beyond it the build spills to the store's disk"
         " [default: half the machine's memory, or PINSIGHTS_MEMORY_LIMIT].",
@@ -180,7 +238,7 @@ def build(
     options = BuildOptions(
         data_dir=data,
         store_dir=store,
-        dates=tuple(day.date() for day in date or []) + tuple(_date_range(dates)),
+        dates=tuple(date or []) + tuple(_date_range(dates)),
         window_days=window_days,
         engine=engine,
         spark=spark,
@@ -208,10 +266,15 @@ def quarantine(
 ) -> None:
     """Show the rows the last build quarantined: a summary per table and rule, and examples."""
     from pinsights.engine.console import print_quarantine, quarantine_summary
-    from pinsights.store import Store, StoreError
+    from pinsights.store import QUARANTINE, Store, StoreError
 
     if not store.is_dir():
         raise StoreError(f"no store at {store}: build one with `pinsights build --store {store}`")
+    if not (store / QUARANTINE).exists():  # not "empty": no build has read any data into it yet
+        raise StoreError(
+            f"no build yet in {store}, so no quarantine to show: "
+            f"build one with `pinsights build --data DIR --store {store}`"
+        )
     rows = Store(store).quarantine_rows()
     if as_json:
         payload = {
@@ -233,7 +296,9 @@ def quarantine(
         print_quarantine(rows, sample)
 
 
-store_app = typer.Typer(help="Look after a store: check it and repair what is safe.")
+store_app = typer.Typer(
+    help="Look after a store: check it and repair what is safe.", rich_markup_mode=None
+)
 app.add_typer(store_app, name="store")
 
 
@@ -267,36 +332,73 @@ def store_check(
 ACCOUNTS_HELP = "Ad account ids, comma-separated, or '*' for every account."
 
 
+def _env(text: str, name: str, default: str | None = None) -> str:
+    """Help for a `serve` option that the server also reads from ``PINSIGHTS_<NAME>``: the option
+    defaults to None (not given: the environment, then the server's default, decides), so the
+    default and the variable are written here; tests/test_server_cli.py checks them against
+    the server's settings."""
+    shown = f"default: {default}; " if default is not None else ""
+    return f"{text}  [{shown}env var: PINSIGHTS_{name}]"
+
+
 @app.command()
 def serve(
     store: Path = STORE_OPTION,
-    host: str | None = typer.Option(None, "--host", help="Interface to bind [default: 127.0.0.1]."),
-    port: int | None = typer.Option(None, "--port", min=0, max=65535, help="[default: 8000]"),
+    host: str | None = typer.Option(
+        None, "--host", metavar="HOST", help=_env("Interface to bind.", "HOST", "127.0.0.1")
+    ),
+    port: int | None = typer.Option(
+        None,
+        "--port",
+        min=0,
+        max=65535,
+        metavar="PORT",
+        help=_env("Port to listen on (0: any free one).", "PORT", "8000"),
+    ),
     workers: int | None = typer.Option(
-        None, "--workers", min=1, help="Worker processes [default: 1]."
+        None, "--workers", min=1, metavar="N", help=_env("Worker processes.", "WORKERS", "1")
     ),
     rate_limit: str | None = typer.Option(
-        None, "--rate-limit", help="Per client id, e.g. 100/s or 6000/min [default: 100/s]."
+        None,
+        "--rate-limit",
+        metavar="RATE",
+        help=_env("Requests per client id, e.g. 100/s or 6000/min.", "RATE_LIMIT", "100/s"),
     ),
     rate_limit_storage: str | None = typer.Option(
         None,
         "--rate-limit-storage",
-        help="memory:// (one limit for this server's workers) or redis://HOST:PORT/DB "
-        "(one limit for every server sharing it) [default: memory://].",
+        metavar="URL",
+        help=_env(
+            "memory:// (one limit for this server's workers) or redis://HOST:PORT/DB "
+            "(one limit for every server sharing it).",
+            "RATE_LIMIT_STORAGE",
+            "memory://",
+        ),
     ),
     access_log: bool | None = typer.Option(
-        None, "--access-log/--no-access-log", help="JSON lines on stderr [default: on]."
+        None,
+        "--access-log/--no-access-log",
+        help=_env("JSON lines on stderr.", "ACCESS_LOG", "on"),
     ),
     metrics: bool | None = typer.Option(
-        None, "--metrics/--no-metrics", help="Prometheus metrics at /metrics [default: on]."
+        None,
+        "--metrics/--no-metrics",
+        help=_env("Prometheus metrics at /metrics.", "METRICS", "on"),
     ),
     public_url: str | None = typer.Option(
-        None, "--public-url", help="URL clients reach the server at, for /v5/openapi.json."
+        None,
+        "--public-url",
+        metavar="URL",
+        help=_env("URL clients reach the server at, for /v5/openapi.json.", "PUBLIC_URL"),
     ),
     forwarded_allow_ips: str | None = typer.Option(
         None,
         "--forwarded-allow-ips",
-        help="Proxies (IPs, networks, comma-separated) whose X-Forwarded-* headers are believed.",
+        metavar="IPS",
+        help=_env(
+            "Proxies (IPs, networks, comma-separated) whose X-Forwarded-* headers are believed.",
+            "FORWARDED_ALLOW_IPS",
+        ),
     ),
 ) -> None:
     """Serve the v5 Audience Insights API (and its docs at /v5/docs) from a store."""
@@ -364,7 +466,9 @@ def demo(
     run(settings)
 
 
-clients_app = typer.Typer(help="Register, list and revoke API clients.", no_args_is_help=True)
+clients_app = typer.Typer(
+    help="Register, list and revoke API clients.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(clients_app, name="clients")
 
 
@@ -426,11 +530,13 @@ def clients_revoke(
     from pinsights.server.clients import ClientRegistry
 
     try:
-        ClientRegistry(store).revoke(client_id)
+        client = ClientRegistry(store).revoke(client_id)
     except KeyError:
-        typer.echo(f"error: no client {client_id} in {store}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"revoked {client_id}", err=True)
+        raise typer.BadParameter(
+            f"no client {client_id} in {store} (`pinsights clients list` lists them)",
+            param_hint="CLIENT_ID",
+        ) from None
+    typer.echo(f"revoked {client_id} ({client.revoked_at})", err=True)
 
 
 @app.command()
@@ -443,48 +549,61 @@ def token(
     """Mint a token directly, for development; prints only the token."""
     from pinsights.server.keys import keyring_source
     from pinsights.server.settings import settings_with
-    from pinsights.server.tokens import CLI_CLIENT_ID, TokenService, parse_ad_accounts
+    from pinsights.server.tokens import (
+        CLI_CLIENT_ID,
+        TokenService,
+        parse_ad_accounts,
+        parse_scopes,
+    )
 
     try:
         accounts = parse_ad_accounts(ad_accounts)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--ad-accounts") from None
+    try:
+        scopes = parse_scopes(scope)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--scope") from None
+    try:
         settings = settings_with(store, {})
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     secret = settings.secret.get_secret_value() if settings.secret else None
     with _keyring_errors():
         service = TokenService(keyring_source(store, secret))
-    typer.echo(service.issue(CLI_CLIENT_ID, scope.replace(",", " ").split(), accounts, ttl))
+    typer.echo(service.issue(CLI_CLIENT_ID, scopes, accounts, ttl))
 
 
-keys_app = typer.Typer(help="List, rotate and retire token signing keys.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="List, rotate and retire token signing keys.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(keys_app, name="keys")
 
 
 @contextlib.contextmanager
 def _keyring_errors() -> Iterator[None]:
     """A key that may not be used (unsafe file, short key, unknown kid): its message, exit 1."""
+    from pinsights.cli_errors import CommandError
     from pinsights.server.keys import KeyringError
 
     try:
         yield
     except KeyringError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+        raise CommandError(str(error)) from None
 
 
 def _key_file(store: Path) -> KeyFile:
     """The store's key file; refused while PINSIGHTS_SECRET is set (then that is the only key)."""
     import os
 
+    from pinsights.cli_errors import CommandError
     from pinsights.server.keys import KeyFile
 
     if os.environ.get("PINSIGHTS_SECRET"):
-        typer.echo(
-            "error: PINSIGHTS_SECRET is set, so it is the only signing key and the store's keys "
-            "are not used; unset it to manage the store's keys (docs/server.md, Key rotation)",
-            err=True,
+        raise CommandError(
+            "PINSIGHTS_SECRET is set, so it is the only signing key and the store's keys "
+            "are not used; unset it to manage the store's keys (docs/server.md, Key rotation)"
         )
-        raise typer.Exit(1)
     return KeyFile(store)
 
 
@@ -551,8 +670,17 @@ def keys_retire(
     """Erase a key: every token it signed is refused from now on, on running servers too."""
     keys = _key_file(store)
     with _keyring_errors():
+        entry = next((k for k in keys.read() if k.kid == kid), None)  # no keys.json: exit 3
+        if entry is None:
+            raise typer.BadParameter(
+                f"no key {kid!r} in {keys.path} (`pinsights keys list` lists them)",
+                param_hint="KID",
+            )
         keys.retire(kid)
-    typer.echo(f"retired {kid}: its tokens are refused from now on", err=True)
+    if entry.retired_at:
+        typer.echo(f"{kid} was already retired on {entry.retired_at}; nothing changed", err=True)
+    else:
+        typer.echo(f"retired {kid}: its tokens are refused from now on", err=True)
 
 
 # --- client: insights, definitions -----------------------------------------------------------
@@ -561,12 +689,14 @@ BASE_URL_OPTION = typer.Option(
     None,
     "--base-url",
     envvar="PINSIGHTS_BASE_URL",
+    metavar="URL",
     help="API base URL, e.g. http://127.0.0.1:8000/v5 (default: https://api.pinterest.com/v5).",
 )
 TOKEN_OPTION = typer.Option(
     None,
     "--token",
     envvar="PINTEREST_ACCESS_TOKEN",
+    metavar="TOKEN",
     help="Bearer token (prefer the environment variable: a flag is visible to other users).",
     show_default=False,
 )
@@ -579,10 +709,14 @@ def insights(
         "YOUR_TOTAL_AUDIENCE",
         "--type",
         "-t",
+        metavar="TYPE",
         help="YOUR_TOTAL_AUDIENCE, YOUR_ENGAGED_AUDIENCE or PINTEREST_TOTAL_AUDIENCE (any case).",
     ),
     date: str | None = typer.Option(
-        None, "--date", help="YYYY-MM-DD: an older retained snapshot (default: the newest)."
+        None,
+        "--date",
+        metavar="YYYY-MM-DD",
+        help="An older retained snapshot (default: the newest).",
     ),
     limit: int = typer.Option(
         10, "--limit", min=0, help="Rows per table (3 subcategories per category); 0 shows all."

@@ -20,10 +20,12 @@ import os
 import sys
 import tempfile
 import traceback
+import typing
 from pathlib import Path
 from typing import Any
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
@@ -46,10 +48,20 @@ class ExitStatus(enum.IntEnum):
     INTERNAL = 70  # a bug: the traceback is in a log file (EX_SOFTWARE)
 
 
+class CommandError(Exception):
+    """A failure a command has phrased for its user: printed as is, exit status of its kind."""
+
+    def __init__(self, message: str, status: ExitStatus = ExitStatus.FAILED) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def _known_kind(error: BaseException) -> tuple[ExitStatus, str] | None:
     """The status and message prefix of a known error type, or None."""
     from pinsights.store import NotRetainedError, StoreError, StoreLockedError
 
+    if isinstance(error, CommandError):
+        return error.status, ""
     if isinstance(error, StoreLockedError):
         return ExitStatus.STORE_LOCKED, "store locked"
     if isinstance(error, NotRetainedError):
@@ -74,7 +86,8 @@ def explain(error: BaseException) -> tuple[ExitStatus, str] | None:
         known = _known_kind(candidate)
         if known is not None:
             status, prefix = known
-            return status, f"{prefix}: {_describe(error)}"  # the outer message says the most
+            prefix = f"{prefix}: " if prefix else ""
+            return status, f"{prefix}{_describe(error)}"  # the outer message says the most
     if isinstance(error, BuildError):
         return ExitStatus.FAILED, f"build failed: {error}"
     return None
@@ -115,14 +128,71 @@ def write_crash_log(error: BaseException) -> Path:
     raise OSError("no writable directory for the crash log")
 
 
+def usage_line(error: ClickException) -> str:
+    """A bad command line as one line: the option and what is wrong, then where help is.
+
+    Click prints a usage block and Typer a framed panel; a script's log and a terminal both read
+    one line better, and the status (2) already says "bad command line"."""
+    message = " ".join(error.format_message().split())
+    message = message.replace("Value error, ", "")  # pydantic's prefix on a parser's ValueError
+    message = message[:1].lower() + message[1:].rstrip(".")
+    context = getattr(error, "ctx", None)
+    where = f"; see `{context.command_path} --help`" if context is not None else ""
+    return f"{message}{where}"
+
+
+def _report_usage_error(error: ClickException) -> typer.Exit:
+    typer.echo(f"pinsights: {usage_line(error)}", err=True)
+    return typer.Exit(error.exit_code)
+
+
+#: Metavars shown in help for what Typer would label ``<str>``, ``<int range>``…
+_METAVARS = {"path": "PATH", "int": "INTEGER", "float": "NUMBER", "str": "TEXT"}
+
+
+def _tidy_help(command: Any) -> None:
+    """Plain metavars (``PATH``, ``INTEGER``, ``CLIENT_ID``) for parameters that name none."""
+    for param in getattr(command, "params", []):
+        if param.metavar is None and param.param_type_name == "argument":
+            param.metavar = param.name.upper()
+        elif param.metavar is None and not getattr(param, "is_flag", False):
+            label = param.type_descriptor.annotation
+            label = next((a for a in typing.get_args(label) if a is not type(None)), label)
+            name = "path" if label is Path else getattr(label, "__name__", "")
+            if name in _METAVARS:
+                param.metavar = _METAVARS[name]
+    for sub in getattr(command, "commands", {}).values():
+        _tidy_help(sub)
+
+
 class ErrorReportingGroup(TyperGroup):
-    """The `pinsights` command group: runs every (sub)command and reports what escapes it."""
+    """The `pinsights` command group: runs every (sub)command and reports what escapes it.
+
+    Usage errors too — of the group's own options here in ``make_context``, of a subcommand's in
+    ``invoke`` — as one line each (``usage_line``); ``--help`` and a bare group still show help.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _tidy_help(self)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except NoArgsIsHelpError:
+            raise
+        except ClickException as error:
+            raise _report_usage_error(error) from None
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except NoArgsIsHelpError:
+            raise  # a bare `pinsights keys`: Click shows the group's help
+        except ClickException as error:
+            raise _report_usage_error(error) from None
         except (TyperException, typer.Exit, typer.Abort):
-            raise  # usage errors, typer.Exit and Ctrl-C: Typer reports them itself
+            raise  # typer.Exit and Ctrl-C: Typer reports them itself
         except Exception as error:
             explained = explain(error)
             if explained is not None:

@@ -316,7 +316,7 @@ def run_query(
         except PinsightsError as error:
             raise describe(error, where) from None
     except CLIError as error:
-        typer.echo(f"error: {error}", err=True)
+        typer.echo(f"pinsights: {error}", err=True)
         raise typer.Exit(error.exit_code) from None
 
 

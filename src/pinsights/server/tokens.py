@@ -18,6 +18,7 @@ checked on every request, cached or not.
 from __future__ import annotations
 
 import math
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -29,6 +30,7 @@ import jwt
 
 from pinsights.server.errors import Unauthenticated
 from pinsights.server.keys import Keyring
+from pinsights.server.openapi import contract
 
 ISSUER = "pinsights"
 ALGORITHM = "HS256"
@@ -61,6 +63,27 @@ class Claims:
 
     def may_read(self, ad_account_id: str) -> bool:
         return self.ad_accounts is None or ad_account_id in self.ad_accounts
+
+
+#: Every scope of the v5 API (the contract's list): a client may ask for any; only ads:read reads insights.
+KNOWN_SCOPES = frozenset(
+    contract()["components"]["securitySchemes"]["client_credentials"]["flows"]["clientCredentials"][
+        "scopes"
+    ]
+)
+_SCOPE_SEPARATORS = re.compile(r"[\s,]+")
+
+
+def parse_scopes(requested: str | None) -> list[str]:
+    """Space- or comma-separated scopes (default ads:read), each known to the v5 API.
+
+    One rule for the token endpoint and `pinsights token`, so neither mints what the other refuses.
+    """
+    scopes = sorted({s for s in _SCOPE_SEPARATORS.split(requested or READ_SCOPE) if s})
+    unknown = [s for s in scopes if s not in KNOWN_SCOPES]
+    if not scopes or unknown:
+        raise ValueError(f"unknown scope {' '.join(unknown) or '(empty)'}")
+    return scopes
 
 
 def parse_ad_accounts(value: str | Iterable[str]) -> list[str]:

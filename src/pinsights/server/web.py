@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -33,21 +32,14 @@ from pinsights.server.errors import (
 )
 from pinsights.server.keys import KeyringError
 from pinsights.server.logins import LoginGuard
-from pinsights.server.openapi import contract, served_document
+from pinsights.server.openapi import served_document
 from pinsights.server.ratelimit import Limiter
-from pinsights.server.tokens import READ_SCOPE, TokenService
+from pinsights.server.tokens import TokenService, parse_scopes
 
 FORM = "application/x-www-form-urlencoded"
 #: The token request's form is a few dozen bytes; a larger body is refused unread (413).
 MAX_FORM_BYTES = 16 * 1024
 BASIC_CHALLENGE = 'Basic realm="pinsights"'
-#: Every scope of the v5 API (the contract's list): a client may ask for any; only ads:read reads insights.
-KNOWN_SCOPES = frozenset(
-    contract()["components"]["securitySchemes"]["client_credentials"]["flows"]["clientCredentials"][
-        "scopes"
-    ]
-)
-_SCOPE_SEPARATORS = re.compile(r"[\s,]+")
 
 
 @dataclass(frozen=True)
@@ -199,8 +191,7 @@ def _single(form: dict[str, list[str]], name: str) -> str | None:
 
 def _scopes(requested: str | None) -> list[str]:
     """Requested scopes (space- or comma-separated, default ads:read), all known to the v5 API."""
-    scopes = sorted({s for s in _SCOPE_SEPARATORS.split(requested or READ_SCOPE) if s})
-    unknown = [s for s in scopes if s not in KNOWN_SCOPES]
-    if not scopes or unknown:
-        raise InvalidParameter("scope", f"unknown scope {' '.join(unknown) or '(empty)'}")
-    return scopes
+    try:
+        return parse_scopes(requested)
+    except ValueError as error:
+        raise InvalidParameter("scope", str(error)) from None
