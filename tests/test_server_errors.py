@@ -168,8 +168,27 @@ def test_date_extension_serves_an_older_snapshot(server: RunningServer) -> None:
 
 
 def test_unknown_route_is_404_in_the_same_shape(server: RunningServer) -> None:
-    for path in ("/v5/nothing", "/v5/ad_accounts/1001", "/v5/ad_accounts/1001/insights", "/x"):
-        assert_error(server.get(path, mint()), 404, 404)
+    paths = ("/v5/nothing", "/v5/ad_accounts/1001", "/v5/ad_accounts/1001/insights", "/x")
+    trailing = (
+        INSIGHTS.format(account="1001").replace("?", "/?"),
+        DEFINITIONS.format(account="1001") + "/",
+    )
+    messages = {
+        assert_error(server.get(path, mint()), 404, 404)["message"] for path in paths + trailing
+    }
+    assert messages == {"No such route."}, "one message, whichever router found no match"
+
+
+def test_head_healthz_answers_like_get_without_a_body(server: RunningServer) -> None:
+    """Load balancers check with HEAD; anything but GET and HEAD stays 405 (SPEC's error shape)."""
+    got = server.client.get("/healthz")
+    head = server.client.head("/healthz")
+    assert head.status_code == got.status_code == 200
+    assert head.content == b"" and head.headers["content-type"] == "application/json"
+    assert head.headers["content-length"] == got.headers["content-length"]
+    response = server.client.post("/healthz")
+    assert_error(response, 405, 405)
+    assert "HEAD" in response.headers["allow"] and "GET" in response.headers["allow"]
 
 
 @pytest.mark.parametrize(

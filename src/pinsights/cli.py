@@ -20,6 +20,7 @@ from pinsights.cli_errors import ErrorReportingGroup
 
 if TYPE_CHECKING:
     from pinsights.server.keys import KeyFile
+    from pinsights.server.settings import ServerSettings
 
 app = typer.Typer(
     cls=ErrorReportingGroup,
@@ -402,7 +403,6 @@ def serve(
     ),
 ) -> None:
     """Serve the v5 Audience Insights API (and its docs at /v5/docs) from a store."""
-    from pinsights.server.runner import run
     from pinsights.server.settings import settings_with
 
     options = {"host": host, "port": port, "workers": workers, "rate_limit": rate_limit}
@@ -413,7 +413,7 @@ def serve(
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     with _keyring_errors():
-        run(settings)
+        _serve(settings, warn_if_empty=True)
 
 
 @app.command()
@@ -429,7 +429,6 @@ def demo(
 
     from pinsights.server import demo as demo_platform
     from pinsights.server.keys import keyring_source
-    from pinsights.server.runner import run
     from pinsights.server.settings import settings_with
     from pinsights.server.tokens import READ_SCOPE, TokenService
 
@@ -463,7 +462,32 @@ def demo(
         f"  .venv/bin/pinsights insights {accounts[0]} --type YOUR_ENGAGED_AUDIENCE\n"
         f"  .venv/bin/pinsights definitions {accounts[0]}\n"
     )
-    run(settings)
+    _serve(settings)
+
+
+def _serve(settings: ServerSettings, *, warn_if_empty: bool = False) -> None:
+    """Run the server; an address it cannot listen on is one line and exit status 3.
+
+    Once the store and the address are known to be usable, a store without any snapshot gets a
+    warning: a mistyped --store is a new, empty store, and the server would refuse every request.
+    """
+    from pinsights.cli_errors import CommandError, ExitStatus
+    from pinsights.server.runner import ListenError, check_listen, run
+    from pinsights.store import MANIFEST
+
+    try:
+        settings.store.mkdir(mode=0o700, parents=True, exist_ok=True)
+        check_listen(settings.host, settings.port)
+        if warn_if_empty and not (settings.store / MANIFEST).exists():
+            typer.echo(
+                f"pinsights: warning: {settings.store} holds no snapshot: every insights request "
+                f"is refused until a build publishes one (`pinsights build --data DIR --store "
+                f"{settings.store}`); is --store right?",
+                err=True,
+            )
+        run(settings)
+    except ListenError as error:
+        raise CommandError(str(error), ExitStatus.UNUSABLE_PATH) from None
 
 
 clients_app = typer.Typer(

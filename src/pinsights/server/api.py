@@ -34,6 +34,7 @@ from pinsights.contract import (
 )
 from pinsights.server.documents import Documents
 from pinsights.server.errors import (
+    NO_SUCH_ROUTE,
     AccountForbidden,
     ApiError,
     InternalError,
@@ -113,7 +114,7 @@ class DataApi:
                 found = _segments(scope)
                 operation = _route(found) if found is not None else None
                 if operation is None or found is None:
-                    raise NotFound("No such route.")
+                    raise NotFound(NO_SUCH_ROUTE)
                 segments = found
             else:
                 operation = checked.operation

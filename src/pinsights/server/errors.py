@@ -84,6 +84,10 @@ class NotFound(ApiError):
     default_message = "Not found."
 
 
+#: The message of every unknown path, whichever router found no match.
+NO_SUCH_ROUTE = "No such route."
+
+
 class MethodNotAllowed(ApiError):
     """405/405: the route exists but not for this HTTP method (``Allow`` lists the ones it has)."""
 
@@ -195,7 +199,7 @@ def install_error_handlers(app: FastAPI) -> None:
             allowed = (exc.headers or {}).get("Allow", "GET")
             return render(MethodNotAllowed(allowed))
         if exc.status_code == 404:
-            return render(NotFound())
+            return render(NotFound(NO_SUCH_ROUTE))
         error = ApiError(str(exc.detail))
         error.status = error.code = exc.status_code
         return render(error, exc.headers)

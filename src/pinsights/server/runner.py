@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +24,33 @@ MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SHARED_MEMORY = Path("/dev/shm")
 
 
+class ListenError(Exception):
+    """The server's address cannot be listened on (in use, not this host's, no permission)."""
+
+
+def check_listen(host: str, port: int) -> None:
+    """Bind (and release) the address uvicorn is about to bind, as uvicorn does (SO_REUSEADDR).
+
+    uvicorn reports a failed bind only after "Application startup complete", as a multi-line log
+    record, exiting 3; this says it first, in one line the CLI prints. (Another process may still
+    take the port in between: then uvicorn's own report remains.)
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except socket.gaierror as error:
+        raise ListenError(
+            f"cannot listen on {host}:{port}: unknown host ({error.strerror})"
+        ) from None
+    except OSError as error:
+        reason = {errno.EADDRINUSE: "address already in use (another server? pick another --port)"}
+        why = reason.get(error.errno or 0, (error.strerror or str(error)).lower())
+        raise ListenError(f"cannot listen on {host}:{port}: {why}") from None
+
+
 def run(settings: ServerSettings) -> None:
     """Serve until interrupted.
 
@@ -34,6 +63,7 @@ def run(settings: ServerSettings) -> None:
     settings.store.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = settings.secret.get_secret_value() if settings.secret else None
     keyring_source(settings.store, secret)
+    check_listen(settings.host, settings.port)
     with worker_files(settings) as env:
         os.environ.update(settings.to_env())
         os.environ.update(env)

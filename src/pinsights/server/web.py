@@ -99,7 +99,7 @@ def create_web_app(services: WebServices) -> FastAPI:
         headers = {"Cache-Control": "no-store", "Pragma": "no-cache", **decision.headers()}
         return JSONResponse(body, headers=headers)
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])  # load balancers check with HEAD
     async def health() -> JSONResponse:
         newest = services.documents.newest_date()
         return JSONResponse(
