@@ -67,3 +67,26 @@ def test_the_readme_example_reads_only_its_environment(scripted: ScriptedServer)
     assert "Home decor" in result.stdout
     assert "ratio_pinterest_total_audience" in result.stdout
     assert {r.headers["authorization"] for r in scripted.requests} == {f"Bearer {TOKEN}"}
+
+
+def test_readme_shell_walkthrough_runs_from_a_fresh_checkout() -> None:
+    """After `make install` only .venv/bin/pinsights exists, and a token works only when minted
+    from the store the server serves (`make demo`'s is demo-data/store): the README says both."""
+    import inspect
+
+    from pinsights.cli import demo
+    from pinsights.server.demo import prepare
+
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Client\n", 1)[1].split("\n## ", 1)[0]
+    match = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert match, "README.md's ## Client section has no shell example"
+    code = [line.split("#", 1)[0] for line in match.group(1).splitlines()]
+    commands = re.findall(r"([^\s(]*pinsights) (\w+)", "\n".join(code))
+    assert len(commands) >= 3, match.group(1)
+    for program, _ in commands:
+        assert program == ".venv/bin/pinsights", f"{program} is not on PATH after make install"
+    demo_dir = inspect.signature(demo).parameters["directory"].default.default
+    assert 'directory / "store"' in inspect.getsource(prepare)
+    token_lines = [line for line in code if "pinsights token" in line]
+    assert token_lines and all(f"--store {demo_dir}/store" in line for line in token_lines)
