@@ -597,11 +597,14 @@ def platforms(draw: st.DrawFn, fmt: str | Mapping[str, str]) -> Platform:
 
 def malformed_lines(fmt: str, columns: int) -> st.SearchStrategy[bytes]:
     """Lines that cannot be read as a row of a table with `columns` columns, of every kind the
-    contract names, that every CSV reader reads the same way (no quote left open)."""
+    contract names, that every CSV reader reads the same way. A quote left open is one of them:
+    CSV would take the lines after it into the same record, but it is malformed on its own line
+    and the next line is read as a row, as a line-by-line reader reads it."""
     if fmt == "csv":
         return st.sampled_from(
             [
                 b"lonely",  # too few fields
+                b'"open' + b"," * (columns - 1),  # a quote never closed, before any row
                 b",".join([b"1"] * (columns + 2)),  # too many fields
                 b'"7"x' + b"," * (columns - 1),  # text after a closing quote
                 b",".join([b"caf\xe9"] * columns),  # Latin-1, not UTF-8

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from pinsights.store import Store
 from tests.datasets import (
     SUFFIXES,
     D,
@@ -146,6 +147,18 @@ def test_malformed_lines_are_quarantined_with_file_line_and_raw_text(
             assert row.text.startswith(raw.split(b"\xe9")[0].decode())
 
 
+def test_the_quarantine_lists_malformed_lines_in_file_order(tmp_path: Path) -> None:
+    """`pinsights quarantine` shows a file's broken lines in the order a user reads the file."""
+    tables = contract_tables()
+    raws = list(MALFORMED_CSV.values()) * 3
+    styles = {"users": TextStyle(malformed=tuple(enumerate(raws)))}
+    written = write_dataset(tables, tmp_path / "data", "csv", styles=styles)
+    outcome = build(tmp_path / "data", tmp_path / "store", max_bad_fraction=1.0)
+    assert outcome.error is None
+    shown = [r.line for r in Store(tmp_path / "store").quarantine_rows() if r.rule == "malformed"]
+    assert shown == sorted(line for _t, _p, line, _raw in written.malformed)
+
+
 @pytest.mark.parametrize("suffix", ["csv", "jsonl"])
 def test_malformed_lines_count_against_the_bad_fraction(tmp_path: Path, suffix: str) -> None:
     tables = contract_tables()
@@ -159,24 +172,79 @@ def test_malformed_lines_count_against_the_bad_fraction(tmp_path: Path, suffix: 
     assert failed.date is None
 
 
-def test_an_unterminated_quote_makes_the_rest_of_the_file_one_malformed_record(
-    tmp_path: Path,
+OPEN_QUOTE = b'50,"18-24,female,US,501,iphone'  # a quote never closed
+STRAY_QUOTE = b'51,18-24",female,US,501'  # 5 fields; its quote closes an open one read as CSV
+
+
+@pytest.mark.parametrize("suffix", ["csv", "csv.zst"])
+@pytest.mark.parametrize("crlf", [False, True])
+def test_an_unterminated_quote_is_malformed_on_its_own_line_and_the_next_lines_are_rows(
+    tmp_path: Path, suffix: str, crlf: bool
 ) -> None:
-    """CSV lets a quoted field hold line breaks, so a quote never closed takes every line after
-    it: one malformed record (at the line where it starts), nothing silently half-read."""
+    """CSV lets a quoted field hold line breaks, so the reader takes every line after a quote
+    never closed (or up to a stray quote lines later) into one broken record; counted as one
+    line, it would hide them all from `read` and from the bad-row limit. Each such line is
+    malformed on its own, with its own number, and the lines after it are read as rows."""
     tables = contract_tables()
-    styles = {"users": TextStyle(malformed=((5, b'50,"18-24,female,US,501,iphone'),))}
-    written = write_dataset(tables, tmp_path / "data", "csv", styles=styles)
-    outcome = build(tmp_path / "data", tmp_path / "store")
+    broken = ((1, OPEN_QUOTE), (3, STRAY_QUOTE), (5, OPEN_QUOTE), (8, OPEN_QUOTE))
+    styles = {"users": TextStyle(bom=crlf, crlf=crlf, malformed=broken)}
+    written = write_dataset(tables, tmp_path / "data", suffix, styles=styles)
+    outcome = build(tmp_path / "data", tmp_path / "store", max_bad_fraction=1.0)
     assert outcome.report is not None, outcome.error
     accounted(outcome.report)
     users = outcome.report["tables"]["users"]
-    assert users["quarantined"] == {"malformed": 1}
-    assert users["used"] == 5, "the three users after the quote are part of the broken record"
+    assert users == {"read": 12, "used": 8, "quarantined": {"malformed": 4}}
+    rows = sorted((r.line, r.text) for r in outcome.quarantine if r.table == "users")
+    assert rows == sorted((line, raw.decode()) for _t, _p, line, raw in written.malformed)
+    assert outcome.raw_documents == clean_documents(tmp_path, tables)
+
+
+def test_the_lines_after_an_unterminated_quote_count_against_the_bad_fraction(
+    tmp_path: Path,
+) -> None:
+    """The audit's case: a quote left open, then rows with a bad value. They are 6 of 14 rows,
+    over the limit; read as one broken record they were 1 of 9, under it, and published."""
+    tables = contract_tables()
+    written = write_dataset(tables, tmp_path / "data", "csv")
+    (users_csv,) = written.files["users"]
+    bad = [f"{100 + i},99-99,female,US,501,iphone".encode() for i in range(5)]
+    users_csv.write_bytes(users_csv.read_bytes() + b"\n".join([b'"broken,quote', *bad]) + b"\n")
+    failed = build(tmp_path / "data", tmp_path / "store", max_bad_fraction=0.2)
+    assert failed.error is not None and failed.date is None
+    assert "users: 6 of 14 rows quarantined" in str(failed.error)
+    assert "malformed: 1, bad_value: 5" in str(failed.error)
+
+
+def test_a_file_with_too_many_unterminated_quotes_is_refused_naming_it(tmp_path: Path) -> None:
+    """Each quote left open costs a pass over the rest of the file: past 100 in one file, the
+    build stops with a message naming the file, and publishes nothing."""
+    tables = contract_tables()
+    lines = ((i, OPEN_QUOTE) for i in range(102))  # the last, at the end, needs no cut
+    styles = {"users": TextStyle(malformed=tuple(lines))}
+    written = write_dataset(tables, tmp_path / "data", "csv", styles=styles)
+    failed = build(tmp_path / "data", tmp_path / "store", max_bad_fraction=1.0)
+    assert failed.error is not None and failed.date is None
+    (users_csv,) = written.files["users"]
+    assert f"cannot read {users_csv}: more than 100 of its lines open a quote" in str(failed.error)
+
+
+def test_a_quoted_field_holding_a_line_break_is_one_row(tmp_path: Path) -> None:
+    """A quote closed lines later in a well-formed record is CSV, not damage: one row, read and
+    used, and the lines after it are numbered as before (the record counts as one line)."""
+    tables = contract_tables()
+    written = write_dataset(tables, tmp_path / "data", "csv")
+    (users_csv,) = written.files["users"]
+    lines = users_csv.read_bytes() + b'9,18-24,female,US,"50\n1",iphone\n' + OPEN_QUOTE + b"\n"
+    users_csv.write_bytes(lines + b"10,18-24,female,US,501,iphone\n")
+    outcome = build(tmp_path / "data", tmp_path / "store")
+    assert outcome.report is not None, outcome.error
+    assert outcome.report["tables"]["users"] == {
+        "read": 11,
+        "used": 10,
+        "quarantined": {"malformed": 1},
+    }
     (row,) = [r for r in outcome.quarantine if r.table == "users"]
-    assert row.line == written.malformed[0][2]
-    assert row.text.startswith('50,"18-24') and row.text.endswith("\n-8,55-64,,US,501,iphone")
-    assert row.text.count("\n") == 3
+    assert (row.line, row.text) == (11, OPEN_QUOTE.decode())
 
 
 def _truncate(path: Path) -> None:

@@ -39,8 +39,9 @@ REPLACEMENTS = [b for b in range(256) if b not in EXCLUDED]
 def _plain_text(data: bytes, rng: random.Random) -> bytes:
     """Damage a plain text file: replace bytes, or delete, repeat, cut or garble whole lines.
 
-    A quote is never left open (a cut goes back before an odd quote): an open quote takes every
-    line after it into one record, which is tested on its own, not guessed line by line here.
+    A quote is never left open (a cut goes back before an odd quote): a later quote may close it
+    into a well-formed record that spans lines, which a line-by-line reference cannot judge. A
+    quote left open is drawn by the property tests' malformed lines and tested on its own.
     """
     lines = data.split(b"\n")
     kind = rng.randrange(5)

@@ -202,6 +202,8 @@ MESSY_LINES = {
         b"42,18-24,female,US,501,iphone,surplus,more,and,more",  # too many
         b'43,"18-24"x,female,US,501,iphone',  # broken quoting
         b"44,18-24,f\xe9male,US,501,iphone",  # not UTF-8
+        b'50,"18-24,female,US,501,iphone',  # a quote never closed
+        b'51,18-24",female,US,501',  # a stray quote, which closes it read as CSV
     ),
     "jsonl": (b"[45, 2]", b"46", b'{"user_id": 47, "age_bucket": "18-', b'"user 49"', b"\xff\xfe"),
 }

@@ -14,7 +14,9 @@ What it guarantees to them (the *raw table contract*, which every engine's reade
 - ``__source_file`` names the file every row came from;
 - a line that cannot be read as a row (the ``malformed`` rule) is a row too, with every contract
   column null, ``__malformed`` true, its raw text in ``__text`` and its line number in ``__line``,
-  so that it is counted and judged with all the others and nothing is lost.
+  so that it is counted and judged with all the others and nothing is lost; a CSV record that
+  cannot be read and spans several physical lines (a quote never closed) is cut back to its first
+  line, and the lines after it are read as rows (:func:`_read_csv_cut_back`).
 
 Text files are read one at a time, materialised once: the CSV reader's rejects (wrong field
 count, broken quoting, bytes that are not UTF-8) are tied to the file they came from, a file that
@@ -26,6 +28,8 @@ Input files are only ever opened for reading.
 from __future__ import annotations
 
 import csv
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -276,21 +280,16 @@ def _read_text_files(
         con.execute(f"DROP TABLE IF EXISTS {_quoted(table_name)}")
     for file in files:
         _check_stream(file)
-        path = _sql_text(str(file.path))
         options = _REJECTS.format(table=rejects, scans=scans) + _compression(file)
         try:
             if file.format == "csv":
                 header = headers[file.path]
                 if header is None:
                     continue  # an empty file: no header, no rows
-                types = ", ".join(f"{_sql_text(c)}: 'VARCHAR'" for c in header)
-                scan = (
-                    f"read_csv({path}, header=true, {_CSV_OPTIONS}, {options}, columns={{{types}}})"
-                )
-                con.execute(
-                    f"INSERT INTO {_quoted(name)} BY NAME"
-                    f" SELECT *, {path} AS {SOURCE_FILE}, false AS {MALFORMED} FROM {scan}"
-                )
+                _insert_csv(con, name, file.path, file, header, options)
+                if _first_spanning_reject(con, rejects, scans, file.path) is not None:
+                    _discard_file(con, name, rejects, scans, file)
+                    _read_csv_cut_back(con, name, file, header)
             else:
                 _insert_json_lines(con, name, source.table, file, options)
         except duckdb.Error as error:
@@ -392,11 +391,7 @@ def _insert_rejected_lines(
     ).fetchall()[0][0]
     if not exists:
         return
-    rejected = (
-        f"SELECT s.file_path AS file, e.line AS line, any_value(e.csv_line) AS raw"
-        f" FROM {_quoted(rejects)} e JOIN {_quoted(scans)} s USING (scan_id)"
-        " GROUP BY ALL"
-    )
+    rejected = _rejected(rejects, scans)
     if any(f.format == "jsonl" for f in files):
         # A JSON line's ordinality skips the rejected lines before it: add them back. With the
         # rejected lines r_1 < r_2 < … of a file, a line returned as the k-th comes after
@@ -407,12 +402,196 @@ def _insert_rejected_lines(
             f"   FROM ({rejected}) r WHERE r.file = t.{SOURCE_FILE}) WHERE shift < t.{LINE})"
             f" WHERE t.{MALFORMED} AND t.{TEXT} IS NOT NULL"
         )
+    _insert_malformed(con, name, rejected)
+
+
+def _csv_scan(path: Path, header: tuple[str, ...], options: str) -> str:
+    types = ", ".join(f"{_sql_text(c)}: 'VARCHAR'" for c in header)
+    return (
+        f"read_csv({_sql_text(str(path))}, header=true, {_CSV_OPTIONS}, {options},"
+        f" columns={{{types}}})"
+    )
+
+
+def _insert_csv(
+    con: duckdb.DuckDBPyConnection,
+    target: str,
+    path: Path,
+    file: InputFile,
+    header: tuple[str, ...],
+    options: str,
+) -> None:
+    """Read the CSV file at ``path`` into ``target``, its rows named after ``file``."""
+    con.execute(
+        f"INSERT INTO {_quoted(target)} BY NAME"
+        f" SELECT *, {_sql_text(str(file.path))} AS {SOURCE_FILE}, false AS {MALFORMED}"
+        f" FROM {_csv_scan(path, header, options)}"
+    )
+
+
+def _rejected(rejects: str, scans: str, file: str = "s.file_path", offset: int = 0) -> str:
+    """The reader's rejected lines, one per (file, line) whatever the number of errors DuckDB
+    found on it: ``file``, ``line`` (plus ``offset``) and ``raw``."""
+    return (
+        f"SELECT {file} AS file, e.line + {offset} AS line, any_value(e.csv_line) AS raw"
+        f" FROM {_quoted(rejects)} e JOIN {_quoted(scans)} s USING (scan_id)"
+        " GROUP BY ALL"
+    )
+
+
+def _insert_malformed(con: duckdb.DuckDBPyConnection, name: str, rejected: str) -> None:
+    """The rejected lines as malformed rows, raw text without the line end, in file order (the
+    quarantine shows them in the order they are read)."""
     con.execute(
         f"INSERT INTO {_quoted(name)} BY NAME"
         f" SELECT file AS {SOURCE_FILE}, line AS {LINE},"
         f"  trim(raw, chr(13) || chr(10)) AS {TEXT}, true AS {MALFORMED}"
-        f" FROM ({rejected})"
+        f" FROM ({rejected}) ORDER BY file, line"
     )
+
+
+#: A rejected record holding a line break: the reader took more than one physical line for it.
+_SPANS_LINES = "contains(trim(e.csv_line, chr(13) || chr(10)), chr(10))"
+#: How many lines of one file may open a quote never closed before the file is refused: each
+#: one costs a new read of the rest of the file (see :func:`_read_csv_cut_back`).
+MAX_CUT_BACKS = 100
+
+
+def _first_spanning_reject(
+    con: duckdb.DuckDBPyConnection, rejects: str, scans: str, path: Path | None = None
+) -> tuple[int, int, str] | None:
+    """The first rejected record of the file (of any file when ``path`` is None) that spans
+    several physical lines: (its line, the 1-based byte position where its raw text starts,
+    its raw text)."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [rejects]
+    ).fetchall()[0][0]
+    if not exists:
+        return None
+    where = "" if path is None else f" AND s.file_path = {_sql_text(str(path))}"
+    rows = con.execute(
+        f"SELECT e.line, e.line_byte_position, e.csv_line"
+        f" FROM {_quoted(rejects)} e JOIN {_quoted(scans)} s USING (scan_id)"
+        f" WHERE {_SPANS_LINES}{where} ORDER BY e.line, e.line_byte_position LIMIT 1"
+    ).fetchall()
+    return (int(rows[0][0]), int(rows[0][1]), str(rows[0][2])) if rows else None
+
+
+def _discard_file(
+    con: duckdb.DuckDBPyConnection, name: str, rejects: str, scans: str, file: InputFile
+) -> None:
+    """Forget what one reading of ``file`` gave: its rows and its rejected lines."""
+    path = _sql_text(str(file.path))
+    con.execute(f"DELETE FROM {_quoted(name)} WHERE {SOURCE_FILE} = {path}")
+    con.execute(
+        f"DELETE FROM {_quoted(rejects)} WHERE scan_id IN"
+        f" (SELECT scan_id FROM {_quoted(scans)} WHERE file_path = {path})"
+    )
+
+
+def _read_csv_cut_back(
+    con: duckdb.DuckDBPyConnection, name: str, file: InputFile, header: tuple[str, ...]
+) -> None:
+    """Read a CSV file in which DuckDB rejected a record spanning several physical lines.
+
+    Such a record is a quote left open (or closed lines later by a stray quote): CSV lets a
+    quoted field hold line breaks, so the reader takes every line up to the next quote — with an
+    unclosed quote, the rest of the file — as one broken record. Counted as one line, it would
+    hide all those lines from ``read`` and from ``--max-bad-fraction``. So the record is cut back
+    to its own first line, which is malformed, and reading resumes at the next physical line,
+    as a line-by-line reader (the Spark engine's) reads them. DuckDB cannot start reading in the
+    middle of a file (its ``skip`` counts records, quotes included), so the rest is copied, under
+    the header line, to a temporary file that is read in turn: at most :data:`MAX_CUT_BACKS`
+    times per file. Line numbers are those of the original file. Only files with such a record
+    take this path; a quoted field holding a line break that is closed properly stays one row.
+    """
+    cut_rejects, cut_scans = f"rejects_cut_{name}", f"reject_scans_cut_{name}"
+    stage = f"cut_{name}"
+    options = _REJECTS.format(table=cut_rejects, scans=cut_scans)
+    source = _sql_text(str(file.path))
+    with tempfile.TemporaryDirectory(prefix="pinsights-csv-") as folder:
+        rest, head = Path(folder) / "rest.csv", Path(folder) / "head.csv"
+        with (
+            pa.input_stream(str(file.path), compression=file.compression) as stream,
+            rest.open("wb") as out,
+        ):
+            while chunk := stream.read(1 << 20):
+                out.write(chunk)
+        with rest.open("rb") as text:
+            header_line = text.readline()
+        offset = 0  # a line of the rest file is line + offset of the original file
+        for _ in range(MAX_CUT_BACKS + 1):
+            for table_name in (cut_rejects, cut_scans):
+                con.execute(f"DROP TABLE IF EXISTS {_quoted(table_name)}")
+            con.execute(f"CREATE OR REPLACE TABLE {_quoted(stage)} AS FROM {_quoted(name)} LIMIT 0")
+            _insert_csv(con, stage, rest, file, header, options)
+            spanning = _first_spanning_reject(con, cut_rejects, cut_scans)
+            if spanning is None:
+                con.execute(f"INSERT INTO {_quoted(name)} BY NAME FROM {_quoted(stage)}")
+                _insert_malformed(con, name, _rejected(cut_rejects, cut_scans, source, offset))
+                con.execute(f"DROP TABLE {_quoted(stage)}")
+                return
+            line, position, raw = spanning
+            start, end = _own_line(rest, position - 1, raw)
+            if start > len(header_line):  # the lines before it read as they were
+                _copy_range(rest, head, 0, start)
+                for table_name in (cut_rejects, cut_scans):
+                    con.execute(f"DROP TABLE IF EXISTS {_quoted(table_name)}")
+                _insert_csv(con, name, head, file, header, options)
+                _insert_malformed(con, name, _rejected(cut_rejects, cut_scans, source, offset))
+            own = raw.strip("\r\n").split("\n", 1)[0].removesuffix("\r")
+            con.execute(
+                f"INSERT INTO {_quoted(name)} ({SOURCE_FILE}, {LINE}, {TEXT}, {MALFORMED})"
+                " VALUES (?, ?, ?, true)",
+                [str(file.path), line + offset, own],
+            )
+            _copy_range(rest, head, end, None, prefix=header_line)
+            head.replace(rest)
+            offset += line - 1
+        con.execute(f"DROP TABLE IF EXISTS {_quoted(stage)}")
+    raise InputError(
+        f"cannot read {file.path}: more than {MAX_CUT_BACKS} of its lines open a quote that is"
+        f" never closed. The file is not valid CSV: {WHAT_TO_DO}."
+    )
+
+
+def _own_line(path: Path, position: int, raw: str) -> tuple[int, int]:
+    """Where the first physical line of a rejected record starts in the file, and where the
+    line after it starts. The reader's raw text begins at ``position`` (0-based), line ends of
+    the lines before it included."""
+    with path.open("rb") as text:
+        lead = len(raw) - len(raw.lstrip("\r\n"))  # line-end characters are single bytes
+        text.seek(position + lead)
+        start = text.tell()
+        own = text.readline()
+        first = raw.lstrip("\r\n").split("\n", 1)[0]
+        if start > 0:
+            text.seek(start - 1)
+            before = text.read(1)
+        else:
+            before = b"\n"
+    expected = first.encode("utf-8", errors="replace")
+    if before != b"\n" or ("?" not in first and not own.startswith(expected)):
+        raise RuntimeError(  # a defect: DuckDB's byte positions are not what this reader assumes
+            f"the CSV reader's rejected record at byte {position} of {path} is not where expected"
+        )
+    return start, start + len(own)
+
+
+def _copy_range(
+    source: Path, target: Path, start: int, end: int | None, prefix: bytes = b""
+) -> None:
+    """Write ``prefix`` and the bytes ``start``..``end`` (or to the end) of ``source`` to ``target``."""
+    with source.open("rb") as inp, target.open("wb") as out:
+        out.write(prefix)
+        inp.seek(start)
+        if end is None:
+            shutil.copyfileobj(inp, out, 1 << 20)
+            return
+        remaining = end - start
+        while remaining > 0 and (chunk := inp.read(min(remaining, 1 << 20))):
+            out.write(chunk)
+            remaining -= len(chunk)
 
 
 def _json_fields_present(
