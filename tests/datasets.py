@@ -793,7 +793,7 @@ def _differs(what: str, actual: Any, expected: Any) -> str:
 def assert_engine_matches(reference: Reference, outcome: EngineOutcome) -> None:
     """The engine's build equals the reference in every respect the tests can observe."""
     if reference.failed:
-        assert outcome.error is not None, "no valid event and no date: the build must fail"
+        assert outcome.error is not None, "no valid event in the window: the build must fail"
         assert outcome.date is None, "a failed build published a snapshot"
         return
     assert outcome.error is None, f"build failed: {outcome.error}"

@@ -166,7 +166,7 @@ class Reference:
     verdicts: list[tuple[str, int, str]]  # (table, row index, rule) of every quarantined row
     read: dict[str, int]
     used: dict[str, int]
-    date: dt.date | None  # None: no valid event and no date given, the build must fail
+    date: dt.date | None  # None: no valid event in the window (and no --allow-empty): must fail
     window_start: dt.date | None = None
     documents: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # (ad_account_id, insight_type, category_id) -> {"items": [...]}; only known level-1 interests
@@ -380,6 +380,7 @@ def reference_build(
     min_audience_size: int = 100,
     min_cell_size: int = 10,
     max_subcategories: int = 10,
+    allow_empty: bool = False,
 ) -> Reference:
     judges, interests = _validate(tables)
     verdicts = sorted(
@@ -418,6 +419,9 @@ def reference_build(
     start = dt.datetime.combine(start_day, dt.time(), tzinfo=dt.UTC)
     end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     in_window = [event for event in events if start <= event["event_time"] < end]
+    if not in_window and not allow_empty:
+        result.date = result.window_start = None  # an empty window is refused, not published
+        return result
 
     def level1_and_level2(interest_id: str) -> set[str]:
         found: set[str] = set()

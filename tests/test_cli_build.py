@@ -204,3 +204,121 @@ def test_the_memory_limit_bounds_the_whole_process_not_only_duckdb(
         backend.close()
     # DuckDB shows its limit cut to a tenth of its unit (7.2 GiB may show as 7.1 GiB).
     assert memory_bytes(str(shown).replace(" ", "")) == pytest.approx(duckdb_share, rel=0.02)
+
+
+def test_a_date_whose_window_holds_no_event_is_refused_and_the_served_snapshot_stays(
+    dataset: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "s"
+    assert pinsights("build", "--data", str(dataset), "--store", str(store)).returncode == 0
+    manifest = (store / "manifest.json").read_bytes()
+    first_day = (END - dt.timedelta(days=4)).isoformat()
+    typo = pinsights("build", "--data", str(dataset), "--store", str(store), "--date", "2030-01-01")
+    assert typo.returncode == 1, typo.stderr
+    (line,) = typo.stderr.strip().splitlines()
+    assert "no valid event in the window of 2030-01-01 (2029-12-03..2030-01-01)" in line
+    assert f"events run from {first_day} to {END}" in line and "--allow-empty" in line
+    assert (store / "manifest.json").read_bytes() == manifest, "the served snapshot is the same"
+
+    # Several dates: one empty window refuses them all before any is published.
+    several = pinsights(
+        "build", "--data", str(dataset), "--store", str(store), "--window-days", "1",
+        "--dates", f"{END - dt.timedelta(days=1)}..{END + dt.timedelta(days=1)}",
+    )  # fmt: skip
+    assert several.returncode == 1
+    assert f"window of {END + dt.timedelta(days=1)} " in several.stderr
+    assert f"window of {END} " not in several.stderr
+    assert "published before" not in several.stderr
+    assert (store / "manifest.json").read_bytes() == manifest
+
+    # A window that reaches back into the data is built; --allow-empty publishes an empty one.
+    reaching = pinsights(
+        "build", "--data", str(dataset), "--store", str(store), "--window-days", "2", "--json",
+        "--date", (END + dt.timedelta(days=1)).isoformat(),
+    )  # fmt: skip
+    assert reaching.returncode == 0, reaching.stderr
+    allowed = pinsights(
+        "build", "--data", str(dataset), "--store", str(store), "--json", "--allow-empty",
+        "--date", "2030-01-01",
+    )  # fmt: skip
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout)["audiences"]["pinterest_total_audience"] == 0
+
+
+@pytest.mark.parametrize("limit", ["30MB", "1KB"])
+def test_a_memory_limit_below_the_minimum_is_refused_before_any_work(
+    dataset: Path, tmp_path: Path, limit: str
+) -> None:
+    store = tmp_path / "s"
+    failed = pinsights(
+        "build", "--data", str(dataset), "--store", str(store), "--memory-limit", limit
+    )
+    assert failed.returncode == 2, failed.stderr  # a value out of range
+    (line,) = failed.stderr.strip().splitlines()
+    assert f"'{limit}' is too small: a build needs at least 64MB" in line
+    assert "--memory-limit" in line
+    assert not (store / "manifest.json").exists()
+    # The same limit from the environment is refused by the build, before any work.
+    from_env = pinsights(
+        "build", "--data", str(dataset), "--store", str(store), PINSIGHTS_MEMORY_LIMIT=limit
+    )
+    assert from_env.returncode == 1
+    (line,) = from_env.stderr.strip().splitlines()
+    assert f"memory limit '{limit}' is too small" in line and "raise --memory-limit" in line
+    assert not (store / "manifest.json").exists()
+
+
+def test_duckdb_out_of_memory_says_to_raise_the_limit_and_never_blames_a_file(
+    tmp_path: Path,
+) -> None:
+    # 64MB is accepted, but 64 threads over a million events need more buffers than the 32 MB
+    # DuckDB gets of it (what a many-core machine does by default).
+    data = tmp_path / "data"
+    generate(data, users=20_000, accounts=10, days=10, end_date=END, seed=3, events=1_000_000)
+    failed = pinsights(
+        "build", "--data", str(data), "--store", str(tmp_path / "s"), "--memory-limit", "64MB",
+        PINSIGHTS_THREADS="64",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    (line,) = failed.stderr.strip().splitlines()
+    assert "DuckDB ran out of memory under the memory limit 64MB: raise --memory-limit" in line
+    assert "damaged" not in line and "internal error" not in line
+    assert not (tmp_path / "s" / "manifest.json").exists()
+
+
+def test_store_drop_removes_a_date_atomically_and_waits_for_no_build(
+    dataset: Path, tmp_path: Path
+) -> None:
+    from pinsights.store import Store
+
+    store_dir = tmp_path / "s"
+    built = pinsights(
+        "build", "--data", str(dataset), "--store", str(store_dir),
+        "--dates", f"{END - dt.timedelta(days=1)}..{END}",
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    store = Store(store_dir)
+    newest = store.latest()
+    assert newest is not None and newest.info.date == END
+    dropped_file = store_dir / newest.info.file
+
+    with store.build_lock(clean=False):  # a build is running: the drop waits for nothing
+        locked = pinsights("store", "drop", END.isoformat(), "--store", str(store_dir))
+    assert locked.returncode == 4, locked.stderr
+    assert store.latest() is not None and store.latest().info.date == END  # type: ignore[union-attr]
+
+    dropped = pinsights("store", "drop", END.isoformat(), "--store", str(store_dir))
+    assert dropped.returncode == 0, dropped.stderr
+    assert f"dropped the snapshot of {END}" in dropped.stderr
+    assert f"now serving {END - dt.timedelta(days=1)}" in dropped.stderr
+    assert [info.date for info in store.snapshots()] == [END - dt.timedelta(days=1)]
+    assert not dropped_file.exists()
+
+    again = pinsights("store", "drop", END.isoformat(), "--store", str(store_dir))
+    said = " ".join(again.stderr.replace("│", " ").split())  # however the error is framed
+    assert again.returncode == 2 and f"no snapshot for {END}" in said
+    assert "Traceback" not in again.stderr
+    nowhere = pinsights("store", "drop", END.isoformat(), "--store", str(tmp_path / "none"))
+    assert nowhere.returncode == 3 and not (tmp_path / "none").exists()
+    check = pinsights("store", "check", "--store", str(store_dir), "--no-repair")
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -43,6 +43,7 @@ REQUIRED = {
     "client_id": "no-such-client",
     "name": "someone",
     "ad_accounts": "1",
+    "date": "2026-11-20",
 }
 TIMEOUT = 120
 

@@ -511,9 +511,17 @@ def test_no_valid_event_and_no_date_fails_the_build(tmp_path: Path) -> None:
     assert reference.failed
 
 
-def test_a_given_date_without_events_publishes_placeholders(tmp_path: Path) -> None:
+def test_a_given_date_whose_window_has_no_valid_event_is_refused(tmp_path: Path) -> None:
+    tables = simple_platform(2, events=[event(1, 10, event_time=at(D + dt.timedelta(days=1)))])
+    reference, _ = build_both(tmp_path, tables, date=D, window_days=1, **SMALL)
+    assert reference.failed
+
+
+def test_a_given_date_without_events_publishes_placeholders_when_allowed(tmp_path: Path) -> None:
     tables = simple_platform(2, events=[event(99, 10)])
-    reference, _ = build_both(tmp_path, tables, date=D, min_audience_size=1, min_cell_size=1)
+    reference, _ = build_both(
+        tmp_path, tables, date=D, min_audience_size=1, min_cell_size=1, allow_empty=True
+    )
     assert reference.documents[("100", T)] == placeholder(T, 1)
     assert reference.documents[("100", P)] == placeholder(P, 1)
 

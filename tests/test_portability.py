@@ -77,8 +77,8 @@ def definition(as_text: bool) -> dict[str, ir.Expr]:
             expressions["unknown parents"] = validate.mark_unknown_references(
                 checked, ~checked.interest_id.isin(levels.interest_id)
             )
-    expressions["date"] = semantics.latest_event_date(used["events"])
     start, end = semantics.window_bounds(dt.date(2026, 11, 27), 30)
+    expressions["event span"] = semantics.event_span(used["events"], [(start, end)])
     facts = semantics.engagement_facts(used["events"], start, end)
     members = semantics.memberships(facts)
     interests_of_users = semantics.user_interests(

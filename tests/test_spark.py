@@ -278,6 +278,30 @@ def test_a_missing_column_is_named_on_spark_too(spark_session: Any, tmp_path: Pa
             build(BuildOptions(data_dir=data_dir, store_dir=tmp_path / "s", engine="spark"))
 
 
+def test_a_date_whose_window_holds_no_event_is_refused_on_spark_too(
+    spark_session: Any, tmp_path: Path
+) -> None:
+    from tests.datasets import account, at, event, interest, pin, platform, user
+
+    tables = platform(
+        interests=[interest("10", "Food")],
+        ad_accounts=[account("1")],
+        users=[user(1)],
+        pins=[pin(5, "1", "10")],
+        events=[event(1, 5, event_time=at(dt.date(2026, 11, 1)))],
+    )
+    write_dataset(tables, tmp_path / "data", "parquet")
+    duck, spark = build_both(tmp_path / "data", tmp_path, date=dt.date(2026, 12, 1))
+    assert spark.error == duck.error
+    assert spark.error is not None and "no valid event in the window of 2026-12-01" in spark.error
+    assert "events run from 2026-11-01 to 2026-11-01" in spark.error
+    assert not spark.documents, "nothing was published"
+    duck, spark = build_both(
+        tmp_path / "data", tmp_path / "allowed", date=dt.date(2026, 12, 1), allow_empty=True
+    )
+    assert spark.report is not None and spark.report["audiences"]["pinterest_total_audience"] == 0
+
+
 # --- settings and errors ---------------------------------------------------------------------
 
 

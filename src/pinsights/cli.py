@@ -146,11 +146,17 @@ def _engine(name: str) -> str:
 
 
 def _memory_limit(text: str | None) -> str | None:
-    from pinsights.engine.backends import memory_bytes
+    from pinsights.engine.backends import MIN_MEMORY_LIMIT, memory_bytes
 
-    if text is not None and memory_bytes(text) is None:
+    size = None if text is None else memory_bytes(text)
+    if text is not None and size is None:
         raise typer.BadParameter(
             f"{text!r} is not a size: write e.g. 8GB, 7.5GiB, 512MB, 50% or a number of bytes"
+        )
+    if size is not None and size < MIN_MEMORY_LIMIT:
+        raise typer.BadParameter(
+            f"{text!r} is too small: a build needs at least {MIN_MEMORY_LIMIT // 10**6}MB"
+            " (DuckDB's buffers get half of it)"
         )
     return text
 
@@ -224,6 +230,12 @@ def build(
         " tenth, 256 MiB-1 GiB, for the rest); beyond it the build spills to the store's disk"
         " [default: half the machine's memory, or PINSIGHTS_MEMORY_LIMIT].",
     ),
+    allow_empty: bool = typer.Option(
+        False,
+        "--allow-empty",
+        help="Publish a requested date even if its window holds no valid event (an empty"
+        " snapshot); without it such a date is refused.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON."),
 ) -> None:
     """Compute every insight document for a date (or several) and publish each atomically."""
@@ -249,6 +261,7 @@ def build(
         min_cell_size=min_cell_size,
         max_subcategories=max_subcategories,
         memory_limit=memory_limit,
+        allow_empty=allow_empty,
     )
     with build_progress(stderr.is_terminal) as on_step:
         report = run_build(options, on_step=on_step)
@@ -326,6 +339,32 @@ def store_check(
             typer.echo(line)
     if result.problems:
         raise typer.Exit(int(ExitStatus.STORE_DAMAGED))
+
+
+@store_app.command("drop")
+def store_drop(
+    date: datetime.date = typer.Argument(
+        ..., parser=_calendar_date, metavar="YYYY-MM-DD", help="The snapshot date to remove."
+    ),
+    store: Path = STORE_OPTION,
+) -> None:
+    """Remove a published snapshot date: servers stop serving it at once (atomic, under the
+    store's build lock, so not while a build runs: exit status 4)."""
+    from pinsights.store import MANIFEST, Store, StoreError
+
+    target = Store(store)
+    if not (target.root / MANIFEST).is_file():
+        raise StoreError(f"{store} holds no published snapshot: nothing to drop")
+    info = target.drop(date)
+    if info is None:
+        held = ", ".join(i.date.isoformat() for i in target.snapshots()) or "none"
+        raise typer.BadParameter(
+            f"the store {store} has no snapshot for {date} (its dates: {held})",
+            param_hint="DATE",
+        )
+    newest = target.snapshots()
+    now = f"now serving {newest[0].date}" if newest else "no snapshot is left to serve"
+    typer.echo(f"dropped the snapshot of {info.date} (build {info.build_id}); {now}", err=True)
 
 
 # --- server: serve, demo, clients, token -----------------------------------------------------

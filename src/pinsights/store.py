@@ -495,6 +495,27 @@ class Store:
                 (self.root / old.file).unlink()
         return info
 
+    def drop(self, date: dt.date) -> SnapshotInfo | None:
+        """Stop serving ``date`` and delete its snapshot; None when the store has no such date.
+
+        Under the build lock (a build publishing meanwhile would write a manifest without
+        knowing of the drop): the manifest without the date replaces the old one in one
+        ``os.replace``, then the file is unlinked, so a reader sees the date or not, never half
+        of it; a server with the file open finishes its request. Killed in between, the file is
+        an orphan the next build or ``store check`` removes.
+        """
+        with self.build_lock(clean=False):
+            previous = self._read_manifest()
+            dropped = [info for info in previous if info.date == date]
+            if not dropped:
+                return None
+            self.write_manifest([info for info in previous if info.date != date])
+            for info in dropped:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.root / info.file).unlink()
+            _fsync_dir(self.root / SNAPSHOT_DIR)
+            return dropped[0]
+
     def write_manifest(self, entries: list[SnapshotInfo]) -> None:
         """Replace the manifest atomically (newest date first); only under the build lock."""
         manifest = {"format": 1, "snapshots": [entry.to_json() for entry in entries]}

@@ -69,7 +69,13 @@ WHAT_TO_DO = "export it again, or move it out of the dataset"
 #: Errors that are a defect of this reader's SQL, never blamed on a file. Anything else DuckDB
 #: raises while reading one file (a damaged footer or page, a broken compressed stream — some of
 #: them plain ``duckdb.Error``) means that file cannot be read.
-NOT_FILE_ERRORS = (duckdb.BinderException, duckdb.CatalogException, duckdb.ParserException)
+#: Errors that say nothing about the file being read (a query bug, too little memory).
+NOT_FILE_ERRORS = (
+    duckdb.BinderException,
+    duckdb.CatalogException,
+    duckdb.ParserException,
+    duckdb.OutOfMemoryException,
+)
 
 
 class InputError(Exception):

@@ -91,7 +91,14 @@ class DuckDBBackend:
             except duckdb.Error as error:
                 raise ValueError(f"memory limit {memory_limit!r}: {error}") from error
             # The limit bounds the whole process: DuckDB's buffers get what the rest leaves.
-            pool = buffer_pool_bytes(self._limit_bytes(memory_limit))
+            limit = self._limit_bytes(memory_limit)
+            if limit < MIN_MEMORY_LIMIT:
+                raise ValueError(
+                    f"memory limit {memory_limit!r} is too small: a build needs at least"
+                    f" {MIN_MEMORY_LIMIT // 10**6}MB (DuckDB's buffers get half of it);"
+                    " raise --memory-limit"
+                )
+            pool = buffer_pool_bytes(limit)
             self.con.execute(f"SET memory_limit = '{pool}B'")
         if temp_directory is not None:
             # Where DuckDB spills what does not fit under the memory limit: inside the store, on
@@ -176,7 +183,7 @@ class DuckDBBackend:
             self.con.execute("DETACH quarantine_out")
 
     def damaged_file(self, sources: list[TableSource], error: Exception) -> InputError | None:
-        if not isinstance(error, duckdb.Error):
+        if not isinstance(error, duckdb.Error) or out_of_memory(error):
             return None
         return find_damaged(self.con, sources)
 
@@ -233,6 +240,28 @@ OUTSIDE_MIN = 256 * 2**20
 OUTSIDE_MAX = 2**30
 
 
+#: The smallest ``--memory-limit`` a build accepts: DuckDB's buffers get half of it, 32 MB,
+#: which builds a million events (spilling); under 16 MB DuckDB fails on a few thousand. The
+#: interpreter alone takes some 200 MiB, so a limit this small cannot be kept anyway.
+MIN_MEMORY_LIMIT = 64 * 10**6
+
+
+def memory_limit_in_effect(memory_limit: str | None) -> str:
+    """The limit a DuckDB build runs under: the option, else PINSIGHTS_MEMORY_LIMIT, else half
+    of the machine."""
+    return memory_limit or os.environ.get("PINSIGHTS_MEMORY_LIMIT") or default_memory_limit()
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether DuckDB ran out of memory at the root of ``error`` (it may come wrapped)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, duckdb.OutOfMemoryException):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def buffer_pool_bytes(limit: int) -> int:
     """DuckDB's share of a memory limit meant for the whole build process.
 
@@ -261,9 +290,7 @@ def make_backend(
         env_threads = os.environ.get("PINSIGHTS_THREADS")
         return DuckDBBackend(
             threads=threads if threads is not None else (int(env_threads) if env_threads else None),
-            memory_limit=memory_limit
-            or os.environ.get("PINSIGHTS_MEMORY_LIMIT")
-            or default_memory_limit(),
+            memory_limit=memory_limit_in_effect(memory_limit),
             temp_directory=temp_directory,
         )
     if name == "spark":

@@ -32,7 +32,13 @@ from pinsights.data import validate
 from pinsights.data.load import InputError, discover
 from pinsights.data.tables import TABLES, TABLES_BY_NAME, Rule, Table
 from pinsights.engine import semantics
-from pinsights.engine.backends import Backend, BackendError, make_backend
+from pinsights.engine.backends import (
+    Backend,
+    BackendError,
+    make_backend,
+    memory_limit_in_effect,
+    out_of_memory,
+)
 from pinsights.engine.documents import (
     ACCOUNT_INSIGHT_TYPES,
     P_KEY,
@@ -90,6 +96,8 @@ class BuildOptions:
     #: Memory limit of the build process (e.g. ``8GB``; DuckDB's buffers get most of it, see
     #: backends.buffer_pool_bytes); default: half the machine's memory.
     memory_limit: str | None = None
+    #: Publish a requested date even when its window holds no valid event (an empty snapshot).
+    allow_empty: bool = False
     spark: SparkSettings = field(default_factory=SparkSettings)  # where --engine spark runs
 
     def privacy(self) -> PrivacyRules:
@@ -273,7 +281,7 @@ def _build_locked(store: Store, run: _Run, cleaned: list[str]) -> list[dict[str,
         # reader ran, so the memory it held serves the steps after it (see _build_date).
         backend.release("checked_pins", "keyed_pins")
         used = {name: validate.used_rows(table) for name, table in checked.items()}
-        dates = options.requested_dates() or [_generation_date(backend, options, used["events"])]
+        dates = _dates_to_build(backend, options, used["events"])
         store.check_retention(dates, options.retain)
         shared_timings = dict(run.timings)
         reports = []
@@ -283,6 +291,15 @@ def _build_locked(store: Store, run: _Run, cleaned: list[str]) -> list[dict[str,
             reports.append(_build_date(backend, store, run, used, keys, date, cleaned, last=last))
             run.published.append(date.isoformat())
         return reports
+    except Exception as error:
+        if not out_of_memory(error):
+            raise
+        limit = memory_limit_in_effect(options.memory_limit)
+        raise BuildError(
+            f"DuckDB ran out of memory under the memory limit {limit}: raise --memory-limit"
+            " (or PINSIGHTS_MEMORY_LIMIT), or lower PINSIGHTS_THREADS (each thread needs its own"
+            " buffers)"
+        ) from error
     finally:
         backend.close()
         shutil.rmtree(spill, ignore_errors=True)
@@ -533,17 +550,47 @@ def _quarantine(backend: Backend, store: Store, run: _Run, checked: dict[str, ir
         )
 
 
-def _generation_date(backend: Backend, options: BuildOptions, events: ir.Table) -> dt.date:
-    if options.date is not None:
-        return options.date
-    latest = backend.scalar(semantics.latest_event_date(events))
-    if latest is None:
-        raise BuildError("no valid event in the events table: pass --date to build anyway")
-    if isinstance(latest, dt.datetime):
-        return latest.date()
-    if isinstance(latest, dt.date):
-        return latest
-    return dt.date.fromisoformat(str(latest)[:10])
+def _dates_to_build(backend: Backend, options: BuildOptions, events: ir.Table) -> list[dt.date]:
+    """The requested dates, or the day of the latest valid event; refused (nothing built) when a
+    date's window holds no valid event, unless ``allow_empty``: an empty snapshot published by a
+    mistyped date would become the newest one, and be served."""
+    requested = options.requested_dates()
+    windows = [semantics.window_bounds(day, options.window_days) for day in requested]
+    span = backend.to_arrow(semantics.event_span(events, windows)).to_pylist()[0]
+    first, last = (_as_date(span["first"]), _as_date(span["last"]))
+    if not requested:
+        if last is None:
+            raise BuildError(
+                "no valid event in the events table: nothing to build"
+                " (--date D --allow-empty publishes an empty snapshot anyway)"
+            )
+        return [last]
+    empty = [day for i, day in enumerate(requested) if not span[f"in_window_{i}"]]
+    if empty and not options.allow_empty:
+        where = ", ".join(
+            f"{day} ({day - dt.timedelta(days=options.window_days - 1)}..{day})"
+            for day in empty[:3]
+        ) + (f" and {len(empty) - 3} more" if len(empty) > 3 else "")
+        held = (
+            f"the data's valid events run from {first} to {last}"
+            if first is not None and last is not None
+            else "the data holds no valid event"
+        )
+        raise BuildError(
+            f"no valid event in the window of {where}: {held}; nothing was published"
+            " (--allow-empty publishes an empty snapshot anyway)"
+        )
+    return requested
+
+
+def _as_date(value: object) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
 
 
 @dataclass

@@ -17,6 +17,7 @@ Data flows one way::
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import ibis
 import ibis.expr.datatypes as dtypes
@@ -46,9 +47,20 @@ def window_bounds(date: dt.date, window_days: int) -> tuple[dt.datetime, dt.date
     return start, end
 
 
-def latest_event_date(events: ir.Table) -> ir.Scalar:
-    """The default generation date: the UTC day of the latest valid event."""
-    return events.event_time.max().date()
+def event_span(events: ir.Table, windows: Sequence[tuple[dt.datetime, dt.datetime]]) -> ir.Table:
+    """One row: the UTC days of the first and last valid event (``first``, ``last``; null when
+    there is none) and, for each window ``[start, end)``, whether any valid event falls in it
+    (``in_window_<i>``). The latest day is the default generation date; a requested date whose
+    window holds no event is refused (an empty snapshot would replace a real one). One scan."""
+    time = events.event_time
+    return events.aggregate(
+        first=time.min().date(),
+        last=time.max().date(),
+        **{
+            f"in_window_{i}": ((time >= start) & (time < end)).any()
+            for i, (start, end) in enumerate(windows)
+        },
+    )
 
 
 # --- interest hierarchy ----------------------------------------------------------------------
