@@ -124,19 +124,6 @@ def _calendar_date(text: str | datetime.date) -> datetime.date:
         raise typer.BadParameter(str(error)) from None
 
 
-def _data_directory(path: Path) -> Path:
-    """The dataset must be an existing directory: anything else is a path that cannot be used."""
-    from pinsights.cli_errors import CommandError, ExitStatus
-
-    if not path.exists():
-        raise CommandError(f"the data directory {path} does not exist", ExitStatus.UNUSABLE_PATH)
-    if not path.is_dir():
-        raise CommandError(
-            f"the data directory {path} is a file, not a directory", ExitStatus.UNUSABLE_PATH
-        )
-    return path
-
-
 def _engine(name: str) -> str:
     from pinsights.engine.build import ENGINES
 
@@ -184,7 +171,6 @@ def build(
         "--data",
         help="Dataset directory (SPEC §2).",
         metavar="DIR",
-        callback=_data_directory,
     ),
     store: Path = STORE_OPTION,
     date: list[datetime.date] | None = typer.Option(

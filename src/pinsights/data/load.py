@@ -28,6 +28,8 @@ Input files are only ever opened for reading.
 from __future__ import annotations
 
 import csv
+import errno
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -119,8 +121,12 @@ class TableSource:
 
 def discover(data_dir: Path) -> dict[str, TableSource]:
     """Locate every table of the contract in ``data_dir``; a missing required table is an error."""
-    if not data_dir.is_dir():
-        raise InputError(f"data directory {data_dir} does not exist or is not a directory")
+    if not data_dir.is_dir():  # the OSError cause gives it the exit status of an unusable path
+        code = errno.ENOTDIR if data_dir.exists() else errno.ENOENT
+        reason = "is a file, not a directory" if data_dir.exists() else "does not exist"
+        raise InputError(f"the data directory {data_dir} {reason}") from OSError(
+            code, os.strerror(code), str(data_dir)
+        )
     sources: dict[str, TableSource] = {}
     for table in TABLES:
         source = _find(data_dir, table)
