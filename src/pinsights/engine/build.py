@@ -31,6 +31,7 @@ import pyarrow as pa
 from pinsights.data import validate
 from pinsights.data.load import InputError, discover
 from pinsights.data.tables import TABLES, TABLES_BY_NAME, Rule, Table
+from pinsights.engine import arrow_columns as columns
 from pinsights.engine import semantics
 from pinsights.engine.backends import (
     Backend,
@@ -758,30 +759,32 @@ def _write_snapshot(
     """Write a complete snapshot file; it becomes visible only when the store publishes it."""
     document_rows = sorted(documents, key=lambda d: (d.ad_account_id, d.insight_type))
     tables = {
-        "accounts": pa.table({"ad_account_id": pa.array(accounts, pa.string())}),
-        "level1_interests": pa.table(
-            {"interest_id": pa.array(sorted(catalogue.categories), pa.string())}
+        "accounts": columns.table({"ad_account_id": columns.string_column(accounts)}),
+        "level1_interests": columns.table(
+            {"interest_id": columns.string_column(sorted(catalogue.categories))}
         ),
-        "audiences": pa.table(
+        "audiences": columns.table(
             {
-                "ad_account_id": [d.ad_account_id for d in document_rows],
-                "insight_type": [d.insight_type for d in document_rows],
-                "size": pa.array([d.size for d in document_rows], pa.int64()),
-                "qualifies": [d.reportable for d in document_rows],
+                "ad_account_id": columns.string_column([d.ad_account_id for d in document_rows]),
+                "insight_type": columns.string_column([d.insight_type for d in document_rows]),
+                "size": columns.int64_column([d.size for d in document_rows]),
+                "qualifies": columns.bool_column([d.reportable for d in document_rows]),
             }
         ),
-        "documents": pa.table(
+        "documents": columns.table(
             {
-                "ad_account_id": [d.ad_account_id for d in document_rows],
-                "insight_type": [d.insight_type for d in document_rows],
-                "body": pa.array([d.body for d in document_rows], pa.binary()),
+                "ad_account_id": columns.string_column([d.ad_account_id for d in document_rows]),
+                "insight_type": columns.string_column([d.insight_type for d in document_rows]),
+                "body": columns.binary_column([d.body for d in document_rows]),
             }
         ),
         "category_items": _category_items_table(document_rows),
-        "meta": pa.table(
+        "meta": columns.table(
             {
-                "key": ["date", "build_id", "report"],
-                "value": [report["date"], report["build_id"], json.dumps(report, sort_keys=True)],
+                "key": columns.string_column(["date", "build_id", "report"]),
+                "value": columns.string_column(
+                    [report["date"], report["build_id"], json.dumps(report, sort_keys=True)]
+                ),
             }
         ),
     }
@@ -809,11 +812,11 @@ def _category_items_table(documents: list[Document]) -> pa.Table:
             kinds.append(document.insight_type)
             categories.append(category_id)
             bodies.append(body)
-    return pa.table(
+    return columns.table(
         {
-            "ad_account_id": pa.array(accounts, pa.string()),
-            "insight_type": pa.array(kinds, pa.string()),
-            "category_id": pa.array(categories, pa.string()),
-            "body": pa.array(bodies, pa.binary()),
+            "ad_account_id": columns.string_column(accounts),
+            "insight_type": columns.string_column(kinds),
+            "category_id": columns.string_column(categories),
+            "body": columns.binary_column(bodies),
         }
     )

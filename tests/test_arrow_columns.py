@@ -1,0 +1,61 @@
+"""The snapshot file's Arrow columns, made through their buffers, hold what pyarrow's own
+converters would make of the same values (pinsights.engine.arrow_columns)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pinsights.engine import arrow_columns as columns
+
+
+@given(st.lists(st.text()))
+def test_strings(values: list[str]) -> None:
+    column = columns.string_column(values)
+    column.validate(full=True)
+    assert column.to_pylist() == pa.array(values, pa.string()).to_pylist()
+
+
+@given(st.lists(st.binary()))
+def test_bytes(values: list[bytes]) -> None:
+    column = columns.binary_column(values)
+    column.validate(full=True)
+    assert column.to_pylist() == values
+
+
+@given(st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1)))
+def test_int64(values: list[int]) -> None:
+    column = columns.int64_column(values)
+    column.validate(full=True)
+    assert column.type == pa.int64() and column.to_pylist() == values
+
+
+@given(st.lists(st.booleans()))
+def test_booleans(values: list[bool]) -> None:
+    column = columns.bool_column(values)
+    column.validate(full=True)
+    assert column.to_pylist() == values
+
+
+def test_a_build_does_not_import_pandas(tmp_path: Path) -> None:
+    """What the module is for: a build's last step no longer waits on pyarrow importing pandas."""
+    from pinsights.data.generate import generate
+
+    generate(tmp_path / "data", users=300, accounts=2, days=3, seed=1)
+    script = f"""
+import sys
+from pathlib import Path
+from pinsights.engine.build import BuildOptions, build
+build(BuildOptions(data_dir=Path({str(tmp_path / "data")!r}),
+                   store_dir=Path({str(tmp_path / "store")!r}), min_audience_size=5))
+print("pandas" in sys.modules)
+"""
+    finished = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert finished.stdout.strip().splitlines()[-1] == "False"
