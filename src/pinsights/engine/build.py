@@ -566,12 +566,15 @@ def _dates_to_build(backend: Backend, options: BuildOptions, events: ir.Table) -
                 " (--date D --allow-empty publishes an empty snapshot anyway)"
             )
         return [last]
-    empty = [day for i, day in enumerate(requested) if not span[f"in_window_{i}"]]
+    empty = [
+        (day, window[0].date())
+        for i, (day, window) in enumerate(zip(requested, windows, strict=True))
+        if not span[f"in_window_{i}"]
+    ]
     if empty and not options.allow_empty:
-        where = ", ".join(
-            f"{day} ({day - dt.timedelta(days=options.window_days - 1)}..{day})"
-            for day in empty[:3]
-        ) + (f" and {len(empty) - 3} more" if len(empty) > 3 else "")
+        where = ", ".join(f"{day} ({first_day}..{day})" for day, first_day in empty[:3]) + (
+            f" and {len(empty) - 3} more" if len(empty) > 3 else ""
+        )
         held = (
             f"the data's valid events run from {first} to {last}"
             if first is not None and last is not None
