@@ -241,6 +241,7 @@ def test_a_path_that_cannot_be_used_exits_3(tmp_path: Path) -> None:
 
 def test_unknown_ids_are_bad_arguments_and_retiring_twice_says_so(tmp_path: Path) -> None:
     store = str(tmp_path / "s")
+    (tmp_path / "s").mkdir(mode=0o700)
     assert pinsights("keys", "list", "--store", store).returncode == 0
     for args in (("keys", "retire", "nosuch"), ("clients", "revoke", "nosuch")):
         result = pinsights(*args, "--store", store)
@@ -257,7 +258,8 @@ def test_unknown_ids_are_bad_arguments_and_retiring_twice_says_so(tmp_path: Path
 
 def test_quarantine_of_a_store_never_built_says_no_build_yet(tmp_path: Path) -> None:
     store = str(tmp_path / "s")
-    assert pinsights("keys", "list", "--store", store).returncode == 0  # creates the store
+    (tmp_path / "s").mkdir(mode=0o700)
+    assert pinsights("keys", "list", "--store", store).returncode == 0  # creates its keys
     result = pinsights("quarantine", "--store", store)
     assert result.returncode == ExitStatus.UNUSABLE_PATH, result.stderr
     assert "no build yet" in result.stderr and "empty" not in result.stdout + result.stderr

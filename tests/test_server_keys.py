@@ -219,6 +219,7 @@ def test_keys_commands_refuse_to_run_when_the_secret_is_configured(tmp_path: Pat
 
 def test_keys_list_names_the_keys_but_never_shows_them(tmp_path: Path) -> None:
     store = tmp_path / "store"
+    store.mkdir(mode=0o700)
     new_kid = cli_run(store, "keys", "rotate").strip()
     listing = json.loads(cli_run(store, "keys", "list", "--json"))
     assert [row["signing"] for row in listing] == [False, True]

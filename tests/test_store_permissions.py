@@ -28,19 +28,50 @@ def test_a_built_store_is_owner_only(built_platform: BuiltPlatform) -> None:
     }
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["clients", "add", "--name", "n", "--ad-accounts", "1"],
-        ["token", "--ad-accounts", "1"],
-        ["keys", "list"],
-    ],
-    ids=lambda command: " ".join(command[:2]),
-)
-def test_commands_that_create_a_store_create_it_owner_only(
+STORE_COMMANDS = [
+    ["clients", "add", "--name", "n", "--ad-accounts", "1"],
+    ["clients", "list"],
+    ["clients", "revoke", "no-such-client"],
+    ["token", "--ad-accounts", "1"],
+    ["keys", "list"],
+    ["keys", "rotate"],
+    ["keys", "retire", "no-such-kid"],
+]
+
+
+@pytest.mark.parametrize("command", STORE_COMMANDS, ids=lambda command: " ".join(command[:2]))
+def test_a_mistyped_store_is_refused_and_nothing_is_created(
     tmp_path: Path, command: list[str]
 ) -> None:
+    """Only `build` and `serve` create a store: a client, a key or a token made in a new store
+    by a typo would belong to a store no server reads (docs/cli.md)."""
     store = tmp_path / "new" / "store"
+    result = CliRunner().invoke(
+        app, [*command, "--store", str(store)], env={"PINSIGHTS_SECRET": None}
+    )
+    assert result.exit_code == 3, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pinsights: "), result.output
+    assert f"no store at {store}" in lines[0] and f"mkdir -m 700 {store}" in lines[0]
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_token_from_the_configured_secret_needs_no_store(tmp_path: Path) -> None:
+    store = tmp_path / "nowhere"
+    result = CliRunner().invoke(
+        app,
+        ["token", "--ad-accounts", "1", "--store", str(store)],
+        env={"PINSIGHTS_SECRET": "k" * 32},
+    )
+    assert result.exit_code == 0 and result.stdout.count(".") == 2, result.output
+    assert not store.exists()
+
+
+@pytest.mark.parametrize("command", STORE_COMMANDS[:2] + STORE_COMMANDS[3:6], ids=" ".join)
+def test_commands_write_a_made_store_owner_only(tmp_path: Path, command: list[str]) -> None:
+    """In a store made with the documented `mkdir -m 700`, the files they write are 0600."""
+    store = tmp_path / "store"
+    store.mkdir(mode=0o700)
     old_umask = os.umask(0o022)  # the usual default: 0755 directories, 0644 files
     try:
         result = CliRunner().invoke(

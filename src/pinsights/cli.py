@@ -102,6 +102,22 @@ def _store_directory(path: Path) -> Path:
     return path
 
 
+def _existing_store(store: Path) -> Path:
+    """A store the command reads or edits must exist: only ``build`` (whose output it is) and
+    ``serve`` (which may wait for a first build, and warns) create one. A mistyped --store given
+    to ``clients``, ``keys`` or ``token`` would otherwise get a new store of its own, with
+    clients and keys no server reads (docs/cli.md, "Which commands create a store")."""
+    from pinsights.store import StoreError
+
+    if not store.is_dir():  # a file was refused by the option itself
+        raise StoreError(
+            f"no store at {store.absolute()}: is --store right? A store is created by"
+            f" `pinsights build --store {store}`; to set up clients and keys before the first"
+            f" build, create it empty with `mkdir -m 700 {store}`"
+        )
+    return store
+
+
 STORE_OPTION = typer.Option(
     Path("pinsights-store"),
     "--store",
@@ -530,11 +546,13 @@ def clients_add(
 ) -> None:
     """Register a client; prints its client_id and client_secret (the secret only this once)."""
     from pinsights.server.clients import ClientRegistry
+    from pinsights.server.tokens import parse_ad_accounts
 
     try:
-        client, secret = ClientRegistry(store).add(name, ad_accounts)
+        accounts = parse_ad_accounts(ad_accounts)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--ad-accounts") from None
+    client, secret = ClientRegistry(_existing_store(store)).add(name, accounts)
     if as_json:
         payload = {"client_id": client.client_id, "client_secret": secret, "name": client.name}
         typer.echo(json.dumps({**payload, "ad_accounts": client.ad_accounts}, indent=2))
@@ -551,7 +569,7 @@ def clients_list(
     """List registered clients (never their secrets)."""
     from pinsights.server.clients import ClientRegistry
 
-    clients = ClientRegistry(store).clients()
+    clients = ClientRegistry(_existing_store(store)).clients()
     if as_json:
         rows = [
             {
@@ -579,7 +597,7 @@ def clients_revoke(
     from pinsights.server.clients import ClientRegistry
 
     try:
-        client = ClientRegistry(store).revoke(client_id)
+        client = ClientRegistry(_existing_store(store)).revoke(client_id)
     except KeyError:
         raise typer.BadParameter(
             f"no client {client_id} in {store} (`pinsights clients list` lists them)",
@@ -618,6 +636,8 @@ def token(
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     secret = settings.secret.get_secret_value() if settings.secret else None
+    if secret is None:  # the store's keys sign it: a new store's would be known to no server
+        _existing_store(store)
     with _keyring_errors():
         service = TokenService(keyring_source(store, secret))
     typer.echo(service.issue(CLI_CLIENT_ID, scopes, accounts, ttl))
@@ -653,7 +673,7 @@ def _key_file(store: Path) -> KeyFile:
             "PINSIGHTS_SECRET is set, so it is the only signing key and the store's keys "
             "are not used; unset it to manage the store's keys (docs/server.md, Key rotation)"
         )
-    return KeyFile(store)
+    return KeyFile(_existing_store(store))
 
 
 @keys_app.command("list")
