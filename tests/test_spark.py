@@ -32,8 +32,16 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 
+from pinsights.engine.backends import default_memory_limit, memory_bytes
 from pinsights.engine.build import BuildError, BuildOptions, build
-from pinsights.engine.spark import SparkSettings, check_java, parse_conf, start_session
+from pinsights.engine.spark import (
+    SparkSettings,
+    check_java,
+    driver_heap_bytes,
+    driver_memory,
+    parse_conf,
+    start_session,
+)
 from pinsights.store import Store
 from tests.conftest import free_port
 from tests.datasets import (
@@ -44,6 +52,7 @@ from tests.datasets import (
     write_build,
     write_dataset,
 )
+from tests.processes import pinsights
 
 #: Small data: one shuffle partition per core is plenty and saves task overhead.
 TEST_CONF = (
@@ -343,6 +352,124 @@ def test_spark_connect_is_refused_with_a_reason(tmp_path: Path) -> None:
 
 def test_java_is_found_here() -> None:
     assert Path(check_java()).name == "java"
+
+
+# --- memory: --memory-limit sizes the driver's heap; running out is one line -----------------
+
+
+def test_the_memory_limit_sizes_the_drivers_heap() -> None:
+    """The build process (Python and the driver JVM) stays under the limit: the heap is the
+    limit less Python's share (as on DuckDB) and the JVM's overhead; the user's conf wins."""
+    assert driver_memory("local[2]", "8GB") == {"spark.driver.memory": "6242m"}
+    assert driver_memory("local[2]", "1152MiB") == {"spark.driver.memory": "512m"}
+    heap = driver_heap_bytes(64 * 2**30)
+    assert 0.8 < heap / (64 * 2**30) < 0.9  # 1 GiB for Python, a tenth of the heap beyond it
+    assert driver_memory("local[2]", "8GB", {"spark.driver.memory": "2g"}) == {}
+    assert driver_memory("spark://h:7077", "8GB") == {"spark.driver.memory": "6242m"}
+    assert driver_memory("spark://h:7077", None) == {}  # a cluster's driver: Spark's default
+    default = driver_memory("local[*]", None)["spark.driver.memory"]
+    assert default in (
+        "4096m",
+        f"{driver_heap_bytes(memory_bytes(default_memory_limit()) or 0) // 2**20}m",
+    )
+    with pytest.raises(ValueError, match=r"too small for --engine spark.*at least 1152MiB"):
+        driver_memory("local[2]", "1GB")
+
+
+def test_a_memory_limit_too_small_for_spark_is_refused_before_any_work(tmp_path: Path) -> None:
+    """As on DuckDB: the option is a bad command line (2), the variable fails the build (1)."""
+    args = (
+        "build",
+        "--data",
+        str(tmp_path),
+        "--store",
+        str(tmp_path / "store"),
+        "--engine",
+        "spark",
+    )
+    option = pinsights(*args, "--memory-limit", "1GB")
+    assert option.returncode == 2, option.stderr
+    (line,) = option.stderr.splitlines()
+    assert line.startswith(
+        "pinsights: invalid value for --memory-limit: memory limit '1GB' is too small for"
+        " --engine spark: its driver JVM needs a heap of at least 512 MiB to start, which takes a"
+        " limit of at least 1152MiB"
+    ), line
+    variable = pinsights(*args, PINSIGHTS_MEMORY_LIMIT="1GB")
+    assert variable.returncode == 1 and "too small for --engine spark" in variable.stderr
+    assert (
+        "Traceback" not in variable.stderr and not (tmp_path / "store" / "manifest.json").exists()
+    )
+
+
+def test_the_users_driver_memory_wins_and_a_heap_spark_refuses_is_one_line(
+    tmp_path: Path,
+) -> None:
+    """--spark-conf spark.driver.memory overrides the limit (1GB alone would be refused before
+    the JVM starts); Spark's own refusal of a small heap is a plain line, no trace, no log."""
+    (tmp_path / "tmp").mkdir()
+    result = pinsights(
+        "build", "--data", str(tmp_path), "--store", str(tmp_path / "store"), "--engine", "spark",
+        "--spark-master", "local[1]", "--memory-limit", "1GB",
+        "--spark-conf", "spark.driver.memory=400m", TMPDIR=str(tmp_path / "tmp"),
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("pinsights: build failed: Spark did not start: ") and (
+        "[INVALID_DRIVER_MEMORY]" in line
+    ), line
+    assert list((tmp_path / "tmp").glob("pinsights-spark-*.log")) == []
+
+
+def test_a_memory_limit_with_a_cluster_master_warns_that_it_bounds_the_driver_only(
+    tmp_path: Path,
+) -> None:
+    """The executors are sized by spark.executor.memory: the user is told, and the build runs
+    (here up to the refusal of Spark Connect, which needs no JVM)."""
+    result = pinsights(
+        "build", "--data", str(tmp_path), "--store", str(tmp_path / "store"), "--engine", "spark",
+        "--spark-master", "sc://127.0.0.1:15002", PINSIGHTS_MEMORY_LIMIT="8GB",
+    )  # fmt: skip
+    warning, error = result.stderr.splitlines()
+    assert warning == (
+        "pinsights: warning: the memory limit 8GB bounds this machine's build process (the"
+        " driver) only, not the executors: size them with --spark-conf spark.executor.memory=…"
+    )
+    assert result.returncode == 1 and "Spark Connect" in error
+
+
+def test_a_jvm_out_of_memory_says_what_to_raise(tmp_path: Path) -> None:
+    """A real OutOfMemoryError: under the smallest limit Spark takes (a 512 MiB heap), a users
+    export with a 200 MB line (a row that cannot fit; under --memory-limit 8GB it is quarantined)
+    fails in one line that says what to raise, exit 1, nothing published, no log left behind."""
+    import gzip
+
+    from pinsights.data.generate import generate
+
+    generate(tmp_path / "data", users=300, accounts=3, days=3, seed=5, events=2000)
+    users = tmp_path / "data" / "users.parquet"
+    rows = duckdb.sql(f"SELECT * FROM '{users}'")
+    with gzip.open(tmp_path / "data" / "users.jsonl.gz", "wb", compresslevel=1) as out:
+        for row in rows.fetchall():
+            out.write(json.dumps(dict(zip(rows.columns, row, strict=True))).encode() + b"\n")
+        out.write(b'{"user_id": 99999999, "age_bucket": "' + b"x" * (200 * 2**20) + b'"}\n')
+    users.unlink()
+    (tmp_path / "tmp").mkdir()
+    failed = pinsights(
+        "build", "--data", str(tmp_path / "data"), "--store", str(tmp_path / "store"),
+        "--engine", "spark", "--spark-master", "local[1]", "--memory-limit", "1152MiB",
+        TMPDIR=str(tmp_path / "tmp"),
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    assert failed.stderr.splitlines()[-1:] == [
+        "pinsights: build failed: Spark ran out of memory (Java heap space) in the driver's JVM,"
+        " which runs the tasks in local mode: raise --memory-limit (or PINSIGHTS_MEMORY_LIMIT;"
+        " now 1152MiB), from which its heap (512m) is derived, or set --spark-conf"
+        " spark.driver.memory"
+    ], failed.stderr
+    assert "Traceback" not in failed.stderr and "Spark failed" not in failed.stderr
+    assert not (tmp_path / "store" / "manifest.json").exists()
+    assert list((tmp_path / "tmp").glob("pinsights-spark-*.log")) == []
 
 
 # --- a standalone cluster on loopback --------------------------------------------------------

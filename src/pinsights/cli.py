@@ -19,6 +19,7 @@ import typer
 from pinsights.cli_errors import ErrorReportingGroup
 
 if TYPE_CHECKING:
+    from pinsights.engine.spark import SparkSettings
     from pinsights.server.keys import KeyFile
     from pinsights.server.settings import ServerSettings
 
@@ -164,6 +165,30 @@ def _memory_limit(text: str | None) -> str | None:
     return text
 
 
+def _spark_memory_limit(spark: SparkSettings, memory_limit: str | None) -> None:
+    """--memory-limit with --engine spark: too small for Spark's driver is a bad command line
+    (exit 2; in PINSIGHTS_MEMORY_LIMIT the build fails, exit 1); on a cluster it bounds only
+    this machine's process, the driver, which is said (docs/spark.md)."""
+    import os
+
+    from pinsights.engine.spark import check_memory_limit
+
+    conf = dict(spark.conf)
+    if memory_limit is not None and "spark.driver.memory" not in conf:
+        try:
+            check_memory_limit(memory_limit)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--memory-limit") from None
+    given = memory_limit or os.environ.get("PINSIGHTS_MEMORY_LIMIT")
+    if given and not spark.resolved_master().startswith("local"):
+        typer.echo(
+            f"pinsights: warning: the memory limit {given} bounds this machine's build process"
+            " (the driver) only, not the executors: size them with --spark-conf"
+            " spark.executor.memory=…",
+            err=True,
+        )
+
+
 def _date_range(text: str | None) -> list[datetime.date]:
     """``D1..D2`` (both included) as a list of dates."""
     if text is None:
@@ -229,7 +254,8 @@ def build(
         metavar="SIZE",
         callback=_memory_limit,
         help="Memory limit of the whole build process, e.g. 8GB (DuckDB's buffers get it less a"
-        " tenth, 256 MiB-1 GiB, for the rest); beyond it the build spills to the store's disk"
+        " tenth, 256 MiB-1 GiB, for the rest; Spark's driver heap about four fifths of it);"
+        " beyond it the build spills to the store's disk"
         " [default: half the machine's memory, or PINSIGHTS_MEMORY_LIMIT].",
     ),
     allow_empty: bool = typer.Option(
@@ -250,6 +276,8 @@ def build(
         spark = SparkSettings(spark_master, parse_conf(spark_conf), verbose)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--spark-conf") from None
+    if engine == "spark":
+        _spark_memory_limit(spark, memory_limit)
     options = BuildOptions(
         data_dir=data,
         store_dir=store,

@@ -285,7 +285,7 @@ def make_backend(
 ) -> Backend:
     """The named backend; ``PINSIGHTS_THREADS`` and ``PINSIGHTS_MEMORY_LIMIT`` tune DuckDB when
     no explicit value is given; ``spark`` says where Spark runs (see :mod:`pinsights.engine.spark`,
-    imported only for it)."""
+    imported only for it), and a memory limit given either way sizes its driver's heap."""
     if name == "duckdb":
         env_threads = os.environ.get("PINSIGHTS_THREADS")
         return DuckDBBackend(
@@ -296,5 +296,6 @@ def make_backend(
     if name == "spark":
         from pinsights.engine.spark import SparkBackend, SparkSettings
 
-        return SparkBackend.start(spark or SparkSettings())
+        given = memory_limit or os.environ.get("PINSIGHTS_MEMORY_LIMIT")
+        return SparkBackend.start(spark or SparkSettings(), memory_limit=given)
     raise ValueError(f"unknown engine {name!r}: this build knows 'duckdb' and 'spark'")

@@ -31,7 +31,13 @@ import pyarrow as pa
 
 from pinsights.data.load import WHAT_TO_DO, InputError, TableSource
 from pinsights.data.load_spark import ZSTD_CODEC
-from pinsights.engine.backends import BackendError
+from pinsights.engine.backends import (
+    OUTSIDE_MIN,
+    BackendError,
+    buffer_pool_bytes,
+    default_memory_limit,
+    memory_bytes,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -52,6 +58,10 @@ INSTALL_JAVA = (
 
 class SparkUnavailable(BackendError):
     """Spark cannot start here (no pyspark, no Java); the message says what to install."""
+
+
+class SparkOutOfMemory(BackendError):
+    """A JVM of the build ran out of memory; the message says which setting to raise."""
 
 
 @dataclass(frozen=True)
@@ -114,8 +124,8 @@ def defaults(master: str) -> dict[str, str]:
                 "spark.driver.host": "127.0.0.1",
                 "spark.driver.bindAddress": "127.0.0.1",
                 "spark.sql.shuffle.partitions": str(max(4, 4 * cores)),
-                # The driver is the executor: give it room beyond Spark's 1 GiB.
-                "spark.driver.memory": "4g",
+                # spark.driver.memory (the driver is the executor) comes from the memory
+                # limit: see driver_memory.
                 # Throughput collector: G1's concurrent marking and barriers cost a quarter of
                 # the JVM's CPU on two cores (90 vs 118 CPU s at 10M events, BENCHMARKS.md).
                 "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
@@ -126,6 +136,75 @@ def defaults(master: str) -> dict[str, str]:
             }
         )
     return settings
+
+
+#: The smallest driver heap Spark 4.0 starts with: it refuses a JVM whose usable heap is under
+#: 450 MiB (1.5 times the 300 MiB it reserves), and ``-Xmx512m`` leaves 455 MiB usable under the
+#: parallel collector (460m was refused here).
+MIN_DRIVER_HEAP = 512 * 2**20
+#: A local driver's heap when no memory limit is given (at most what the default limit allows):
+#: the setting the benchmarks measured (an 8 GiB heap cut GC time but not CPU, BENCHMARKS.md).
+DEFAULT_DRIVER_HEAP = 4 * 2**30
+#: What a JVM takes beyond its heap (class metadata, JIT code, thread stacks, direct buffers):
+#: Spark's own allowance for containers, a tenth of the heap and at least 384 MiB.
+JVM_OVERHEAD_SHARE = 0.10
+JVM_OVERHEAD_MIN = 384 * 2**20
+#: The smallest memory limit a Spark build accepts: the smallest heap, the JVM's allowance
+#: beyond it and the Python process's (as on DuckDB). 1152 MiB.
+MIN_SPARK_MEMORY_LIMIT = MIN_DRIVER_HEAP + JVM_OVERHEAD_MIN + OUTSIDE_MIN
+
+
+def driver_heap_bytes(limit: int) -> int:
+    """The driver JVM's heap under a memory limit meant for the whole build process.
+
+    The build process on Spark is the Python driver plus the JVM it starts (in local mode the
+    JVM runs the tasks too). Python keeps the allowance it has on DuckDB (a tenth of the limit,
+    256 MiB to 1 GiB: counts, documents, the snapshot being written); the JVM gets the rest,
+    heap plus its overhead beyond the heap (a tenth of the heap, at least 384 MiB). So
+    ``--memory-limit 8GB`` gives a heap of 6,242 MiB, four fifths of the limit.
+    """
+    rest = buffer_pool_bytes(limit)
+    return min(int(rest / (1 + JVM_OVERHEAD_SHARE)), rest - JVM_OVERHEAD_MIN)
+
+
+def check_memory_limit(limit: str) -> int:
+    """The driver heap ``limit`` gives; :class:`ValueError` when it is too small for Spark."""
+    size = memory_bytes(limit)
+    if size is None:
+        raise ValueError(f"memory limit {limit!r} is not a size: write e.g. 8GB, 7.5GiB or 50%")
+    heap = driver_heap_bytes(size)
+    if heap < MIN_DRIVER_HEAP:
+        raise ValueError(
+            f"memory limit {limit!r} is too small for --engine spark: its driver JVM needs a heap"
+            f" of at least {MIN_DRIVER_HEAP // 2**20} MiB to start, which takes a limit of at"
+            f" least {MIN_SPARK_MEMORY_LIMIT // 2**20}MiB (the JVM's overhead and Python's share"
+            " come on top); raise --memory-limit"
+        )
+    return heap
+
+
+def driver_memory(
+    master: str, memory_limit: str | None, conf: Mapping[str, str] = {}
+) -> dict[str, str]:
+    """``spark.driver.memory`` for a session this build starts, from the memory limit.
+
+    ``memory_limit`` is the limit the user gave (``--memory-limit`` or PINSIGHTS_MEMORY_LIMIT):
+    the driver's heap is derived from it on any master (on a cluster the driver still runs
+    here; the executors are sized by ``spark.executor.memory``). Without one, a local driver
+    gets :data:`DEFAULT_DRIVER_HEAP`, less if the default limit (half the machine) is smaller,
+    and a cluster's driver keeps Spark's default. A ``spark.driver.memory`` in ``conf`` (the
+    user's ``--spark-conf``) wins: nothing is derived then.
+    """
+    if "spark.driver.memory" in conf:
+        return {}
+    if memory_limit is not None:
+        heap = check_memory_limit(memory_limit)
+    elif master.startswith("local"):
+        default = driver_heap_bytes(memory_bytes(default_memory_limit()) or DEFAULT_DRIVER_HEAP)
+        heap = max(min(DEFAULT_DRIVER_HEAP, default), MIN_DRIVER_HEAP)
+    else:
+        return {}
+    return {"spark.driver.memory": f"{heap // 2**20}m"}
 
 
 def _local_cores(master: str) -> int:
@@ -173,19 +252,24 @@ def _import_pyspark() -> None:
         ) from error
 
 
-def start_session(settings: SparkSettings) -> tuple[SparkSession, Path | None]:
+def start_session(
+    settings: SparkSettings, memory_limit: str | None = None
+) -> tuple[SparkSession, Path | None]:
     """A new SparkSession for ``settings``; the JVM's output goes to a log file unless verbose.
 
-    Returns the session and the log file (None when verbose). Spark Connect URLs (``sc://``) are
-    refused with a clear message (see docs/spark.md).
+    Returns the session and the log file (None when verbose). The driver's heap comes from
+    ``memory_limit`` (see :func:`driver_memory`). Spark Connect URLs (``sc://``) are refused with
+    a clear message (see docs/spark.md).
     """
     _import_pyspark()
+    from py4j.protocol import Py4JJavaError
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
     from pyspark.sql import SparkSession
 
     master = settings.resolved_master()
-    merged = {**defaults(master), **dict(settings.conf)}
+    user = dict(settings.conf)
+    merged = {**defaults(master), **driver_memory(master, memory_limit, user), **user}
     if master.startswith("sc://"):
         raise SparkUnavailable(
             f"--spark-master {master}: the build does not run on Spark Connect yet (its readers"
@@ -208,7 +292,15 @@ def start_session(settings: SparkSettings) -> tuple[SparkSession, Path | None]:
     finally:
         if handle is not None:
             os.close(handle)
-    context = SparkContext(conf=conf, gateway=gateway)
+    try:
+        context = SparkContext(conf=conf, gateway=gateway)
+    except Py4JJavaError as error:  # e.g. a heap Spark refuses (--spark-conf spark.driver.memory)
+        reason = _first_cause(str(error))  # read from the JVM, before it is stopped
+        gateway.shutdown()
+        gateway.proc.kill()
+        if log_path is not None:
+            log_path.unlink(missing_ok=True)
+        raise SparkUnavailable(f"Spark did not start: {reason}") from error
     if not settings.verbose:
         context.setLogLevel("ERROR")
     return SparkSession(context), log_path
@@ -240,10 +332,16 @@ class SparkBackend:
         self._rows: dict[str, int] = {}  # rows of each materialised view
         self._stored: dict[str, Any] = {}  # its checkpointed RDD (a JVM object)
         self._log_cited = False  # an error message pointed the user at the log: keep it
+        #: What to raise when a JVM runs out of memory (see :func:`memory_advice`).
+        self.memory_advice = memory_advice(None, None, {})
 
     @classmethod
-    def start(cls, settings: SparkSettings) -> SparkBackend:
-        """A backend on the active session if there is one (tests share one), else a new one."""
+    def start(cls, settings: SparkSettings, *, memory_limit: str | None = None) -> SparkBackend:
+        """A backend on the active session if there is one (tests share one), else a new one.
+
+        ``memory_limit`` (the user's ``--memory-limit`` or PINSIGHTS_MEMORY_LIMIT, None when not
+        given) sizes the driver's heap of a session started here.
+        """
         _import_pyspark()
         from pyspark.sql import SparkSession
 
@@ -257,8 +355,11 @@ class SparkBackend:
             for key, value in settings.conf:
                 builder = builder.config(key, value)
             return cls(builder.getOrCreate(), owns_session=True)
-        session, log_path = start_session(settings)
-        return cls(session, owns_session=True, log_path=log_path)
+        session, log_path = start_session(settings, memory_limit)
+        backend = cls(session, owns_session=True, log_path=log_path)
+        master = settings.resolved_master()
+        backend.memory_advice = memory_advice(master, memory_limit, dict(settings.conf))
+        return backend
 
     # -- Backend interface ----------------------------------------------------------------
 
@@ -371,14 +472,89 @@ class SparkBackend:
     @contextmanager
     def _spark_errors(self) -> Iterator[None]:
         """Spark's failures as the build's errors: an unreadable file names the file."""
-        from py4j.protocol import Py4JJavaError
+        from py4j.protocol import Py4JError
         from pyspark.errors import PySparkException
 
         try:
             yield
-        except (PySparkException, Py4JJavaError) as error:
+        # Py4JError: a JVM call failed (Py4JJavaError), or the JVM is gone.
+        except (PySparkException, Py4JError) as error:
+            oom = out_of_memory_reason(str(error)) or out_of_memory_reason(self._log_tail())
+            if oom is not None:
+                raise SparkOutOfMemory(
+                    f"Spark ran out of memory ({oom}){self.memory_advice}"
+                ) from error
             self._log_cited = self.log_path is not None
             raise BackendError(describe_failure(error, self.log_path)) from error
+
+    def _log_tail(self) -> str:
+        """The end of the JVM's log: where a JVM that died of an OutOfMemoryError said so."""
+        if self.log_path is None:
+            return ""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - 65536))
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+
+_OUT_OF_MEMORY = re.compile(
+    r"(?:java\.lang\.|org\.apache\.spark\.memory\.Spark)OutOfMemoryError(?:: ([^\n(]+))?"
+)
+
+
+def out_of_memory_reason(text: str) -> str | None:
+    """The reason of the first OutOfMemoryError in a JVM's error text (``Java heap space``;
+    Spark's own when a task cannot get execution memory), None when there is none."""
+    found = _OUT_OF_MEMORY.search(text)
+    if found is None:
+        return None
+    return (found.group(1) or "").strip() or "OutOfMemoryError"
+
+
+def memory_advice(master: str | None, memory_limit: str | None, conf: Mapping[str, str]) -> str:
+    """What follows "Spark ran out of memory (reason)" in the build's error: which JVM, and the
+    setting that gives it more.
+
+    A local master's driver runs the tasks too: its heap comes from the memory limit unless the
+    user set ``spark.driver.memory``. On a cluster the tasks run in the executors.
+    """
+    if master is None:  # a session started elsewhere (spark-submit, a test's shared session)
+        return (
+            ": give its JVMs more memory where the session was started (spark.driver.memory,"
+            " which in local mode runs the tasks too, or spark.executor.memory)"
+        )
+    if "spark.driver.memory" in conf:
+        driver = f"--spark-conf spark.driver.memory (now {conf['spark.driver.memory']})"
+    else:
+        heap = driver_memory(master, memory_limit, conf).get("spark.driver.memory", "Spark's 1g")
+        limit = memory_limit or "the default, half the machine's memory"
+        driver = (
+            f"--memory-limit (or PINSIGHTS_MEMORY_LIMIT; now {limit}), from which its heap"
+            f" ({heap}) is derived, or set --spark-conf spark.driver.memory"
+        )
+    if master.startswith("local"):
+        return f" in the driver's JVM, which runs the tasks in local mode: raise {driver}"
+    return (
+        ": the tasks run in the executors, whose heap is spark.executor.memory: raise it with"
+        f" --spark-conf; if the driver ran out (collecting results), raise {driver}"
+    )
+
+
+def _causes(text: str) -> list[str]:
+    """The lines of a JVM error that say what happened (``Caused by: …``)."""
+    return [
+        line.strip()
+        for line in re.findall(r"(?:Caused by: |^: )([^\n]+)", text, flags=re.M)
+        if line.strip()
+    ]
+
+
+def _first_cause(text: str) -> str:
+    causes = _causes(text)
+    first = causes[0] if causes else next((ln for ln in text.splitlines() if ln.strip()), text)
+    return first.strip()[:500]
 
 
 def describe_failure(error: BaseException, log_path: Path | None) -> str:
@@ -386,17 +562,12 @@ def describe_failure(error: BaseException, log_path: Path | None) -> str:
     text = str(error)
     unreadable = re.search(r"Encountered error while reading file (\S+?)\.?\s", text)
     where = f" (Spark's log: {log_path})" if log_path else ""
-    causes = [
-        line.strip()
-        for line in re.findall(r"(?:Caused by: |^: )([^\n]+)", text, flags=re.M)
-        if line.strip()
-    ]
     if unreadable:
         path = re.sub(r"^file:(//)?", "", unreadable.group(1))
+        causes = _causes(text)
         reason = causes[-1] if causes else "unreadable"
         return f"cannot read {path}: {reason}. The file is damaged or truncated: {WHAT_TO_DO}."
-    first = causes[0] if causes else next((ln for ln in text.splitlines() if ln.strip()), text)
-    return f"Spark failed: {first.strip()[:500]}{where}"
+    return f"Spark failed: {_first_cause(text)}{where}"
 
 
 def _collect_arrow(frame: DataFrame) -> pa.Table:
