@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import ibis
@@ -357,14 +357,13 @@ def _build_date(
             str(a) for a in backend.to_arrow(used["ad_accounts"]).column("ad_account_id")
         )
         audiences = [P_KEY, *((a, kind) for a in accounts for kind in ACCOUNT_INSIGHT_TYPES)]
-        assemblers: list[DocumentAssembler] = []
 
-        def write_interest_parts(partial: Counts) -> None:
+        def write_interest_parts(partial: Counts) -> DocumentAssembler:
             assembler = DocumentAssembler(partial, catalogue, options.privacy(), date.isoformat())
             assembler.prepare_categories(audiences)
-            assemblers.append(assembler)
+            return assembler
 
-        counts = _counts(
+        counts, assembler = _counts(
             backend,
             options.privacy(),
             members,
@@ -383,7 +382,7 @@ def _build_date(
     count_rows = _count_rows(counts)
     run.count("counts", member_rows, count_rows)
     with run.step("documents"):
-        documents = list(assemblers[0].documents(accounts))
+        documents = list(assembler.documents(accounts))
     run.count("documents", count_rows, len(documents))
     report = {
         "build_id": run.build_id,
@@ -635,6 +634,10 @@ def _keys(backend: Backend, used: dict[str, ir.Table], levels: ir.Table) -> _Key
     )
 
 
+#: What the work done beside the demographic counts gives back (see _counts).
+_Meanwhile = TypeVar("_Meanwhile")
+
+
 def _counts(
     backend: Backend,
     rules: PrivacyRules,
@@ -643,8 +646,8 @@ def _counts(
     used: dict[str, ir.Table],
     keys: _Keys,
     *,
-    meanwhile: Callable[[Counts], None] = lambda counts: None,
-) -> Counts:
+    meanwhile: Callable[[Counts], _Meanwhile],
+) -> tuple[Counts, _Meanwhile]:
     """Run the counts and map keys back to ids, as the document assembler expects them.
 
     Rows arrive ordered by audience, so each audience's dict is found once per run of rows, not
@@ -653,7 +656,8 @@ def _counts(
     The demographic counts run in the engine on a second thread while ``meanwhile`` gets the
     counts without their demographics (filled in the same object afterwards): the build writes
     the interest part of every document then, in Python, while the engine joins members with
-    their users' values, which does not keep both cores busy by itself.
+    their users' values, which does not keep both cores busy by itself. Returns the complete
+    counts and what ``meanwhile`` returned (the build's document assembler).
     """
 
     def audience(account_key: int, code: int) -> tuple[str, str]:
@@ -711,7 +715,7 @@ def _counts(
     counts = Counts(sizes=sizes, interests=interests, demographics=demographics)
     with ThreadPoolExecutor(max_workers=1) as engine:
         pending = engine.submit(demographic_rows)
-        meanwhile(counts)
+        prepared = meanwhile(counts)
         demo_rows = pending.result().to_pydict()
     per_dimension: dict[str, list[tuple[str, int]]] = {}
     previous = None
@@ -728,7 +732,7 @@ def _counts(
             per_dimension = demographics.setdefault(audience(account_key, code), {})
         # int(): an engine may hand a count back as a decimal (a sum does, on DuckDB).
         per_dimension.setdefault(dimension, []).append((key, int(users)))
-    return counts
+    return counts, prepared
 
 
 def _catalogue(backend: Backend, used: dict[str, ir.Table], levels: ir.Table) -> Catalogue:
