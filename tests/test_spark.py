@@ -64,9 +64,11 @@ TEST_CONF = (
 @pytest.fixture(scope="session")
 def spark_session() -> Iterator[Any]:
     """The one local SparkSession of the test run (the JVM starts once)."""
-    session, _log = start_session(SparkSettings("local[2]", TEST_CONF))
+    session, log = start_session(SparkSettings("local[2]", TEST_CONF))
     yield session
     session.stop()
+    if log is not None:  # each run left its JVM's log in the temporary directory
+        log.unlink(missing_ok=True)
 
 
 # --- comparing two builds --------------------------------------------------------------------
