@@ -239,6 +239,16 @@ def test_a_path_that_cannot_be_used_exits_3(tmp_path: Path) -> None:
         assert result.stderr.endswith(f"the data directory {data} {says}\n"), result.stderr
 
 
+def test_a_url_on_duckdb_says_to_use_spark(tmp_path: Path) -> None:
+    """DuckDB reads local paths: a URL is refused in one line saying what reads it."""
+    url = "hdfs://namenode:8020/exports/2026-11-27/"
+    result = pinsights("build", "--data", url, "--store", str(tmp_path / "s"))
+    assert result.returncode == ExitStatus.UNUSABLE_PATH, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "--data hdfs://namenode:8020/exports/2026-11-27 is a URL" in result.stderr
+    assert "use --engine spark" in result.stderr
+
+
 def test_unknown_ids_are_bad_arguments_and_retiring_twice_says_so(tmp_path: Path) -> None:
     store = str(tmp_path / "s")
     (tmp_path / "s").mkdir(mode=0o700)

@@ -13,6 +13,7 @@ compares its documents with DuckDB's.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -602,3 +603,162 @@ def test_build_on_a_standalone_cluster_publishes_the_same_documents(tmp_path: Pa
     assert_same(duck, spark)
     assert "WARN" not in finished.stderr and "log4j" not in finished.stderr
     assert not list(temp.glob("pinsights-spark-*.log")), "a build that ran leaves no log behind"
+
+
+# --- a dataset behind a URL (Hadoop's file systems) ------------------------------------------
+
+
+def test_data_is_a_url_or_a_local_path() -> None:
+    from pinsights.data.load import UrlPath, data_path
+
+    for text, root, path in (
+        ("hdfs://nn:8020/exports/day/", "hdfs://nn:8020", "/exports/day"),
+        ("s3a://bucket", "s3a://bucket", "/"),
+        ("file:///tmp/data", "file://", "/tmp/data"),
+        ("file:/tmp/data", "file:", "/tmp/data"),
+        ("viewfs://cluster/exports//x", "viewfs://cluster", "/exports/x"),
+    ):
+        url = data_path(text)
+        assert isinstance(url, UrlPath) and (url.root, str(url.path)) == (root, path), text
+        assert str(url / "events") == f"{root}{path.rstrip('/')}/events"
+    assert str(data_path("file:///tmp/data")) == "file:///tmp/data", "a URL stays a URL"
+    for local in ("data", "./a:b/c", "/srv/exports", "c:/x", "exports:2026", "a:b/c"):
+        assert data_path(local) == Path(local)
+
+
+_mounts = iter(range(1_000_000))
+
+
+def viewfs(session: Any, target: Path) -> str:
+    """A ``viewfs://`` URL of ``target``, a file system configured only by settings (a mount
+    table) that Python cannot open: what Spark lists and reads through it went through Hadoop.
+    A new mount table each time: Hadoop caches a file system per URL authority."""
+    name = f"pinsights{os.getpid()}n{next(_mounts)}"
+    hadoop = session.sparkContext._jsc.hadoopConfiguration()
+    hadoop.set(f"fs.viewfs.mounttable.{name}.link./exports", f"file://{target}")
+    return f"viewfs://{name}/exports"
+
+
+#: Every kind of input behind a URL: a Parquet folder with Hive partitions (and the markers a
+#: Hadoop job leaves, which are skipped), gzip CSV, zstd JSON Lines, a directory mixing Parquet
+#: and gzip CSV, malformed lines in CSV and JSON Lines.
+URL_LAYOUT = {"interests": "jsonl.zst", "ad_accounts": "csv.gz", "users": "parquet+csv.gz",
+              "pins": "csv", "events": "parquet"}  # fmt: skip
+URL_STYLES = {
+    "users": TextStyle(bom=True, malformed=tuple(enumerate(MESSY_LINES["csv"][:4]))),
+    "interests": TextStyle(crlf=True, malformed=((1, b"[45, 2]"),)),
+}
+
+
+def test_a_dataset_behind_a_url_builds_as_from_its_local_path(
+    spark_session: Any, tmp_path: Path
+) -> None:
+    """viewfs:// and file:/// URLs list, read and quarantine exactly as DuckDB does the local
+    path; the quarantine names each file by the URL (a URL stays a URL)."""
+    from pinsights.data.load import data_path
+
+    data_dir = tmp_path / "data"
+    write_dataset(
+        messy_tables(), data_dir, URL_LAYOUT, partitioned=True, extra_columns=True,
+        anchor=dt.date(2026, 11, 1), styles=URL_STYLES,
+    )  # fmt: skip
+    (data_dir / "events" / "_SUCCESS").write_bytes(b"")
+    (data_dir / "events" / "date=2026-11-01" / ".part-0.parquet.crc").write_bytes(b"\0")
+    options = {"min_audience_size": 1, "min_cell_size": 1, "max_bad_fraction": 1.0}
+    duck = build_with("duckdb", data_dir, tmp_path / "store-duckdb", **options)
+    assert duck.report is not None and duck.documents, duck.error
+    assert {row[1].rsplit(".", 2)[-2:][-1] for row in duck.quarantine if row[3] == "malformed"} == {
+        "gz",
+        "zst",
+    }
+    for n, url in enumerate((f"{viewfs(spark_session, tmp_path)}/data", f"file://{data_dir}")):
+        remote = build_with("spark", data_path(url), tmp_path / f"store-{n}", **options)
+        assert remote.error is None, remote.error
+        assert {row[1].split("/data/")[0] for row in remote.quarantine} == {url[: -len("/data")]}
+        shown_locally = [
+            (table, file.replace(url, str(data_dir)), *rest)
+            for table, file, *rest in remote.quarantine
+        ]
+        assert_same(duck, dataclasses.replace(remote, quarantine=shown_locally))
+
+
+def test_a_damaged_compressed_file_behind_a_url_is_named(
+    spark_session: Any, tmp_path: Path
+) -> None:
+    from pinsights.data.load import data_path
+
+    tables = messy_tables()
+    data_dir = tmp_path / "data"
+    write_dataset(tables, data_dir, {**URL_LAYOUT, "users": "csv.gz", "pins": "jsonl.zst"})
+    url = f"{viewfs(spark_session, tmp_path)}/data"
+    gz, zst = data_dir / "users.csv.gz", data_dir / "pins.jsonl.zst"
+    intact_gz, intact_zst = gz.read_bytes(), zst.read_bytes()
+    crc = bytearray(intact_gz)
+    crc[-6] ^= 0xFF  # the gzip trailer's CRC no longer matches the text
+    for damage, says in (
+        ((gz, intact_gz[:-9]), "users.csv.gz: EOFException: Unexpected end of input stream"),
+        ((gz, bytes(crc)), "users.csv.gz: IOException: gzip stream CRC failure"),
+        ((zst, intact_zst[: len(intact_zst) // 2]), "pins.jsonl.zst: "),
+    ):
+        gz.write_bytes(intact_gz)
+        zst.write_bytes(intact_zst)
+        damage[0].write_bytes(damage[1])
+        with pytest.raises(BuildError) as failed:
+            build(BuildOptions(data_dir=data_path(url), store_dir=tmp_path / "s",
+                               engine="spark"))  # fmt: skip
+        message = str(failed.value)
+        assert message.startswith(f"cannot read {url}/{says}"), message
+        assert "damaged or truncated" in message and "\n" not in message
+
+
+def test_an_unusable_url_says_what_is_wrong_in_one_line(spark_session: Any, tmp_path: Path) -> None:
+    """A scheme no file system handles names the connector to add; a missing directory or
+    table is named as for a local path; all with the exit status of an unusable path."""
+    from pinsights.cli_errors import ExitStatus, explain
+    from pinsights.data.load import data_path
+
+    (tmp_path / "data").mkdir()
+    mounted = viewfs(spark_session, tmp_path)
+    for url, says, status in (
+        ("s3a://bucket/exports", r"no file system for s3a:// URLs in this Spark session \(Hadoop "
+         r"[\d.]+\): add hadoop-aws to its class path, e\.g\. --spark-conf spark\.jars\.packages="
+         r"org\.apache\.hadoop:hadoop-aws:[\d.]+ \(or spark-submit --jars", ExitStatus.UNUSABLE_PATH),
+        ("nosuchfs://host/x", r"no file system for nosuchfs:// URLs", ExitStatus.UNUSABLE_PATH),
+        (f"{mounted}/nope", rf"the data directory {mounted}/nope does not exist$",
+         ExitStatus.UNUSABLE_PATH),
+        (f"{mounted}/data", rf"missing table 'interests': expected .* in {mounted}/data$",
+         ExitStatus.FAILED),
+    ):  # fmt: skip
+        with pytest.raises(BuildError) as failed:
+            build(BuildOptions(data_dir=data_path(url), store_dir=tmp_path / "s",
+                               engine="spark"))  # fmt: skip
+        explained = explain(failed.value)
+        assert explained is not None, failed.value
+        assert explained[0] == status and "\n" not in explained[1], explained
+        assert re.search(says, explained[1]), explained[1]
+
+
+def test_a_viewfs_url_on_the_command_line_is_listed_and_read_through_hadoop(
+    tmp_path: Path,
+) -> None:
+    """The path a user takes: ``--data viewfs://…`` with the mount table passed as
+    ``--spark-conf spark.hadoop.…`` to a new session. The dataset is listed and its headers and
+    compressed streams read through Hadoop: a cut file is named by its URL, in one line, exit 1
+    (the build itself from a URL is compared with DuckDB's above)."""
+    data_dir = tmp_path / "data"
+    write_dataset(messy_tables(), data_dir, {**URL_LAYOUT, "events": "csv.gz"}, partitioned=True)
+    events = data_dir / "events" / "date=2026-11-01" / "part-0.csv.gz"
+    events.write_bytes(events.read_bytes()[:-9])
+    finished = subprocess.run(
+        [sys.executable, "-m", "pinsights.cli", "build", "--engine", "spark",
+         "--data", "viewfs://exports/mounted/data/", "--store", str(tmp_path / "store"),
+         "--spark-master", "local[1]",
+         "--spark-conf", f"spark.hadoop.fs.viewfs.mounttable.exports.link./mounted=file://{tmp_path}"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 1, finished.stderr[-3000:]
+    assert finished.stderr == (
+        "pinsights: build failed: cannot read viewfs://exports/mounted/data/events/date=2026-11-01"
+        "/part-0.csv.gz: EOFException: Unexpected end of input stream. The file is damaged or"
+        " truncated: export it again, or move it out of the dataset.\n"
+    )

@@ -141,6 +141,14 @@ def _calendar_date(text: str | datetime.date) -> datetime.date:
         raise typer.BadParameter(str(error)) from None
 
 
+def _data_path(text: str | Path) -> Path:
+    """``--data`` as written: a URL stays a URL (a ``Path`` would fold its ``//``); typed as a
+    path, which is what it is for every engine but Spark's."""
+    from pinsights.data.load import data_path
+
+    return text if isinstance(text, Path) else data_path(text)  # type: ignore[return-value]
+
+
 def _engine(name: str) -> str:
     from pinsights.engine.build import ENGINES
 
@@ -210,8 +218,10 @@ def build(
     data: Path = typer.Option(
         ...,
         "--data",
-        help="Dataset directory (SPEC §2).",
-        metavar="DIR",
+        parser=_data_path,
+        help="Dataset directory (SPEC §2); with --engine spark also a URL of any file system"
+        " Spark reads (hdfs://…, s3a://…, file:///…).",
+        metavar="DIR|URL",
     ),
     store: Path = STORE_OPTION,
     date: list[datetime.date] | None = typer.Option(

@@ -30,10 +30,13 @@ from __future__ import annotations
 import csv
 import errno
 import os
+import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Literal, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -84,14 +87,78 @@ class InputError(Exception):
     """The dataset cannot be built at all: a missing table or column, an unreadable file."""
 
 
+def unusable_path(message: str, code: int, path: object) -> InputError:
+    """An :class:`InputError` for a data path that cannot be used at all (missing, a file, a URL
+    no file system handles): its ``OSError`` cause gives it the exit status of an unusable path."""
+    error = InputError(message)
+    error.__cause__ = OSError(code, os.strerror(code), str(path))
+    return error
+
+
+#: ``scheme:/…`` with a scheme of two letters or more (``hdfs://nn/x``, ``s3a://bucket/x``,
+#: ``file:///x``, ``viewfs://cluster/x``): a location only Hadoop's file systems (Spark) read.
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):(?=/)(?P<authority>//[^/]*)?(?P<path>/.*)?")
+
+
+@dataclass(frozen=True, order=True)
+class UrlPath:
+    """A file or directory named by a URL (``hdfs://nn:8020/exports/events``): path-like enough
+    for discovery and the readers (``name``, ``parent``, ``parts``, ``/``), and printed as the
+    user wrote it, so ``__source_file`` shows a URL as a URL. Python never opens one: Spark lists
+    and reads it through Hadoop's FileSystem API (:mod:`pinsights.data.load_spark`)."""
+
+    root: str  # scheme and authority as written: "hdfs://nn:8020", "file://", "file:"
+    path: PurePosixPath  # absolute
+
+    @classmethod
+    def parse(cls, text: str) -> UrlPath | None:
+        """The URL in ``text``, or None when ``text`` is a local path."""
+        match = _URL.fullmatch(text)
+        if match is None:
+            return None
+        root = f"{match['scheme']}:{match['authority'] or ''}"
+        return cls(root, PurePosixPath(match["path"] or "/"))
+
+    @property
+    def scheme(self) -> str:
+        return self.root.split(":", 1)[0].lower()
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def parent(self) -> UrlPath:
+        return UrlPath(self.root, self.path.parent)
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return self.path.parts
+
+    def __truediv__(self, name: str) -> UrlPath:
+        return UrlPath(self.root, self.path / name)
+
+    def __str__(self) -> str:
+        return self.root + str(self.path)
+
+
+#: Where a dataset may be: a local (or mounted) path, or with the Spark engine a URL.
+DataPath = Path | UrlPath
+
+
+def data_path(text: str) -> DataPath:
+    """``--data`` as given: a URL stays a URL (``Path`` would fold its ``//``)."""
+    return UrlPath.parse(text) or Path(text)
+
+
 @dataclass(frozen=True)
 class InputFile:
-    path: Path
+    path: DataPath
     format: str  # parquet, csv or jsonl
     compression: str | None = None
 
 
-def input_file(path: Path) -> InputFile | None:
+def input_file(path: DataPath) -> InputFile | None:
     """The file's format and compression from its name, or None for a file that is not input."""
     name = path.name.lower()
     for suffix, (fmt, compression) in SUFFIXES.items():
@@ -119,17 +186,77 @@ class TableSource:
         return tuple(f for f in self.files if f.format == fmt)
 
 
-def discover(data_dir: Path) -> dict[str, TableSource]:
-    """Locate every table of the contract in ``data_dir``; a missing required table is an error."""
-    if not data_dir.is_dir():  # the OSError cause gives it the exit status of an unusable path
-        code = errno.ENOTDIR if data_dir.exists() else errno.ENOENT
-        reason = "is a file, not a directory" if data_dir.exists() else "does not exist"
-        raise InputError(f"the data directory {data_dir} {reason}") from OSError(
-            code, os.strerror(code), str(data_dir)
-        )
+#: What a path is: a directory, a file, or nothing (missing, or neither: a broken link).
+Kind = Literal["dir", "file"] | None
+
+
+class FileTree(Protocol):
+    """What discovery needs of a file system: the local one (:class:`LocalTree`) or, for a URL,
+    Hadoop's (:class:`pinsights.data.load_spark.HadoopTree`)."""
+
+    def kind(self, path: DataPath) -> Kind: ...
+
+    def entries(self, directory: DataPath) -> list[tuple[DataPath, Kind]]:
+        """The directory's entries, sorted by name, each with its kind."""
+        ...
+
+    def files_under(self, directory: DataPath) -> list[DataPath]:
+        """Every file below ``directory`` (recursively, sorted) whose path below it has no part
+        starting with ``.`` or ``_`` (hidden files, ``_SUCCESS``, ``_temporary/``)."""
+        ...
+
+
+def _hidden(parts: tuple[str, ...]) -> bool:
+    return any(part.startswith((".", "_")) for part in parts)
+
+
+class LocalTree:
+    """The local file system (a mounted one included), through :mod:`pathlib`."""
+
+    def kind(self, path: DataPath) -> Kind:
+        assert isinstance(path, Path)
+        return "dir" if path.is_dir() else "file" if path.exists() else None
+
+    def entries(self, directory: DataPath) -> list[tuple[DataPath, Kind]]:
+        assert isinstance(directory, Path)
+        return [
+            (path, "dir" if path.is_dir() else "file" if path.is_file() else None)
+            for path in sorted(directory.iterdir())
+        ]
+
+    def files_under(self, directory: DataPath) -> list[DataPath]:
+        assert isinstance(directory, Path)
+        return [
+            path
+            for path in sorted(directory.rglob("*"))
+            if path.is_file() and not _hidden(path.relative_to(directory).parts)
+        ]
+
+
+def discover(data_dir: DataPath, tree: FileTree | None = None) -> dict[str, TableSource]:
+    """Locate every table of the contract in ``data_dir``; a missing required table is an error.
+
+    ``tree`` lists the files (the local file system when None); a URL needs Hadoop's, which only
+    the Spark engine has, so without one a URL is refused.
+    """
+    if tree is None:
+        if isinstance(data_dir, UrlPath):
+            raise unusable_path(
+                f"--data {data_dir} is a URL: the DuckDB engine reads local paths only; use"
+                " --engine spark to read it through Spark (or a path where it is mounted)",
+                errno.EPROTONOSUPPORT,
+                data_dir,
+            )
+        tree = LocalTree()
+    kind = tree.kind(data_dir)
+    if kind != "dir":
+        code = errno.ENOTDIR if kind == "file" else errno.ENOENT
+        reason = "is a file, not a directory" if kind == "file" else "does not exist"
+        raise unusable_path(f"the data directory {data_dir} {reason}", code, data_dir)
+    entries = tree.entries(data_dir)
     sources: dict[str, TableSource] = {}
     for table in TABLES:
-        source = _find(data_dir, table)
+        source = _find(tree, data_dir, entries, table)
         if source is None:
             if table.optional:
                 continue
@@ -139,39 +266,36 @@ def discover(data_dir: Path) -> dict[str, TableSource]:
     return sources
 
 
-def _find(data_dir: Path, table: Table) -> TableSource | None:
-    entries = [
+def _find(
+    tree: FileTree, data_dir: DataPath, entries: list[tuple[DataPath, Kind]], table: Table
+) -> TableSource | None:
+    files = [
         found
-        for path in sorted(data_dir.iterdir())
-        if path.is_file()
+        for path, kind in entries
+        if kind == "file"
         and (found := input_file(path)) is not None
         and path.name.lower() == table.name + _suffix_of(path.name)
     ]
     directory = data_dir / table.name
-    candidates = [str(e.path.name) for e in entries] + (
-        [f"{table.name}/"] if directory.is_dir() else []
-    )
+    is_dir = any(kind == "dir" and path.name == table.name for path, kind in entries)
+    candidates = [str(e.path.name) for e in files] + ([f"{table.name}/"] if is_dir else [])
     if len(candidates) > 1:
         raise InputError(
             f"table '{table.name}' is given more than once in {data_dir}"
             f" ({', '.join(candidates)}): keep one of them"
         )
-    if entries:
-        return TableSource(table, (entries[0],))
-    if not directory.is_dir():
+    if files:
+        return TableSource(table, (files[0],))
+    if not is_dir:
         return None
-    files = tuple(
-        found
-        for path in sorted(directory.rglob("*"))
-        if path.is_file()
-        and not any(part.startswith((".", "_")) for part in path.relative_to(directory).parts)
-        and (found := input_file(path)) is not None
+    found_files = tuple(
+        found for path in tree.files_under(directory) if (found := input_file(path)) is not None
     )
-    if not files:
+    if not found_files:
         raise InputError(
             f"table '{table.name}': directory {directory} holds no {', '.join(SUFFIXES)} file"
         )
-    return TableSource(table, files)
+    return TableSource(table, found_files)
 
 
 def _suffix_of(name: str) -> str:
@@ -291,6 +415,7 @@ def _read_text_files(
     for table_name in (rejects, scans):
         con.execute(f"DROP TABLE IF EXISTS {_quoted(table_name)}")
     for file in files:
+        assert isinstance(file.path, Path), "DuckDB reads local files (discover refuses URLs)"
         _check_stream(file)
         options = _REJECTS.format(table=rejects, scans=scans) + _compression(file)
         try:
@@ -339,19 +464,32 @@ def _csv_header(file: InputFile) -> tuple[str, ...] | None:
     """
     try:
         with pa.input_stream(str(file.path), compression=file.compression) as stream:
-            first = b""
-            while b"\n" not in first and (chunk := stream.read(1 << 16)):
-                first += chunk
-        line = first.split(b"\n", 1)[0].removesuffix(b"\r").decode("utf-8-sig")
+            line = first_line(stream.read)
     except (OSError, pa.ArrowException) as error:
         raise unreadable(file, error) from error
+    return csv_header(file, line)
+
+
+def first_line(read: Callable[[int], bytes]) -> bytes:
+    """The first line of a stream (without its line end), read in chunks from ``read``."""
+    first = b""
+    while b"\n" not in first and (chunk := read(1 << 16)):
+        first += chunk
+    return first.split(b"\n", 1)[0]
+
+
+def csv_header(file: InputFile, line: bytes) -> tuple[str, ...] | None:
+    """The column names in a CSV file's first line (None when it is blank): a UTF-8 BOM and a CR
+    dropped, names starting ``__`` or repeated made unique."""
+    try:
+        text = line.removesuffix(b"\r").decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise InputError(
             f"cannot read {file.path}: its header line is not UTF-8 text ({error})"
         ) from error
-    if not line.strip():
+    if not text.strip():
         return None
-    names = next(csv.reader([line]))
+    names = next(csv.reader([text]))
     unique: list[str] = []
     for column in names:
         candidate, n = column, 1

@@ -23,19 +23,27 @@ line to the driver (see :func:`numbered_lines`).
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pinsights.data.load import (
     LINE,
     MALFORMED,
     SOURCE_FILE,
     TEXT,
+    DataPath,
     InputError,
     InputFile,
+    Kind,
     TableSource,
+    UrlPath,
     _check_stream,
     _csv_header,
+    csv_header,
+    first_line,
+    unreadable,
+    unusable_path,
 )
 
 if TYPE_CHECKING:
@@ -57,6 +65,18 @@ JSON_OPTIONS = {"allowSingleQuotes": "false", "allowNonNumericNumbers": "false"}
 BOM = "\ufeff"
 #: A blank JSON line holds at most these (DuckDB's trim set); in CSV only an empty line is blank.
 BLANK_JSON = r"^[ \t\r]*$"
+#: Hadoop codecs by the compression a file's name tells (the ones Spark's text reader picks).
+CODECS = {"gzip": "org.apache.hadoop.io.compress.GzipCodec", "zstd": ZSTD_CODEC}
+#: Hadoop connectors Spark does not ship, by URL scheme: (what it is, Maven coordinates with
+#: ``{hadoop}`` for the Hadoop version of the session, so the jar matches its client).
+CONNECTORS = {
+    "s3a": ("hadoop-aws", "org.apache.hadoop:hadoop-aws:{hadoop}"),
+    "abfs": ("hadoop-azure", "org.apache.hadoop:hadoop-azure:{hadoop}"),
+    "abfss": ("hadoop-azure", "org.apache.hadoop:hadoop-azure:{hadoop}"),
+    "wasb": ("hadoop-azure", "org.apache.hadoop:hadoop-azure:{hadoop}"),
+    "wasbs": ("hadoop-azure", "org.apache.hadoop:hadoop-azure:{hadoop}"),
+    "gs": ("the GCS connector", "com.google.cloud.bigdataoss:gcs-connector:hadoop3-2.2.26"),
+}
 
 
 def read_source(session: SparkSession, source: TableSource) -> DataFrame:
@@ -86,6 +106,189 @@ def read_source(session: SparkSession, source: TableSource) -> DataFrame:
     for part in parts[1:]:
         frame = frame.unionByName(part, allowMissingColumns=True)
     return frame
+
+
+# -- a dataset behind a URL -------------------------------------------------------------------
+
+
+class HadoopTree:
+    """Files named by URLs, through Hadoop's FileSystem API in the driver's JVM (py4j): the
+    listing of :func:`pinsights.data.load.discover`, CSV header lines and the check of compressed
+    streams, so a dataset in HDFS, S3 or any file system the session's Hadoop configuration knows
+    is found and judged by the same rules as a local one. Python's own file functions never see
+    a URL. Errors say what is wrong in one line: a scheme no file system handles (and which
+    connector to add), a path that does not exist, no permission, a file system not reachable.
+    """
+
+    def __init__(self, session: SparkSession) -> None:
+        context = session.sparkContext
+        assert context._jvm and context._jsc, "a classic (JVM) session"
+        self._jvm = context._jvm
+        self._conf = context._jsc.hadoopConfiguration()
+
+    # -- FileTree -------------------------------------------------------------------------
+
+    def kind(self, path: DataPath) -> Kind:
+        fs, jpath = self._file_system(path)
+        try:
+            return _kind(fs.getFileStatus(jpath))
+        except Exception as error:
+            if "java.io.FileNotFoundException" in _java_classes(error):
+                return None
+            self._fail(path, error, "cannot look at")
+
+    def entries(self, directory: DataPath) -> list[tuple[DataPath, Kind]]:
+        return sorted(self._list(directory))
+
+    def files_under(self, directory: DataPath) -> list[DataPath]:
+        found: list[DataPath] = []
+        pending = [directory]
+        while pending:
+            for path, kind in self._list(pending.pop()):
+                if path.name.startswith((".", "_")):
+                    continue
+                if kind == "dir":
+                    pending.append(path)
+                elif kind == "file":
+                    found.append(path)
+        return sorted(found)
+
+    def _list(self, directory: DataPath) -> list[tuple[DataPath, Kind]]:
+        assert isinstance(directory, UrlPath)
+        fs, jpath = self._file_system(directory)
+        try:
+            return [
+                (directory / str(status.getPath().getName()), _kind(status))
+                for status in fs.listStatus(jpath)
+            ]
+        except Exception as error:
+            self._fail(directory, error, "cannot list")
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def csv_header(self, file: InputFile) -> tuple[str, ...] | None:
+        """A CSV file's header line (see :func:`pinsights.data.load.csv_header`)."""
+        stream = self._open(file)
+        try:
+
+            def read(size: int) -> bytes:  # py4j hands a Java byte[] over as bytes
+                return bytes(stream.readNBytes(size))
+
+            line = first_line(read)
+        except Exception as error:
+            raise unreadable(file, _JavaFailure(error)) from error
+        finally:
+            stream.close()
+        return csv_header(file, line)
+
+    def check_stream(self, file: InputFile) -> None:
+        """A compressed file decompresses to its end, intact (see
+        :func:`pinsights.data.load._check_stream`): read through in the JVM, nothing sent to
+        Python. Hadoop's gzip checks the CRC, a cut stream ends early in either codec."""
+        if file.compression is None:
+            return
+        stream = self._open(file)
+        try:
+            stream.transferTo(self._jvm.java.io.OutputStream.nullOutputStream())
+        except Exception as error:
+            raise unreadable(file, _JavaFailure(error)) from error
+        finally:
+            stream.close()
+
+    def _open(self, file: InputFile) -> Any:
+        """The file's bytes, decompressed by the codec its name tells."""
+        fs, jpath = self._file_system(file.path)
+        try:
+            stream = fs.open(jpath)
+        except Exception as error:
+            self._fail(file.path, error, "cannot open")
+        if file.compression is None:
+            return stream
+        codec = self._jvm.org.apache.hadoop.util.ReflectionUtils.newInstance(
+            self._jvm.java.lang.Class.forName(CODECS[file.compression]), self._conf
+        )
+        try:
+            return codec.createInputStream(stream)  # gzip reads its header here
+        except Exception as error:
+            stream.close()
+            raise unreadable(file, _JavaFailure(error)) from error
+
+    # -- errors -----------------------------------------------------------------------------
+
+    def _file_system(self, path: DataPath) -> tuple[Any, Any]:
+        jpath = self._jvm.org.apache.hadoop.fs.Path(str(path))
+        try:
+            return jpath.getFileSystem(self._conf), jpath
+        except Exception as error:
+            self._fail(path, error, "cannot reach")
+
+    def _fail(self, path: DataPath, error: Exception, doing: str) -> NoReturn:
+        """One line for a file system that failed on ``path``, with the status of an unusable
+        path (docs/cli.md): what is wrong and, where it helps, what to do. Raised here, not
+        ``from`` the Java error, whose handling context it keeps: its cause is the ``OSError``
+        that gives the status."""
+        classes = _java_classes(error)
+        reason = _JavaFailure(error).reason
+        scheme = path.scheme if isinstance(path, UrlPath) else "file"
+        if classes & {"org.apache.hadoop.fs.UnsupportedFileSystemException"} or (
+            "java.lang.ClassNotFoundException" in classes and "FileSystem" in reason
+        ):
+            raise unusable_path(self._no_file_system(scheme), errno.EPROTONOSUPPORT, path)
+        if classes & {"java.io.FileNotFoundException"}:
+            raise unusable_path(f"{path} does not exist", errno.ENOENT, path)
+        if classes & {
+            "org.apache.hadoop.security.AccessControlException",
+            "java.nio.file.AccessDeniedException",
+        }:
+            raise unusable_path(f"{doing} {path}: permission denied ({reason})", errno.EACCES, path)
+        raise unusable_path(f"{doing} {path}: {reason}", errno.EIO, path)
+
+    def _no_file_system(self, scheme: str) -> str:
+        hadoop = str(self._jvm.org.apache.hadoop.util.VersionInfo.getVersion())
+        what, package = CONNECTORS.get(
+            scheme, (f"a Hadoop file system for {scheme}://", "GROUP:ARTIFACT:VERSION")
+        )
+        package = package.format(hadoop=hadoop)
+        return (
+            f"no file system for {scheme}:// URLs in this Spark session (Hadoop {hadoop}):"
+            f" add {what} to its class path, e.g. --spark-conf spark.jars.packages={package}"
+            f" (or spark-submit --jars with the jar and its dependencies)"
+        )
+
+
+def _kind(status: Any) -> Kind:
+    """What a Hadoop ``FileStatus`` is."""
+    return "dir" if status.isDirectory() else "file" if status.isFile() else None
+
+
+class _JavaFailure(Exception):
+    """A JVM exception met through py4j, as its innermost message (no stack trace)."""
+
+    def __init__(self, error: Exception) -> None:
+        throwable = _throwable(error)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        while throwable is not None:
+            message = throwable.getMessage()
+            name = str(throwable.getClass().getSimpleName())
+            reason = f"{name}: {message}" if message else name
+            throwable = throwable.getCause()
+        self.reason = reason
+        super().__init__(reason)
+
+
+def _throwable(error: BaseException) -> Any:
+    """The Java exception behind a py4j error (PySpark converts some to its own classes)."""
+    return getattr(error, "java_exception", None) or getattr(error, "_origin", None)
+
+
+def _java_classes(error: BaseException) -> set[str]:
+    """Class names of the Java exception behind ``error`` and of its causes."""
+    names: set[str] = set()
+    throwable = _throwable(error)
+    while throwable is not None:
+        names.add(str(throwable.getClass().getName()))
+        throwable = throwable.getCause()
+    return names
 
 
 # -- paths ------------------------------------------------------------------------------------
@@ -205,12 +408,22 @@ def _read_text(
     the contract columns the files have."""
     from pyspark.sql import functions as F
 
-    headers = {file.path: _csv_header(file) for file in files if file.format == "csv"}
+    remote = HadoopTree(session) if any(isinstance(f.path, UrlPath) for f in files) else None
+
+    def read_header(file: InputFile) -> tuple[str, ...] | None:
+        if remote and isinstance(file.path, UrlPath):
+            return remote.csv_header(file)
+        return _csv_header(file)
+
+    headers = {file.path: read_header(file) for file in files if file.format == "csv"}
     columns: dict[str, None] = dict.fromkeys(source.table.column_names)
-    for header in headers.values():
-        columns.update(dict.fromkeys(header or ()))
+    for names in headers.values():
+        columns.update(dict.fromkeys(names or ()))
     for file in files:  # a cut or corrupt compressed stream is named before anything is read
-        _check_stream(file)
+        if remote and isinstance(file.path, UrlPath):
+            remote.check_stream(file)
+        else:
+            _check_stream(file)
     uris = _qualified(session, files)
     uri_of = {path: uri for uri, path in uris.items()}
     lines = numbered_lines(session, files)

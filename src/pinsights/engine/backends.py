@@ -19,7 +19,14 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from pinsights.data.load import InputError, TableSource, find_damaged, register_raw_view
+from pinsights.data.load import (
+    DataPath,
+    InputError,
+    TableSource,
+    discover,
+    find_damaged,
+    register_raw_view,
+)
 
 if TYPE_CHECKING:
     from pinsights.engine.spark import SparkSettings
@@ -31,6 +38,10 @@ class BackendError(Exception):
 
 class Backend(Protocol):
     name: str
+
+    def discover(self, data_dir: DataPath) -> dict[str, TableSource]:
+        """The dataset's tables (SPEC §2), listed with the file system the engine reads."""
+        ...
 
     def raw_table(self, source: TableSource) -> ir.Table: ...
 
@@ -117,6 +128,10 @@ class DuckDBBackend:
             return parsed
         shown = str(self.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
         return memory_bytes(shown.replace(" ", "")) or 0
+
+    def discover(self, data_dir: DataPath) -> dict[str, TableSource]:
+        """Local (or mounted) paths only: a URL is refused, saying to use Spark."""
+        return discover(data_dir)
 
     def raw_table(self, source: TableSource) -> ir.Table:
         register_raw_view(self.con, source)

@@ -29,7 +29,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from pinsights.data import validate
-from pinsights.data.load import InputError, discover
+from pinsights.data.load import DataPath, InputError
 from pinsights.data.tables import TABLES, TABLES_BY_NAME, Rule, Table
 from pinsights.engine import arrow_columns as columns
 from pinsights.engine import semantics
@@ -81,7 +81,7 @@ class BuildError(Exception):
 
 @dataclass(frozen=True)
 class BuildOptions:
-    data_dir: Path
+    data_dir: DataPath  # a local path, or with the Spark engine a URL (load.data_path)
     store_dir: Path = Path("pinsights-store")
     date: dt.date | None = None
     #: More generation dates, built in one run from one reading of the input (with ``date``).
@@ -260,7 +260,7 @@ def _build_locked(store: Store, run: _Run, cleaned: list[str]) -> list[dict[str,
     try:
         with run.step("read"):
             try:
-                sources = discover(options.data_dir)
+                sources = backend.discover(options.data_dir)
                 raw = {name: backend.raw_table(source) for name, source in sources.items()}
             except InputError as error:
                 raise BuildError(str(error)) from error

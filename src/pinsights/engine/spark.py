@@ -29,7 +29,7 @@ import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from pinsights.data.load import WHAT_TO_DO, InputError, TableSource
+from pinsights.data.load import WHAT_TO_DO, DataPath, InputError, TableSource, UrlPath, discover
 from pinsights.data.load_spark import ZSTD_CODEC
 from pinsights.engine.backends import (
     OUTSIDE_MIN,
@@ -362,6 +362,15 @@ class SparkBackend:
         return backend
 
     # -- Backend interface ----------------------------------------------------------------
+
+    def discover(self, data_dir: DataPath) -> dict[str, TableSource]:
+        """A local path is listed as on DuckDB; a URL through Hadoop's FileSystem API in the
+        driver's JVM, so any file system the session knows (HDFS, S3, viewfs…) holds a dataset."""
+        if not isinstance(data_dir, UrlPath):
+            return discover(data_dir)
+        from pinsights.data.load_spark import HadoopTree
+
+        return discover(data_dir, HadoopTree(self.session))
 
     def raw_table(self, source: TableSource) -> ir.Table:
         from pinsights.data.load_spark import read_source
