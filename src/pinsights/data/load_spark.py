@@ -135,7 +135,7 @@ class HadoopTree:
         except Exception as error:
             if "java.io.FileNotFoundException" in _java_classes(error):
                 return None
-            self._fail(path, error, "cannot look at")
+            self._fail(path, error, "cannot reach")
 
     def entries(self, directory: DataPath) -> list[tuple[DataPath, Kind]]:
         return sorted(self._list(directory))
