@@ -75,7 +75,7 @@ CONNECTORS = {
     "abfss": ("hadoop-azure", "org.apache.hadoop:hadoop-azure:{hadoop}"),
     "wasb": ("hadoop-azure", "org.apache.hadoop:hadoop-azure:{hadoop}"),
     "wasbs": ("hadoop-azure", "org.apache.hadoop:hadoop-azure:{hadoop}"),
-    "gs": ("the GCS connector", "com.google.cloud.bigdataoss:gcs-connector:hadoop3-2.2.26"),
+    "gs": ("the GCS connector", "com.google.cloud.bigdataoss:gcs-connector:hadoop3-VERSION"),
 }
 
 
