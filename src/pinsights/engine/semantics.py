@@ -96,7 +96,9 @@ def interest_children(interests: ir.Table, parents: ir.Table) -> ir.Table:
 # --- dense keys ------------------------------------------------------------------------------
 # Ids are strings (an ad account id may be "007"); grouping millions of rows by strings costs twice
 # what grouping by small integers does. Every id that reaches the heavy steps is therefore replaced
-# by a dense integer key first, and mapped back only when documents are assembled.
+# by a dense integer key first, and mapped back only when documents are assembled. User ids are
+# 64-bit integers already and stay: a 32-bit user key gained nothing on either engine (measured,
+# BENCHMARKS.md "Dense integer user keys").
 
 #: Audience codes in memberships and counts.
 AUDIENCE_CODES: dict[int, str] = {
