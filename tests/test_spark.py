@@ -35,6 +35,7 @@ from hypothesis import HealthCheck, given, note, settings
 
 from pinsights.engine.backends import default_memory_limit, memory_bytes
 from pinsights.engine.build import BuildError, BuildOptions, build
+from pinsights.engine.class_archive import class_archive
 from pinsights.engine.spark import (
     SparkSettings,
     check_java,
@@ -461,7 +462,7 @@ def test_a_jvm_out_of_memory_says_what_to_raise(tmp_path: Path) -> None:
     failed = pinsights(
         "build", "--data", str(tmp_path / "data"), "--store", str(tmp_path / "store"),
         "--engine", "spark", "--spark-master", "local[1]", "--memory-limit", "1152MiB",
-        TMPDIR=str(tmp_path / "tmp"),
+        TMPDIR=str(tmp_path / "tmp"), PINSIGHTS_SPARK_CLASS_ARCHIVE="off",
     )  # fmt: skip
     assert failed.returncode == 1, failed.stderr
     assert failed.stderr.splitlines()[-1:] == [
@@ -473,6 +474,45 @@ def test_a_jvm_out_of_memory_says_what_to_raise(tmp_path: Path) -> None:
     assert "Traceback" not in failed.stderr and "Spark failed" not in failed.stderr
     assert not (tmp_path / "store" / "manifest.json").exists()
     assert list((tmp_path / "tmp").glob("pinsights-spark-*.log")) == []
+
+
+def test_a_local_build_records_its_class_archive_once_and_later_builds_start_from_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first local build's JVM records the classes it loaded as it exits, the build waits and
+    moves the archive into place whole; later JVMs start from it; a damaged one is ignored."""
+    from pinsights.data.generate import generate
+
+    generate(tmp_path / "data", users=300, accounts=3, days=4, seed=5)
+    duck = build_with("duckdb", tmp_path / "data", tmp_path / "store-duckdb", min_audience_size=20)
+    archives = tmp_path / "classes"
+    env = {**os.environ, "PINSIGHTS_SPARK_CLASS_ARCHIVE": str(archives)}
+    env.pop("PINSIGHTS_SPARK_MASTER", None)
+
+    def build_on_spark(store: str) -> None:
+        finished = subprocess.run(
+            [sys.executable, "-m", "pinsights.cli", "build", "--data", str(tmp_path / "data"),
+             "--store", str(tmp_path / store), "--engine", "spark", "--spark-master", "local[2]",
+             "--min-audience-size", "20", "--json"],
+            capture_output=True, text=True, timeout=600, check=False, env=env,
+        )  # fmt: skip
+        assert finished.returncode == 0, finished.stderr[-3000:]
+        assert "WARN" not in finished.stderr and "cds" not in finished.stderr
+        spark = published(tmp_path / store, json.loads(finished.stdout), None)
+        assert spark.documents == duck.documents and spark.category_items == duck.category_items
+
+    build_on_spark("first")
+    [archive] = archives.glob("spark-classes-*.jsa")
+    assert archive.stat().st_size > 1_000_000 and not list(archives.glob("*.recording"))
+    monkeypatch.setenv("PINSIGHTS_SPARK_CLASS_ARCHIVE", str(archives))
+    found = class_archive(check_java())
+    assert found is not None and found.java_options() == f"-XX:SharedArchiveFile={archive}"
+    recorded = archive.stat().st_mtime_ns
+    build_on_spark("second")  # started from the archive, and did not record it again
+    assert archive.stat().st_mtime_ns == recorded
+    archive.chmod(0o600)
+    archive.write_bytes(b"not a class archive")  # damaged: the JVM loads classes as usual
+    build_on_spark("third")
 
 
 # --- a standalone cluster on loopback --------------------------------------------------------

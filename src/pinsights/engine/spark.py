@@ -11,6 +11,7 @@ only counts, never rows of events, travel back from the executors.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -38,6 +39,7 @@ from pinsights.engine.backends import (
     default_memory_limit,
     memory_bytes,
 )
+from pinsights.engine.class_archive import ClassArchive, class_archive
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -47,6 +49,8 @@ BROADCAST_ROWS = 1_000_000
 #: Where ``--spark-master`` comes from when it is not given.
 MASTER_ENV = "PINSIGHTS_SPARK_MASTER"
 DEFAULT_MASTER = "local[*]"
+#: The local JVM's options (the collector; the class archive is added to them).
+JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 #: Spark 4.0 runs on Java 17 and 21.
 MIN_JAVA = 17
 
@@ -222,8 +226,17 @@ def _local_cores(master: str) -> int:
 def check_java() -> str:
     """The ``java`` executable Spark will use; :class:`SparkUnavailable` when there is none, or
     when it is older than Spark needs (said plainly, instead of a JVM stack trace)."""
-    java_home = os.environ.get("JAVA_HOME")
-    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    return _check_java(os.environ.get("JAVA_HOME"), os.environ.get("PATH"))
+
+
+@functools.cache
+def _check_java(java_home: str | None, search_path: str | None) -> str:
+    """Once per JAVA_HOME and PATH: probing ``java -version`` costs a JVM start of its own."""
+    java = (
+        str(Path(java_home) / "bin" / "java")
+        if java_home
+        else shutil.which("java", path=search_path)
+    )
     if not java or not os.access(java, os.X_OK):
         where = f"JAVA_HOME={java_home} has no bin/java" if java_home else "no `java` on PATH"
         raise SparkUnavailable(f"the Spark engine needs Java {MIN_JAVA} or newer ({where}): "
@@ -258,13 +271,17 @@ def _import_pyspark() -> None:
 
 
 def start_session(
-    settings: SparkSettings, memory_limit: str | None = None
+    settings: SparkSettings,
+    memory_limit: str | None = None,
+    *,
+    classes: ClassArchive | None = None,
 ) -> tuple[SparkSession, Path | None]:
     """A new SparkSession for ``settings``; the JVM's output goes to a log file unless verbose.
 
     Returns the session and the log file (None when verbose). The driver's heap comes from
     ``memory_limit`` (see :func:`driver_memory`). Spark Connect URLs (``sc://``) are refused with
-    a clear message (see docs/spark.md).
+    a clear message (see docs/spark.md). With ``classes``, the JVM starts from that
+    class-data-sharing archive, or records it (see :mod:`pinsights.engine.class_archive`).
     """
     _import_pyspark()
     from py4j.protocol import Py4JJavaError
@@ -281,6 +298,9 @@ def start_session(
             " need the classic session's JVM); use a spark://HOST:7077 master or spark-submit"
         )
     check_java()
+    if classes is not None:
+        options = f"{merged.get(JAVA_OPTIONS, '')} {classes.java_options()}"
+        merged[JAVA_OPTIONS] = options.strip()
     conf = SparkConf().setMaster(master).setAll(list(merged.items()))
     log_path: Path | None = None
     handle: int | None = None
@@ -311,6 +331,22 @@ def start_session(
     return SparkSession(context), log_path
 
 
+def stop_session(session: SparkSession, classes: ClassArchive | None = None) -> None:
+    """Stop a session :func:`start_session` started. When its JVM records a class archive, end
+    the JVM now, so that it writes the archive while the build waits (a JVM left to exit with
+    Python would write it after the build is gone), and forget it: a later session starts its own.
+    """
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    session.stop()
+    if classes is None or classes.recording is None or gateway is None:
+        return
+    SparkContext._gateway, SparkContext._jvm = None, None
+    gateway.close()
+    classes.finish(getattr(gateway, "proc", None))
+
+
 class SparkBackend:
     """Runs the portable expressions on Spark through Ibis' PySpark backend.
 
@@ -321,11 +357,17 @@ class SparkBackend:
     name = "spark"
 
     def __init__(
-        self, session: SparkSession, *, owns_session: bool, log_path: Path | None = None
+        self,
+        session: SparkSession,
+        *,
+        owns_session: bool,
+        log_path: Path | None = None,
+        classes: ClassArchive | None = None,
     ) -> None:
         self.session = session
         self.owns_session = owns_session
         self.log_path = log_path
+        self.classes = classes  # the JVM's class archive (recorded as the JVM exits)
         self.ibis = ibis.pyspark.connect(session)
         for key, value in REQUIRED.items():
             session.conf.set(key, value)
@@ -360,9 +402,10 @@ class SparkBackend:
             for key, value in settings.conf:
                 builder = builder.config(key, value)
             return cls(builder.getOrCreate(), owns_session=True)
-        session, log_path = start_session(settings, memory_limit)
-        backend = cls(session, owns_session=True, log_path=log_path)
         master = settings.resolved_master()
+        classes = class_archive(check_java()) if master.startswith("local") else None
+        session, log_path = start_session(settings, memory_limit, classes=classes)
+        backend = cls(session, owns_session=True, log_path=log_path, classes=classes)
         backend.memory_advice = memory_advice(master, memory_limit, dict(settings.conf))
         return backend
 
@@ -477,7 +520,7 @@ class SparkBackend:
         self.release(*{*self._views, *self._stored})
         self._rows.clear()
         if self.owns_session:
-            self.session.stop()
+            stop_session(self.session, self.classes)
             if self.log_path is not None and not self._log_cited:
                 self.log_path.unlink(missing_ok=True)
 
