@@ -599,6 +599,23 @@ def test_interest_cycles_and_self_parents_are_unknown_references(tmp_path: Path)
     assert reference.quarantined() == {"interests": {"unknown_reference": 4}}
 
 
+def test_an_interest_eleven_levels_deep_counts_for_its_level_one_and_level_two_ancestors(
+    tmp_path: Path,
+) -> None:
+    """Deeper than one query of the engine's walk down the hierarchy reaches (it walks a few
+    levels at a time): every level is reached, and a cycle hanging below the chain never is."""
+    chain = [interest("1", "Food"), interest("502", "Level 2", "1")]
+    chain += [interest(f"50{d}", f"Level {d}", f"50{d - 1}") for d in range(3, 10)]
+    chain += [interest("510", "Level 10", "509"), interest("511", "Level 11", "510")]
+    cycle = [interest("81", "Cycle a", "82"), interest("82", "Cycle b", "81")]
+    below = [*cycle, interest("83", "Under the cycle", "81")]
+    tables = simple_platform(2, interests=[*chain, *below], pins=[pin(10, "100", "511")])
+    reference, _ = build_both(tmp_path, tables, **SMALL)
+    assert reference.quarantined() == {"interests": {"unknown_reference": 3}}
+    category = reference.documents[("100", T)]["categories"][0]
+    assert (category["id"], [sub["id"] for sub in category["subcategories"]]) == ("1", ["502"])
+
+
 def test_an_event_on_a_pin_whose_account_was_quarantined_is_quarantined(tmp_path: Path) -> None:
     tables = simple_platform(
         2,

@@ -489,6 +489,11 @@ def _check_waves(tables: list[Table]) -> list[list[Table]]:
     ]
 
 
+#: Levels of the interest hierarchy walked by one query (categories, subcategories and a level
+#: below them: the depth of the usual taxonomies, then one more to see that nothing is deeper).
+WALK_LEVELS = 4
+
+
 def _check_interests(backend: Backend, raw: ir.Table, table: Table) -> tuple[ir.Table, ir.Table]:
     """Interests reference each other: the hierarchy is judged by walking down from the categories.
 
@@ -500,17 +505,25 @@ def _check_interests(backend: Backend, raw: ir.Table, table: Table) -> tuple[ir.
         validate.check_table(raw, table, used_keys={}, skip_references=frozenset({"interests"})),
     )
     candidates = validate.used_rows(first)
-    frontier = backend.materialize("interest_level_1", semantics.interest_roots(candidates))
-    reached = [frontier]
-    depth = 1
-    while backend.rows(frontier):
-        depth += 1
-        frontier = backend.materialize(
-            f"interest_level_{depth}", semantics.interest_children(candidates, frontier)
-        )
-        reached.append(frontier)
-    every_level = reached[0].union(*reached[1:]) if len(reached) > 1 else reached[0]
-    levels = backend.materialize("interest_levels", every_level)
+    # WALK_LEVELS levels per query, kept with their deepest level: the walk goes on only while
+    # that one is not empty (on Spark each query is a job with its fixed cost).
+    level = semantics.interest_roots(candidates)
+    reached: list[ir.Table] = []
+    while True:
+        batch = [level]
+        for _ in range(WALK_LEVELS - 1):
+            batch.append(semantics.interest_children(candidates, batch[-1]))
+        walked, deepest = f"interest_levels_{len(reached)}", f"interest_frontier_{len(reached)}"
+        kept = backend.materialize_all({walked: batch[0].union(*batch[1:]), deepest: batch[-1]})
+        reached.append(kept[walked])
+        if not backend.rows(kept[deepest]):
+            break
+        level = semantics.interest_children(candidates, kept[deepest])
+    levels = (
+        backend.materialize("interest_levels", reached[0].union(*reached[1:]))
+        if len(reached) > 1
+        else reached[0]
+    )
     checked = validate.mark_unknown_references(first, ~first.interest_id.isin(levels.interest_id))
     result = backend.materialize("checked_interests", validate.finish(checked, table))
     return result, levels
