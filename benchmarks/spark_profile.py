@@ -106,7 +106,7 @@ def compilations(pid: int) -> dict[str, float]:
     wanted = {
         "compiles": "sun.ci.standardCompiles",
         "osr compiles": "sun.ci.osrCompiles",
-        "compile s": "java.ci.totalTime",
+        "compiling s (elapsed)": "java.ci.totalTime",
         "bytes compiled": "sun.ci.standardBytes",
         "nmethod KiB": "sun.ci.nmethodSize",
     }
@@ -114,7 +114,7 @@ def compilations(pid: int) -> dict[str, float]:
     for label, key in wanted.items():
         if key in counters:
             value = float(counters[key])
-            out[label] = round(value / frequency, 2) if label == "compile s" else value
+            out[label] = round(value / frequency, 2) if label.startswith("compiling") else value
     if "nmethod KiB" in out:
         out["nmethod KiB"] = round(out["nmethod KiB"] / 1024)
     return out
