@@ -10,8 +10,8 @@ No archive is downloaded or shipped: the first local build records one. Its JVM 
 classes it loaded into a temporary file as it exits (``-XX:ArchiveClassesAtExit``), and the build
 waits for that and moves the file into place atomically, so a build never sees half an archive;
 every later build starts from it (``-XX:SharedArchiveFile``). The archive's name carries a digest
-of what it depends on (the ``java`` executable, PySpark's version and jars), so after an upgrade a
-new one is recorded; a stale or damaged archive is refused by the JVM itself, which then loads
+of what it depends on (the ``java`` executable, PySpark's version, its jars and where they are),
+so after an upgrade, or from another virtual environment, a new one is recorded; a stale or damaged archive is refused by the JVM itself, which then loads
 classes as usual. A cache directory that cannot be written means no archive, nothing else.
 
 ``PINSIGHTS_SPARK_CLASS_ARCHIVE`` names the directory to keep it in (default
@@ -90,13 +90,15 @@ def _cache_home() -> Path:
 
 
 def _digest(java: str) -> str:
-    """What the archive depends on: the JVM (its file) and the class path (PySpark's jars)."""
+    """What the archive depends on: the JVM (its file) and the class path (PySpark's jars, where
+    they are: the JVM refuses an archive recorded with another class path, e.g. another venv's)."""
     import pyspark
 
     executable = Path(java).resolve()
     stat = executable.stat()
     parts = [str(executable), str(stat.st_size), str(stat.st_mtime_ns), pyspark.__version__]
     jars = Path(pyspark.__file__).parent / "jars"
+    parts.append(str(jars.resolve()))
     if jars.is_dir():
         parts += sorted(f"{jar.name}:{jar.stat().st_size}" for jar in jars.iterdir())
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
