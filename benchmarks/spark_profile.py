@@ -17,10 +17,11 @@ CPU seconds are what to compare on a shared machine (wall time moves with the ne
 change and its baseline one after the other, several times, alternating. Usage::
 
     python benchmarks/spark_profile.py /work/bench-data/events-10000000 [--master local[2]]
-        [--conf KEY=VALUE]... [--java-options "-XX:..."] [--detail] [--json]
+        [--conf KEY=VALUE]... [--java-options=-XX:...] [--detail] [--json]
 
-``--java-options`` are appended to the build's own local-master JVM options (the collector), where
-``--conf spark.driver.extraJavaOptions=…`` would replace them.
+``--java-options=…`` (with ``=``: the value starts with a dash) are appended to the build's own
+local-master JVM options (the collector), where ``--conf spark.driver.extraJavaOptions=…`` would
+replace them.
 """
 
 from __future__ import annotations
