@@ -51,6 +51,11 @@ MASTER_ENV = "PINSIGHTS_SPARK_MASTER"
 DEFAULT_MASTER = "local[*]"
 #: The local JVM's options (the collector; the class archive is added to them).
 JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+#: The JIT's C2 thresholds, three times the JVM's defaults (local masters).
+C2_LATER = (
+    "-XX:Tier4InvocationThreshold=15000 -XX:Tier4MinInvocationThreshold=1800"
+    " -XX:Tier4CompileThreshold=45000 -XX:Tier4BackEdgeThreshold=120000"
+)
 #: Spark 4.0 runs on Java 17 and 21.
 MIN_JAVA = 17
 
@@ -132,7 +137,10 @@ def defaults(master: str) -> dict[str, str]:
                 # limit: see driver_memory.
                 # Throughput collector: G1's concurrent marking and barriers cost a quarter of
                 # the JVM's CPU on two cores (90 vs 118 CPU s at 10M events, BENCHMARKS.md).
-                "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
+                # C2 compiles a method after 3x the JVM's default calls and loops: fewer
+                # compilations of lukewarm code, which on two cores competes with the tasks
+                # (10M events: wall -3 to -4 s, JVM CPU -5 to -8 s; 2M the same; BENCHMARKS.md).
+                "spark.driver.extraJavaOptions": "-XX:+UseParallelGC " + C2_LATER,
                 # Joins of stored results (whose size Spark only learns after the shuffle) build
                 # a hash table per partition instead of sorting both sides, when it is small.
                 "spark.sql.join.preferSortMergeJoin": "false",
