@@ -795,6 +795,7 @@ def test_a_viewfs_url_on_the_command_line_is_listed_and_read_through_hadoop(
          "--spark-master", "local[1]",
          "--spark-conf", f"spark.hadoop.fs.viewfs.mounttable.exports.link./mounted=file://{tmp_path}"],
         capture_output=True, text=True, timeout=600, check=False,
+        env={**os.environ, "PINSIGHTS_SPARK_CLASS_ARCHIVE": "off"},  # no archive in ~/.cache
     )  # fmt: skip
     assert finished.returncode == 1, finished.stderr[-3000:]
     assert finished.stderr == (
