@@ -28,8 +28,13 @@ PROCESS_TIMEOUT = 300
 
 
 def scrubbed_environment(**extra: str) -> dict[str, str]:
-    """``os.environ`` without any ``PINSIGHTS_*`` / ``PINTEREST_*`` variable, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)}
+    """``os.environ`` without any ``PINSIGHTS_*`` / ``PINTEREST_*`` variable, plus ``extra``;
+    the test session's Spark class archive directory is kept (see conftest)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(OWN_PREFIXES) or k == "PINSIGHTS_SPARK_CLASS_ARCHIVE"
+    }
     return {**env, **extra}
 
 

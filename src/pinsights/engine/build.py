@@ -206,7 +206,7 @@ def build(options: BuildOptions, *, on_step: Callable[[str], None] | None = None
             except Exception as error:
                 with contextlib.suppress(OSError):  # the report must not hide the error
                     _write_failure_report(store, run, str(error) or type(error).__name__)
-                if run.published and isinstance(error, BuildError | StoreError):
+                if run.published and isinstance(error, BuildError | StoreError | BackendError):
                     done = ", ".join(run.published)
                     raise BuildError(f"{error} (published before the failure: {done})") from error
                 raise
