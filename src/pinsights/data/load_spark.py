@@ -408,22 +408,18 @@ def _read_text(
     the contract columns the files have."""
     from pyspark.sql import functions as F
 
-    remote = HadoopTree(session) if any(isinstance(f.path, UrlPath) for f in files) else None
-
-    def read_header(file: InputFile) -> tuple[str, ...] | None:
-        if remote and isinstance(file.path, UrlPath):
-            return remote.csv_header(file)
-        return _csv_header(file)
-
+    # A table's files are all local or all behind URLs (discovered from one --data): the
+    # header lines and the check of compressed streams go through Hadoop for URLs only.
+    read_header, check_stream = _csv_header, _check_stream
+    if any(isinstance(file.path, UrlPath) for file in files):
+        remote = HadoopTree(session)
+        read_header, check_stream = remote.csv_header, remote.check_stream
     headers = {file.path: read_header(file) for file in files if file.format == "csv"}
     columns: dict[str, None] = dict.fromkeys(source.table.column_names)
     for names in headers.values():
         columns.update(dict.fromkeys(names or ()))
     for file in files:  # a cut or corrupt compressed stream is named before anything is read
-        if remote and isinstance(file.path, UrlPath):
-            remote.check_stream(file)
-        else:
-            _check_stream(file)
+        check_stream(file)
     uris = _qualified(session, files)
     uri_of = {path: uri for uri, path in uris.items()}
     lines = numbered_lines(session, files)
