@@ -180,6 +180,16 @@ def engagement_facts(events: ir.Table, start: dt.datetime, end: dt.datetime) -> 
     ).aggregate(engaged=in_window.engaged.any())
 
 
+def platform_memberships(facts: ir.Table) -> ir.Table:
+    """(account_key, audience, user_id) of P: everyone in the facts, under the shared key."""
+    users = facts.select("user_id").distinct()
+    return users.select(
+        account_key=ibis.literal(SHARED_ACCOUNT_KEY, "int32"),
+        audience=ibis.literal(0, "int8"),
+        user_id=users.user_id,
+    )
+
+
 def memberships(facts: ir.Table) -> ir.Table:
     """(account_key, audience, user_id) for P (shared key), T(a) and E(a): see AUDIENCE_CODES.
 
@@ -187,12 +197,7 @@ def memberships(facts: ir.Table) -> ir.Table:
     needs a distinct (a user meets several advertisers), and the three never overlap (their
     audience codes differ).
     """
-    users = facts.select("user_id").distinct()
-    everyone = users.select(
-        account_key=ibis.literal(SHARED_ACCOUNT_KEY, "int32"),
-        audience=ibis.literal(0, "int8"),
-        user_id=users.user_id,
-    )
+    everyone = platform_memberships(facts)
     advertised = facts.filter(facts.account_key.notnull())
     total = advertised.select(
         account_key=advertised.account_key,

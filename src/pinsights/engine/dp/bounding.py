@@ -23,7 +23,7 @@ import ibis
 import ibis.expr.types as ir
 
 from pinsights.engine.dp.parameters import Caps
-from pinsights.engine.semantics import SHARED_ACCOUNT_KEY
+from pinsights.engine.semantics import platform_memberships
 
 #: Audience codes of DP parts (P and E as in semantics.AUDIENCE_CODES; R is T(a) without E(a)).
 PART_CODES: dict[int, str] = {0: "P", 2: "E", 3: "R"}
@@ -40,12 +40,7 @@ def stable_rank_key(user_id: ir.IntegerValue, interest_key: ir.IntegerValue) -> 
 
 def part_memberships(facts: ir.Table) -> ir.Table:
     """(account_key, audience, user_id) for P (shared key), E(a) (2) and R(a) (3)."""
-    users = facts.select("user_id").distinct()
-    everyone = users.select(
-        account_key=ibis.literal(SHARED_ACCOUNT_KEY, "int32"),
-        audience=ibis.literal(0, "int8"),
-        user_id=users.user_id,
-    )
+    everyone = platform_memberships(facts)
     advertised = facts.filter(facts.account_key.notnull())
     parts = advertised.select(
         account_key=advertised.account_key,
