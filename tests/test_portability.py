@@ -17,6 +17,8 @@ import sqlglot
 from pinsights.data import validate
 from pinsights.data.tables import TABLES, Kind, Table
 from pinsights.engine import semantics
+from pinsights.engine.dp import bounding
+from pinsights.engine.dp.parameters import Caps
 from pinsights.engine.privacy import PrivacyRules
 
 NATIVE = {Kind.DIGITS: "string", Kind.STRING: "string", Kind.INT64: "int64"}
@@ -99,6 +101,14 @@ def definition(as_text: bool) -> dict[str, ir.Expr]:
     expressions["demographic counts"] = rules.suppress_small_cells(
         semantics.demographic_counts(member_values, value_keys)
     )
+    # The DP mode's bounding (engine/dp/bounding.py) runs on every engine too.
+    dp_members = bounding.part_memberships(facts)
+    dp_interests = bounding.bounded_user_interests(
+        interests_of_users, expressions["keyed levels"], Caps()
+    )
+    expressions["dp memberships"] = dp_members
+    expressions["dp bounded interests"] = dp_interests
+    expressions["dp interest counts"] = semantics.interest_counts(dp_members, dp_interests)
     return expressions
 
 
