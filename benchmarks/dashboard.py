@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=ROOT / "demo-data")
     args = parser.parse_args()
 
-    from pinsights.server import demo
+    from pinsights.cli import demo
 
     platform_ = demo.prepare(args.dir, progress=sys.stderr.isatty())
     accounts = platform_.ad_account_ids[:3]

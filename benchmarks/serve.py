@@ -192,8 +192,8 @@ def prepare_store(directory: Path, users: int) -> tuple[Path, str]:
 
     data, store, marker = directory / "data", directory / "store", directory / "bench.json"
     if not marker.exists() or Store(store).latest() is None:
-        from pinsights.data.generate import generate
         from pinsights.engine.build import BuildOptions, build
+        from pinsights.synthetic.generate import generate
 
         shutil.rmtree(directory, ignore_errors=True)
         print(f"building a {users}-user platform in {directory} …", file=sys.stderr)

@@ -352,8 +352,8 @@ class BuiltPlatform:
 @pytest.fixture(scope="session")
 def built_platform(tmp_path_factory: pytest.TempPathFactory) -> BuiltPlatform:
     """A small generated platform built by the real engine (a few seconds): 3k users, 5 accounts."""
-    from pinsights.data.generate import generate
     from pinsights.engine.build import BuildOptions, build
+    from pinsights.synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("platform")
     summary = generate(root / "data", users=3000, accounts=5, days=30, seed=3)

@@ -44,7 +44,7 @@ def test_booleans(values: list[bool]) -> None:
 
 def test_a_build_does_not_import_pandas(tmp_path: Path) -> None:
     """What the module is for: a build's last step no longer waits on pyarrow importing pandas."""
-    from pinsights.data.generate import generate
+    from pinsights.synthetic.generate import generate
 
     generate(tmp_path / "data", users=300, accounts=2, days=3, seed=1)
     script = f"""

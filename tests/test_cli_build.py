@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pinsights.data.generate import generate
 from pinsights.engine.backends import DuckDBBackend, memory_bytes
+from pinsights.synthetic.generate import generate
 from tests.processes import pinsights
 
 END = dt.date(2026, 11, 20)

@@ -21,7 +21,7 @@ import pytest
 import typer.main
 
 from pinsights.cli import app
-from pinsights.cli_errors import ExitStatus, explain
+from pinsights.cli.errors import ExitStatus, explain
 from tests.processes import command, pinsights, scrubbed_environment
 
 #: Values that a command must refuse, by option or argument name (strings have no generic bad value).

@@ -76,8 +76,8 @@ class Platform:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """Generate 3,000 users and 4 advertisers, build two snapshot dates, serve them."""
-    from pinsights.data.generate import generate
     from pinsights.engine.build import BuildOptions, build
+    from pinsights.synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("client-platform")
     summary = generate(root / "data", users=3000, accounts=4, days=7, seed=11)

@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
+from pinsights.cli.demo import dashboard_client
 from pinsights.server.clients import ClientRegistry
-from pinsights.server.demo import dashboard_client
 from tests.conftest import RunningServer, mint, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -60,7 +60,7 @@ SHOWN_CATEGORIES = 12  # the page's CATEGORY_ROWS
 
 
 def share(ratio: float) -> str:
-    """How the CLI prints a share (client/_render.py): one decimal, Python's rounding."""
+    """How the CLI prints a share (cli/query_screens.py): one decimal, Python's rounding."""
     return f"{ratio:.1%}"
 
 
@@ -141,8 +141,8 @@ def _make_hostile(data: Path) -> None:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """3,000 users and 4 advertisers, built for two days; a marketer's client for 3 accounts."""
-    from pinsights.data.generate import generate
     from pinsights.engine.build import BuildOptions, build
+    from pinsights.synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("dashboard")
     summary = generate(root / "data", users=3000, accounts=4, days=30, seed=5)

@@ -76,7 +76,7 @@ def test_a_generated_platform_equals_the_reference_at_the_default_thresholds(
     each threshold bite, so the comparison is not one of empty documents."""
     import datetime as dt
 
-    from pinsights.data.generate import generate
+    from pinsights.synthetic.generate import generate
 
     data_dir = tmp_path / "data"
     summary = generate(

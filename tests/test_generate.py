@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pinsights.cli import app
-from pinsights.data.generate import GenerateSummary, generate
+from pinsights.synthetic.generate import GenerateSummary, generate
 
 AGE_BUCKETS = {"18-24", "25-34", "35-44", "45-49", "50-54", "55-64", "65+"}
 GENDERS = {"female", "male", "unspecified"}

@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from pinsights.cli import app
-from pinsights.cli_errors import ExitStatus
+from pinsights.cli.errors import ExitStatus
 from tests.processes import pinsights
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "server.md"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pinsights.data.generate import generate
 from pinsights.engine.build import BuildError, BuildOptions, build
 from pinsights.store import Store
+from pinsights.synthetic.generate import generate
 
 END = dt.date(2026, 11, 20)
 TYPES = ("YOUR_TOTAL_AUDIENCE", "YOUR_ENGAGED_AUDIENCE", "PINTEREST_TOTAL_AUDIENCE")

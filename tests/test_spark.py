@@ -193,7 +193,7 @@ def test_spark_publishes_the_same_bytes_as_duckdb_on_random_platforms(
 def test_spark_publishes_the_same_bytes_on_generated_data(
     spark_session: Any, tmp_path: Path
 ) -> None:
-    from pinsights.data.generate import generate
+    from pinsights.synthetic.generate import generate
 
     generate(tmp_path / "data", users=600, accounts=4, days=6, seed=11)
     duck, spark = build_both(tmp_path / "data", tmp_path, min_audience_size=20, min_cell_size=3)
@@ -448,7 +448,7 @@ def test_a_jvm_out_of_memory_says_what_to_raise(tmp_path: Path) -> None:
     fails in one line that says what to raise, exit 1, nothing published, no log left behind."""
     import gzip
 
-    from pinsights.data.generate import generate
+    from pinsights.synthetic.generate import generate
 
     generate(tmp_path / "data", users=300, accounts=3, days=3, seed=5, events=2000)
     users = tmp_path / "data" / "users.parquet"
@@ -481,7 +481,7 @@ def test_a_local_build_records_its_class_archive_once_and_later_builds_start_fro
 ) -> None:
     """The first local build's JVM records the classes it loaded as it exits, the build waits and
     moves the archive into place whole; later JVMs start from it; a damaged one is ignored."""
-    from pinsights.data.generate import generate
+    from pinsights.synthetic.generate import generate
 
     generate(tmp_path / "data", users=300, accounts=3, days=4, seed=5)
     duck = build_with("duckdb", tmp_path / "data", tmp_path / "store-duckdb", min_audience_size=20)
@@ -612,7 +612,7 @@ def standalone_cluster(scratch: Path, workers: int = 2) -> Iterator[Cluster]:
 
 @pytest.mark.slow
 def test_build_on_a_standalone_cluster_publishes_the_same_documents(tmp_path: Path) -> None:
-    from pinsights.data.generate import generate
+    from pinsights.synthetic.generate import generate
 
     generate(tmp_path / "data", users=400, accounts=3, days=5, seed=5)
     duck = build_with("duckdb", tmp_path / "data", tmp_path / "store-duckdb", min_audience_size=20)
@@ -754,7 +754,7 @@ def test_a_damaged_compressed_file_behind_a_url_is_named(
 def test_an_unusable_url_says_what_is_wrong_in_one_line(spark_session: Any, tmp_path: Path) -> None:
     """A scheme no file system handles names the connector to add; a missing directory or
     table is named as for a local path; all with the exit status of an unusable path."""
-    from pinsights.cli_errors import ExitStatus, explain
+    from pinsights.cli.errors import ExitStatus, explain
     from pinsights.data.load import data_path
 
     (tmp_path / "data").mkdir()

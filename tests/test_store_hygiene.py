@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from pinsights.data.generate import generate
 from pinsights.engine.build import BuildError, BuildOptions, build
 from pinsights.server.clients import ClientRegistry
 from pinsights.store import PUBLISH_STEPS, NotRetainedError, Store, StoreLockedError
+from pinsights.synthetic.generate import generate
 from tests.processes import paused_build, pinsights
 
 END = dt.date(2026, 10, 31)

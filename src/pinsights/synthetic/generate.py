@@ -42,9 +42,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from pinsights.data.geography import COUNTRIES, METROS
 from pinsights.data.tables import AGE_BUCKETS, EVENT_TYPES, GENDERS
-from pinsights.data.taxonomy import CATEGORY_KEYS, interests
+from pinsights.synthetic.geography import COUNTRIES, METROS
+from pinsights.synthetic.taxonomy import CATEGORY_KEYS, interests
 
 __all__ = ["GenerateSummary", "generate"]
 

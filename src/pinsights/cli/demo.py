@@ -33,9 +33,9 @@ class DemoPlatform:
 
 def prepare(directory: Path, *, fresh: bool = False, progress: bool = False) -> DemoPlatform:
     """Generate and build the demo platform under ``directory`` unless it is already there."""
-    from pinsights.data.generate import generate
+    from pinsights.cli.build_screens import build_progress
     from pinsights.engine.build import BuildOptions, build
-    from pinsights.engine.console import build_progress
+    from pinsights.synthetic.generate import generate
 
     data_dir, store_dir = directory / "data", directory / "store"
     marker = directory / DEMO_MARKER

@@ -22,14 +22,10 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from pinsights.contract import (
-    AudienceDefinitionResponse,
-    AudienceDemographicValue,
-    AudienceInsightsResponse,
-)
-
-from ._base import ACCESS_TOKEN_ENV, BASE_URL_ENV, ModelT, insight_type_of_definition
-from ._errors import (
+from pinsights.client import (
+    ACCESS_TOKEN_ENV,
+    BASE_URL_ENV,
+    Client,
     ForbiddenError,
     InvalidArgumentError,
     NotFoundError,
@@ -37,7 +33,12 @@ from ._errors import (
     PinsightsError,
     UnauthorizedError,
 )
-from ._sync import Client
+from pinsights.client._base import ModelT, insight_type_of_definition
+from pinsights.contract import (
+    AudienceDefinitionResponse,
+    AudienceDemographicValue,
+    AudienceInsightsResponse,
+)
 
 BAR_WIDTH = 20
 #: With ``--limit``, how many subcategories of each shown category the subcategories table lists.

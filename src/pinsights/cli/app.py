@@ -2,7 +2,7 @@
 
 Progress and logs go to stderr; machine-readable output (``--json``) and anything meant to be piped
 (tokens) go to stdout. Errors reach the user as one line and an exit status, never a traceback:
-every command runs inside ``cli_errors.ErrorReportingGroup`` (statuses in docs/cli.md).
+every command runs inside ``cli.errors.ErrorReportingGroup`` (statuses in docs/cli.md).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from pinsights.cli_errors import ErrorReportingGroup
+from pinsights.cli.errors import ErrorReportingGroup
 
 if TYPE_CHECKING:
     from pinsights.engine.spark import SparkSettings
@@ -58,8 +58,8 @@ def generate_command(
     contract, ready for `pinsights build --data OUT_DIR`."""
     from rich.console import Console
 
-    from pinsights.cli_errors import CommandError, ExitStatus
-    from pinsights.data.generate import generate
+    from pinsights.cli.errors import CommandError, ExitStatus
+    from pinsights.synthetic.generate import generate
 
     if out_dir.exists() and not out_dir.is_dir():
         raise CommandError(f"{out_dir} is a file, not a directory", ExitStatus.UNUSABLE_PATH)
@@ -277,9 +277,9 @@ def build(
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON."),
 ) -> None:
     """Compute every insight document for a date (or several) and publish each atomically."""
+    from pinsights.cli.build_screens import build_progress, print_build_summary, stderr
     from pinsights.engine.build import BuildOptions
     from pinsights.engine.build import build as run_build
-    from pinsights.engine.console import build_progress, print_build_summary, stderr
     from pinsights.engine.spark import SparkSettings, parse_conf
 
     try:
@@ -319,7 +319,7 @@ def quarantine(
     as_json: bool = typer.Option(False, "--json", help="Print summary and rows as JSON."),
 ) -> None:
     """Show the rows the last build quarantined: a summary per table and rule, and examples."""
-    from pinsights.engine.console import print_quarantine, quarantine_summary
+    from pinsights.cli.build_screens import print_quarantine, quarantine_summary
     from pinsights.store import QUARANTINE, Store, StoreError
 
     if not store.is_dir():
@@ -368,7 +368,7 @@ def store_check(
 
     Exit status 0 when the store is sound (after repairs), 6 when damage remains.
     """
-    from pinsights.cli_errors import ExitStatus
+    from pinsights.cli.errors import ExitStatus
     from pinsights.store_check import check_store
 
     result = check_store(store, repair=repair)
@@ -506,7 +506,7 @@ def demo(
     """Generate a synthetic platform, build it and serve it, with a token ready to use."""
     from rich.console import Console
 
-    from pinsights.server import demo as demo_platform
+    from pinsights.cli import demo as demo_platform
     from pinsights.server.keys import keyring_source
     from pinsights.server.settings import settings_with
     from pinsights.server.tokens import READ_SCOPE, TokenService
@@ -550,7 +550,7 @@ def _serve(settings: ServerSettings, *, warn_if_empty: bool = False) -> None:
     Once the store and the address are known to be usable, a store without any snapshot gets a
     warning: a mistyped --store is a new, empty store, and the server would refuse every request.
     """
-    from pinsights.cli_errors import CommandError, ExitStatus
+    from pinsights.cli.errors import CommandError, ExitStatus
     from pinsights.server.runner import ListenError, check_listen, run
     from pinsights.store import MANIFEST
 
@@ -690,7 +690,7 @@ app.add_typer(keys_app, name="keys")
 @contextlib.contextmanager
 def _keyring_errors() -> Iterator[None]:
     """A key that may not be used (unsafe file, short key, unknown kid): its message, exit 1."""
-    from pinsights.cli_errors import CommandError
+    from pinsights.cli.errors import CommandError
     from pinsights.server.keys import KeyringError
 
     try:
@@ -703,7 +703,7 @@ def _key_file(store: Path) -> KeyFile:
     """The store's key file; refused while PINSIGHTS_SECRET is set (then that is the only key)."""
     import os
 
-    from pinsights.cli_errors import CommandError
+    from pinsights.cli.errors import CommandError
     from pinsights.server.keys import KeyFile
 
     if os.environ.get("PINSIGHTS_SECRET"):
@@ -833,7 +833,7 @@ def insights(
     token: str | None = TOKEN_OPTION,
 ) -> None:
     """Show an audience's insights: size, categories with affinity, subcategories, demographics."""
-    from pinsights.client._render import echo_json, print_insights, run_query
+    from pinsights.cli.query_screens import echo_json, print_insights, run_query
 
     response = run_query(
         base_url,
@@ -854,7 +854,7 @@ def definitions(
     token: str | None = TOKEN_OPTION,
 ) -> None:
     """List the audiences of an ad account that have insights, per snapshot date."""
-    from pinsights.client._render import echo_json, print_definitions, run_query
+    from pinsights.cli.query_screens import echo_json, print_definitions, run_query
 
     response = run_query(
         base_url, token, lambda client: client.audience_insights_scope_and_type_get(ad_account_id)
@@ -867,7 +867,3 @@ def definitions(
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
-
-
-if __name__ == "__main__":  # pragma: no cover - `python -m pinsights.cli`
-    main()
