@@ -74,7 +74,7 @@ def test_readme_shell_walkthrough_runs_from_a_fresh_checkout() -> None:
     from the store the server serves (`make demo`'s is demo-data/store): the README says both."""
     import inspect
 
-    from pinsights.cli.app import demo
+    from pinsights.cli.server_commands import demo
     from pinsights.cli.demo import prepare
 
     text = README.read_text(encoding="utf-8")

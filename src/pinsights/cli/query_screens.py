@@ -4,36 +4,19 @@ A person reading insights in a terminal wants three things at a glance: how big 
 which interests over-index (the affinity bar: longer and green above the platform average of 1.0,
 red below it), and who the people are (one table per demographic). Everything else — the exact
 numbers, the ids — is there too, but secondary.
-
-Also here: running a query for a command and turning a client exception into one line a CLI user
-can act on.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TypeVar
 
-import typer
-from pydantic import BaseModel
 from rich.columns import Columns
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from pinsights.client import (
-    ACCESS_TOKEN_ENV,
-    BASE_URL_ENV,
-    Client,
-    ForbiddenError,
-    InvalidArgumentError,
-    NotFoundError,
-    PinsightsConnectionError,
-    PinsightsError,
-    UnauthorizedError,
-)
-from pinsights.client._base import ModelT, insight_type_of_definition
+from pinsights.client._base import insight_type_of_definition
 from pinsights.contract import (
     AudienceDefinitionResponse,
     AudienceDemographicValue,
@@ -52,14 +35,6 @@ DEMOGRAPHIC_TITLES = {
     "metros": ("Metros", "Metro"),
     "devices": ("Devices", "Device"),
 }
-
-
-class CLIError(Exception):
-    """A failure already phrased for a terminal; ``exit_code`` 2 is a usage error, 1 anything else."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def _title(kind: object) -> str:
@@ -264,63 +239,3 @@ def print_definitions(
     account: str, response: AudienceDefinitionResponse, console: Console | None = None
 ) -> None:
     (console or Console()).print(definitions_renderable(account, response))
-
-
-def describe(error: PinsightsError, base_url: str) -> CLIError:
-    """One actionable line for a terminal, from any client exception: what happened, then a hint."""
-    if isinstance(error, InvalidArgumentError):
-        return CLIError(str(error), 2)
-    if isinstance(error, UnauthorizedError):
-        return CLIError(
-            f"not authorized: {_sentence(error.message)} Is it a token for {base_url}?", 1
-        )
-    if isinstance(error, ForbiddenError):
-        return CLIError(
-            f"forbidden: {_sentence(error.message)} Does the token cover this ad account?", 1
-        )
-    if isinstance(error, NotFoundError):
-        return CLIError(f"not found: {_sentence(error.message)}", 1)
-    if isinstance(error, PinsightsConnectionError):
-        return CLIError(
-            f"{_sentence(str(error))} Is the server running? "
-            f"Point at it with --base-url or {BASE_URL_ENV}.",
-            1,
-        )
-    return CLIError(str(error), 1)
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text if text.endswith((".", "!", "?")) else f"{text}."
-
-
-def run_query(
-    base_url: str | None, token: str | None, operation: Callable[[Client], ModelT]
-) -> ModelT:
-    """Run one client operation for a CLI command; failures become a line on stderr and an exit.
-
-    Exit status 2 for a usage problem (no token, an invalid argument), 1 for anything the server
-    or the network said.
-    """
-    try:
-        if not token:
-            raise CLIError(
-                f"no access token: pass --token or set {ACCESS_TOKEN_ENV} "
-                "(a pinsights server mints one with `pinsights token --ad-accounts ID`)",
-                2,
-            )
-        where = base_url or ""
-        try:
-            with Client(token, base_url=base_url) as client:
-                where = client.base_url
-                return operation(client)
-        except PinsightsError as error:
-            raise describe(error, where) from None
-    except CLIError as error:
-        typer.echo(f"pinsights: {error}", err=True)
-        raise typer.Exit(error.exit_code) from None
-
-
-def echo_json(response: BaseModel) -> None:
-    """The wire document as received: fields the server left out stay out (``exclude_unset``)."""
-    typer.echo(json.dumps(response.model_dump(mode="json", exclude_unset=True), indent=2))
