@@ -74,8 +74,8 @@ def test_readme_shell_walkthrough_runs_from_a_fresh_checkout() -> None:
     from the store the server serves (`make demo`'s is demo-data/store): the README says both."""
     import inspect
 
-    from pinsights.cli.server_commands import demo
     from pinsights.cli.demo import prepare
+    from pinsights.cli.server_commands import demo
 
     text = README.read_text(encoding="utf-8")
     section = text.split("\n## Client\n", 1)[1].split("\n## ", 1)[0]
