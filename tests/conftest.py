@@ -133,11 +133,13 @@ def write_snapshot(
     *,
     platform_size: int = 5000,
     retain: int = 30,
+    details: dict[str, dict[str, str]] | None = None,
 ) -> SnapshotInfo:
     """Publish a snapshot where ``audiences[account][insight_type]`` is that audience's size.
 
     Every account in ``audiences`` is in the snapshot with a document for every insight type, as
     the engine writes them (a missing type is an audience of nobody: a size-100 upper bound).
+    ``details[account]`` gives an account's name, country or currency (columns of ``accounts``).
     """
     store = Store(store_dir)
     build_id = uuid.uuid4().hex[:12]
@@ -149,7 +151,19 @@ def write_snapshot(
                 "INSERT INTO meta VALUES ('date', ?), ('build_id', ?)", [date.isoformat(), build_id]
             )
             con.executemany("INSERT INTO level1_interests VALUES (?)", [[c] for c in CATEGORIES])
-            con.executemany("INSERT INTO accounts VALUES (?)", [[a] for a in audiences])
+            con.executemany(
+                "INSERT INTO accounts (ad_account_id) VALUES (?)", [[a] for a in audiences]
+            )
+            present = {row[0] for row in con.execute("DESCRIBE accounts").fetchall()}
+            for account, values in (details or {}).items():
+                for column, value in values.items():
+                    if column not in present:
+                        con.execute(f'ALTER TABLE accounts ADD COLUMN "{column}" VARCHAR')
+                        present.add(column)
+                    con.execute(
+                        f'UPDATE accounts SET "{column}" = ? WHERE ad_account_id = ?',
+                        [value, account],
+                    )
             sizes = {(SHARED_ACCOUNT, "PINTEREST_TOTAL_AUDIENCE"): platform_size}
             for account, by_type in audiences.items():
                 for insight_type in ("YOUR_TOTAL_AUDIENCE", "YOUR_ENGAGED_AUDIENCE"):

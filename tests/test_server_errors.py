@@ -168,7 +168,7 @@ def test_date_extension_serves_an_older_snapshot(server: RunningServer) -> None:
 
 
 def test_unknown_route_is_404_in_the_same_shape(server: RunningServer) -> None:
-    paths = ("/v5/nothing", "/v5/ad_accounts/1001", "/v5/ad_accounts/1001/insights", "/x")
+    paths = ("/v5/nothing", "/v5/ad_accounts/1001/x", "/v5/ad_accounts/1001/insights", "/x")
     trailing = (
         INSIGHTS.format(account="1001").replace("?", "/?"),
         DEFINITIONS.format(account="1001") + "/",

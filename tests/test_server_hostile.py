@@ -432,7 +432,6 @@ def test_digits_of_other_scripts_are_400_1(server: RunningServer, digits: str) -
     "target",
     [
         "/v5/ad_accounts/1001%2Finsights/audiences",
-        "/v5/ad_accounts/1001%2finsights%2faudiences",
         "/v5/ad_accounts%2F1001/insights/audiences",
         "/v5/ad_accounts/1001/insights%2Faudiences",
         "/v5/ad_accounts/1002/../1001/insights/audiences",
@@ -455,10 +454,16 @@ def test_encoded_slashes_and_dot_segments_name_no_route(server: RunningServer, t
     assert_raw_error(response, 404)
 
 
-def test_dot_segments_inside_an_id_are_an_invalid_id(server: RunningServer) -> None:
-    path = (
-        "/v5/ad_accounts/..%2F..%2Fetc/audience_insights?audience_insight_type=YOUR_TOTAL_AUDIENCE"
-    )
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v5/ad_accounts/..%2F..%2Fetc/audience_insights?audience_insight_type=YOUR_TOTAL_AUDIENCE",
+        # one segment, so ad_accounts/get's path, whose id is not one
+        "/v5/ad_accounts/1001%2finsights%2faudiences",
+        "/v5/ad_accounts/..%2F..%2Fetc%2Fpasswd",
+    ],
+)
+def test_dot_segments_inside_an_id_are_an_invalid_id(server: RunningServer, path: str) -> None:
     response = exchange(server, request_head(path, b"Bearer " + mint().encode()))
     assert response.status == 400 and "'ad_account_id'" in response.json()["message"]
 
@@ -473,6 +478,8 @@ def test_dot_segments_inside_an_id_are_an_invalid_id(server: RunningServer) -> N
         INSIGHTS.format(account="1001"),
         DEFINITIONS.format(account="1001"),
         CATEGORY.format(account="1001", category="10"),
+        "/v5/ad_accounts",
+        "/v5/ad_accounts/1001",
     ],
 )
 def test_wrong_method_on_a_data_route_is_405(server: RunningServer, method: str, path: str) -> None:

@@ -1,6 +1,7 @@
 """Compatibility: Pinterest's own generated Python client (PyPI Pinterest-Generated-Client 0.1.10,
 module ``openapi_generated.pinterest_client``) reads every document of an engine-built store from a
-pinsights server, only its base URL changed, and gets exactly what the store holds."""
+pinsights server, only its base URL changed, and gets exactly what the store holds; and it lists
+and gets the ad accounts its token can read, page by page, with their names."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from openapi_generated.pinterest_client import ApiClient, Configuration
+from openapi_generated.pinterest_client.api.ad_accounts_api import AdAccountsApi
 from openapi_generated.pinterest_client.api.audience_insights_api import AudienceInsightsApi
 from openapi_generated.pinterest_client.exceptions import ApiException
 from openapi_generated.pinterest_client.model.audience_insight_category_array_response import (
@@ -18,8 +20,16 @@ from openapi_generated.pinterest_client.model.audience_insight_category_array_re
 from openapi_generated.pinterest_client.model.audience_insight_type import AudienceInsightType
 
 from pinsights.contract import DEFINITION_OF_INSIGHT_TYPE
-from pinsights.store import Snapshot, Store
-from tests.conftest import INSIGHT_TYPES, BuiltPlatform, RunningServer, mint
+from pinsights.store import AccountRecord, Snapshot, Store
+from tests.conftest import (
+    INSIGHT_TYPES,
+    NEW_DATE,
+    BuiltPlatform,
+    RunningServer,
+    mint,
+    start_server,
+    write_snapshot,
+)
 
 # the generated client calls urllib3 APIs that urllib3 2 deprecates: not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")
@@ -115,3 +125,80 @@ def test_pinterest_client_sees_errors_in_the_v5_shape(built_server: RunningServe
         "code": 29,
         "message": "Not authorized to access this ad account.",
     }
+
+
+def every_account_through_the_pinterest_client(
+    server: RunningServer, token: str, page_size: int
+) -> tuple[list[dict[str, Any]], int]:
+    """``ad_accounts_list`` page after page (the bookmark of each asks for the next), then
+    ``ad_accounts_get`` of each account listed; returns the accounts and the number of pages."""
+    configuration = Configuration(host=server.base_url + "/v5", access_token=token)
+    with ApiClient(configuration) as api_client:
+        api = AdAccountsApi(api_client)
+        listed: list[dict[str, Any]] = []
+        pages, bookmark = 0, None
+        while True:
+            arguments = {"page_size": page_size} | ({"bookmark": bookmark} if bookmark else {})
+            page = plain_dict(api.ad_accounts_list(**arguments))
+            pages += 1
+            assert len(page["items"]) <= page_size
+            listed += page["items"]
+            bookmark = page.get("bookmark")
+            if not bookmark:
+                break
+        for account in listed:
+            assert plain(api.ad_accounts_get(account["id"])) == account
+    return listed, pages
+
+
+def plain_dict(answer: Any) -> Any:
+    """The list operation answers an untyped dict (its schema is inline): as plain JSON data."""
+    return json.loads(json.dumps(answer, default=lambda value: value.to_dict()))
+
+
+def as_served(record: AccountRecord) -> dict[str, str]:
+    fields = {"name": record.name, "country": record.country, "currency": record.currency}
+    return {"id": record.ad_account_id} | {k: v for k, v in fields.items() if v is not None}
+
+
+@pytest.fixture(scope="module")
+def named_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A hand-made snapshot of 23 accounts with names, countries and currencies."""
+    store = tmp_path_factory.mktemp("named") / "store"
+    accounts = [str(549755813000 + 7 * n) for n in range(23)]
+    details = {
+        account: {"name": f"Shop {n} — Ünïcode", "country": "GB", "currency": "GBP"}
+        for n, account in enumerate(accounts)
+    }
+    write_snapshot(store, NEW_DATE, {account: {} for account in accounts}, details=details)
+    running = start_server(store)
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize("page_size", [4, 25])
+def test_pinterest_client_pages_through_every_account_with_its_name(
+    named_platform: RunningServer, page_size: int
+) -> None:
+    newest = Store(named_platform.store).latest()
+    assert newest is not None
+    expected = sorted((as_served(r) for r in newest.accounts()), key=lambda a: int(a["id"]))
+    listed, pages = every_account_through_the_pinterest_client(named_platform, mint("*"), page_size)
+    assert listed == expected
+    assert pages == -(-len(expected) // page_size)
+    assert all(account["name"].startswith("Shop ") for account in listed)
+
+    three = [expected[1]["id"], expected[10]["id"], expected[22]["id"]]
+    listed, pages = every_account_through_the_pinterest_client(named_platform, mint(three), 2)
+    assert [account["id"] for account in listed] == three and pages == 2
+    assert listed == [expected[1], expected[10], expected[22]]
+
+
+def test_pinterest_client_gets_403_29_for_an_account_outside_its_token(
+    named_platform: RunningServer,
+) -> None:
+    configuration = Configuration(host=named_platform.base_url + "/v5", access_token=mint(["1"]))
+    with ApiClient(configuration) as api_client, pytest.raises(ApiException) as raised:
+        AdAccountsApi(api_client).ad_accounts_get("549755813000")
+    assert raised.value.status == 403
+    assert json.loads(raised.value.body)["code"] == 29

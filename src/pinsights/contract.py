@@ -1,4 +1,5 @@
-"""Pydantic models of the wire contract (``shared/contract/audience-insights.openapi.json``).
+"""Pydantic models of the wire contract (``shared/contract/audience-insights.openapi.json`` and
+``shared/contract/ad-accounts.openapi.json``).
 
 The server and the client share these, so a field can only drift in one place. They mirror the
 official v5 definitions: every property is optional where the contract leaves it optional, and
@@ -146,6 +147,23 @@ class AudienceInsightCategoryArrayResponse(_Model):
         from pinsights.client._frames import category_list_frame
 
         return category_list_frame(self)
+
+
+class AdAccount(_Model):
+    """An ad account (``AdAccount``): ``id`` always; ``name``, ``country`` and ``currency`` where
+    the server knows them (a pinsights server: from the snapshot its insights come from)."""
+
+    id: str
+    name: str | None = None
+    country: str | None = None
+    currency: str | None = None
+
+
+class AdAccountsPage(_Model):
+    """One page of ``ad_accounts/list``; ``bookmark`` asks for the next one (None: the last)."""
+
+    items: list[AdAccount]
+    bookmark: str | None = None
 
 
 class Error(_Model):

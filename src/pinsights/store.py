@@ -81,6 +81,11 @@ CREATE TABLE category_items (
     body BLOB NOT NULL, PRIMARY KEY (ad_account_id, insight_type, category_id));
 """
 
+#: What the accounts table may say of an account beside its id (the optional columns of the input's
+#: ad_accounts table, carried into the snapshot). A snapshot written before they were carried has
+#: none of them: its accounts are served with their ids alone.
+ACCOUNT_DETAILS = ("name", "country", "currency")
+
 #: The body of the deprecated category operation for a known category the audience leaves out.
 EMPTY_ITEMS = b'{"items":[]}'
 
@@ -159,6 +164,16 @@ class SnapshotInfo:
 
 
 @dataclass(frozen=True)
+class AccountRecord:
+    """An ad account as a snapshot knows it; None where the snapshot does not say."""
+
+    ad_account_id: str
+    name: str | None = None
+    country: str | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
 class QuarantinedRow:
     """A row that broke a rule of the input contract, kept whole with where it came from."""
 
@@ -203,6 +218,18 @@ class Snapshot:
         return (
             self._one("SELECT 1 FROM accounts WHERE ad_account_id = ?", [ad_account_id]) is not None
         )
+
+    def accounts(self) -> list[AccountRecord]:
+        """Every account of the snapshot with what it says of each (in no particular order).
+
+        The one read of the account list (the server's ``ad_accounts/list`` and ``ad_accounts/get``
+        both go through it), so a different snapshot format changes this function only.
+        """
+        cursor = self._cursor()
+        present = {row[0] for row in cursor.execute("DESCRIBE accounts").fetchall()}
+        details = ", ".join(f'"{c}"' if c in present else "NULL" for c in ACCOUNT_DETAILS)
+        rows = cursor.execute(f"SELECT ad_account_id, {details} FROM accounts").fetchall()
+        return [AccountRecord(*row) for row in rows]
 
     def document(self, ad_account_id: str, insight_type: str) -> bytes | None:
         """The served JSON bytes, or None when the account is not part of this snapshot."""

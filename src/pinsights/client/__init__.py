@@ -1,4 +1,5 @@
-"""Python client for the Audience Insights endpoints of the Pinterest API v5 and pinsights servers.
+"""Python client for the Audience Insights and ad accounts endpoints of the Pinterest API v5 and
+pinsights servers.
 
 >>> from pinsights.client import Client
 >>> with Client(base_url="http://127.0.0.1:8000/v5", access_token="…") as client:  # doctest: +SKIP

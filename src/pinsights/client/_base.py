@@ -23,6 +23,8 @@ from pinsights import __version__
 from pinsights.contract import (
     AD_ACCOUNT_ID_MAX_LENGTH,
     INSIGHT_TYPE_OF_DEFINITION,
+    AdAccount,
+    AdAccountsPage,
     AudienceCategorySort,
     AudienceDefinitionResponse,
     AudienceDefinitionScope,
@@ -50,6 +52,10 @@ BASE_URL_ENV = "PINSIGHTS_BASE_URL"
 ACCESS_TOKEN_ENV = "PINTEREST_ACCESS_TOKEN"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 3
+#: ``page_size`` of ``ad_accounts/list``: the contract's bounds and default; iterating every
+#: account asks for the largest pages (fewest requests against the rate limit).
+PAGE_SIZE_MAX = 250
+PAGE_SIZE_DEFAULT = 25
 
 CATEGORY_LIST_DEPRECATION = (
     "audiences_insights_category_list is deprecated upstream (Pinterest API v5.10); "
@@ -192,6 +198,15 @@ def validate_date(value: object) -> str | None:
     raise InvalidArgumentError(f"date must be a calendar date written YYYY-MM-DD, got {value!r}")
 
 
+def validate_page_size(value: object) -> int:
+    """``page_size`` of ``ad_accounts/list``: an int from 1 to 250."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= PAGE_SIZE_MAX:
+        raise InvalidArgumentError(
+            f"page_size must be an int from 1 to {PAGE_SIZE_MAX}, got {value!r}"
+        )
+    return value
+
+
 def _validate_member(
     value: object, enum: type[AudienceDefinitionScope | AudienceDefinitionType], name: str
 ) -> str:
@@ -271,6 +286,34 @@ class BaseClient:
             {"sort": AudienceCategorySort.RATIO.value},
             AudienceInsightCategoryArrayResponse,
         )
+
+    def _ad_accounts_page_call(
+        self, bookmark: str | None, page_size: object, include_shared_accounts: bool | None
+    ) -> _Call[AdAccountsPage]:
+        params = {"page_size": str(validate_page_size(page_size))}
+        if bookmark is not None:
+            if not isinstance(bookmark, str) or not bookmark:
+                raise InvalidArgumentError(f"bookmark must be a non-empty str, got {bookmark!r}")
+            params["bookmark"] = bookmark
+        if include_shared_accounts is not None:
+            params["include_shared_accounts"] = "true" if include_shared_accounts else "false"
+        return _Call("/ad_accounts", params, AdAccountsPage)
+
+    def _ad_account_call(self, ad_account_id: str | int) -> _Call[AdAccount]:
+        return _Call(f"/ad_accounts/{validate_id(ad_account_id, 'ad_account_id')}", {}, AdAccount)
+
+    @staticmethod
+    def _next_bookmark(page: AdAccountsPage, seen: set[str]) -> str | None:
+        """The bookmark to follow after ``page`` (None: it was the last); a bookmark given twice
+        would page forever, so it is an error rather than a loop."""
+        bookmark = page.bookmark or None
+        if bookmark is not None:
+            if bookmark in seen:
+                raise PinsightsDecodeError(
+                    "GET /ad_accounts: the server gave the same bookmark twice; stopped paging"
+                )
+            seen.add(bookmark)
+        return bookmark
 
     # --- answers -------------------------------------------------------------------------------
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import time
 import warnings
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Self
 
 import httpx
 
 from pinsights.contract import (
+    AdAccount,
+    AdAccountsPage,
     AudienceDefinitionResponse,
     AudienceDefinitionScope,
     AudienceDefinitionType,
@@ -23,6 +26,8 @@ from ._base import (
     CATEGORY_LIST_DEPRECATION,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    PAGE_SIZE_DEFAULT,
+    PAGE_SIZE_MAX,
     BaseClient,
     ModelT,
     _Call,
@@ -102,6 +107,34 @@ class Client(BaseClient):
         """The subcategories of one category of an audience, uncapped (deprecated upstream)."""
         warnings.warn(CATEGORY_LIST_DEPRECATION, DeprecationWarning, stacklevel=2)
         return self._request(self._category_list_call(ad_account_id, scope, type, category_id))
+
+    def ad_accounts(self, *, page_size: int = PAGE_SIZE_MAX) -> Iterator[AdAccount]:
+        """Every ad account the token can read, following ``ad_accounts/list``'s bookmarks
+        page after page (``page_size`` accounts a request) until the last."""
+        bookmark: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = self.ad_accounts_list(bookmark=bookmark, page_size=page_size)
+            yield from page.items
+            bookmark = self._next_bookmark(page, seen)
+            if bookmark is None:
+                return
+
+    def ad_accounts_list(
+        self,
+        *,
+        bookmark: str | None = None,
+        page_size: int = PAGE_SIZE_DEFAULT,
+        include_shared_accounts: bool | None = None,
+    ) -> AdAccountsPage:
+        """One page of the ad accounts the token can read; pass its ``bookmark`` for the next."""
+        return self._request(
+            self._ad_accounts_page_call(bookmark, page_size, include_shared_accounts)
+        )
+
+    def ad_account(self, ad_account_id: str | int) -> AdAccount:
+        """One ad account (``ad_accounts/get``): its name, country and currency where known."""
+        return self._request(self._ad_account_call(ad_account_id))
 
     def _request(self, call: _Call[ModelT]) -> ModelT:
         attempt = 0

@@ -1,5 +1,9 @@
 """The data operations of SPEC §1, as a lean ASGI application.
 
+Every path under ``/v5/ad_accounts`` is served here: the insights operations, and the ad accounts'
+own list and get (``ad_accounts/list``, ``ad_accounts/get``), which go through the same token,
+scope, rate limit, access log and metrics as the rest.
+
 ``GET /v5/ad_accounts/{ad_account_id}/…`` is the hot path: auth → rate limit → parameters →
 lookup → bytes. It is written directly against ASGI rather than as FastAPI routes because FastAPI's
 per-request machinery (dependency solving, parameter models) costs several times what the whole
@@ -32,6 +36,7 @@ from pinsights.contract import (
     AudienceDefinitionType,
     AudienceInsightType,
 )
+from pinsights.server.accounts import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, decode_bookmark
 from pinsights.server.documents import Documents
 from pinsights.server.errors import (
     NO_SUCH_ROUTE,
@@ -47,7 +52,7 @@ from pinsights.server.errors import (
 )
 from pinsights.server.protocol import write_response
 from pinsights.server.ratelimit import Decision, Limiter
-from pinsights.server.tokens import READ_SCOPE, TokenService
+from pinsights.server.tokens import READ_SCOPE, Claims, TokenService
 
 logger = logging.getLogger("pinsights.server")
 
@@ -58,6 +63,8 @@ Query = dict[str, list[str]]
 E = TypeVar("E", bound=StrEnum)
 
 PREFIX = "/v5/ad_accounts/"
+#: ``ad_accounts/list``: the one data path not under PREFIX.
+LIST_PATH = PREFIX.rstrip("/")
 #: ASGI scope key under which the authenticated client id is left for the access log.
 CLIENT_ID_KEY = "pinsights.client_id"
 #: ASGI scope key under which the operation id is left for the metrics.
@@ -67,16 +74,19 @@ ALLOWED_METHODS = "GET, HEAD"
 _ACCOUNT_ID = re.compile(AD_ACCOUNT_ID_PATTERN, re.ASCII)
 _CATEGORY_ID = _ACCOUNT_ID  # the contract gives category_id the same rule
 _DATE = re.compile(DATE_PATTERN, re.ASCII)
+_PAGE_SIZE = re.compile(r"[0-9]{1,3}", re.ASCII)
+_BOOLEANS = {"true": True, "false": False}
 _JSON_FIELDS = b"content-type: application/json\r\ncontent-length: %d\r\n%s"
 
 
 class Checked(NamedTuple):
     """A request whose route and parameters have been checked: what it reads, once its token may
-    read ``ad_account_id``. Remembered per (path, query), so a repeated request skips the checks."""
+    read ``ad_account_id`` (None: an operation that reads only what the token covers, given the
+    token's claims). Remembered per (path, query), so a repeated request skips the checks."""
 
     operation: Operation
-    ad_account_id: str
-    read: Callable[[], Awaitable[bytes]]
+    ad_account_id: str | None
+    read: Callable[[Claims], Awaitable[bytes]]
     #: The answer if it is at hand (a cached document), without a coroutine; else None.
     at_hand: Callable[[], bytes | None]
 
@@ -138,11 +148,11 @@ class DataApi:
                 if len(self._checked) >= CHECKED_CACHE_SIZE:
                     self._checked.clear()
                 self._checked[key] = checked
-            if not claims.may_read(checked.ad_account_id):
+            if checked.ad_account_id is not None and not claims.may_read(checked.ad_account_id):
                 raise AccountForbidden()
             body = checked.at_hand()
             if body is None:
-                body = await checked.read()
+                body = await checked.read(claims)
         except ApiError as error:
             extra = b"".join(
                 b"%s: %s\r\n" % (name.lower().encode(), value.encode())
@@ -166,14 +176,14 @@ class DataApi:
         return Checked(
             DataApi.audience_insights,
             ad_account_id,
-            partial(self.documents.insights, *arguments),
+            _any_token(partial(self.documents.insights, *arguments)),
             partial(self.documents.cached_insights, *arguments),
         )
 
     def audience_definitions(self, path: list[str], query: Query) -> Checked:
         """``GET …/{ad_account_id}/insights/audiences``"""
         ad_account_id = _ad_account_id(path[0])
-        read = partial(self.documents.definitions, ad_account_id)
+        read = _any_token(partial(self.documents.definitions, ad_account_id))
         return Checked(DataApi.audience_definitions, ad_account_id, read, _nothing_at_hand)
 
     def category(self, path: list[str], query: Query) -> Checked:
@@ -189,12 +199,48 @@ class DataApi:
         # None for PINTEREST + ENGAGEMENT, an audience that is not offered: still 403/29 for an
         # account that does not exist, before that 404, as on every route.
         insight_type = INSIGHT_TYPE_OF_DEFINITION.get((scope, audience_type))
-        read = partial(self.documents.category, ad_account_id, insight_type, category_id)
+        read = _any_token(
+            partial(self.documents.category, ad_account_id, insight_type, category_id)
+        )
         return Checked(DataApi.category, ad_account_id, read, _nothing_at_hand)
+
+    def ad_accounts_list(self, path: list[str], query: Query) -> Checked:
+        """``GET /v5/ad_accounts[?bookmark=…][&page_size=1..250][&include_shared_accounts=…]``
+
+        Every account the token covers, in id order; ``include_shared_accounts`` is checked and
+        has no effect (a pinsights token covers accounts, none of them shared by another user).
+        """
+        bookmark = _single(query, "bookmark")  # empty: none, as some clients send the first time
+        after = decode_bookmark(bookmark) if bookmark else None
+        page_size = _page_size(query)
+        shared = _single(query, "include_shared_accounts")
+        if shared is not None and shared not in _BOOLEANS:
+            raise InvalidParameter("include_shared_accounts", "must be true or false")
+        documents = self.documents
+
+        async def read(claims: Claims) -> bytes:
+            return await documents.accounts_page(claims.ad_accounts, after, page_size)
+
+        return Checked(DataApi.ad_accounts_list, None, read, _nothing_at_hand)
+
+    def ad_account(self, path: list[str], query: Query) -> Checked:
+        """``GET /v5/ad_accounts/{ad_account_id}``"""
+        ad_account_id = _ad_account_id(path[0])
+        read = _any_token(partial(self.documents.account, ad_account_id))
+        return Checked(DataApi.ad_account, ad_account_id, read, _nothing_at_hand)
 
 
 def _nothing_at_hand() -> None:
     return None
+
+
+def _any_token(read: Callable[[], Awaitable[bytes]]) -> Callable[[Claims], Awaitable[bytes]]:
+    """A read whose answer is the same for every token allowed to make it."""
+
+    def reading(claims: Claims) -> Awaitable[bytes]:
+        return read()
+
+    return reading
 
 
 #: The contract's operationId of each operation (the metrics' label).
@@ -202,6 +248,8 @@ OPERATION_IDS: dict[Operation, str] = {
     DataApi.audience_insights: "audience_insights_get",
     DataApi.audience_definitions: "audience_insights_scope_and_type_get",
     DataApi.category: "audiences_insights_category_list",
+    DataApi.ad_accounts_list: "ad_accounts_list",
+    DataApi.ad_account: "ad_accounts_get",
 }
 
 
@@ -214,6 +262,8 @@ def _segments(scope: Scope) -> list[str] | None:
     """
     raw: bytes | None = scope.get("raw_path")
     if raw is None or b"%" not in raw:  # nearly always: nothing to decode
+        if scope["path"] == LIST_PATH:
+            return []
         return scope["path"][len(PREFIX) :].split("/")
     text = raw.decode("latin-1")
     if not text.startswith(PREFIX):
@@ -224,6 +274,10 @@ def _segments(scope: Scope) -> list[str] | None:
 def _route(segments: list[str]) -> Operation | None:
     """Which operation a path names (by shape only: parameter values are checked later)."""
     match segments:
+        case []:
+            return DataApi.ad_accounts_list
+        case [_]:
+            return DataApi.ad_account
         case [_, "audience_insights"]:
             return DataApi.audience_insights
         case [_, "insights", "audiences"]:
@@ -288,6 +342,15 @@ def _enum_value(name: str, value: str, kind: type[E]) -> E:
         allowed = ", ".join(member.value for member in kind)
         raise InvalidParameter(name, f"must be one of {allowed}")
     return member  # type: ignore[return-value]
+
+
+def _page_size(query: Query) -> int:
+    value = _single(query, "page_size")
+    if value is None:
+        return PAGE_SIZE_DEFAULT
+    if not _PAGE_SIZE.fullmatch(value) or not 1 <= int(value) <= PAGE_SIZE_MAX:
+        raise InvalidParameter("page_size", f"must be an integer from 1 to {PAGE_SIZE_MAX}")
+    return int(value)
 
 
 def _date(query: Query) -> dt.date | None:

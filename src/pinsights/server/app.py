@@ -3,7 +3,7 @@
 ``create_app()`` takes a :class:`ServerSettings` (or reads one from ``PINSIGHTS_*``, which is how each
 uvicorn worker process gets its own) and returns one ASGI app:
 
-    Router ─┬─ /v5/ad_accounts/… → DataApi (the hot path, pinsights.server.api)
+    Router ─┬─ /v5/ad_accounts[/…] → DataApi (the hot path, pinsights.server.api)
             ├─ /metrics          → Metrics (pinsights.server.metrics)
             └─ everything else   → FastAPI (tokens, health, docs; pinsights.server.web)
 
@@ -19,7 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pinsights.server.accesslog import AccessLog
-from pinsights.server.api import PREFIX, DataApi, Receive, Scope, Send
+from pinsights.server.api import LIST_PATH, PREFIX, DataApi, Receive, Scope, Send
 from pinsights.server.clients import ClientRegistry
 from pinsights.server.documents import Documents
 from pinsights.server.journal import Journal, Sink
@@ -52,7 +52,7 @@ class Router:
             await self.web(scope, receive, send)
             return
         path = scope["path"]
-        data = path.startswith(PREFIX)
+        data = path.startswith(PREFIX) or path == LIST_PATH
         if self.journal is None:
             await (self.data_api.respond(scope, send) if data else self.web(scope, receive, send))
             return

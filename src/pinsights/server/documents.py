@@ -13,7 +13,8 @@ reading the manifest and opening the file is retried on the new manifest.
 
 An account is *known* when it is in the newest snapshot; an unknown account is answered exactly like
 a forbidden one (403/29). A known account without the requested snapshot, audience or category gets
-404.
+404. The ad accounts' operations read the newest snapshot's account list, kept whole per snapshot
+file (:class:`~pinsights.server.accounts.AccountList`), so listing and insights agree on its date.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import duckdb
 from anyio import to_thread
 
 from pinsights.contract import DEFINITION_OF_INSIGHT_TYPE, AudienceInsightType
+from pinsights.server.accounts import AccountList
 from pinsights.server.errors import AccountForbidden, ApiError, NotFound
 from pinsights.store import MANIFEST, Snapshot, Store
 
@@ -53,6 +55,8 @@ class Documents:
         self._snapshot_files: tuple[tuple[dt.date, str], ...] = ()
         self._cache: OrderedDict[Hashable, bytes | ApiError] = OrderedDict()
         self._cache_size = cache_size
+        #: The newest snapshot's account list, under its file's name (one list: the newest).
+        self._accounts: tuple[str | None, AccountList] = (None, AccountList(()))
         #: Answers found in the LRU, and read from the store (the metrics report them).
         self.hits = 0
         self.misses = 0
@@ -106,6 +110,31 @@ class Documents:
         return await self._cached(
             key, self._read_category, ad_account_id, insight_type, category_id
         )
+
+    async def account(self, ad_account_id: str) -> bytes:
+        """``ad_accounts/get``: the account as the newest snapshot names it."""
+        body = (await self._account_list()).get(ad_account_id)
+        if body is None:
+            raise AccountForbidden()
+        return body
+
+    async def accounts_page(
+        self, covered: frozenset[str] | None, after: str | None, page_size: int
+    ) -> bytes:
+        """``ad_accounts/list``: a page of the newest snapshot's accounts that a token covers."""
+        return (await self._account_list()).page(covered, after, page_size)
+
+    async def _account_list(self) -> AccountList:
+        files = self._files()
+        newest = files[0][1] if files else None
+        file, accounts = self._accounts
+        if file != newest:
+            self.misses += 1
+            file, accounts = await to_thread.run_sync(_retrying, self._read_account_list)
+            self._accounts = (file, accounts)
+        else:
+            self.hits += 1
+        return accounts
 
     def newest_date(self) -> dt.date | None:
         files = self._files()
@@ -173,6 +202,12 @@ class Documents:
         if newest is None or not newest.has_account(ad_account_id):
             raise AccountForbidden()
         return newest
+
+    def _read_account_list(self) -> tuple[str | None, AccountList]:
+        newest = self.store.latest()
+        if newest is None:
+            return None, AccountList(())
+        return newest.info.file, AccountList(newest.accounts())
 
     def _read_insights(
         self, ad_account_id: str, insight_type: AudienceInsightType, date: dt.date | None

@@ -1,7 +1,8 @@
 """The server's OpenAPI document (``/v5/openapi.json``): the wire contract itself, plus our extensions.
 
-The document is the contract verbatim (a copy ships in this package), so the server describes its
-operations exactly as the contract does, with three additions: the ``date`` query parameter of
+The document is the contract verbatim (copies of its two files ship in this package: the Audience
+Insights operations and the ad accounts' list and get, merged into one document by :func:`contract`),
+so the server describes its operations exactly as the contract does, with three additions: the ``date`` query parameter of
 ``audience_insights/get`` (SPEC §1's extension), ``/healthz``, and server / token URLs that point at
 this server: under the configured public URL (``--public-url``), else relative (``/v5``). Never
 built from the request's ``Host`` header, which any caller chooses: reflecting it would let a
@@ -19,6 +20,8 @@ from typing import Any
 from pinsights.contract import DATE_PATTERN
 
 CONTRACT_FILE = "contract.openapi.json"
+#: The ad accounts' operations (``ad_accounts/list``, ``ad_accounts/get``), a separate extract.
+AD_ACCOUNTS_FILE = "ad-accounts.openapi.json"
 INSIGHTS_PATH = "/ad_accounts/{ad_account_id}/audience_insights"
 
 DATE_PARAMETER: dict[str, Any] = {
@@ -59,12 +62,37 @@ HEALTH_PATH: dict[str, Any] = {
 }
 
 
+def _packaged(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(
+        resources.files("pinsights.server").joinpath(name).read_text()
+    )
+    return document
+
+
+def merge_contracts(first: dict[str, Any], *others: dict[str, Any]) -> dict[str, Any]:
+    """One OpenAPI document of several extracts of the same API: ``first``'s info and servers,
+    every path of each (a path in two extracts is an error), and every component of each.
+
+    A component both define is ``first``'s: the extracts share only the OAuth2 security scheme,
+    whose token URL alone differs (and the served document replaces it anyway).
+    """
+    merged = copy.deepcopy(first)
+    for other in others:
+        clash = set(merged["paths"]) & set(other["paths"])
+        if clash:
+            raise ValueError(f"paths defined twice in the contract: {sorted(clash)}")
+        merged["paths"].update(copy.deepcopy(other["paths"]))
+        for section, components in other.get("components", {}).items():
+            mine = merged.setdefault("components", {}).setdefault(section, {})
+            for name, component in components.items():
+                mine.setdefault(name, copy.deepcopy(component))
+    return merged
+
+
 @cache
 def contract() -> dict[str, Any]:
-    """The wire contract as shipped in the package."""
-    text = resources.files("pinsights.server").joinpath(CONTRACT_FILE).read_text()
-    document: dict[str, Any] = json.loads(text)
-    return document
+    """The wire contract as shipped in the package: both extracts as one document."""
+    return merge_contracts(_packaged(CONTRACT_FILE), _packaged(AD_ACCOUNTS_FILE))
 
 
 def served_document(public_url: str | None) -> dict[str, Any]:
