@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: install test demo lint format bench bench-serve bench-dashboard typecheck clean
+.PHONY: install test test-fast demo lint format bench bench-serve bench-dashboard typecheck clean
 
 install: $(STAMP)
 
@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The suite without the `slow` tests (a Spark standalone cluster, the JVM class archive): for a
+# quick run while developing. CI runs `make test`, which runs them too.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
 
 demo: install
 	$(BIN)/pinsights demo --port $(PORT)

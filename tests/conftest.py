@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -274,9 +275,15 @@ def let_servers_notice() -> None:
 
 
 def free_port() -> int:
+    """A port free at the moment of asking, for benchmarks only: tests bind port 0 instead, since
+    another process may take a port between this call and its use."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+#: What uvicorn logs once it listens; with ``--port 0`` it names the port the system gave it.
+_LISTENING = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+) ")
 
 
 def start_server(
@@ -286,30 +293,47 @@ def start_server(
     args: tuple[str, ...] = (),
     secret: str | None = TEST_SECRET,
     env: dict[str, str] | None = None,
+    pass_fds: tuple[int, ...] = (),
 ) -> RunningServer:
-    """Start ``pinsights serve`` on a free loopback port and wait until /healthz answers.
+    """Start ``pinsights serve`` on port 0 and wait until it listens and /healthz answers.
 
+    The port is the one the server bound (read back from its log), never one picked beforehand:
+    a port found free and bound later can be taken by another process in between.
     ``secret=None`` serves with the store's own keyring instead of PINSIGHTS_SECRET; ``env`` adds
-    settings only the environment sets (``PINSIGHTS_*``).
+    settings only the environment sets (``PINSIGHTS_*``); ``pass_fds`` are inherited (test hooks).
     """
     log_path = store.parent / f"server-{uuid.uuid4().hex[:8]}.log"
-    port = free_port()
     environment = {**scrubbed_environment(), **(env or {})}
     if secret is not None:
         environment["PINSIGHTS_SECRET"] = secret
     command = [sys.executable, "-c", "from pinsights.cli import app; app()", "serve"]
-    command += ["--store", str(store), "--port", str(port), "--rate-limit", rate_limit, *args]
+    command += ["--store", str(store), "--port", "0", "--rate-limit", rate_limit, *args]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=environment, pass_fds=pass_fds
+        )
+    deadline = time.monotonic() + 60  # a bound on a hang, not a guess at the start-up time
+    port = None
+    while port is None:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+        found = _LISTENING.search(log_path.read_bytes())
+        if found:
+            port = int(found.group(1))
+        else:
+            time.sleep(0.05)
     server = RunningServer(f"http://127.0.0.1:{port}", store, process, log_path)
-    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
         with contextlib.suppress(httpx.TransportError):
             if server.client.get("/healthz").status_code == 200:
                 return server
-        time.sleep(0.1)
+        time.sleep(0.05)
     server.stop()
     raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
 

@@ -16,11 +16,16 @@ from tests.conftest import free_port
 
 
 class RedisServer:
-    """One redis-server process, without persistence; :meth:`start` again after :meth:`kill`."""
+    """One redis-server process, without persistence; :meth:`start` again after :meth:`kill`.
+
+    The first start takes a port the system reports free and, if another process binds it first
+    ("Address already in use"), tries another; a restart keeps the port (the servers under test
+    know Redis by its URL) and retries while the port is still held (bounded).
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.port = free_port()
+        self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -28,15 +33,39 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        restart = self.port != 0
+        for _ in range(20):
+            if not restart:
+                self.port = free_port()
+            if self._try_start():
+                return
+            if restart:
+                time.sleep(0.1)
+        raise RuntimeError(f"redis-server did not start: {self.directory / 'redis.log'}")
+
+    def _try_start(self) -> bool:
+        """Start redis-server on ``self.port``; False if the port was taken, so it exited."""
         command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port)]
         command += ["--save", "", "--appendonly", "no", "--dir", str(self.directory)]
-        log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - the process keeps it
+        log_path = self.directory / "redis.log"
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        log = open(log_path, "ab")  # noqa: SIM115 - the process keeps it
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
+        log.close()
+        deadline = time.monotonic() + 30  # a bound on a hang, not a guess at the start-up time
         while not self.ping():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start: {self.directory / 'redis.log'}")
+            if self.process.poll() is not None:
+                with open(log_path, "rb") as written:
+                    written.seek(offset)
+                    if b"Address already in use" in written.read():
+                        self.process = None
+                        return False
+                raise RuntimeError(f"redis-server did not start: {log_path}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"redis-server did not start: {log_path}")
             time.sleep(0.02)
+        return True
 
     def ping(self) -> bool:
         with (
@@ -47,12 +76,26 @@ class RedisServer:
             return s.recv(16).startswith(b"+PONG")
         return False
 
+    def refuses(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), 1):
+                return False
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            return False
+
     def kill(self) -> None:
         """Kill it (SIGKILL: no goodbye to its clients) and wait until its port refuses."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
         self.process = None
+        deadline = time.monotonic() + 30
+        while self.port and not self.refuses():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"127.0.0.1:{self.port} still accepts after redis-server died")
+            time.sleep(0.02)
 
 
 @contextlib.contextmanager

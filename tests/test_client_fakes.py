@@ -137,12 +137,20 @@ def scripted() -> Iterator[ScriptedServer]:
         yield server
 
 
+#: Sockets bound (never listening) for the rest of the session, so their ports stay closed.
+_HELD_PORTS: list[socket.socket] = []
+
+
 def closed_port_url() -> str:
-    """A loopback base URL nothing listens on, so connecting is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v5"
+    """A loopback base URL nothing listens on, so connecting is refused at once.
+
+    The port stays bound by this process (without listening) for the rest of the session: no
+    other process can start listening there between this call and the test's connection.
+    """
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _HELD_PORTS.append(sock)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}/v5"
 
 
 def insights_document(

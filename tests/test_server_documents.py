@@ -11,13 +11,14 @@ from typing import Any
 
 import httpx
 
-from pinsights.store import Store
+from pinsights.server.documents import RECHECK_AFTER
 from tests.conftest import (
     AUDIENCES_NEW,
     CATEGORIES,
     INSIGHT_TYPES,
     NEW_DATE,
     OLD_DATE,
+    SERVED_CATEGORIES,
     RunningServer,
     bearer,
     insight_document,
@@ -35,17 +36,29 @@ DEFINITION_OF = {
 }
 
 
-def test_every_document_is_served_byte_for_byte(
-    server: RunningServer, handmade_store: Path
-) -> None:
-    snapshot = Store(handmade_store).latest()
-    assert snapshot is not None
+def stored_bytes(document: dict[str, Any]) -> bytes:
+    """A document as the hand-made store holds it (conftest.write_snapshot): compact JSON."""
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def expected_size(account: str, insight_type: str) -> int:
+    """What conftest.write_snapshot was given for the newest snapshot (missing: nobody)."""
+    if insight_type == "PINTEREST_TOTAL_AUDIENCE":
+        return 5000
+    return AUDIENCES_NEW[account].get(insight_type, 0)
+
+
+def test_every_document_is_served_byte_for_byte(server: RunningServer) -> None:
+    """Expected bytes come from what the store was built from, not from reading the store."""
     token = mint()
     for account in AUDIENCES_NEW:
         for insight_type in INSIGHT_TYPES:
             response = server.get(INSIGHTS.format(account=account, type=insight_type), token)
             assert response.status_code == 200
-            assert response.content == snapshot.document(account, insight_type)
+            document = insight_document(
+                insight_type, NEW_DATE, expected_size(account, insight_type)
+            )
+            assert response.content == stored_bytes(document)
             assert response.headers["content-type"] == "application/json"
 
 
@@ -81,19 +94,20 @@ def test_definitions_list_qualifying_audiences_newest_snapshot_first(server: Run
 
 
 def test_category_operation_serves_subcategories_of_the_newest_snapshot(
-    server: RunningServer, handmade_store: Path
+    server: RunningServer,
 ) -> None:
-    snapshot = Store(handmade_store).latest()
-    assert snapshot is not None
     token = mint()
     for insight_type, (scope, audience_type) in DEFINITION_OF.items():
+        document = insight_document(insight_type, NEW_DATE, expected_size("1001", insight_type))
         for category in CATEGORIES:
             path = CATEGORY.format(
                 account="1001", scope=scope, type=audience_type, category=category
             )
             response = server.get(path + "?sort=RATIO", token)
             assert response.status_code == 200
-            assert response.content == snapshot.category_items("1001", insight_type, category)
+            shown = {c["id"]: c["subcategories"] for c in document["categories"]}
+            assert category in shown or category not in SERVED_CATEGORIES
+            assert response.content == stored_bytes({"items": shown.get(category, [])})
     unserved = CATEGORY.format(account="1001", scope="PARTNER", type="ENGAGEMENT", category="30")
     assert server.get(unserved, token).json() == {"items": []}
 
@@ -101,7 +115,12 @@ def test_category_operation_serves_subcategories_of_the_newest_snapshot(
 def test_new_snapshot_is_picked_up_mid_stream_with_no_error_and_no_mixed_answer(
     tmp_path: Path, server_factory
 ) -> None:
-    """Readers stream requests while six snapshots are published (retain 3, so files get unlinked)."""
+    """Readers stream requests while six snapshots are published (retain 3, so files get unlinked).
+
+    Each publish waits until every reader has been answered from it (events, not sleeps): so every
+    reader crosses every switch mid-stream, and no request sent after a publish returned (and the
+    server's stat window passed) is answered from an older snapshot.
+    """
     store = tmp_path / "store"
     start = dt.date(2026, 11, 1)
     dates = [start + dt.timedelta(days=i) for i in range(7)]
@@ -110,8 +129,7 @@ def test_new_snapshot_is_picked_up_mid_stream_with_no_error_and_no_mixed_answer(
         return {"1001": {"YOUR_TOTAL_AUDIENCE": 1000 + i, "YOUR_ENGAGED_AUDIENCE": 500 + i}}
 
     def document_bytes(i: int) -> bytes:
-        document = insight_document("YOUR_TOTAL_AUDIENCE", dates[i], 1000 + i)
-        return json.dumps(document, separators=(",", ":")).encode()
+        return stored_bytes(insight_document("YOUR_TOTAL_AUDIENCE", dates[i], 1000 + i))
 
     def definitions(newest: int) -> list[dict[str, Any]]:
         kept = [dates[i] for i in range(newest, max(newest - 3, -1), -1)]
@@ -124,44 +142,49 @@ def test_new_snapshot_is_picked_up_mid_stream_with_no_error_and_no_mixed_answer(
     write_snapshot(store, dates[0], audiences(0), retain=3)
     server = server_factory(store)
     token = mint()
-    known_documents = {document_bytes(i) for i in range(len(dates))}
+    snapshot_of = {document_bytes(i): i for i in range(len(dates))}
     known_definitions = [definitions(i) for i in range(len(dates))]
     stop = threading.Event()
-    answers: list[tuple[str, int, bytes]] = []
+    readers_count = 3
+    published_at: dict[int, float] = {0: 0.0}  # snapshot -> when its publish returned
+    seen = {(r, i): threading.Event() for r in range(readers_count) for i in range(len(dates))}
+    answers: list[tuple[int, float, str, int, bytes]] = []  # (reader, sent, kind, status, body)
 
-    def read() -> None:
-        with httpx.Client(base_url=server.base_url, headers=bearer(token), timeout=10) as client:
+    def read(me: int) -> None:
+        with httpx.Client(base_url=server.base_url, headers=bearer(token), timeout=30) as client:
             while not stop.is_set():
                 for kind, path in (
                     ("insights", INSIGHTS.format(account="1001", type="YOUR_TOTAL_AUDIENCE")),
                     ("definitions", DEFINITIONS.format(account="1001")),
                 ):
+                    sent = time.monotonic()
                     response = client.get(path)
-                    answers.append((kind, response.status_code, response.content))
+                    answers.append((me, sent, kind, response.status_code, response.content))
+                    index = snapshot_of.get(response.content)
+                    if index is not None and sent > published_at.get(index, float("inf")):
+                        seen[(me, index)].set()
 
-    readers = [threading.Thread(target=read) for _ in range(3)]
+    readers = [threading.Thread(target=read, args=(r,)) for r in range(readers_count)]
     for reader in readers:
         reader.start()
     try:
+        for r in range(readers_count):
+            assert seen[(r, 0)].wait(60), "every reader is answered before the first switch"
         for i in range(1, len(dates)):
-            time.sleep(0.3)
             write_snapshot(store, dates[i], audiences(i), retain=3)
-        deadline = time.monotonic() + 5
-        newest = document_bytes(len(dates) - 1)
-        while time.monotonic() < deadline and not any(a[2] == newest for a in answers[-20:]):
-            time.sleep(0.05)
-        time.sleep(0.2)
+            published_at[i] = time.monotonic()
+            for r in range(readers_count):
+                assert seen[(r, i)].wait(60), f"reader {r} is answered from snapshot {i}"
     finally:
         stop.set()
         for reader in readers:
             reader.join()
 
-    assert len(answers) > 100, "the readers should have streamed throughout"
-    assert [a for a in answers if a[1] != 200] == []
-    insights = [a[2] for a in answers if a[0] == "insights"]
-    assert set(insights) <= known_documents, "every answer is one snapshot's whole document"
-    assert insights[-1] == document_bytes(len(dates) - 1)
-    assert len(set(insights)) >= 3, "the switch happened while requests streamed"
-    for _, _, body in answers:
-        if body.startswith(b'{"items"'):
+    assert [a for a in answers if a[3] != 200] == []
+    for _, sent, kind, _, body in answers:
+        if kind == "insights":
+            assert body in snapshot_of, "every answer is one snapshot's whole document"
+            newest = max(i for i, at in published_at.items() if at < sent - 2 * RECHECK_AFTER)
+            assert snapshot_of[body] >= newest, "no older snapshot after a publish returned"
+        else:
             assert json.loads(body)["items"] in known_definitions

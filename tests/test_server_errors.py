@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from pinsights.server.tokens import TokenService
-from tests.conftest import NEW_DATE, RunningServer, bearer, mint
+from tests.conftest import NEW_DATE, TEST_SECRET, RunningServer, bearer, mint
 
 INSIGHTS = "/v5/ad_accounts/{account}/audience_insights?audience_insight_type=YOUR_TOTAL_AUDIENCE"
 DEFINITIONS = "/v5/ad_accounts/{account}/insights/audiences"
@@ -103,10 +103,27 @@ def test_expired_token_is_401_2(server: RunningServer) -> None:
 
 
 def test_token_expires_while_the_server_runs(server: RunningServer) -> None:
-    token = mint(ttl=2)
-    assert server.get(INSIGHTS.format(account="1001"), token).status_code == 200
-    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
-    time.sleep(max(0.0, expires_at - time.time()) + 0.1)
+    """A token the server accepted (and cached as verified) is refused once its ``exp`` passes.
+
+    The token's ``exp`` is set to a whole second (an explicit clock at the issuer) so it is known
+    exactly; the first answer is judged only if it came back before ``exp`` (it was then verified
+    before expiry and must be 200); otherwise the machine was too slow to tell and the test tries
+    again with a longer life — it never guesses how long a request takes.
+    """
+    for ttl in (2, 4, 8, 16, 32):
+        issued_at = float(int(time.time()))
+        expires_at = int(issued_at) + ttl
+        issuer = TokenService(TEST_SECRET.encode(), clock=lambda at=issued_at: at)
+        token = issuer.issue("test-client", ("ads:read",), ["*"], ttl)
+        assert jwt.decode(token, options={"verify_signature": False})["exp"] == expires_at
+        response = server.get(INSIGHTS.format(account="1001"), token)
+        if time.time() < expires_at:
+            assert response.status_code == 200, response.text
+            break
+    else:
+        raise AssertionError("no request was answered within 32 s")
+    time.sleep(max(0.0, expires_at - time.time()) + 0.05)
+    assert time.time() >= expires_at
     assert_error(server.get(INSIGHTS.format(account="1001"), token), 401, 2)
 
 

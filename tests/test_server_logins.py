@@ -12,6 +12,8 @@ import pytest
 from pinsights.server.errors import Busy, RateLimited
 from pinsights.server.logins import LoginGuard
 from pinsights.server.ratelimit import RateLimit
+from pinsights.server.web import CHECK_STEP
+from pinsights.store import PAUSE_ENV
 from tests.conftest import RunningServer
 from tests.test_server_auth import add_client
 from tests.test_server_errors import assert_error
@@ -77,37 +79,59 @@ def peak_memory_kib(server: RunningServer) -> int:
     raise AssertionError("no VmHWM")
 
 
-def test_a_flood_of_bogus_logins_is_answered_503_at_once(tmp_path: Path, server_factory) -> None:
-    """All requests are on the wire before any answer is read: the server sees them together."""
-    store = tmp_path / "store"
-    server = server_factory(store, env={"PINSIGHTS_MAX_CREDENTIAL_CHECKS": "1"})
-    client_id, secret = add_client(store)
-    host, port = server.base_url.removeprefix("http://").split(":")
+def _raw_login(host: str, port: int, client_id: str) -> socket.socket:
     body = b"grant_type=client_credentials"
-    sockets = []
-    for i in range(30):
-        request = (
-            f"POST /v5/oauth/token HTTP/1.1\r\nHost: x\r\n"
-            f"Authorization: {basic(f'bogus-{i}', 'guess')}\r\n"
-            "Content-Type: application/x-www-form-urlencoded\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-        ).encode() + body
-        sock = socket.create_connection((host, int(port)), timeout=30)
-        sock.sendall(request)
-        sockets.append(sock)
-    statuses = []
-    for sock in sockets:
-        with sock:
-            answer = b""
-            while chunk := sock.recv(65536):
-                answer += chunk
-        statuses.append(int(answer.split(b" ", 2)[1]))
-        if statuses[-1] == 503:
+    request = (
+        f"POST /v5/oauth/token HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: {basic(client_id, 'guess')}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+    sock = socket.create_connection((host, port), timeout=60)
+    sock.sendall(request)
+    return sock
+
+
+def _answer(sock: socket.socket) -> bytes:
+    with sock:
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_flood_of_bogus_logins_is_answered_503_at_once(tmp_path: Path, server_factory) -> None:
+    """While one argon2 check is in flight (held there by the test hook, see CHECK_STEP), every
+    other login needing a check is answered 503 at once; the held one then ends 401."""
+    store = tmp_path / "store"
+    control, server_end = socket.socketpair()
+    with control, server_end:
+        server = server_factory(
+            store,
+            env={
+                "PINSIGHTS_MAX_CREDENTIAL_CHECKS": "1",
+                PAUSE_ENV: f"{CHECK_STEP}:{server_end.fileno()}",
+            },
+            pass_fds=(server_end.fileno(),),
+        )
+        control.settimeout(60)
+        client_id, secret = add_client(store)
+        host, port = server.base_url.removeprefix("http://").split(":")
+        held = _raw_login(host, int(port), "bogus-held")
+        assert control.recv(64) == f"{CHECK_STEP}\n".encode(), "the check is in flight"
+        flood = [_raw_login(host, int(port), f"bogus-{i}") for i in range(29)]
+        for sock in flood:
+            answer = _answer(sock)
+            assert answer.startswith(b"HTTP/1.1 503 "), answer
             assert b"retry-after: 1" in answer.lower() and b'{"code":503,' in answer
-    assert set(statuses) <= {401, 503} and statuses.count(503) >= 20
-    # argon2 takes 64 MiB per check: one at a time keeps the server far from the review's 2.1 GiB
-    assert peak_memory_kib(server) < 400 * 1024
-    assert login(server, client_id, secret) == 200  # and real clients still get in
+        control.sendall(b"g")  # let the held check finish
+        assert _answer(held).startswith(b"HTTP/1.1 401 ")
+        # argon2 takes 64 MiB per check: one at a time keeps the server far from the review's
+        # 2.1 GiB
+        assert peak_memory_kib(server) < 400 * 1024
+        control.sendall(b"g")  # the next check (a real client's) goes through at once
+        assert login(server, client_id, secret) == 200  # and real clients still get in
+        assert control.recv(64) == f"{CHECK_STEP}\n".encode()
 
 
 def test_failed_logins_are_limited_per_address(tmp_path: Path, server_factory) -> None:

@@ -35,6 +35,7 @@ from pinsights.server.logins import LoginGuard
 from pinsights.server.openapi import served_document
 from pinsights.server.ratelimit import Limiter
 from pinsights.server.tokens import TokenService, parse_scopes
+from pinsights.store import pause_point
 
 FORM = "application/x-www-form-urlencoded"
 #: The token request's form is a few dozen bytes; a larger body is refused unread (413).
@@ -129,11 +130,22 @@ async def _authenticate(
     address = request.client.host if request.client else "unknown"
     services.logins.admit(address, client_id)
     with services.logins.checking():
-        client = await run_in_threadpool(services.registry.authenticate, client_id, secret)
+        client = await run_in_threadpool(_check_secret, services.registry, client_id, secret)
     if client is None:
         services.logins.failed(address, client_id)
         raise Unauthenticated("Invalid client credentials.", challenge=BASIC_CHALLENGE)
     return client
+
+
+#: The test hook's step (``store.PAUSE_ENV``) holding a secret check in flight.
+CHECK_STEP = "credential-check"
+
+
+def _check_secret(registry: ClientRegistry, client_id: str, secret: str) -> Client | None:
+    """The argon2 check, run in a worker thread. A test may hold it there (``PINSIGHTS_TEST_PAUSE=
+    credential-check:<fd>``) to know a check is in flight without timing one."""
+    pause_point(CHECK_STEP)
+    return registry.authenticate(client_id, secret)
 
 
 def _basic_credentials(request: Request) -> tuple[str, str]:
