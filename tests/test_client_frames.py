@@ -8,11 +8,11 @@ import sys
 import pytest
 from test_client_fakes import definitions_document, insights_document
 
-from pinsights.client import compare
-from pinsights.contract import (
+from pinsights.client import (
     AudienceDefinitionResponse,
     AudienceInsightCategoryArrayResponse,
     AudienceInsightsResponse,
+    compare,
 )
 
 pd = pytest.importorskip("pandas")

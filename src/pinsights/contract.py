@@ -1,7 +1,8 @@
 """Pydantic models of the wire contract (``shared/contract/audience-insights.openapi.json`` and
 ``shared/contract/ad-accounts.openapi.json``).
 
-The server and the client share these, so a field can only drift in one place. They mirror the
+The server and the client share these, so a field can only drift in one place; the engine and the
+store take the insight types' names from here too, so there is one vocabulary of them. They mirror the
 official v5 definitions: every property is optional where the contract leaves it optional, and
 unknown extra fields from a newer upstream version are tolerated (``extra="allow"``) so an old client
 keeps working against a newer server.
@@ -10,12 +11,8 @@ keeps working against a newer server.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
-
-if TYPE_CHECKING:
-    import pandas
 
 
 class _Model(BaseModel):
@@ -61,6 +58,16 @@ DEFINITION_OF_INSIGHT_TYPE: dict[
 }
 INSIGHT_TYPE_OF_DEFINITION = {pair: kind for kind, pair in DEFINITION_OF_INSIGHT_TYPE.items()}
 
+
+def insight_type_of_definition(scope: str | None, type: str | None) -> AudienceInsightType | None:
+    """The insight type an audience definition stands for (SPEC §3), or ``None`` if it has none."""
+    scopes = {member.value: member for member in AudienceDefinitionScope}
+    types = {member.value: member for member in AudienceDefinitionType}
+    if scope not in scopes or type not in types:
+        return None
+    return INSIGHT_TYPE_OF_DEFINITION.get((scopes[scope], types[type]))
+
+
 AD_ACCOUNT_ID_PATTERN = r"^\d+$"
 AD_ACCOUNT_ID_MAX_LENGTH = 18
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
@@ -105,15 +112,6 @@ class AudienceInsightsResponse(_Model):
     categories: list[AudienceCategory] | None = None
     demographics: AudienceDemographics | None = None
 
-    def to_dataframe(self) -> pandas.DataFrame:
-        """A long frame, one row per category, subcategory and demographic value (needs pandas).
-
-        Lives in ``pinsights.client._frames`` and is imported on call, so the server never loads pandas.
-        """
-        from pinsights.client._frames import insights_frame
-
-        return insights_frame(self)
-
 
 class AudienceDefinition(_Model):
     date: str | None = None
@@ -123,12 +121,6 @@ class AudienceDefinition(_Model):
 
 class AudienceDefinitionResponse(_Model):
     items: list[AudienceDefinition] | None = None
-
-    def to_dataframe(self) -> pandas.DataFrame:
-        """One row per definition, with the insight type it stands for (needs pandas)."""
-        from pinsights.client._frames import definitions_frame
-
-        return definitions_frame(self)
 
 
 class AudienceInsightCategoryCommon(_Model):
@@ -141,12 +133,6 @@ class AudienceInsightCategoryCommon(_Model):
 
 class AudienceInsightCategoryArrayResponse(_Model):
     items: list[AudienceInsightCategoryCommon] | None = None
-
-    def to_dataframe(self) -> pandas.DataFrame:
-        """One row per subcategory of the deprecated category listing (needs pandas)."""
-        from pinsights.client._frames import category_list_frame
-
-        return category_list_frame(self)
 
 
 class AdAccount(_Model):

@@ -16,11 +16,11 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from pinsights.client._base import insight_type_of_definition
 from pinsights.contract import (
     AudienceDefinitionResponse,
     AudienceDemographicValue,
     AudienceInsightsResponse,
+    insight_type_of_definition,
 )
 
 BAR_WIDTH = 20

@@ -6,7 +6,8 @@ pinsights servers.
 ...     insights = client.audience_insights_get("123", "YOUR_ENGAGED_AUDIENCE")
 
 The public names are re-exported here; the modules behind them are private. Responses are the wire
-models of :mod:`pinsights.contract`, so ``response.model_dump(mode="json")`` is the wire document.
+models of :mod:`pinsights.contract` (the three response models as subclasses that add pandas'
+``to_dataframe()``), so ``response.model_dump(mode="json")`` is the wire document.
 See ``docs/client.md`` for the full guide.
 """
 
@@ -32,7 +33,12 @@ from ._errors import (
     ServerError,
     UnauthorizedError,
 )
-from ._frames import compare
+from ._frames import (
+    AudienceDefinitionResponse,
+    AudienceInsightCategoryArrayResponse,
+    AudienceInsightsResponse,
+    compare,
+)
 from ._sync import Client
 
 __all__ = [
@@ -40,6 +46,9 @@ __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
     "AsyncClient",
+    "AudienceDefinitionResponse",
+    "AudienceInsightCategoryArrayResponse",
+    "AudienceInsightsResponse",
     "BadRequestError",
     "BearerToken",
     "Client",

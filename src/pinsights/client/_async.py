@@ -14,11 +14,8 @@ import httpx
 from pinsights.contract import (
     AdAccount,
     AdAccountsPage,
-    AudienceDefinitionResponse,
     AudienceDefinitionScope,
     AudienceDefinitionType,
-    AudienceInsightCategoryArrayResponse,
-    AudienceInsightsResponse,
     AudienceInsightType,
 )
 
@@ -33,6 +30,11 @@ from ._base import (
     _Call,
 )
 from ._errors import PinsightsAPIError
+from ._frames import (
+    AudienceDefinitionResponse,
+    AudienceInsightCategoryArrayResponse,
+    AudienceInsightsResponse,
+)
 
 
 class AsyncClient(BaseClient):

@@ -22,15 +22,11 @@ from pydantic import BaseModel, ValidationError
 from pinsights import __version__
 from pinsights.contract import (
     AD_ACCOUNT_ID_MAX_LENGTH,
-    INSIGHT_TYPE_OF_DEFINITION,
     AdAccount,
     AdAccountsPage,
     AudienceCategorySort,
-    AudienceDefinitionResponse,
     AudienceDefinitionScope,
     AudienceDefinitionType,
-    AudienceInsightCategoryArrayResponse,
-    AudienceInsightsResponse,
     AudienceInsightType,
 )
 
@@ -43,6 +39,11 @@ from ._errors import (
     PinsightsTimeoutError,
     error_from_response,
     parse_retry_after,
+)
+from ._frames import (
+    AudienceDefinitionResponse,
+    AudienceInsightCategoryArrayResponse,
+    AudienceInsightsResponse,
 )
 
 logger = logging.getLogger("pinsights.client")
@@ -214,15 +215,6 @@ def _validate_member(
     if not isinstance(value, str) or value not in allowed:
         raise InvalidArgumentError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
     return str(value)
-
-
-def insight_type_of_definition(scope: str | None, type: str | None) -> AudienceInsightType | None:
-    """The insight type an audience definition stands for (SPEC §3), or ``None`` if it has none."""
-    scopes = {member.value: member for member in AudienceDefinitionScope}
-    types = {member.value: member for member in AudienceDefinitionType}
-    if scope not in scopes or type not in types:
-        return None
-    return INSIGHT_TYPE_OF_DEFINITION.get((scopes[scope], types[type]))
 
 
 class BaseClient:

@@ -4,6 +4,10 @@ pandas is an optional extra (``pip install 'pinsights[pandas]'``): the client an
 import it, and these functions import it only when called, failing with an instruction if it is
 missing.
 
+The client answers with the response models defined here: the wire models of
+:mod:`pinsights.contract` plus ``to_dataframe()``. The views live with the client, not in the
+contract, because the contract is shared with the server and imports nothing of ours.
+
 An insights document becomes one *long* frame — a row per category, subcategory and demographic
 value — because that is what filters, groups, plots and concatenates well: ``frame[frame.dimension ==
 "ages"]``, or ``pd.concat`` over several accounts or dates.
@@ -13,13 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pinsights.contract import (
-    AudienceDefinitionResponse,
-    AudienceInsightCategoryArrayResponse,
-    AudienceInsightsResponse,
-)
-
-from ._base import insight_type_of_definition
+from pinsights import contract
+from pinsights.contract import insight_type_of_definition
 
 if TYPE_CHECKING:
     import pandas
@@ -40,7 +39,7 @@ def _pandas() -> Any:
     return pandas
 
 
-def insights_frame(response: AudienceInsightsResponse) -> pandas.DataFrame:
+def insights_frame(response: contract.AudienceInsightsResponse) -> pandas.DataFrame:
     """One row per category, subcategory and demographic value of an insights document.
 
     Columns: ``type``, ``date``, ``dimension`` (one of :data:`DIMENSIONS`), ``parent_key`` (the
@@ -88,7 +87,7 @@ def insights_frame(response: AudienceInsightsResponse) -> pandas.DataFrame:
     return frame.astype({"ratio": "float64", "index": "float64"})
 
 
-def definitions_frame(response: AudienceDefinitionResponse) -> pandas.DataFrame:
+def definitions_frame(response: contract.AudienceDefinitionResponse) -> pandas.DataFrame:
     """One row per audience definition: ``date``, ``scope``, ``type`` and the ``audience_insight_type``
     to pass to ``audience_insights_get`` for it (missing for a pair the SPEC does not map)."""
     pd = _pandas()
@@ -99,7 +98,9 @@ def definitions_frame(response: AudienceDefinitionResponse) -> pandas.DataFrame:
     return pd.DataFrame(rows, columns=["date", "scope", "type", "audience_insight_type"])
 
 
-def category_list_frame(response: AudienceInsightCategoryArrayResponse) -> pandas.DataFrame:
+def category_list_frame(
+    response: contract.AudienceInsightCategoryArrayResponse,
+) -> pandas.DataFrame:
     """One row per item of the deprecated category listing: ``id``, ``key``, ``name``, ``ratio``,
     ``index``."""
     pd = _pandas()
@@ -109,7 +110,9 @@ def category_list_frame(response: AudienceInsightCategoryArrayResponse) -> panda
 
 
 def _labels(
-    a: AudienceInsightsResponse, b: AudienceInsightsResponse, labels: tuple[str, str] | None
+    a: contract.AudienceInsightsResponse,
+    b: contract.AudienceInsightsResponse,
+    labels: tuple[str, str] | None,
 ) -> tuple[str, str]:
     if labels is not None:
         if len(labels) != 2 or labels[0] == labels[1]:
@@ -123,8 +126,8 @@ def _labels(
 
 
 def compare(
-    a: AudienceInsightsResponse,
-    b: AudienceInsightsResponse,
+    a: contract.AudienceInsightsResponse,
+    b: contract.AudienceInsightsResponse,
     *,
     labels: tuple[str, str] | None = None,
 ) -> pandas.DataFrame:
@@ -175,3 +178,27 @@ def compare(
         "ratio_lift",
     ]
     return merged[columns].reset_index(drop=True)
+
+
+class AudienceInsightsResponse(contract.AudienceInsightsResponse):
+    """An insights document (:class:`pinsights.contract.AudienceInsightsResponse`) with its frame."""
+
+    def to_dataframe(self) -> pandas.DataFrame:
+        """A long frame, one row per category, subcategory and demographic value (needs pandas)."""
+        return insights_frame(self)
+
+
+class AudienceDefinitionResponse(contract.AudienceDefinitionResponse):
+    """The audiences of an account with insights (the contract's model), with its frame."""
+
+    def to_dataframe(self) -> pandas.DataFrame:
+        """One row per definition, with the insight type it stands for (needs pandas)."""
+        return definitions_frame(self)
+
+
+class AudienceInsightCategoryArrayResponse(contract.AudienceInsightCategoryArrayResponse):
+    """The deprecated category listing (the contract's model), with its frame."""
+
+    def to_dataframe(self) -> pandas.DataFrame:
+        """One row per subcategory of the deprecated category listing (needs pandas)."""
+        return category_list_frame(self)
