@@ -77,6 +77,7 @@ def run(settings: ServerSettings) -> None:
             server_header=False,
             log_level="info",
             http=PROTOCOL,
+            ws="none",  # no WebSocket endpoint: every Upgrade is declined (server/protocol.py)
             # X-Forwarded-* are believed only from the proxies named (uvicorn believes loopback)
             proxy_headers=settings.forwarded_allow_ips is not None,
             forwarded_allow_ips=settings.forwarded_allow_ips or "",
