@@ -7,6 +7,8 @@ so the server describes its operations exactly as the contract does, with three 
 this server: under the configured public URL (``--public-url``), else relative (``/v5``). Never
 built from the request's ``Host`` header, which any caller chooses: reflecting it would let a
 crafted request make the document (or a cache in front of it) send clients' credentials elsewhere.
+The document never changes while a server runs: it is rendered once per process (and public URL),
+not deep-copied and serialised per request (which cost ~4x a ``/healthz``, with no credentials).
 """
 
 from __future__ import annotations
@@ -93,6 +95,13 @@ def merge_contracts(first: dict[str, Any], *others: dict[str, Any]) -> dict[str,
 def contract() -> dict[str, Any]:
     """The wire contract as shipped in the package: both extracts as one document."""
     return merge_contracts(_packaged(CONTRACT_FILE), _packaged(AD_ACCOUNTS_FILE))
+
+
+@cache
+def served_json(public_url: str | None) -> bytes:
+    """:func:`served_document` as the bytes served, rendered as Starlette's JSONResponse does."""
+    document = served_document(public_url)
+    return json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 def served_document(public_url: str | None) -> dict[str, Any]:

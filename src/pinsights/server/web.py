@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -32,7 +32,7 @@ from pinsights.server.errors import (
 )
 from pinsights.server.keys import KeyringError
 from pinsights.server.logins import LoginGuard
-from pinsights.server.openapi import served_document
+from pinsights.server.openapi import served_json
 from pinsights.server.ratelimit import Limiter
 from pinsights.server.tokens import TokenService, parse_scopes
 from pinsights.store import pause_point
@@ -108,8 +108,8 @@ def create_web_app(services: WebServices) -> FastAPI:
         )
 
     @app.get("/v5/openapi.json")
-    async def openapi() -> JSONResponse:
-        return JSONResponse(served_document(services.public_url))
+    async def openapi() -> Response:
+        return Response(served_json(services.public_url), media_type="application/json")
 
     install_dashboard(app)
     return app

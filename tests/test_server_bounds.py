@@ -1,0 +1,107 @@
+"""What one request may make the server keep or write is bounded, whatever its query (issue 18).
+
+The second security review sent ``GET /healthz?N&a&a&…`` (15.8 KB): each unknown parameter became
+``[other]`` in a 62 KB access-log line, the access log's cache of formatted parts kept 4,096 such
+requests (+320 MB), and with a token the data API's cache of checked requests kept 10,000 of them
+(+140 MB). ``/v5/openapi.json`` was deep-copied and serialised on every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import io
+import json
+import time
+from pathlib import Path
+
+import httpx
+
+from pinsights.server import openapi
+from pinsights.server.accesslog import AccessLog
+from pinsights.server.app import Router, create_app
+from pinsights.server.settings import ServerSettings
+from tests.conftest import TEST_SECRET, RunningServer, bearer, mint
+
+LONG_QUERY = "N" + "&a" * 7900  # 15,801 bytes: under the 16 KiB head limit, so it is answered
+INSIGHTS = "/v5/ad_accounts/1001/audience_insights?audience_insight_type=YOUR_TOTAL_AUDIENCE"
+
+
+def test_an_access_log_line_is_bounded_whatever_the_query(server: RunningServer) -> None:
+    before = len(server.log_path.read_bytes())
+    assert server.get(f"/healthz?{LONG_QUERY}").status_code == 200
+    entries = server.access_log()
+    written = len(server.log_path.read_bytes()) - before
+    entry = next(e for e in reversed(entries) if e["path"] == "/healthz")
+    assert entry["query"] == "[16 others]&[+7885 more]"
+    # the request's line plus the marker's that access_log() sent after it
+    assert written < 1024, f"{written} bytes of access log for one request"
+
+
+def test_runs_of_other_parameters_are_collapsed_with_a_count(server: RunningServer) -> None:
+    query = "a=1&b=2&audience_insight_type=YOUR_TOTAL_AUDIENCE&c&date=2026-10-31&d&e&f"
+    assert server.get(f"/v5/ad_accounts/1001/audience_insights?{query}", mint()).status_code == 200
+    entry = next(
+        e for e in reversed(server.access_log()) if e["path"].endswith("/audience_insights")
+    )
+    assert entry["query"] == (
+        "[2 others]&audience_insight_type=YOUR_TOTAL_AUDIENCE&[other]&date=2026-10-31&[3 others]"
+    )
+
+
+def entry(path: str, query: bytes) -> tuple:
+    now = time.perf_counter()
+    return ("GET", path, query, "127.0.0.1", None, None, 200, 10, now, now)
+
+
+def test_the_access_log_keeps_no_long_request_in_its_cache() -> None:
+    log = AccessLog(io.StringIO())
+    log.write([entry("/healthz", f"N{i}{'&a' * 7900}".encode()) for i in range(100)], 0.0)
+    log.write([entry("/" + "p" * 10_000, b"")], 0.0)
+    assert len(log._parts) == 0  # each formatted afresh, none kept
+    log.write([entry("/healthz", b"audience_insight_type=YOUR_TOTAL_AUDIENCE")], 0.0)
+    assert len(log._parts) == 1  # the API's requests are short, and still remembered
+    lines = log.stream.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert len(lines) == 102
+    assert max(len(line) for line in lines) < 1024
+    assert all(json.loads(line)["status"] == 200 for line in lines)
+
+
+def in_process_app(store: Path) -> Router:
+    app = create_app(
+        ServerSettings(
+            store=store, secret=TEST_SECRET, rate_limit="100000/s", metrics=False, access_log=False
+        )
+    )
+    gc.unfreeze()  # create_app froze the test process's objects; give them back to the collector
+    return app
+
+
+def ask(app: Router, paths: list[str], headers: dict[str, str]) -> list[httpx.Response]:
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return [await client.get(path, headers=headers) for path in paths]
+
+    return asyncio.run(run())
+
+
+def test_the_data_api_keeps_no_long_request_among_its_checked_ones(handmade_store: Path) -> None:
+    app = in_process_app(handmade_store)
+    long_ones = [f"{INSIGHTS}&n={i}{'&a' * 2000}" for i in range(50)]
+    answers = ask(app, [*long_ones, INSIGHTS], bearer(mint()))
+    assert [a.status_code for a in answers] == [200] * 51
+    assert list(app.data_api._checked) == [
+        (b"/v5/ad_accounts/1001/audience_insights", b"audience_insight_type=YOUR_TOTAL_AUDIENCE")
+    ]
+
+
+def test_the_openapi_document_is_serialised_once_per_process(handmade_store: Path) -> None:
+    openapi.served_json.cache_clear()
+    app = in_process_app(handmade_store)
+    answers = ask(app, ["/v5/openapi.json"] * 20, {})
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1
+    assert answers[0].headers["content-type"] == "application/json"
+    assert answers[0].json()["servers"] == [{"url": "/v5"}]
+    assert openapi.served_json.cache_info().misses == 1
