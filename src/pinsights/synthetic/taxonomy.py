@@ -13,6 +13,12 @@ import hashlib
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from pinsights.synthetic.sampling import FloatArray
+
 #: The 24 level-1 interests (categories): Pinterest's key and its display name.
 CATEGORIES: tuple[tuple[str, str], ...] = (
     ("animals", "Animals"),
@@ -397,3 +403,67 @@ def interests() -> tuple[Interest, ...]:
     if len(set(ids)) != len(ids):  # pragma: no cover - guards edits to the tree
         raise RuntimeError("interest id collision in the taxonomy; rename an interest")
     return tuple(result)
+
+
+@dataclass(frozen=True)
+class InterestArrays:
+    """The interest taxonomy as arrays, with how content spreads over each category's subtree."""
+
+    ids: list[str]
+    names: list[str]
+    parent_ids: list[str | None]
+    category: npt.NDArray[np.int64]
+    """Index into ``CATEGORY_KEYS`` of each interest's level-1 ancestor-or-self."""
+    level: npt.NDArray[np.int64]
+    parent: npt.NDArray[np.int64]
+    """Index of the parent interest, -1 for a category."""
+    share_in_category: FloatArray
+    """Share of a category's pins that are tagged with this interest; sums to 1 per category."""
+
+    @classmethod
+    def build(cls) -> InterestArrays:
+        nodes = interests()
+        index = {node.interest_id: i for i, node in enumerate(nodes)}
+        category = np.array([CATEGORY_KEYS.index(node.category) for node in nodes])
+        level = np.array([node.level for node in nodes])
+        parent = np.array([index[node.parent_id] if node.parent_id else -1 for node in nodes])
+        rank = np.array([node.rank for node in nodes], dtype=np.float64)
+        has_children = np.zeros(len(nodes), dtype=bool)
+        has_children[parent[parent >= 0]] = True
+
+        # Pins are tagged with the most specific interest that fits: few with the bare category,
+        # most with a subcategory, and with a level-3 interest under about half of the subcategories
+        # that have them. Earlier siblings are the more popular ones.
+        share = np.zeros(len(nodes))
+        share[level == 1] = 0.12
+        for c in range(len(CATEGORY_KEYS)):
+            level2 = np.flatnonzero((level == 2) & (category == c))
+            weights = 1.0 / (rank[level2] + 1.0) ** 0.7
+            share[level2] = 0.88 * weights / weights.sum()
+        for node in np.flatnonzero(has_children):
+            children = np.flatnonzero(parent == node)
+            weights = 1.0 / (rank[children] + 1.0) ** 0.5
+            share[children] = 0.55 * share[node] * weights / weights.sum()
+            share[node] *= 0.45
+        return cls(
+            ids=[node.interest_id for node in nodes],
+            names=[node.name for node in nodes],
+            parent_ids=[node.parent_id for node in nodes],
+            category=category,
+            level=level,
+            parent=parent,
+            share_in_category=share,
+        )
+
+    def table(self) -> pa.Table:
+        return pa.table(
+            {
+                "interest_id": pa.array(self.ids, pa.string()),
+                "name": pa.array(self.names, pa.string()),
+                "parent_id": pa.array(self.parent_ids, pa.string()),
+            }
+        )
+
+    def category_distribution(self, category: int) -> FloatArray:
+        """Probability over all interests of a pin of ``category`` being tagged with each."""
+        return np.where(self.category == category, self.share_in_category, 0.0)
