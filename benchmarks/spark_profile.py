@@ -42,8 +42,8 @@ from typing import Any
 STARTED = time.time()
 
 from pinsights.engine.build import BuildOptions, build  # noqa: E402
-from pinsights.engine.class_archive import class_archive  # noqa: E402
-from pinsights.engine.spark import (  # noqa: E402
+from pinsights.engine.spark.class_archive import class_archive  # noqa: E402
+from pinsights.engine.spark.session import (  # noqa: E402
     SparkSettings,
     check_java,
     defaults,

@@ -56,7 +56,7 @@ def _spark_class_archive_of_the_session(
     _no_settings_from_the_shell: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
     """Spark builds the tests start record their JVM's class archive (about 170 MB, see
-    engine/class_archive.py) in the session's temporary directory, not in the user's ~/.cache:
+    engine/spark/class_archive.py) in the session's temporary directory, not in the user's ~/.cache:
     the first local Spark build of a run records it, later ones start from it."""
     os.environ["PINSIGHTS_SPARK_CLASS_ARCHIVE"] = str(tmp_path_factory.mktemp("spark-classes"))
     yield

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pinsights.engine.backends import DuckDBBackend, memory_bytes
+from pinsights.engine.duckdb.backend import DuckDBBackend
+from pinsights.engine.memory import memory_bytes
 from pinsights.synthetic.generate import generate
 from tests.processes import pinsights
 

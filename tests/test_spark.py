@@ -33,10 +33,10 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 
-from pinsights.engine.backends import default_memory_limit, memory_bytes
 from pinsights.engine.build import BuildError, BuildOptions, build
-from pinsights.engine.class_archive import class_archive
-from pinsights.engine.spark import (
+from pinsights.engine.memory import default_memory_limit, memory_bytes
+from pinsights.engine.spark.class_archive import class_archive
+from pinsights.engine.spark.session import (
     SparkSettings,
     check_java,
     driver_heap_bytes,
@@ -649,7 +649,7 @@ def test_build_on_a_standalone_cluster_publishes_the_same_documents(tmp_path: Pa
 
 
 def test_data_is_a_url_or_a_local_path() -> None:
-    from pinsights.data.load import UrlPath, data_path
+    from pinsights.data.sources import UrlPath, data_path
 
     for text, root, path in (
         ("hdfs://nn:8020/exports/day/", "hdfs://nn:8020", "/exports/day"),
@@ -695,7 +695,7 @@ def test_a_dataset_behind_a_url_builds_as_from_its_local_path(
 ) -> None:
     """viewfs:// and file:/// URLs list, read and quarantine exactly as DuckDB does the local
     path; the quarantine names each file by the URL (a URL stays a URL)."""
-    from pinsights.data.load import data_path
+    from pinsights.data.sources import data_path
 
     data_dir = tmp_path / "data"
     write_dataset(
@@ -725,7 +725,7 @@ def test_a_dataset_behind_a_url_builds_as_from_its_local_path(
 def test_a_damaged_compressed_file_behind_a_url_is_named(
     spark_session: Any, tmp_path: Path
 ) -> None:
-    from pinsights.data.load import data_path
+    from pinsights.data.sources import data_path
 
     tables = messy_tables()
     data_dir = tmp_path / "data"
@@ -755,7 +755,7 @@ def test_an_unusable_url_says_what_is_wrong_in_one_line(spark_session: Any, tmp_
     """A scheme no file system handles names the connector to add; a missing directory or
     table is named as for a local path; all with the exit status of an unusable path."""
     from pinsights.cli.errors import ExitStatus, explain
-    from pinsights.data.load import data_path
+    from pinsights.data.sources import data_path
 
     (tmp_path / "data").mkdir()
     mounted = viewfs(spark_session, tmp_path)

@@ -16,7 +16,7 @@ import typer
 from pinsights.cli.options import STORE_OPTION, calendar_date
 
 if TYPE_CHECKING:
-    from pinsights.engine.spark import SparkSettings
+    from pinsights.engine.spark.session import SparkSettings
 
 
 def generate_command(
@@ -76,7 +76,7 @@ def generate_command(
 def _data_path(text: str | Path) -> Path:
     """``--data`` as written: a URL stays a URL (a ``Path`` would fold its ``//``); typed as a
     path, which is what it is for every engine but Spark's."""
-    from pinsights.data.load import data_path
+    from pinsights.data.sources import data_path
 
     return text if isinstance(text, Path) else data_path(text)  # type: ignore[return-value]
 
@@ -90,7 +90,7 @@ def _engine(name: str) -> str:
 
 
 def _memory_limit(text: str | None) -> str | None:
-    from pinsights.engine.backends import MIN_MEMORY_LIMIT, memory_bytes
+    from pinsights.engine.memory import MIN_MEMORY_LIMIT, memory_bytes
 
     size = None if text is None else memory_bytes(text)
     if text is not None and size is None:
@@ -111,7 +111,7 @@ def _spark_memory_limit(spark: SparkSettings, memory_limit: str | None) -> None:
     this machine's process, the driver, which is said (docs/spark.md)."""
     import os
 
-    from pinsights.engine.spark import check_memory_limit
+    from pinsights.engine.spark.session import check_memory_limit
 
     conf = dict(spark.conf)
     if memory_limit is not None and "spark.driver.memory" not in conf:
@@ -211,7 +211,7 @@ def build(
     from pinsights.cli.build_screens import build_progress, print_build_summary, stderr
     from pinsights.engine.build import BuildOptions
     from pinsights.engine.build import build as run_build
-    from pinsights.engine.spark import SparkSettings, parse_conf
+    from pinsights.engine.spark.session import SparkSettings, parse_conf
 
     try:
         spark = SparkSettings(spark_master, parse_conf(spark_conf), verbose)
@@ -292,7 +292,7 @@ def store_check(
     Exit status 0 when the store is sound (after repairs), 6 when damage remains.
     """
     from pinsights.cli.errors import ExitStatus
-    from pinsights.store_check import check_store
+    from pinsights.store.check import check_store
 
     result = check_store(store, repair=repair)
     if as_json:

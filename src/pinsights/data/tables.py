@@ -134,6 +134,16 @@ EVENTS = Table(
     ),
 )
 
+#: Columns every engine's reader adds to a raw table (see pinsights.data.sources), never part of
+#: a row's values: the file a row came from; for lines that cannot be read as a row, a flag (every
+#: contract column is null then), the raw text (also of every JSON line, null for CSV and Parquet
+#: rows) and the line number in the file (1-based; a CSV header is line 1).
+SOURCE_FILE = "__source_file"
+MALFORMED = "__malformed"
+TEXT = "__text"
+LINE = "__line"
+READER_COLUMNS = frozenset({SOURCE_FILE, MALFORMED, TEXT, LINE})
+
 #: In the order rows are judged: a reference is checked against the used rows of an earlier table.
 TABLES: tuple[Table, ...] = (INTERESTS, AD_ACCOUNTS, USERS, METROS, PINS, EVENTS)
 TABLES_BY_NAME = {t.name: t for t in TABLES}

@@ -8,7 +8,7 @@ raw line of a malformed line or of a JSON line, else the whole original row as a
 ``__line`` for a malformed line; for used rows those are null, so the one pass that checks 20M
 events does not serialise 20M rows.
 
-The reader marks malformed lines (see :mod:`pinsights.data.load`: ``__malformed``, ``__text``,
+The reader marks malformed lines (see :mod:`pinsights.data.sources`: ``__malformed``, ``__text``,
 ``__line``); a table read only from Parquet has none of those columns and pays nothing for them.
 
 The expressions compile for DuckDB and for Spark SQL alike (a test compiles them for both): the
@@ -23,16 +23,19 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from pinsights.data.tables import Kind, Rule, Table
+from pinsights.data.tables import (
+    LINE,
+    MALFORMED,
+    READER_COLUMNS,
+    SOURCE_FILE,
+    TEXT,
+    Kind,
+    Rule,
+    Table,
+)
 
 RULE = "__rule"
-SOURCE_FILE = "__source_file"
 ROW = "__row"
-#: Columns the reader adds for text files (see pinsights.data.load), never part of a row's values.
-MALFORMED = "__malformed"
-TEXT = "__text"
-LINE = "__line"
-READER_COLUMNS = frozenset({SOURCE_FILE, MALFORMED, TEXT, LINE})
 
 DIGITS_PATTERN = r"^[0-9]+$"
 INTEGER_PATTERN = r"^-?[0-9]+$"

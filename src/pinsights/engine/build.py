@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import resource
 import secrets
 import shutil
@@ -29,30 +30,26 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from pinsights.data import validate
-from pinsights.data.load import DataPath, InputError
+from pinsights.data.sources import DataPath, InputError
 from pinsights.data.tables import TABLES, TABLES_BY_NAME, Rule, Table
 from pinsights.engine import arrow_columns as columns
 from pinsights.engine import semantics
-from pinsights.engine.backends import (
-    Backend,
-    BackendError,
-    make_backend,
-    memory_limit_in_effect,
-    out_of_memory,
-)
+from pinsights.engine.backend import Backend, BackendError
 from pinsights.engine.documents import (
     ACCOUNT_INSIGHT_TYPES,
     P_KEY,
+    SHARED_ACCOUNT,
     Catalogue,
     Counts,
     Document,
     DocumentAssembler,
 )
+from pinsights.engine.duckdb.backend import DuckDBBackend, out_of_memory
+from pinsights.engine.memory import memory_limit_in_effect
 from pinsights.engine.privacy import PrivacyRules
-from pinsights.engine.spark import SparkSettings
+from pinsights.engine.spark.session import SparkSettings
 from pinsights.store import (
     BUILD_KIND,
-    SHARED_ACCOUNT,
     SNAPSHOT_SCHEMA,
     Store,
     StoreError,
@@ -95,7 +92,7 @@ class BuildOptions:
     engine: str = "duckdb"
     threads: int | None = None
     #: Memory limit of the build process (e.g. ``8GB``; DuckDB's buffers get most of it, see
-    #: backends.buffer_pool_bytes); default: half the machine's memory.
+    #: memory.buffer_pool_bytes); default: half the machine's memory.
     memory_limit: str | None = None
     #: Publish a requested date even when its window holds no valid event (an empty snapshot).
     allow_empty: bool = False
@@ -304,6 +301,32 @@ def _build_locked(store: Store, run: _Run, cleaned: list[str]) -> list[dict[str,
     finally:
         backend.close()
         shutil.rmtree(spill, ignore_errors=True)
+
+
+def make_backend(
+    name: str,
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    temp_directory: Path | None = None,
+    spark: SparkSettings | None = None,
+) -> Backend:
+    """The named backend; ``PINSIGHTS_THREADS`` and ``PINSIGHTS_MEMORY_LIMIT`` tune DuckDB when
+    no explicit value is given; ``spark`` says where Spark runs (see :mod:`pinsights.engine.spark.backend`,
+    imported only for it), and a memory limit given either way sizes its driver's heap."""
+    if name == "duckdb":
+        env_threads = os.environ.get("PINSIGHTS_THREADS")
+        return DuckDBBackend(
+            threads=threads if threads is not None else (int(env_threads) if env_threads else None),
+            memory_limit=memory_limit_in_effect(memory_limit),
+            temp_directory=temp_directory,
+        )
+    if name == "spark":
+        from pinsights.engine.spark.backend import SparkBackend
+
+        given = memory_limit or os.environ.get("PINSIGHTS_MEMORY_LIMIT")
+        return SparkBackend.start(spark or SparkSettings(), memory_limit=given)
+    raise ValueError(f"unknown engine {name!r}: this build knows 'duckdb' and 'spark'")
 
 
 def _count_rows(counts: Counts) -> int:

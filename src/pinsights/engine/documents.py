@@ -26,7 +26,10 @@ from pinsights.engine.semantics import (
     YOUR_ENGAGED_AUDIENCE,
     YOUR_TOTAL_AUDIENCE,
 )
-from pinsights.store import SHARED_ACCOUNT
+
+#: The account id under which audiences shared by every account (P) are kept: the
+#: PINTEREST_TOTAL_AUDIENCE document is the same for every account and stored once.
+SHARED_ACCOUNT = ""
 
 AudienceKey = tuple[str, str]  # (ad_account_id, insight_type); P is (SHARED_ACCOUNT, P)
 P_KEY: AudienceKey = (SHARED_ACCOUNT, PINTEREST_TOTAL_AUDIENCE)

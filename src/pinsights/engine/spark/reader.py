@@ -1,7 +1,7 @@
 """Spark's readers: a table's files as the raw table the portable rules judge.
 
-The counterpart of :mod:`pinsights.data.load` for the Spark engine. It keeps the same raw table
-contract (described there), so both engines judge the same rows the same way:
+The counterpart of :mod:`pinsights.engine.duckdb.reader` for the Spark engine. It keeps the raw
+table contract (:mod:`pinsights.data.sources`), so both engines judge the same rows the same way:
 
 - contract columns and extra columns; ``__source_file`` is the path as the dataset was found
   (not Spark's ``file:`` URI); Parquet keeps its own types when the table is all Parquet, Hive
@@ -27,24 +27,21 @@ import errno
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from pinsights.data.load import (
-    LINE,
-    MALFORMED,
-    SOURCE_FILE,
-    TEXT,
+from pinsights.data.sources import (
     DataPath,
     InputError,
     InputFile,
     Kind,
     TableSource,
     UrlPath,
-    _check_stream,
-    _csv_header,
+    check_stream,
     csv_header,
     first_line,
+    read_csv_header,
     unreadable,
     unusable_path,
 )
+from pinsights.data.tables import LINE, MALFORMED, SOURCE_FILE, TEXT
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -113,7 +110,7 @@ def read_source(session: SparkSession, source: TableSource) -> DataFrame:
 
 class HadoopTree:
     """Files named by URLs, through Hadoop's FileSystem API in the driver's JVM (py4j): the
-    listing of :func:`pinsights.data.load.discover`, CSV header lines and the check of compressed
+    listing of :func:`pinsights.data.sources.discover`, CSV header lines and the check of compressed
     streams, so a dataset in HDFS, S3 or any file system the session's Hadoop configuration knows
     is found and judged by the same rules as a local one. Python's own file functions never see
     a URL. Errors say what is wrong in one line: a scheme no file system handles (and which
@@ -167,7 +164,7 @@ class HadoopTree:
     # -- reading ----------------------------------------------------------------------------
 
     def csv_header(self, file: InputFile) -> tuple[str, ...] | None:
-        """A CSV file's header line (see :func:`pinsights.data.load.csv_header`)."""
+        """A CSV file's header line (see :func:`pinsights.data.sources.csv_header`)."""
         stream = self._open(file)
         try:
 
@@ -183,7 +180,7 @@ class HadoopTree:
 
     def check_stream(self, file: InputFile) -> None:
         """A compressed file decompresses to its end, intact (see
-        :func:`pinsights.data.load._check_stream`): read through in the JVM, nothing sent to
+        :func:`pinsights.data.sources.check_stream`): read through in the JVM, nothing sent to
         Python. Hadoop's gzip checks the CRC, a cut stream ends early in either codec."""
         if file.compression is None:
             return
@@ -410,16 +407,16 @@ def _read_text(
 
     # A table's files are all local or all behind URLs (discovered from one --data): the
     # header lines and the check of compressed streams go through Hadoop for URLs only.
-    read_header, check_stream = _csv_header, _check_stream
+    read_header, check = read_csv_header, check_stream
     if any(isinstance(file.path, UrlPath) for file in files):
         remote = HadoopTree(session)
-        read_header, check_stream = remote.csv_header, remote.check_stream
+        read_header, check = remote.csv_header, remote.check_stream
     headers = {file.path: read_header(file) for file in files if file.format == "csv"}
     columns: dict[str, None] = dict.fromkeys(source.table.column_names)
     for names in headers.values():
         columns.update(dict.fromkeys(names or ()))
     for file in files:  # a cut or corrupt compressed stream is named before anything is read
-        check_stream(file)
+        check(file)
     uris = _qualified(session, files)
     uri_of = {path: uri for uri, path in uris.items()}
     lines = numbered_lines(session, files)

@@ -1,65 +1,38 @@
-"""Finding a dataset's tables on disk and exposing each as a raw DuckDB view.
+"""DuckDB's reader: a table's files as a raw DuckDB view, the raw table contract kept.
 
-This is the one backend-specific part of reading input: where the files are and how DuckDB reads each
-format. It decides nothing about validity — the portable rules in :mod:`pinsights.data.validate` do.
-What it guarantees to them (the *raw table contract*, which every engine's reader keeps):
+How DuckDB reads each format; the files were found by :mod:`pinsights.data.sources`, whose
+docstring states the raw table contract every engine's reader keeps. It decides nothing about
+validity — the portable rules in :mod:`pinsights.data.validate` do. What is DuckDB's own:
 
-- every contract column exists in the view (a missing one is an :class:`InputError` naming it);
-- a table may be spread over files of several formats (a migration leaves Parquet and CSV side by
-  side); text files may be compressed (``.gz``, ``.zst``, told by the suffix);
-- CSV is read with every column as text, so ids that are strings of digits stay strings ("007");
-- JSON Lines are read as lines of text and each field is taken as text, so a number, a string and
-  a nested value are all judged by the same rules;
-- Parquet keeps its own types (no needless casts of 20M int64 ids) when a table is all Parquet;
-- ``__source_file`` names the file every row came from;
-- a line that cannot be read as a row (the ``malformed`` rule) is a row too, with every contract
-  column null, ``__malformed`` true, its raw text in ``__text`` and its line number in ``__line``,
-  so that it is counted and judged with all the others and nothing is lost; a CSV record that
-  cannot be read and spans several physical lines (a quote never closed) is cut back to its first
-  line, and the lines after it are read as rows (:func:`_read_csv_cut_back`).
+- CSV is read with every column as text (header read by :func:`~pinsights.data.sources.read_csv_header`,
+  not sniffed); JSON Lines as lines of text, each field taken as text;
+- a CSV record that cannot be read and spans several physical lines (a quote never closed) is cut
+  back to its first line, and the lines after it are read as rows (:func:`_read_csv_cut_back`).
 
 Text files are read one at a time, materialised once: the CSV reader's rejects (wrong field
 count, broken quoting, bytes that are not UTF-8) are tied to the file they came from, a file that
 cannot be read at all is named, and later steps do not parse the text again.
-
-Input files are only ever opened for reading.
 """
 
 from __future__ import annotations
 
-import csv
-import errno
-import os
-import re
 import shutil
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Literal, Protocol
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from pinsights.data.tables import TABLES, Table
-
-#: Accepted file name endings: (format, compression). Compression is told by the suffix alone.
-SUFFIXES: dict[str, tuple[str, str | None]] = {
-    ".parquet": ("parquet", None),
-    ".csv": ("csv", None),
-    ".csv.gz": ("csv", "gzip"),
-    ".csv.zst": ("csv", "zstd"),
-    ".jsonl": ("jsonl", None),
-    ".jsonl.gz": ("jsonl", "gzip"),
-    ".jsonl.zst": ("jsonl", "zstd"),
-}
-SOURCE_FILE = "__source_file"
-#: Set for lines that cannot be read as a row; such a row has every contract column null.
-MALFORMED = "__malformed"
-#: The raw text of a JSON line or of a malformed line (null for CSV and Parquet rows).
-TEXT = "__text"
-#: The line number of a malformed line in its file (1-based; a CSV header is line 1).
-LINE = "__line"
+from pinsights.data.sources import (
+    WHAT_TO_DO,
+    InputError,
+    InputFile,
+    TableSource,
+    check_stream,
+    read_csv_header,
+    unreadable,
+)
+from pinsights.data.tables import LINE, MALFORMED, SOURCE_FILE, TEXT, Table
 
 #: JSON Lines are read as one text column: a character valid JSON never holds unescaped as the
 #: delimiter, no quoting. A line holding it is not a JSON object anyway, and is rejected.
@@ -70,7 +43,6 @@ _LINE_OPTIONS = (
 _CSV_OPTIONS = "auto_detect=false, delim=',', quote='\"', escape='\"', hive_partitioning=false"
 _REJECTS = "rejects_table='{table}', rejects_scan='{scans}', store_rejects=true"
 
-WHAT_TO_DO = "export it again, or move it out of the dataset"
 #: Errors that are a defect of this reader's SQL, never blamed on a file. Anything else DuckDB
 #: raises while reading one file (a damaged footer or page, a broken compressed stream — some of
 #: them plain ``duckdb.Error``) means that file cannot be read.
@@ -81,226 +53,6 @@ NOT_FILE_ERRORS = (
     duckdb.ParserException,
     duckdb.OutOfMemoryException,
 )
-
-
-class InputError(Exception):
-    """The dataset cannot be built at all: a missing table or column, an unreadable file."""
-
-
-def unusable_path(message: str, code: int, path: object) -> InputError:
-    """An :class:`InputError` for a data path that cannot be used at all (missing, a file, a URL
-    no file system handles): its ``OSError`` cause gives it the exit status of an unusable path."""
-    error = InputError(message)
-    error.__cause__ = OSError(code, os.strerror(code), str(path))
-    return error
-
-
-#: ``scheme:/…`` with a scheme of two letters or more (``hdfs://nn/x``, ``s3a://bucket/x``,
-#: ``file:///x``, ``viewfs://cluster/x``): a location only Hadoop's file systems (Spark) read.
-_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):(?=/)(?P<authority>//[^/]*)?(?P<path>/.*)?")
-
-
-@dataclass(frozen=True, order=True)
-class UrlPath:
-    """A file or directory named by a URL (``hdfs://nn:8020/exports/events``): path-like enough
-    for discovery and the readers (``name``, ``parent``, ``parts``, ``/``), and printed as the
-    user wrote it, so ``__source_file`` shows a URL as a URL. Python never opens one: Spark lists
-    and reads it through Hadoop's FileSystem API (:mod:`pinsights.data.load_spark`)."""
-
-    root: str  # scheme and authority as written: "hdfs://nn:8020", "file://", "file:"
-    path: PurePosixPath  # absolute
-
-    @classmethod
-    def parse(cls, text: str) -> UrlPath | None:
-        """The URL in ``text``, or None when ``text`` is a local path."""
-        match = _URL.fullmatch(text)
-        if match is None:
-            return None
-        root = f"{match['scheme']}:{match['authority'] or ''}"
-        return cls(root, PurePosixPath(match["path"] or "/"))
-
-    @property
-    def scheme(self) -> str:
-        return self.root.split(":", 1)[0].lower()
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def parent(self) -> UrlPath:
-        return UrlPath(self.root, self.path.parent)
-
-    @property
-    def parts(self) -> tuple[str, ...]:
-        return self.path.parts
-
-    def __truediv__(self, name: str) -> UrlPath:
-        return UrlPath(self.root, self.path / name)
-
-    def __str__(self) -> str:
-        return self.root + str(self.path)
-
-
-#: Where a dataset may be: a local (or mounted) path, or with the Spark engine a URL.
-DataPath = Path | UrlPath
-
-
-def data_path(text: str) -> DataPath:
-    """``--data`` as given: a URL stays a URL (``Path`` would fold its ``//``)."""
-    return UrlPath.parse(text) or Path(text)
-
-
-@dataclass(frozen=True)
-class InputFile:
-    path: DataPath
-    format: str  # parquet, csv or jsonl
-    compression: str | None = None
-
-
-def input_file(path: DataPath) -> InputFile | None:
-    """The file's format and compression from its name, or None for a file that is not input."""
-    name = path.name.lower()
-    for suffix, (fmt, compression) in SUFFIXES.items():
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return InputFile(path, fmt, compression)
-    return None
-
-
-@dataclass(frozen=True)
-class TableSource:
-    """Where one table's rows come from: one or more files, in one or several formats."""
-
-    table: Table
-    files: tuple[InputFile, ...]
-
-    @property
-    def view(self) -> str:
-        return f"raw_{self.table.name}"
-
-    @property
-    def formats(self) -> frozenset[str]:
-        return frozenset(f.format for f in self.files)
-
-    def of_format(self, fmt: str) -> tuple[InputFile, ...]:
-        return tuple(f for f in self.files if f.format == fmt)
-
-
-#: What a path is: a directory, a file, or nothing (missing, or neither: a broken link).
-Kind = Literal["dir", "file"] | None
-
-
-class FileTree(Protocol):
-    """What discovery needs of a file system: the local one (:class:`LocalTree`) or, for a URL,
-    Hadoop's (:class:`pinsights.data.load_spark.HadoopTree`)."""
-
-    def kind(self, path: DataPath) -> Kind: ...
-
-    def entries(self, directory: DataPath) -> list[tuple[DataPath, Kind]]:
-        """The directory's entries, sorted by name, each with its kind."""
-        ...
-
-    def files_under(self, directory: DataPath) -> list[DataPath]:
-        """Every file below ``directory`` (recursively, sorted) whose path below it has no part
-        starting with ``.`` or ``_`` (hidden files, ``_SUCCESS``, ``_temporary/``)."""
-        ...
-
-
-def _hidden(parts: tuple[str, ...]) -> bool:
-    return any(part.startswith((".", "_")) for part in parts)
-
-
-class LocalTree:
-    """The local file system (a mounted one included), through :mod:`pathlib`."""
-
-    def kind(self, path: DataPath) -> Kind:
-        assert isinstance(path, Path)
-        return "dir" if path.is_dir() else "file" if path.exists() else None
-
-    def entries(self, directory: DataPath) -> list[tuple[DataPath, Kind]]:
-        assert isinstance(directory, Path)
-        return [
-            (path, "dir" if path.is_dir() else "file" if path.is_file() else None)
-            for path in sorted(directory.iterdir())
-        ]
-
-    def files_under(self, directory: DataPath) -> list[DataPath]:
-        assert isinstance(directory, Path)
-        return [
-            path
-            for path in sorted(directory.rglob("*"))
-            if path.is_file() and not _hidden(path.relative_to(directory).parts)
-        ]
-
-
-def discover(data_dir: DataPath, tree: FileTree | None = None) -> dict[str, TableSource]:
-    """Locate every table of the contract in ``data_dir``; a missing required table is an error.
-
-    ``tree`` lists the files (the local file system when None); a URL needs Hadoop's, which only
-    the Spark engine has, so without one a URL is refused.
-    """
-    if tree is None:
-        if isinstance(data_dir, UrlPath):
-            raise unusable_path(
-                f"--data {data_dir} is a URL: the DuckDB engine reads local paths only; use"
-                " --engine spark to read it through Spark (or a path where it is mounted)",
-                errno.EPROTONOSUPPORT,
-                data_dir,
-            )
-        tree = LocalTree()
-    kind = tree.kind(data_dir)
-    if kind != "dir":
-        code = errno.ENOTDIR if kind == "file" else errno.ENOENT
-        reason = "is a file, not a directory" if kind == "file" else "does not exist"
-        raise unusable_path(f"the data directory {data_dir} {reason}", code, data_dir)
-    entries = tree.entries(data_dir)
-    sources: dict[str, TableSource] = {}
-    for table in TABLES:
-        source = _find(tree, data_dir, entries, table)
-        if source is None:
-            if table.optional:
-                continue
-            expected = ", ".join(f"{table.name}{ext}" for ext in SUFFIXES) + f" or {table.name}/"
-            raise InputError(f"missing table '{table.name}': expected {expected} in {data_dir}")
-        sources[table.name] = source
-    return sources
-
-
-def _find(
-    tree: FileTree, data_dir: DataPath, entries: list[tuple[DataPath, Kind]], table: Table
-) -> TableSource | None:
-    files = [
-        found
-        for path, kind in entries
-        if kind == "file"
-        and (found := input_file(path)) is not None
-        and path.name.lower() == table.name + _suffix_of(path.name)
-    ]
-    directory = data_dir / table.name
-    is_dir = any(kind == "dir" and path.name == table.name for path, kind in entries)
-    candidates = [str(e.path.name) for e in files] + ([f"{table.name}/"] if is_dir else [])
-    if len(candidates) > 1:
-        raise InputError(
-            f"table '{table.name}' is given more than once in {data_dir}"
-            f" ({', '.join(candidates)}): keep one of them"
-        )
-    if files:
-        return TableSource(table, (files[0],))
-    if not is_dir:
-        return None
-    found_files = tuple(
-        found for path in tree.files_under(directory) if (found := input_file(path)) is not None
-    )
-    if not found_files:
-        raise InputError(
-            f"table '{table.name}': directory {directory} holds no {', '.join(SUFFIXES)} file"
-        )
-    return TableSource(table, found_files)
-
-
-def _suffix_of(name: str) -> str:
-    lowered = name.lower()
-    return next((s for s in SUFFIXES if lowered.endswith(s)), "")
 
 
 def _sql_text(value: str) -> str:
@@ -321,14 +73,6 @@ def _json_path(field: str) -> str:
 
 def _compression(file: InputFile) -> str:
     return f", compression='{file.compression}'" if file.compression else ""
-
-
-def unreadable(file: InputFile, error: Exception) -> InputError:
-    """The error for a file that cannot be read at all: which file, why, and what to do."""
-    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return InputError(
-        f"cannot read {file.path}: {reason}. The file is damaged or truncated: {WHAT_TO_DO}."
-    )
 
 
 def register_raw_view(con: duckdb.DuckDBPyConnection, source: TableSource) -> None:
@@ -403,7 +147,7 @@ def _read_text_files(
     cursors, see the DuckDB backend); return its name and the contract columns the files have."""
     name = f"text_{source.table.name}"
     rejects, scans = f"rejects_{source.table.name}", f"reject_scans_{source.table.name}"
-    headers = {file.path: _csv_header(file) for file in files if file.format == "csv"}
+    headers = {file.path: read_csv_header(file) for file in files if file.format == "csv"}
     columns: dict[str, None] = dict.fromkeys(source.table.column_names)
     for header in headers.values():
         columns.update(dict.fromkeys(header or ()))
@@ -416,7 +160,7 @@ def _read_text_files(
         con.execute(f"DROP TABLE IF EXISTS {_quoted(table_name)}")
     for file in files:
         assert isinstance(file.path, Path), "DuckDB reads local files (discover refuses URLs)"
-        _check_stream(file)
+        check_stream(file)
         options = _REJECTS.format(table=rejects, scans=scans) + _compression(file)
         try:
             if file.format == "csv":
@@ -436,68 +180,6 @@ def _read_text_files(
     _insert_rejected_lines(con, name, rejects, scans, files)
     present = {c for header in headers.values() if header for c in header}
     return name, present | _json_fields_present(con, name, source)
-
-
-def _check_stream(file: InputFile) -> None:
-    """A compressed file must decompress to its end, intact.
-
-    DuckDB reads a zstd stream cut short without a word, as if the file ended there; the lines
-    after the cut would be lost without a trace. Decompressing once more here (in C, in 1 MiB
-    chunks, output discarded) costs a fraction of parsing the text and finds a cut or corrupt
-    stream — gzip's CRC included — before anything is read.
-    """
-    if file.compression is None:
-        return
-    try:
-        with pa.input_stream(str(file.path), compression=file.compression) as stream:
-            while stream.read(1 << 20):
-                pass
-    except (OSError, pa.ArrowException) as error:
-        raise unreadable(file, error) from error
-
-
-def _csv_header(file: InputFile) -> tuple[str, ...] | None:
-    """The column names of a CSV file's header line (None for an empty file).
-
-    Read here, not sniffed by DuckDB: a sniffer guesses from a sample, and a broken line in the
-    sample would change its guess for the whole file.
-    """
-    try:
-        with pa.input_stream(str(file.path), compression=file.compression) as stream:
-            line = first_line(stream.read)
-    except (OSError, pa.ArrowException) as error:
-        raise unreadable(file, error) from error
-    return csv_header(file, line)
-
-
-def first_line(read: Callable[[int], bytes]) -> bytes:
-    """The first line of a stream (without its line end), read in chunks from ``read``."""
-    first = b""
-    while b"\n" not in first and (chunk := read(1 << 16)):
-        first += chunk
-    return first.split(b"\n", 1)[0]
-
-
-def csv_header(file: InputFile, line: bytes) -> tuple[str, ...] | None:
-    """The column names in a CSV file's first line (None when it is blank): a UTF-8 BOM and a CR
-    dropped, names starting ``__`` or repeated made unique."""
-    try:
-        text = line.removesuffix(b"\r").decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InputError(
-            f"cannot read {file.path}: its header line is not UTF-8 text ({error})"
-        ) from error
-    if not text.strip():
-        return None
-    names = next(csv.reader([text]))
-    unique: list[str] = []
-    for column in names:
-        candidate, n = column, 1
-        while candidate in unique or candidate.startswith("__"):
-            n += 1
-            candidate = f"{column}_{n}"
-        unique.append(candidate)
-    return tuple(unique)
 
 
 def _insert_json_lines(

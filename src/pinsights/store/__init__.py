@@ -47,6 +47,8 @@ from typing import Any
 
 import duckdb
 
+from pinsights.engine.documents import SHARED_ACCOUNT
+
 MANIFEST = "manifest.json"
 SNAPSHOT_DIR = "snapshots"
 QUARANTINE = "quarantine.duckdb"
@@ -61,8 +63,6 @@ PAUSE_ENV = "PINSIGHTS_TEST_PAUSE"
 #: The steps of publishing where a test may pause a build (in order).
 PUBLISH_STEPS = ("before-rename", "after-rename", "after-manifest")
 
-#: The account id under which audiences shared by every account (P) are stored.
-SHARED_ACCOUNT = ""
 PINTEREST_TOTAL_AUDIENCE = "PINTEREST_TOTAL_AUDIENCE"
 
 #: Tables of a snapshot file; the engine creates them, the readers below query them.

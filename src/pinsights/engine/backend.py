@@ -1,0 +1,60 @@
+"""The backend protocol: what the build asks of an engine, whichever runs the expressions.
+
+A backend knows how to expose input files as raw tables, materialise intermediate results and hand
+results back as Arrow. The semantics (``engine/semantics.py``) and the rules
+(``data/validate.py``) never see which backend they run on. Each engine is a package beside this
+module that implements it: :mod:`pinsights.engine.duckdb` (the default, in-process) and
+:mod:`pinsights.engine.spark` (an optional extra, imported only when asked for).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from pinsights.data.sources import DataPath, InputError, TableSource
+
+
+class BackendError(Exception):
+    """The engine cannot run here or failed on the input; the message says what to do."""
+
+
+class Backend(Protocol):
+    name: str
+
+    def discover(self, data_dir: DataPath) -> dict[str, TableSource]:
+        """The dataset's tables (SPEC §2), listed with the file system the engine reads."""
+        ...
+
+    def raw_table(self, source: TableSource) -> ir.Table: ...
+
+    def materialize(self, name: str, expr: ir.Table) -> ir.Table: ...
+
+    def materialize_all(self, exprs: Mapping[str, ir.Table]) -> dict[str, ir.Table]:
+        """Materialise independent results, at the same time where the engine can."""
+        ...
+
+    def release(self, *names: str) -> None:
+        """Forget materialised results no later step reads, so their memory serves the next."""
+        ...
+
+    def to_arrow(self, expr: ir.Expr) -> pa.Table: ...
+
+    def scalar(self, expr: ir.Scalar) -> object: ...
+
+    def rows(self, table: ir.Table) -> int:
+        """How many rows ``table`` has (known without a query for a result just materialised,
+        where the engine counted it while keeping it)."""
+        ...
+
+    def export_quarantine(self, expr: ir.Table, path: Path) -> None: ...
+
+    def damaged_file(self, sources: list[TableSource], error: Exception) -> InputError | None:
+        """When ``error`` comes from an input file that cannot be read, an error naming it."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,322 @@
+"""The Spark engine's backend: the same Ibis definition run by Ibis' PySpark backend (SPEC §4).
+
+Nothing here knows the semantics or the input rules; it only knows Spark: how files become raw
+tables (:mod:`pinsights.engine.spark.reader`), how intermediate results are kept (checkpointed and
+counted, the analogue of DuckDB's tables) and how results come back to the driver (as Arrow). The
+session itself is started by :mod:`pinsights.engine.spark.session`.
+
+The documents and the store are written by the same code as for DuckDB, on the driver's machine:
+only counts, never rows of events, travel back from the executors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import ibis
+import ibis.expr.operations as ops
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from pinsights.data.sources import WHAT_TO_DO, DataPath, InputError, TableSource, UrlPath, discover
+from pinsights.engine.backend import BackendError
+from pinsights.engine.spark.class_archive import ClassArchive, class_archive
+from pinsights.engine.spark.session import (
+    HADOOP,
+    MASTER_ENV,
+    REQUIRED,
+    SparkOutOfMemory,
+    SparkSettings,
+    check_java,
+    driver_memory,
+    error_causes,
+    first_cause,
+    import_pyspark,
+    start_session,
+    stop_session,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+BROADCAST_ROWS = 1_000_000
+
+
+#: Where ``--spark-master`` comes from when it is not given.
+class SparkBackend:
+    """Runs the portable expressions on Spark through Ibis' PySpark backend.
+
+    ``owns_session`` is False when the session was started by someone else (a test's shared
+    session): then closing the backend drops what it cached and leaves the session running.
+    """
+
+    name = "spark"
+
+    def __init__(
+        self,
+        session: SparkSession,
+        *,
+        owns_session: bool,
+        log_path: Path | None = None,
+        classes: ClassArchive | None = None,
+    ) -> None:
+        self.session = session
+        self.owns_session = owns_session
+        self.log_path = log_path
+        self.classes = classes  # the JVM's class archive (recorded as the JVM exits)
+        self.ibis = ibis.pyspark.connect(session)
+        for key, value in REQUIRED.items():
+            session.conf.set(key, value)
+        if session.sparkContext._jsc is not None:
+            hadoop = session.sparkContext._jsc.hadoopConfiguration()
+            for key, value in HADOOP.items():
+                hadoop.set(key, value)
+        self._views: set[str] = set()
+        self._rows: dict[str, int] = {}  # rows of each materialised view
+        self._stored: dict[str, Any] = {}  # its checkpointed RDD (a JVM object)
+        self._log_cited = False  # an error message pointed the user at the log: keep it
+        #: What to raise when a JVM runs out of memory (see :func:`memory_advice`).
+        self.memory_advice = memory_advice(None, None, {})
+
+    @classmethod
+    def start(cls, settings: SparkSettings, *, memory_limit: str | None = None) -> SparkBackend:
+        """A backend on the active session if there is one (tests share one), else a new one.
+
+        ``memory_limit`` (the user's ``--memory-limit`` or PINSIGHTS_MEMORY_LIMIT, None when not
+        given) sizes the driver's heap of a session started here.
+        """
+        import_pyspark()
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession()
+        if active is not None and settings.master is None and not settings.conf:
+            return cls(active, owns_session=False)
+        submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # started by spark-submit
+        if submitted and settings.master is None and not os.environ.get(MASTER_ENV):
+            # Under spark-submit: its JVM, master and settings are the ones to use.
+            builder = SparkSession.builder
+            for key, value in settings.conf:
+                builder = builder.config(key, value)
+            return cls(builder.getOrCreate(), owns_session=True)
+        master = settings.resolved_master()
+        classes = class_archive(check_java()) if master.startswith("local") else None
+        session, log_path = start_session(settings, memory_limit, classes=classes)
+        backend = cls(session, owns_session=True, log_path=log_path, classes=classes)
+        backend.memory_advice = memory_advice(master, memory_limit, dict(settings.conf))
+        return backend
+
+    # -- Backend interface ----------------------------------------------------------------
+
+    def discover(self, data_dir: DataPath) -> dict[str, TableSource]:
+        """A local path is listed as on DuckDB; a URL through Hadoop's FileSystem API in the
+        driver's JVM, so any file system the session knows (HDFS, S3, viewfs…) holds a dataset."""
+        if not isinstance(data_dir, UrlPath):
+            return discover(data_dir)
+        from pinsights.engine.spark.reader import HadoopTree
+
+        return discover(data_dir, HadoopTree(self.session))
+
+    def raw_table(self, source: TableSource) -> ir.Table:
+        from pinsights.engine.spark.reader import read_source
+
+        with self._spark_errors():
+            frame = read_source(self.session, source)
+            frame.createOrReplaceTempView(source.view)
+        return self.ibis.table(source.view)
+
+    def materialize(self, name: str, expr: ir.Table) -> ir.Table:
+        """Compute ``expr`` once and keep it under a temp view, as DuckDB keeps a temp table.
+
+        A local checkpoint (kept by the executors, memory then disk) cuts the lineage: a later
+        step's plan starts from the stored rows instead of repeating every step before it, which
+        keeps plans, and their planning time, small. One job computes, keeps and counts the rows:
+        the checkpoint is lazy and its rows are counted as an RDD (a DataFrame's ``count`` would
+        be a second query with a shuffle of its own); the count is remembered for :meth:`rows`.
+        Spark knows nothing of the size of stored rows, so it would shuffle both sides of every
+        join with them; a result of at most :data:`BROADCAST_ROWS` rows (a checked table of
+        accounts, users or pins, keys, levels) is marked to be broadcast instead, as Spark does
+        for small files.
+        """
+        return self._keep(name, self.ibis.compile(expr))
+
+    def _keep(self, name: str, sql: str) -> ir.Table:
+        with self._spark_errors():
+            frame = self.session.sql(sql).localCheckpoint(eager=False)
+            rows = int(frame._jdf.queryExecution().toRdd().count())
+            replaced = self._stored.pop(name, None)
+            self._stored[name] = frame._jdf.logicalPlan().rdd()  # the rows kept, to free later
+            if rows <= BROADCAST_ROWS:
+                frame = frame.hint("broadcast")
+            frame.createOrReplaceTempView(name)
+            self._views.add(name)
+            self._rows[name] = rows
+            if replaced is not None:
+                replaced.unpersist(False)
+        return self.ibis.table(name)
+
+    def materialize_all(self, exprs: Mapping[str, ir.Table]) -> dict[str, ir.Table]:
+        """Independent results as concurrent jobs, one driver thread each.
+
+        Spark's scheduler runs their tasks side by side: a table read as one task (a Parquet
+        file of one row group: the users) keeps one core busy while the other works on the
+        pins, and one query's planning overlaps another's tasks.
+        """
+        if len(exprs) == 1:
+            return {name: self.materialize(name, expr) for name, expr in exprs.items()}
+        statements = {name: self.ibis.compile(expr) for name, expr in exprs.items()}
+        with ThreadPoolExecutor(max_workers=len(statements)) as pool:
+            running = {name: pool.submit(self._keep, name, sql) for name, sql in statements.items()}
+            return {name: future.result() for name, future in running.items()}
+
+    def release(self, *names: str) -> None:
+        """Drop the views and the rows the executors keep for them (memory the collector
+        would otherwise walk through for the rest of the build)."""
+        for name in names:
+            if name in self._views:
+                self.session.catalog.dropTempView(name)
+                self._views.discard(name)
+            stored = self._stored.pop(name, None)
+            if stored is not None:
+                stored.unpersist(False)
+
+    def rows(self, table: ir.Table) -> int:
+        name = table.get_name() if isinstance(table.op(), ops.DatabaseTable) else None
+        if name in self._rows:
+            return self._rows[name]
+        counted = self.scalar(table.count())
+        return counted if isinstance(counted, int) else 0
+
+    def to_arrow(self, expr: ir.Expr) -> pa.Table:
+        with self._spark_errors():
+            return _collect_arrow(self.session.sql(self.ibis.compile(expr)))
+
+    def scalar(self, expr: ir.Scalar) -> object:
+        with self._spark_errors():
+            rows = self.session.sql(self.ibis.compile(expr)).collect()
+        return rows[0][0] if rows else None
+
+    def export_quarantine(self, expr: ir.Table, path: Path) -> None:
+        """Bring the quarantined rows to the driver (Arrow) and write them where DuckDB would."""
+        rows = self.to_arrow(expr)
+        con = duckdb.connect(str(path))
+        try:
+            con.register("incoming", rows)
+            con.execute("CREATE TABLE quarantine AS SELECT * FROM incoming")
+            con.unregister("incoming")
+        finally:
+            con.close()
+
+    def damaged_file(self, sources: list[TableSource], error: Exception) -> InputError | None:
+        """Spark's read failures are named where they happen (see :meth:`_spark_errors`)."""
+        return None
+
+    def close(self) -> None:
+        """Drop what was kept; stop a session this backend started, and remove its log unless an
+        error message cited it (a build that ran leaves no file behind in the temp directory)."""
+        self.release(*{*self._views, *self._stored})
+        self._rows.clear()
+        if self.owns_session:
+            stop_session(self.session, self.classes)
+            if self.log_path is not None and not self._log_cited:
+                self.log_path.unlink(missing_ok=True)
+
+    # -- errors ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _spark_errors(self) -> Iterator[None]:
+        """Spark's failures as the build's errors: an unreadable file names the file."""
+        from py4j.protocol import Py4JError
+        from pyspark.errors import PySparkException
+
+        try:
+            yield
+        # Py4JError: a JVM call failed (Py4JJavaError), or the JVM is gone.
+        except (PySparkException, Py4JError) as error:
+            oom = out_of_memory_reason(str(error)) or out_of_memory_reason(self._log_tail())
+            if oom is not None:
+                raise SparkOutOfMemory(
+                    f"Spark ran out of memory ({oom}){self.memory_advice}"
+                ) from error
+            self._log_cited = self.log_path is not None
+            raise BackendError(describe_failure(error, self.log_path)) from error
+
+    def _log_tail(self) -> str:
+        """The end of the JVM's log: where a JVM that died of an OutOfMemoryError said so."""
+        if self.log_path is None:
+            return ""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - 65536))
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+
+_OUT_OF_MEMORY = re.compile(
+    r"(?:java\.lang\.|org\.apache\.spark\.memory\.Spark)OutOfMemoryError(?:: ([^\n(]+))?"
+)
+
+
+def out_of_memory_reason(text: str) -> str | None:
+    """The reason of the first OutOfMemoryError in a JVM's error text (``Java heap space``;
+    Spark's own when a task cannot get execution memory), None when there is none."""
+    found = _OUT_OF_MEMORY.search(text)
+    if found is None:
+        return None
+    return (found.group(1) or "").strip() or "OutOfMemoryError"
+
+
+def memory_advice(master: str | None, memory_limit: str | None, conf: Mapping[str, str]) -> str:
+    """What follows "Spark ran out of memory (reason)" in the build's error: which JVM, and the
+    setting that gives it more.
+
+    A local master's driver runs the tasks too: its heap comes from the memory limit unless the
+    user set ``spark.driver.memory``. On a cluster the tasks run in the executors.
+    """
+    if master is None:  # a session started elsewhere (spark-submit, a test's shared session)
+        return (
+            ": give its JVMs more memory where the session was started (spark.driver.memory,"
+            " which in local mode runs the tasks too, or spark.executor.memory)"
+        )
+    if "spark.driver.memory" in conf:
+        driver = f"--spark-conf spark.driver.memory (now {conf['spark.driver.memory']})"
+    else:
+        heap = driver_memory(master, memory_limit, conf).get("spark.driver.memory", "Spark's 1g")
+        limit = memory_limit or "the default, half the machine's memory"
+        driver = (
+            f"--memory-limit (or PINSIGHTS_MEMORY_LIMIT; now {limit}), from which its heap"
+            f" ({heap}) is derived, or set --spark-conf spark.driver.memory"
+        )
+    if master.startswith("local"):
+        return f" in the driver's JVM, which runs the tasks in local mode: raise {driver}"
+    return (
+        ": the tasks run in the executors, whose heap is spark.executor.memory: raise it with"
+        f" --spark-conf; if the driver ran out (collecting results), raise {driver}"
+    )
+
+
+def describe_failure(error: BaseException, log_path: Path | None) -> str:
+    """One paragraph a person can act on, from a Spark exception (whose text is a JVM trace)."""
+    text = str(error)
+    unreadable = re.search(r"Encountered error while reading file (\S+?)\.?\s", text)
+    where = f" (Spark's log: {log_path})" if log_path else ""
+    if unreadable:
+        path = re.sub(r"^file:(//)?", "", unreadable.group(1))
+        causes = error_causes(text)
+        reason = causes[-1] if causes else "unreadable"
+        return f"cannot read {path}: {reason}. The file is damaged or truncated: {WHAT_TO_DO}."
+    return f"Spark failed: {first_cause(text)}{where}"
+
+
+def _collect_arrow(frame: DataFrame) -> pa.Table:
+    """The rows of ``frame`` as one Arrow table on the driver, straight from Spark's Arrow
+    batches (no pandas in between)."""
+    return frame.toArrow()
