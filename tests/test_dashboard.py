@@ -32,7 +32,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expec
 
 from pinsights.cli.demo import dashboard_client
 from pinsights.server.clients import ClientRegistry
-from tests.conftest import RunningServer, mint, start_server
+from tests.conftest import RunningServer, mint, start_server, write_snapshot
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -277,6 +277,20 @@ def choose(page: Page, label: str, value: str) -> None:
     settled(page)
 
 
+def choose_account(page: Page, account: str) -> None:
+    """Type the account's ID into the `Ad account` field and press Enter."""
+    field = page.get_by_label("Ad account", exact=True)
+    field.fill(account)
+    field.press("Enter")
+    settled(page)
+
+
+def account_label(server: RunningServer, account: str) -> str:
+    """What the `Ad account` field shows for an account: "Name (id)", or the id without a name."""
+    name = server.get(f"/v5/ad_accounts/{account}", mint("*")).json().get("name")
+    return f"{name} ({account})" if name else account
+
+
 def category_rows(page: Page) -> list[tuple[str, list[str], list[str]]]:
     """(name, shares, indexes) of each category row shown, one share and index per audience."""
     rows = []
@@ -319,7 +333,7 @@ def test_signed_in_marketer_sees_the_audience_the_api_serves(
     page, _ = open_page(platform.server)
     sign_in(page, platform)
     account = platform.accounts[1]
-    choose(page, "Ad account", account)
+    choose_account(page, account)
     choose(page, "Audience", "YOUR_TOTAL_AUDIENCE")
     document = platform.document(account, "YOUR_TOTAL_AUDIENCE")
 
@@ -422,7 +436,7 @@ def test_the_url_restores_the_view(platform: Platform, open_page: Any) -> None:
     page, _ = open_page(platform.server)
     sign_in(page, platform)
     account, older = platform.accounts[2], platform.dates[1]
-    choose(page, "Ad account", account)
+    choose_account(page, account)
     choose(page, "Audience", "YOUR_TOTAL_AUDIENCE")
     choose(page, "Compare with", "YOUR_ENGAGED_AUDIENCE")
     choose(page, "Date", older)
@@ -447,7 +461,7 @@ def test_the_url_restores_the_view(platform: Platform, open_page: Any) -> None:
     other, _ = open_page(platform.server)
     sign_in(other, platform, "?" + urlsplit(url).query)
     for label, value in [
-        ("Ad account", account),
+        ("Ad account", account_label(platform.server, account)),
         ("Audience", "YOUR_TOTAL_AUDIENCE"),
         ("Compare with", "YOUR_ENGAGED_AUDIENCE"),
         ("Date", older),
@@ -795,22 +809,94 @@ def sign_in_with_token(page: Page, server: RunningServer, token: str, query: str
     page.get_by_role("button", name="Use this token").click()
 
 
-def test_token_for_every_account_gets_a_field_to_type_one(
+def test_token_for_every_account_lists_them_and_takes_a_typed_id(
     server: RunningServer, open_page: Any
 ) -> None:
+    """The hand-made snapshot has no names: the field lists and shows bare ids."""
     page, _ = open_page(server)
     sign_in_with_token(page, server, mint("*"))
-    expect(page.get_by_role("status")).to_have_text("Type an ad account ID to see its audiences.")
-    account = page.get_by_role("textbox", name="Ad account")
-    account.fill("1001")
+    settled(page)
+    account = page.get_by_role("combobox", name="Ad account")
+    expect(account).to_have_value("1001")  # the first account, until one is chosen
+    expect(page.locator("#account-help")).to_have_text("3 accounts: type part of a name or an ID.")
+    account.fill("1003")
     account.press("Enter")
     settled(page)
-    size = server.get(
-        "/v5/ad_accounts/1001/audience_insights?audience_insight_type=YOUR_ENGAGED_AUDIENCE",
-        mint("*"),
-    ).json()["size"]
-    expect(page.locator(".card-primary .card-size")).to_have_text(f"{size:,} people")
-    assert query_of(page)["account"] == "1001"
+    expect(page.locator(".card-primary .card-size")).to_have_text("fewer than 100 people")
+    assert query_of(page)["account"] == "1003"
+
+
+#: Accounts of the many-accounts store: 3,000 advertisers with names, one of them easy to find.
+MANY = [str(549755813000 + n) for n in range(3000)]
+NEEDLE = MANY[2345]
+
+
+def many_name(account: str) -> str:
+    return "Zephyr Kitchenware Ltd" if account == NEEDLE else f"Advertiser {MANY.index(account)}"
+
+
+@pytest.fixture(scope="module")
+def many_accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    store = tmp_path_factory.mktemp("many") / "store"
+    write_snapshot(
+        store,
+        dt.date(2026, 11, 30),
+        {account: {"YOUR_TOTAL_AUDIENCE": 400, "YOUR_ENGAGED_AUDIENCE": 150} for account in MANY},
+        details={account: {"name": many_name(account)} for account in MANY},
+    )
+    running = start_server(store)
+    yield running
+    running.stop()
+
+
+def test_an_account_is_picked_by_typing_part_of_its_name_among_thousands(
+    many_accounts: RunningServer, open_page: Any, screenshots: Path
+) -> None:
+    page, _ = open_page(many_accounts)
+    sign_in_with_token(page, many_accounts, mint("*"))
+    settled(page)
+    field = page.get_by_role("combobox", name="Ad account")
+    expect(field).to_have_value(f"{many_name(MANY[0])} ({MANY[0]})")
+    expect(page.locator("#account-help")).to_have_text(
+        "3,000 accounts: type part of a name or an ID."
+    )
+    field.click()
+    field.press_sequentially("kitchen")
+    options = page.get_by_role("listbox", name="Matching ad accounts").get_by_role("option")
+    expect(options).to_have_text([f"Zephyr Kitchenware Ltd ({NEEDLE})"])
+    page.screenshot(path=screenshots / "dashboard-account-picker.png")
+    options.first.click()
+    settled(page)
+    expect(field).to_have_value(f"Zephyr Kitchenware Ltd ({NEEDLE})")
+    assert query_of(page)["account"] == NEEDLE
+    expect(page.locator(".card-primary .card-size")).to_have_text("150 people")
+    expect(page.get_by_role("listbox")).to_be_hidden()
+
+    # by keyboard: type, arrow down to the second match, Enter
+    field.click()
+    field.press_sequentially("advertiser 12")
+    expect(options).to_have_count(50)  # at most 50 listed; more are found by typing more
+    expect(page.locator(".combo-more")).to_have_text("More accounts match: keep typing.")
+    field.press_sequentially("3")  # "advertiser 123": 123 and 1230-1239, in id order
+    expect(options).to_have_count(11)
+    second = f"Advertiser 1230 ({MANY[1230]})"
+    expect(options.nth(1)).to_have_text(second)
+    field.press("ArrowDown")
+    field.press("ArrowDown")
+    expect(field).to_have_attribute("aria-activedescendant", "account-option-1")
+    field.press("Enter")
+    settled(page)
+    expect(field).to_have_value(second)
+    assert query_of(page)["account"] == MANY[1230]
+
+    # nothing matches: a sentence, and the shown account stays
+    field.click()
+    field.fill("no such advertiser")
+    field.press("Enter")
+    expect(page.get_by_role("alert")).to_have_text(
+        "No ad account matches “no such advertiser”. Type part of its name, or its ID (digits)."
+    )
+    assert query_of(page)["account"] == MANY[1230]
 
 
 def test_token_without_the_read_scope_is_a_sentence(server: RunningServer, open_page: Any) -> None:
@@ -829,6 +915,7 @@ TEXT_ELEMENTS = (
     ".top-nav button",
     ".field label",
     "select",
+    "#account",
     ".button-secondary",
     ".card-label",
     ".card-size",

@@ -44,6 +44,12 @@
   // Categories shown before "Show all" (the rest have the smallest shares).
   const CATEGORY_ROWS = 12;
   const ACCOUNT_ID = /^\d{1,18}$/;
+  // The account list is read 250 at a time (the API's largest page), at most this many pages:
+  // 10,000 accounts in 40 requests. Beyond that, an account is found by typing its ID.
+  const ACCOUNT_PAGE_SIZE = 250;
+  const MAX_ACCOUNT_PAGES = 40;
+  // Matches listed under the account field while typing; more are reached by typing more.
+  const SHOWN_MATCHES = 50;
   const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
   // --- formatting, exactly as the CLI prints (Python's format(): round half to even) -----------
@@ -259,59 +265,208 @@
     $("client-id").focus();
   }
 
-  function showInsights() {
+  async function showInsights() {
     const claims = claimsOf(session.token);
+    const mine = ++generation;
     $("signin").hidden = true;
     $("insights").hidden = false;
     $("sign-out").hidden = false;
     $("who").textContent = claims.sub ? `Signed in as ${claims.sub}` : "Signed in";
-    setUpAccounts(claims);
     setUpAudiences();
+    setBusy(true);
+    setStatus("Loading your ad accounts…");
+    try {
+      await loadAccountList(claims);
+    } catch (error) {
+      // 401: back to signing in; 403: a token without ads:read, which can read nothing
+      if (mine === generation) {
+        setBusy(false);
+        fail(error);
+      }
+      return;
+    }
+    if (mine !== generation) return;
+    if (!view.account && accounts.list.length > 0) view.account = accounts.list[0].id;
+    showAccount();
     loadAccount(true);
   }
 
-  /** The token's ad accounts as a list to choose from; a field to type one into for '*' tokens. */
-  function setUpAccounts(claims) {
-    const accounts = Array.isArray(claims.ad_accounts)
-      ? claims.ad_accounts.filter((id) => ACCOUNT_ID.test(id))
-      : [];
-    const field = $("account-field");
-    let control;
-    if (accounts.length > 0) {
-      if (view.account && !accounts.includes(view.account)) accounts.unshift(view.account);
-      if (!view.account) view.account = accounts[0];
-      control = h(
-        "select",
-        { id: "account", name: "account" },
-        accounts.map((id) => h("option", { value: id, selected: id === view.account }, id)),
-      );
-    } else {
-      control = h("input", {
-        id: "account",
-        name: "account",
-        inputMode: "numeric",
-        autocomplete: "off",
-        placeholder: "Ad account ID",
-        pattern: "\\d{1,18}",
-        value: view.account,
-        "aria-describedby": "account-help",
-      });
-      field.querySelector("#account-help")?.remove();
-      field.append(h("span", { id: "account-help", className: "field-help" }, "Digits, e.g. 549755885175"));
+  // --- the ad account field: a combobox that filters the token's accounts as one types -----------
+
+  const accounts = {
+    list: [], // {id, label, search} in the API's order (by id)
+    byId: new Map(),
+    complete: true, // false when there were more accounts than MAX_ACCOUNT_PAGES hold
+    matches: [], // the accounts listed under the field now
+    active: -1, // the highlighted one (keyboard), or -1
+  };
+
+  /** "Name (id)", or the id alone when the server knows no name. */
+  const accountLabel = (id) => accounts.byId.get(id)?.label || id;
+
+  /** The accounts the token can read, page by page from ``GET /v5/ad_accounts``. An answer
+   *  other than 401 (a server without the operation, a rate limit) leaves the token's own list. */
+  async function loadAccountList(claims) {
+    const found = [];
+    let complete = true;
+    try {
+      let bookmark = "";
+      for (let page = 0; ; page++) {
+        if (page === MAX_ACCOUNT_PAGES) {
+          complete = false;
+          break;
+        }
+        const query = new URLSearchParams({ page_size: String(ACCOUNT_PAGE_SIZE) });
+        if (bookmark) query.set("bookmark", bookmark);
+        const answer = await get(`/ad_accounts?${query}`, "");
+        for (const item of answer.items || []) {
+          if (item && ACCOUNT_ID.test(item.id)) found.push(item);
+        }
+        bookmark = typeof answer.bookmark === "string" ? answer.bookmark : "";
+        if (!bookmark) break;
+      }
+    } catch (error) {
+      if (error.status === 401 || error.status === 403) throw error;
+      found.length = 0;
+      for (const id of Array.isArray(claims.ad_accounts) ? claims.ad_accounts : []) {
+        if (ACCOUNT_ID.test(id)) found.push({ id });
+      }
     }
-    $("account").replaceWith(control);
-    control.addEventListener("change", chooseAccount);
+    accounts.list = found.map((item) => {
+      const label = typeof item.name === "string" && item.name ? `${item.name} (${item.id})` : item.id;
+      return { id: item.id, label, search: label.toLowerCase() };
+    });
+    accounts.byId = new Map(accounts.list.map((account) => [account.id, account]));
+    accounts.complete = complete;
   }
 
+  /** Show the chosen account in the field, and say what the field takes. */
+  function showAccount() {
+    $("account").value = view.account ? accountLabel(view.account) : "";
+    const count = accounts.list.length;
+    $("account-help").textContent =
+      count === 0
+        ? "Type an ad account ID (digits)."
+        : `${formatCount(count)}${accounts.complete ? "" : "+"} account${count === 1 ? "" : "s"}: type part of a name or an ID.`;
+  }
+
+  function matchesOf(text) {
+    const wanted = text.trim().toLowerCase();
+    const found = [];
+    for (const account of accounts.list) {
+      if (!wanted || account.search.includes(wanted)) found.push(account);
+      if (found.length > SHOWN_MATCHES) break;
+    }
+    return found;
+  }
+
+  function openMatches(text) {
+    const found = matchesOf(text);
+    accounts.matches = found.slice(0, SHOWN_MATCHES);
+    accounts.active = -1;
+    const listbox = $("account-options");
+    const items = accounts.matches.map((account, index) =>
+      h(
+        "li",
+        { id: `account-option-${index}`, role: "option", "aria-selected": "false", "data-id": account.id },
+        account.label,
+      ),
+    );
+    if (found.length > SHOWN_MATCHES) {
+      items.push(h("li", { className: "combo-more", "aria-hidden": "true" }, "More accounts match: keep typing."));
+    } else if (found.length === 0 && accounts.list.length > 0) {
+      items.push(h("li", { className: "combo-more", "aria-hidden": "true" }, "No ad account matches."));
+    }
+    listbox.replaceChildren(...items);
+    const open = items.length > 0;
+    listbox.hidden = !open;
+    $("account").setAttribute("aria-expanded", String(open));
+    $("account").removeAttribute("aria-activedescendant");
+  }
+
+  function closeMatches() {
+    $("account-options").hidden = true;
+    $("account").setAttribute("aria-expanded", "false");
+    $("account").removeAttribute("aria-activedescendant");
+    accounts.active = -1;
+  }
+
+  function highlight(index) {
+    const options = $("account-options").querySelectorAll("[role=option]");
+    if (options.length === 0) return;
+    accounts.active = (index + options.length) % options.length;
+    options.forEach((option, i) => option.setAttribute("aria-selected", String(i === accounts.active)));
+    const option = options[accounts.active];
+    $("account").setAttribute("aria-activedescendant", option.id);
+    option.scrollIntoView({ block: "nearest" });
+  }
+
+  function pickAccount(id) {
+    closeMatches();
+    $("account").value = accountLabel(id);
+    showAlert("");
+    if (id === view.account && current) return;
+    view.account = id;
+    loadAccount(false);
+  }
+
+  /** Enter (or leaving the field changed): the highlighted match, an ID or "Name (ID)" as typed,
+   *  else the first account whose name or ID contains the text. */
   function chooseAccount() {
     const value = $("account").value.trim();
-    if (!ACCOUNT_ID.test(value)) {
-      showAlert("An ad account ID is made of digits only (at most 18).");
+    if (accounts.active >= 0 && !$("account-options").hidden) {
+      pickAccount(accounts.matches[accounts.active].id);
       return;
     }
-    if (value === view.account && current) return;
-    view.account = value;
-    loadAccount(false);
+    const labelled = /\((\d{1,18})\)$/.exec(value);
+    if (ACCOUNT_ID.test(value)) {
+      pickAccount(value);
+    } else if (labelled && accountLabel(labelled[1]) === value) {
+      pickAccount(labelled[1]);
+    } else if (value) {
+      const found = matchesOf(value);
+      if (found.length > 0) {
+        pickAccount(found[0].id);
+      } else {
+        closeMatches();
+        showAlert(`No ad account matches “${value}”. Type part of its name, or its ID (digits).`);
+      }
+    }
+  }
+
+  function setUpAccountField() {
+    const field = $("account");
+    field.addEventListener("input", () => openMatches(field.value));
+    field.addEventListener("change", chooseAccount);
+    // the shown account's label is selected on focus or click, so typing replaces it
+    field.addEventListener("focus", () => field.select());
+    field.addEventListener("click", () => {
+      if (!$("account-options").hidden) return;
+      if (field.value === accountLabel(view.account)) field.select();
+      openMatches("");
+    });
+    field.addEventListener("keydown", (event) => {
+      const open = !$("account-options").hidden;
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        if (!open) openMatches(field.value === accountLabel(view.account) ? "" : field.value);
+        highlight(accounts.active + (event.key === "ArrowDown" ? 1 : -1));
+      } else if (event.key === "Escape" && open) {
+        event.preventDefault();
+        closeMatches();
+        field.value = view.account ? accountLabel(view.account) : "";
+      }
+    });
+    field.addEventListener("blur", () => {
+      closeMatches();
+      if (field.value.trim() === "" && view.account) field.value = accountLabel(view.account);
+    });
+    // mousedown, not click: the field keeps its focus, so the list is still there to be picked from
+    $("account-options").addEventListener("mousedown", (event) => {
+      event.preventDefault();
+      const option = event.target.closest("[role=option]");
+      if (option) pickAccount(option.dataset.id);
+    });
   }
 
   function setUpAudiences() {
@@ -352,12 +507,13 @@
   async function loadAccount(replaceUrl) {
     const mine = ++generation;
     if (!view.account) {
+      setBusy(false);
       setStatus("Type an ad account ID to see its audiences.");
       return;
     }
     setBusy(true);
     showAlert("");
-    setStatus(`Loading ad account ${view.account}…`);
+    setStatus(`Loading ad account ${accountLabel(view.account)}…`);
     try {
       const definitions = await get(
         `/ad_accounts/${view.account}/insights/audiences`,
@@ -859,6 +1015,7 @@
       view.date = event.target.value;
       loadView(false);
     });
+    setUpAccountField();
     $("view").addEventListener("submit", (event) => {
       event.preventDefault(); // Enter in the account field: show that account
       chooseAccount();
@@ -867,11 +1024,8 @@
     window.addEventListener("popstate", () => {
       if (!session.token) return;
       readUrl();
-      const account = $("account");
-      if (account.tagName === "SELECT" && ![...account.options].some((o) => o.value === view.account)) {
-        account.append(h("option", { value: view.account }, view.account));
-      }
-      account.value = view.account;
+      closeMatches();
+      showAccount();
       loadAccount(true);
     });
 
