@@ -23,11 +23,13 @@ import ibis
 import ibis.expr.datatypes as dtypes
 import ibis.expr.types as ir
 
+from pinsights.contract import AudienceInsightType
 from pinsights.data.tables import NOT_ENGAGEMENT
 
-YOUR_TOTAL_AUDIENCE = "YOUR_TOTAL_AUDIENCE"
-YOUR_ENGAGED_AUDIENCE = "YOUR_ENGAGED_AUDIENCE"
-PINTEREST_TOTAL_AUDIENCE = "PINTEREST_TOTAL_AUDIENCE"
+#: The insight types as plain strings (Ibis literals, table values); their names live in the contract.
+YOUR_TOTAL_AUDIENCE = AudienceInsightType.YOUR_TOTAL_AUDIENCE.value
+YOUR_ENGAGED_AUDIENCE = AudienceInsightType.YOUR_ENGAGED_AUDIENCE.value
+PINTEREST_TOTAL_AUDIENCE = AudienceInsightType.PINTEREST_TOTAL_AUDIENCE.value
 
 #: Demographic dimensions in document order, with the value a null counts as.
 DEMOGRAPHICS: tuple[tuple[str, str, str], ...] = (
