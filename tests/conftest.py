@@ -389,6 +389,7 @@ def server(handmade_store: Path) -> Iterator[RunningServer]:
 class BuiltPlatform:
     store: Path
     ad_account_ids: list[str]  # largest first
+    data: Path  # the generated dataset it was built from
 
 
 @pytest.fixture(scope="session")
@@ -400,7 +401,9 @@ def built_platform(tmp_path_factory: pytest.TempPathFactory) -> BuiltPlatform:
     root = tmp_path_factory.mktemp("platform")
     summary = generate(root / "data", users=3000, accounts=5, days=30, seed=3)
     build(BuildOptions(data_dir=root / "data", store_dir=root / "store"))
-    return BuiltPlatform(store=root / "store", ad_account_ids=list(summary.ad_account_ids))
+    return BuiltPlatform(
+        store=root / "store", ad_account_ids=list(summary.ad_account_ids), data=root / "data"
+    )
 
 
 @pytest.fixture(scope="session")

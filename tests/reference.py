@@ -174,6 +174,13 @@ class Reference:
     level1_interests: list[str] = field(default_factory=list)
     used_interests: list[str] = field(default_factory=list)
     ad_accounts: list[str] = field(default_factory=list)
+    #: (ad_account_id, insight_type) -> n(A), of every account's own audiences; P's (the same for
+    #: every account) under the account id "" (the snapshot's audiences table)
+    audience_sizes: dict[tuple[str, str], int] = field(default_factory=dict)
+    min_audience_size: int = 100
+    #: P's document and category lists (also under every account in the two fields above)
+    pinterest_document: dict[str, Any] | None = None
+    pinterest_items: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: (table, file, line number) of every malformed line
     malformed: list[tuple[str, str, int]] = field(default_factory=list)
 
@@ -408,6 +415,7 @@ def reference_build(
         used_interests=sorted(interests),
         ad_accounts=accounts,
         malformed=sorted(malformed),
+        min_audience_size=min_audience_size,
     )
     if date is None:
         if not events:
@@ -561,8 +569,13 @@ def reference_build(
         }
         for account in accounts
     }
+    result.audience_sizes[("", "PINTEREST_TOTAL_AUDIENCE")] = len(everyone)
+    for account in accounts:
+        result.audience_sizes[(account, "YOUR_TOTAL_AUDIENCE")] = len(total[account])
+        result.audience_sizes[(account, "YOUR_ENGAGED_AUDIENCE")] = len(engaged[account])
     everyone_document = document(everyone, "PINTEREST_TOTAL_AUDIENCE")
     everyone_items = {c: items(everyone, c) for c in level1}
+    result.pinterest_document, result.pinterest_items = everyone_document, everyone_items
     for account, audiences in audiences_by_type.items():
         for insight_type, audience in audiences.items():
             if insight_type == "PINTEREST_TOTAL_AUDIENCE":

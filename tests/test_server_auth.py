@@ -253,7 +253,3 @@ def test_access_log_decodes_the_defined_parameters(server: RunningServer) -> Non
     assert server.get(f"{path}?{marker}", mint()).status_code == 200
     entry = next(e for e in reversed(server.access_log()) if e["path"] == path)
     assert entry["query"] == "audience_insight_type=YOUR_TOTAL_AUDIENCE&date=2026-10-31&[other]"
-
-
-def test_mint_helper_matches_server_key(server: RunningServer) -> None:
-    assert server.get("/v5/ad_accounts/1001/insights/audiences", mint()).status_code == 200
