@@ -4,13 +4,16 @@ async, against a real server: every page followed, the names of the snapshot, th
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from pinsights.cli import app
 from pinsights.client import (
     AsyncClient,
     Client,
@@ -97,3 +100,32 @@ def test_a_server_repeating_a_bookmark_does_not_page_forever() -> None:
     client = Client("t", base_url="http://test/v5", transport=httpx.MockTransport(answer))
     with client, pytest.raises(PinsightsDecodeError, match="same bookmark twice"):
         list(client.ad_accounts())
+
+
+def test_the_cli_lists_every_account_as_a_table_and_as_json(server: RunningServer) -> None:
+    options = ["--base-url", server.base_url, "--token", mint(["129", "102", "130", "7"])]
+    table = CliRunner().invoke(app, ["accounts", *options])
+    assert table.exit_code == 0, table.output
+    assert "Ad accounts (3)" in table.stdout
+    lines = [line.replace("│", " ") for line in table.stdout.splitlines()]
+    rows = [line.split() for line in lines if line.strip()[:3].isdigit()]
+    assert rows == [
+        ["102", "Brand", "102", "FR", "EUR"],
+        ["129", "Brand", "129", "FR", "EUR"],
+        ["130", "Brand", "130", "FR", "EUR"],
+    ]
+    as_json = CliRunner().invoke(app, ["accounts", "--json", *options])
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout) == [{"id": a, **DETAILS[a]} for a in ("102", "129", "130")]
+    # every page: 31 accounts with a '*' token (the client asks for 250 a page)
+    every = CliRunner().invoke(
+        app, ["accounts", "--json", "--base-url", server.base_url, "--token", mint("*")]
+    )
+    assert [a["id"] for a in json.loads(every.stdout)] == ACCOUNTS
+
+
+def test_the_cli_names_the_problem_of_a_token_without_ads_read(server: RunningServer) -> None:
+    token = mint("*", scopes=("pins:read",))
+    result = CliRunner().invoke(app, ["accounts", "--base-url", server.base_url, "--token", token])
+    assert result.exit_code == 1
+    assert "forbidden" in result.output and "ads:read" in result.output

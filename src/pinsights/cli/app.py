@@ -2,8 +2,8 @@
 that do the work.
 
 The commands live by what they serve: ``data_commands.py`` (generate, build, quarantine, store),
-``server_commands.py`` (serve, demo, clients, token, keys), ``query_commands.py`` (insights,
-definitions). They are registered here, in the order ``--help`` lists them.
+``server_commands.py`` (serve, demo, clients, token, keys), ``query_commands.py`` (accounts,
+insights, definitions). They are registered here, in the order ``--help`` lists them.
 
 Progress and logs go to stderr; machine-readable output (``--json``) and anything meant to be piped
 (tokens) go to stdout. Errors reach the user as one line and an exit status, never a traceback:
@@ -61,7 +61,8 @@ keys_app.command("list")(server_commands.keys_list)
 keys_app.command("rotate")(server_commands.keys_rotate)
 keys_app.command("retire")(server_commands.keys_retire)
 
-# client: insights, definitions
+# client: accounts, insights, definitions
+app.command("accounts")(query_commands.accounts)
 app.command("insights")(query_commands.insights)
 app.command("definitions")(query_commands.definitions)
 

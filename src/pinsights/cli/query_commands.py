@@ -1,5 +1,5 @@
-"""The commands that query an API: ``insights`` and ``definitions``, against api.pinterest.com or a
-pinsights server, with the SDK's :class:`~pinsights.client.Client`; the tables are in
+"""The commands that query an API: ``accounts``, ``insights`` and ``definitions``, against
+api.pinterest.com or a pinsights server, with the SDK's :class:`~pinsights.client.Client`; the tables are in
 ``query_screens.py``.
 """
 
@@ -16,8 +16,9 @@ from pinsights.cli.errors import CommandError, ExitStatus
 
 if TYPE_CHECKING:
     from pinsights.client import Client, PinsightsError
+    from pinsights.contract import AdAccount
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
 
 BASE_URL_OPTION = typer.Option(
     None,
@@ -34,6 +35,32 @@ TOKEN_OPTION = typer.Option(
     help="Bearer token (prefer the environment variable: a flag is visible to other users).",
     show_default=False,
 )
+
+
+def accounts(
+    as_json: bool = typer.Option(
+        False, "--json", help="Print every account as a JSON array of the wire AdAccount objects."
+    ),
+    base_url: str | None = BASE_URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    """List the ad accounts the token can read (every page): id, name, country, currency."""
+    from pinsights.cli.query_screens import print_accounts, progress_on_stderr
+
+    def every_account(client: Client) -> list[AdAccount]:
+        found: list[AdAccount] = []
+        with progress_on_stderr("Listing ad accounts") as advance:
+            for account in client.ad_accounts():
+                found.append(account)
+                advance(len(found))
+        return found
+
+    listed = run_query(base_url, token, every_account)
+    if as_json:
+        documents = [a.model_dump(mode="json", exclude_unset=True) for a in listed]
+        typer.echo(json.dumps(documents, indent=2, ensure_ascii=False))
+    else:
+        print_accounts(listed)
 
 
 def insights(
@@ -90,9 +117,7 @@ def definitions(
         print_definitions(ad_account_id, response)
 
 
-def run_query(
-    base_url: str | None, token: str | None, operation: Callable[[Client], ModelT]
-) -> ModelT:
+def run_query(base_url: str | None, token: str | None, operation: Callable[[Client], T]) -> T:
     """Run one client operation for a command; a failure is a :class:`CommandError`.
 
     Exit status 2 for a usage problem (no token, an invalid argument), 1 for anything the server

@@ -8,7 +8,8 @@ numbers, the ids — is there too, but secondary.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from rich.columns import Columns
@@ -17,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pinsights.contract import (
+    AdAccount,
     AudienceDefinitionResponse,
     AudienceDemographicValue,
     AudienceInsightsResponse,
@@ -223,6 +225,47 @@ def definitions_renderable(account: str, response: AudienceDefinitionResponse) -
             item.date or "", item.scope or "", item.type or "", kind.value if kind else ""
         )
     return table
+
+
+def accounts_renderable(accounts: Sequence[AdAccount]) -> RenderableType:
+    """The ad accounts a token can read, one row each, in the order the API lists them."""
+    if not accounts:
+        return Text("The token can read no ad account (of the newest snapshot).", style="yellow")
+    table = Table(
+        title=f"Ad accounts ({len(accounts):,})",
+        title_justify="left",
+        highlight=False,
+        show_edge=False,
+    )
+    table.add_column("ID", no_wrap=True)
+    table.add_column("Name")
+    table.add_column("Country", no_wrap=True)
+    table.add_column("Currency", no_wrap=True)
+    for account in accounts:
+        # names come from the platform's data: shown as text, never as console markup
+        table.add_row(
+            account.id,
+            Text(account.name or ""),
+            account.country or "",
+            account.currency or "",
+        )
+    return table
+
+
+@contextlib.contextmanager
+def progress_on_stderr(what: str) -> Iterator[Callable[[int], None]]:
+    """A spinner with a running count on stderr while something is fetched page by page (only
+    on a terminal; stdout stays the result's alone)."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda count: None
+        return
+    with console.status(f"{what}…") as status:
+        yield lambda count: status.update(f"{what}… {count:,}")
+
+
+def print_accounts(accounts: Sequence[AdAccount], console: Console | None = None) -> None:
+    (console or Console()).print(accounts_renderable(accounts))
 
 
 def print_insights(
