@@ -1,7 +1,9 @@
 """What `pinsights build` and `pinsights quarantine` show a person at a terminal (stderr).
 
 Kept apart from the build so that the build stays a function returning a report, and the CLI a few
-lines: progress bars, summaries and tables live here.
+lines: progress bars, summaries and tables live here. What comes from the input data (a quarantined
+line, its file's name) is shown literally (``cli/literal.py``): never as Rich markup, control
+characters escaped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pinsights.cli.literal import cell
 from pinsights.engine.build import STEPS
 from pinsights.store import QuarantinedRow
 
@@ -89,7 +92,7 @@ def print_quarantine(rows: list[QuarantinedRow], sample: int) -> None:
         summary.add_column(column, justify="right" if column == "rows" else "left")
     for table, rules in quarantine_summary(rows).items():
         for rule, n in rules.items():
-            summary.add_row(table, rule, f"{n:,}")
+            summary.add_row(cell(table), cell(rule), f"{n:,}")
     stderr.print(summary)
     examples = Table(title=f"sample (up to {sample} per table and rule)", title_justify="left")
     for column in ("table", "rule", "source file", "line", "row"):
@@ -100,5 +103,7 @@ def print_quarantine(rows: list[QuarantinedRow], sample: int) -> None:
             continue
         shown[(row.table, row.rule)] += 1
         line = "" if row.line is None else str(row.line)
-        examples.add_row(row.table, row.rule, row.source_file, line, row.text)
+        examples.add_row(
+            cell(row.table), cell(row.rule), cell(row.source_file), line, cell(row.text)
+        )
     stderr.print(examples)

@@ -7,12 +7,12 @@ store); what a person sees at a terminal is in ``build_screens.py``.
 from __future__ import annotations
 
 import datetime
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from pinsights.cli.literal import json_text, literal
 from pinsights.cli.options import STORE_OPTION, calendar_date
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def generate_command(
         progress=Console(stderr=True).is_terminal,
     )
     if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        typer.echo(json_text(summary.to_dict(), indent=2))
         return
     typer.echo(
         f"Wrote {summary.events:,} events from {summary.start_date} to {summary.end_date} "
@@ -237,7 +237,7 @@ def build(
     with build_progress(stderr.is_terminal) as on_step:
         report = run_build(options, on_step=on_step)
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(json_text(report, indent=2))
     else:
         for one in report.get("reports", [report]):
             print_build_summary(one)
@@ -275,7 +275,7 @@ def quarantine(
                 for r in rows
             ],
         }
-        typer.echo(json.dumps(payload, indent=2, default=str))
+        typer.echo(json_text(payload, indent=2, default=str))
     else:
         print_quarantine(rows, sample)
 
@@ -296,10 +296,10 @@ def store_check(
 
     result = check_store(store, repair=repair)
     if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2))
+        typer.echo(json_text(result.to_json(), indent=2))
     else:
         for line in result.lines():
-            typer.echo(line)
+            typer.echo(literal(line))
     if result.problems:
         raise typer.Exit(int(ExitStatus.STORE_DAMAGED))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import os
+import re
 import sys
 import tempfile
 import traceback
@@ -28,6 +29,8 @@ import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
+
+from pinsights.cli.literal import literal
 
 #: Where crash logs go (else $XDG_STATE_HOME/pinsights, ~/.local/state/pinsights, or the temp dir).
 LOG_DIR_ENV = "PINSIGHTS_LOG_DIR"
@@ -109,15 +112,75 @@ def crash_log_dir() -> Path:
     return Path(state) / "pinsights"
 
 
+#: Options whose value is a secret (``--token``, ``--client-secret``, ``--password``…), and
+#: environment variables likewise (``PINTEREST_ACCESS_TOKEN``, ``PINSIGHTS_SECRET``…).
+_SECRET_OPTION = re.compile(r"--(?:[\w-]*-)?(?:token|secret|password|passwd)", re.IGNORECASE)
+_SECRET_VARIABLE = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD", re.IGNORECASE)
+#: The password of a URL's user information: ``redis://:pw@host``, ``https://user:pw@host``.
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^\s/@:]*:)[^\s/@]*(@)")
+REDACTED = "[redacted]"
+#: Shorter values of secret variables are not looked for in the log (they would match anywhere).
+_SHORTEST_SECRET = 8
+
+
+def redacted_command_line(argv: list[str]) -> tuple[str, list[str]]:
+    """The command line with secret options' values and URLs' passwords replaced, and the values
+    taken out (to be taken out of the rest of the log too)."""
+    shown: list[str] = []
+    secrets: list[str] = []
+    hide_next = False
+    for argument in argv:
+        if hide_next:
+            shown.append(REDACTED)
+            secrets.append(argument)
+            hide_next = False
+            continue
+        name, equals, value = argument.partition("=")
+        if _SECRET_OPTION.fullmatch(name):
+            if equals:
+                shown.append(f"{name}={REDACTED}")
+                secrets.append(value)
+            else:
+                shown.append(argument)
+                hide_next = True
+            continue
+        shown.append(_URL_PASSWORD.sub(rf"\1{REDACTED}\2", argument))
+    return " ".join(shown), secrets
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` without the given secrets, the environment's secret values and URLs' passwords."""
+    values = [
+        value
+        for name, value in os.environ.items()
+        if _SECRET_VARIABLE.search(name) and len(value) >= _SHORTEST_SECRET
+    ]
+    for secret in sorted({*secrets, *values}, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return _URL_PASSWORD.sub(rf"\1{REDACTED}\2", text)
+
+
 def write_crash_log(error: BaseException) -> Path:
-    """Write the traceback to a new owner-only log file and return its path."""
+    """Write the traceback to a new owner-only log file and return its path.
+
+    Its first line is the command line, with the values of secret options (``--token``,
+    ``--client-secret``…) and passwords in URLs (``redis://:pw@host``) replaced by
+    ``[redacted]``; those values, and those of secret environment variables, are taken out of
+    the traceback too. The log directory is created owner-only (0700); the default one
+    (``~/.local/state/pinsights``) is made so if it was not.
+    """
     text = "".join(traceback.format_exception(error))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     name = f"crash-{stamp}-{os.getpid()}.log"
-    content = f"{' '.join(sys.argv)}\n\n{text}"
-    for directory in (crash_log_dir(), Path(tempfile.gettempdir())):
+    command_line, secrets = redacted_command_line(sys.argv)
+    content = f"{command_line}\n\n{redact(text, secrets)}"
+    own = crash_log_dir()
+    for directory in (own, Path(tempfile.gettempdir())):
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if directory == own and not os.environ.get(LOG_DIR_ENV):
+                _owner_only(directory)
             path = directory / name
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError:
@@ -126,6 +189,13 @@ def write_crash_log(error: BaseException) -> Path:
             handle.write(content)
         return path
     raise OSError("no writable directory for the crash log")
+
+
+def _owner_only(directory: Path) -> None:
+    """Make a directory of ours 0700 if it is open to others (made by an older version)."""
+    status = directory.stat()
+    if status.st_uid == os.getuid() and status.st_mode & 0o077:
+        directory.chmod(0o700)
 
 
 def usage_line(error: ClickException) -> str:
@@ -142,7 +212,7 @@ def usage_line(error: ClickException) -> str:
 
 
 def _report_usage_error(error: ClickException) -> typer.Exit:
-    typer.echo(f"pinsights: {usage_line(error)}", err=True)
+    typer.echo(f"pinsights: {literal(usage_line(error))}", err=True)
     return typer.Exit(error.exit_code)
 
 
@@ -197,9 +267,9 @@ class ErrorReportingGroup(TyperGroup):
             explained = explain(error)
             if explained is not None:
                 status, message = explained
-                typer.echo(f"pinsights: {message}", err=True)
+                typer.echo(f"pinsights: {literal(message, lines=True)}", err=True)
                 raise typer.Exit(int(status)) from None
-            first_line = (str(error).strip().splitlines() or [""])[0]
+            first_line = literal((str(error).strip().splitlines() or [""])[0])
             try:
                 where = f"; the traceback is in {write_crash_log(error)}"
             except OSError:

@@ -5,7 +5,6 @@ api.pinterest.com or a pinsights server, with the SDK's :class:`~pinsights.clien
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -13,6 +12,7 @@ import typer
 from pydantic import BaseModel
 
 from pinsights.cli.errors import CommandError, ExitStatus
+from pinsights.cli.literal import json_text
 
 if TYPE_CHECKING:
     from pinsights.client import Client, PinsightsError
@@ -178,4 +178,4 @@ def _sentence(text: str) -> str:
 
 def echo_json(response: BaseModel) -> None:
     """The wire document as received: fields the server left out stay out (``exclude_unset``)."""
-    typer.echo(json.dumps(response.model_dump(mode="json", exclude_unset=True), indent=2))
+    typer.echo(json_text(response.model_dump(mode="json", exclude_unset=True), indent=2))

@@ -4,6 +4,9 @@ A person reading insights in a terminal wants three things at a glance: how big 
 which interests over-index (the affinity bar: longer and green above the platform average of 1.0,
 red below it), and who the people are (one table per demographic). Everything else — the exact
 numbers, the ids — is there too, but secondary.
+
+Every string from the server (names, keys, dates, scopes) is shown literally (``cli/literal.py``):
+never read as Rich markup, control characters escaped.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from pinsights.cli.literal import cell, literal
 from pinsights.contract import (
     AdAccount,
     AudienceDefinitionResponse,
@@ -80,10 +84,10 @@ def _affinity(index: float | None, scale: float) -> Text:
 
 def _summary(account: str, response: AudienceInsightsResponse) -> Text:
     line = Text()
-    line.append(f"{_title(response.type)}", style="bold")
-    line.append(f" of ad account {account}")
+    line.append(literal(_title(response.type)), style="bold")
+    line.append(f" of ad account {literal(account)}")
     if response.date:
-        line.append(f" · snapshot {response.date}")
+        line.append(f" · snapshot {literal(response.date)}")
     line.append("\nSize: ")
     if response.size_is_upper_bound:
         line.append(f"at most {response.size:,}" if response.size is not None else "small")
@@ -129,7 +133,7 @@ def _categories_table(response: AudienceInsightsResponse, limit: int | None) -> 
     table.add_column("Affinity", no_wrap=True)
     for rank, category in enumerate(categories, start=1):
         table.add_row(
-            str(rank), category.name or category.key or "?", _percent(category.ratio),
+            str(rank), cell(category.name or category.key or "?"), _percent(category.ratio),
             _affinity(category.index, scale),
         )  # fmt: skip
     return _left_out(table, hidden, "categories")
@@ -149,10 +153,10 @@ def _subcategories_table(response: AudienceInsightsResponse, limit: int | None) 
     for position, (category, subcategories, _) in enumerate(groups):
         if position:
             table.add_section()
-        table.add_row(Text(category.name or category.key or "?", style="bold"), "", "")
+        table.add_row(cell(category.name or category.key or "?", style="bold"), "", "")
         for sub in subcategories:
             name = sub.name or sub.key or "?"
-            table.add_row(f"  {name}", _percent(sub.ratio), _affinity(sub.index, scale))
+            table.add_row(cell(f"  {name}"), _percent(sub.ratio), _affinity(sub.index, scale))
     return _left_out(table, sum(hidden for _, _, hidden in groups), "subcategories of these")
 
 
@@ -169,9 +173,9 @@ def _demographic_table(
     table.add_column("Share", justify="right")
     table.add_column("", no_wrap=True)
     for value in values:
-        cells: list[RenderableType] = [value.name or value.key or "?"]
+        cells: list[RenderableType] = [cell(value.name or value.key or "?")]
         if show_key:
-            cells.append(value.key or "")
+            cells.append(cell(value.key or ""))
         cells += [_percent(value.ratio), _bar(value.ratio, scale, "cyan")]
         table.add_row(*cells)
     return _left_out(table, hidden, title.lower())
@@ -209,10 +213,11 @@ def definitions_renderable(account: str, response: AudienceDefinitionResponse) -
     items = response.items or []
     if not items:
         return Text(
-            f"Ad account {account} has no audience large enough for insights yet.", style="yellow"
+            f"Ad account {literal(account)} has no audience large enough for insights yet.",
+            style="yellow",
         )
     table = Table(
-        title=f"Audiences of ad account {account}",
+        title=cell(f"Audiences of ad account {account}", style="table.title"),
         title_justify="left",
         highlight=False,
         show_edge=False,
@@ -222,7 +227,10 @@ def definitions_renderable(account: str, response: AudienceDefinitionResponse) -
     for item in items:
         kind = insight_type_of_definition(item.scope, item.type)
         table.add_row(
-            item.date or "", item.scope or "", item.type or "", kind.value if kind else ""
+            cell(item.date or ""),
+            cell(item.scope or ""),
+            cell(item.type or ""),
+            kind.value if kind else "",
         )
     return table
 

@@ -7,13 +7,13 @@ tokens); a key that may not be used is one line and exit status 1 (:func:`keyrin
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from pinsights.cli.literal import cell, json_text, literal
 from pinsights.cli.options import ACCOUNTS_HELP, STORE_OPTION, existing_store
 
 if TYPE_CHECKING:
@@ -119,7 +119,9 @@ def demo(
     from pinsights.server.tokens import READ_SCOPE, TokenService
 
     stderr = Console(stderr=True)
-    stderr.print(f"Preparing the demo platform in {directory} (about a minute the first time)…")
+    stderr.print(
+        cell(f"Preparing the demo platform in {directory} (about a minute the first time)…")
+    )
     platform = demo_platform.prepare(directory, fresh=fresh, progress=stderr.is_terminal)
     try:
         settings = settings_with(platform.store_dir, {"port": port})
@@ -193,7 +195,7 @@ def clients_add(
     client, secret = ClientRegistry(existing_store(store)).add(name, accounts)
     if as_json:
         payload = {"client_id": client.client_id, "client_secret": secret, "name": client.name}
-        typer.echo(json.dumps({**payload, "ad_accounts": client.ad_accounts}, indent=2))
+        typer.echo(json_text({**payload, "ad_accounts": client.ad_accounts}, indent=2))
     else:
         typer.echo(f"client_id:     {client.client_id}\nclient_secret: {secret}")
     typer.echo("Keep the secret now: only its hash is stored.", err=True)
@@ -218,11 +220,11 @@ def clients_list(
             }
             for c in clients
         ]
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(json_text(rows, indent=2))
         return
     for c in clients:
         status = f"revoked {c.revoked_at}" if c.revoked_at else "active"
-        typer.echo(f"{c.client_id}  {c.name}  {','.join(c.ad_accounts)}  {status}")
+        typer.echo(f"{c.client_id}  {literal(c.name)}  {','.join(c.ad_accounts)}  {status}")
 
 
 def clients_revoke(
@@ -325,7 +327,7 @@ def keys_list(
         for key in entries
     ]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(json_text(rows, indent=2))
         return
     for row in rows:
         status = (
