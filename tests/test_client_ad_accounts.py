@@ -129,3 +129,12 @@ def test_the_cli_names_the_problem_of_a_token_without_ads_read(server: RunningSe
     result = CliRunner().invoke(app, ["accounts", "--base-url", server.base_url, "--token", token])
     assert result.exit_code == 1
     assert "forbidden" in result.output and "ads:read" in result.output
+
+
+def test_the_demo_prints_the_names_the_newest_snapshot_gives(
+    tmp_path: Any, server: RunningServer
+) -> None:
+    from pinsights.cli.server_commands import account_names
+
+    assert account_names(server.store) == {a: DETAILS[a]["name"] for a in ACCOUNTS}
+    assert account_names(tmp_path / "no-store") == {}

@@ -103,6 +103,15 @@ def serve(
         _serve(settings, warn_if_empty=True)
 
 
+def account_names(store_dir: Path) -> dict[str, str]:
+    """The names the newest snapshot of a store gives its accounts (none for an older snapshot)."""
+    from pinsights.store import Store
+
+    newest = Store(store_dir).latest()
+    records = newest.accounts() if newest is not None else []
+    return {record.ad_account_id: record.name for record in records if record.name}
+
+
 def demo(
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to serve on."),
     directory: Path = typer.Option(
@@ -137,7 +146,10 @@ def demo(
     typer.echo(f"\nDashboard:  {base}/\nAPI docs:   {base}/v5/docs")
     typer.echo(f"Sign in to the dashboard with\n  Client ID:     {client_id}")
     typer.echo(f"  Client secret: {client_secret}")
-    typer.echo(f"Ad accounts (largest first): {', '.join(accounts)}")
+    names = account_names(platform.store_dir)
+    typer.echo("Ad accounts (largest first):")
+    for account in accounts:
+        typer.echo(f"  {account}  {names.get(account, '')}".rstrip())
     typer.echo(f"Token (24 h, those accounts):\n{token}\n")
     typer.echo(
         f'curl -H "Authorization: Bearer {token}" \\\n'
