@@ -58,7 +58,7 @@ def accounts(
     listed = run_query(base_url, token, every_account)
     if as_json:
         documents = [a.model_dump(mode="json", exclude_unset=True) for a in listed]
-        typer.echo(json.dumps(documents, indent=2, ensure_ascii=False))
+        typer.echo(json_text(documents, indent=2))
     else:
         print_accounts(listed)
 

@@ -250,12 +250,12 @@ def accounts_renderable(accounts: Sequence[AdAccount]) -> RenderableType:
     table.add_column("Country", no_wrap=True)
     table.add_column("Currency", no_wrap=True)
     for account in accounts:
-        # names come from the platform's data: shown as text, never as console markup
+        # names come from the platform's data: shown literally, never as console markup
         table.add_row(
-            account.id,
-            Text(account.name or ""),
-            account.country or "",
-            account.currency or "",
+            cell(account.id),
+            cell(account.name or ""),
+            cell(account.country or ""),
+            cell(account.currency or ""),
         )
     return table
 

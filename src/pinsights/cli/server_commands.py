@@ -149,7 +149,7 @@ def demo(
     names = account_names(platform.store_dir)
     typer.echo("Ad accounts (largest first):")
     for account in accounts:
-        typer.echo(f"  {account}  {names.get(account, '')}".rstrip())
+        typer.echo(f"  {account}  {literal(names.get(account, ''))}".rstrip())
     typer.echo(f"Token (24 h, those accounts):\n{token}\n")
     typer.echo(
         f'curl -H "Authorization: Bearer {token}" \\\n'
