@@ -292,10 +292,30 @@ class Platform:
 
 
 NAMES = ("Food, drinks", 'Say "hi"', "Café", "Home décor", "Travel", "DIY", "家", "Art")
+#: Names beyond ASCII and Latin-1 for every named thing (accounts, metros, interests): CJK, Greek,
+#: right-to-left, a combining accent, an emoji outside the BMP, a no-break space.
+UNICODE_NAMES = (
+    "東京 café",
+    "Ελλάδα",
+    "مرحبا",
+    "Cafe\u0301",
+    "Fête 🎉",
+    "Zürich\u00a0ZH",
+    "Ødegård",
+)
 COUNTRIES = ("US", "us", "Us", "uS", "GB", "gb", "FR", "de", "JP")
 BAD_COUNTRIES = ("UK", "XX", "usa")
 METRO_KEYS = ("501", "803", "0602", "abc")
 METRO_NAMES = {"501": "New York, NY", "803": "Los Angeles, CA", "0602": "Chicago, IL", "abc": "A"}
+EDGE_DAYS = (
+    dt.date(2026, 11, 1),
+    dt.date(2026, 12, 31),
+    dt.date(2027, 1, 1),
+    dt.date(2027, 1, 2),
+    dt.date(2027, 3, 1),
+    dt.date(2028, 2, 29),
+    dt.date(2026, 11, 30),
+)
 ZONES = (
     dt.UTC,
     None,
@@ -329,6 +349,8 @@ def _maybe(draw: st.DrawFn, probability_in_8: int) -> bool:
 
 @st.composite
 def interests_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
+    if _maybe(draw, 1):
+        return []  # an empty table: no interest, so no category anywhere
     count = draw(st.integers(1, 7))
     roots = draw(st.integers(1, min(3, count)))
     rows: list[dict[str, Any]] = []
@@ -343,7 +365,7 @@ def interests_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
         rows.append(
             {
                 "interest_id": interest_id,
-                "name": f"{NAMES[i % len(NAMES)]} {i}",
+                "name": f"{draw(st.sampled_from(NAMES + UNICODE_NAMES))} {i}",
                 "parent_id": parent,
             }
         )
@@ -380,10 +402,23 @@ def interests_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 @st.composite
 def ad_account_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
-    count = draw(st.integers(1, 4))
+    """1-4 accounts mostly, up to 50 at times, none at all (an empty table) now and then."""
+    if _maybe(draw, 1):
+        return []
+    count = draw(st.integers(5, 50)) if _maybe(draw, 1) else draw(st.integers(1, 4))
     choices = ["1", "007", "7", "549755885175", "123456789012345678", "42", "900"]
-    ids = draw(st.lists(st.sampled_from(choices), min_size=count, max_size=count, unique=True))
-    rows = [{"ad_account_id": i, "name": f"Advertiser {i}"} for i in ids]
+    ids = draw(
+        st.lists(
+            st.one_of(st.sampled_from(choices), st.integers(1, 10**18 - 1).map(str)),
+            min_size=count,
+            max_size=count,
+            unique=True,
+        )
+    )
+    rows = [
+        {"ad_account_id": i, "name": f"{draw(st.sampled_from(('Advertiser', *UNICODE_NAMES)))} {i}"}
+        for i in ids
+    ]
     if _maybe(draw, 2):
         rows.append(
             draw(
@@ -438,7 +473,12 @@ def metro_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
     keys = draw(
         st.lists(st.sampled_from([*METRO_KEYS, "999"]), min_size=1, max_size=4, unique=True)
     )
-    rows = [{"metro": key, "name": METRO_NAMES.get(key, f"Metro {key}")} for key in keys]
+    if _maybe(draw, 1):
+        return []  # an empty table: a header-only CSV, an empty JSON Lines file, 0-row Parquet
+    rows = [
+        {"metro": key, "name": draw(st.sampled_from([METRO_NAMES.get(key, key), *UNICODE_NAMES]))}
+        for key in keys
+    ]
     if _maybe(draw, 2):
         rows.append({"metro": keys[0], "name": "Duplicate"})
     if _maybe(draw, 1):
@@ -454,7 +494,7 @@ def pin_rows(
 
     def reference(known: list[Any], dangling: tuple[str, ...]) -> Any:
         roll = draw(st.integers(0, 9))
-        if roll < 6:
+        if roll < 6 and known:
             return draw(st.sampled_from(known))
         if roll < 9:
             return None
@@ -557,7 +597,9 @@ def event_rows(
 
 @st.composite
 def platforms(draw: st.DrawFn, fmt: str | Mapping[str, str]) -> Platform:
-    """A small random platform: a few interests on 1-3 levels, 1-4 ad accounts, 5-40 users,
+    """A small random platform: a few interests on 1-3 levels (or none), 1-4 ad accounts (up to
+    50, or none), 5-40 users, a generation date anywhere in 2026-2028 (month and year ends
+    often), a window of 1-30 days,
     pins with and without account and interest, events around the window's edges, and a sprinkle
     of bad rows of every rule. `fmt` is the dataset's format, or one per table (a `+`-joined mix
     such as `parquet+csv.gz` for a directory mixing formats): rows are drawn so that every format
@@ -568,8 +610,13 @@ def platforms(draw: st.DrawFn, fmt: str | Mapping[str, str]) -> Platform:
         kinds = [kind.split(".")[0] for kind in spec.split("+")]
         return "parquet" if "parquet" in kinds else kinds[0]
 
-    anchor = dt.date(2026, 11, 1) + dt.timedelta(days=draw(st.integers(0, 3)))
-    window_days = draw(st.integers(1, 4))
+    anchor = draw(
+        st.one_of(
+            st.sampled_from(EDGE_DAYS),  # windows and days that cross a month's or a year's end
+            st.dates(dt.date(2025, 12, 1), dt.date(2028, 3, 31)),
+        )
+    )
+    window_days = draw(st.one_of(st.integers(1, 4), st.integers(5, 30)))
     interests = draw(interests_rows())
     accounts = draw(ad_account_rows())
     users = draw(user_rows(rows_for("users")))
@@ -670,9 +717,10 @@ def random_builds(draw: st.DrawFn, **fixed_options: Any) -> Build:
     options = {
         "date": draw(st.sampled_from([None, platform.anchor])),
         "window_days": platform.window_days,
-        "min_audience_size": draw(st.integers(1, 3)),
-        "min_cell_size": draw(st.integers(1, 2)),
-        "max_subcategories": draw(st.integers(1, 2)),
+        # small thresholds mostly (so small platforms publish categories), the defaults too
+        "min_audience_size": draw(st.one_of(st.integers(1, 3), st.integers(4, 12), st.just(100))),
+        "min_cell_size": draw(st.one_of(st.integers(1, 2), st.integers(3, 10))),
+        "max_subcategories": draw(st.one_of(st.integers(0, 2), st.just(10))),
         **fixed_options,
     }
     return platform, styles, options, draw(st.booleans())
@@ -703,6 +751,8 @@ class EngineOutcome:
     raw_documents: dict[tuple[str, str], bytes | None]
     category_items: dict[tuple[str, str, str], dict[str, Any] | None]
     quarantine: list[Any]
+    #: every table of the published snapshot (:func:`snapshot_tables`); empty if none
+    tables: dict[str, Any] = field(default_factory=dict)
 
     @property
     def documents(self) -> dict[tuple[str, str], dict[str, Any] | None]:
@@ -758,7 +808,91 @@ def run_engine(
         raw_documents=documents,
         category_items=items,
         quarantine=store.quarantine_rows(),
+        tables={} if snapshot is None else snapshot_tables(snapshot.path),
     )
+
+
+def snapshot_tables(path: Path) -> dict[str, Any]:
+    """Every table of a snapshot file as plain values: sets of key rows, dicts key -> value.
+
+    ``meta`` is left out but its date: a build id and a report's timings differ between builds.
+    """
+    import contextlib
+
+    import duckdb
+
+    with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+
+        def rows(sql: str) -> list[tuple[Any, ...]]:
+            return con.execute(sql).fetchall()
+
+        return {
+            "date": rows("SELECT value FROM meta WHERE key = 'date'"),
+            "accounts": sorted(r[0] for r in rows("SELECT ad_account_id FROM accounts")),
+            "level1_interests": sorted(
+                r[0] for r in rows("SELECT interest_id FROM level1_interests")
+            ),
+            "audiences": {
+                (a, t): (size, qualifies)
+                for a, t, size, qualifies in rows(
+                    "SELECT ad_account_id, insight_type, size, qualifies FROM audiences"
+                )
+            },
+            "documents": {(a, t): bytes(b) for a, t, b in rows("SELECT * FROM documents")},
+            "category_items": {
+                (a, t, c): bytes(b) for a, t, c, b in rows("SELECT * FROM category_items")
+            },
+        }
+
+
+def assert_snapshot_tables_match(reference: Reference, tables: dict[str, Any]) -> None:
+    """Every table of the snapshot equals what the reference says, row for row: the accounts, the
+    level-1 interests, each audience's size and whether it qualifies (what the definitions
+    operation lists), each stored document and each stored category list (none missing, none
+    extra: an unlisted category is served as empty, so only those may be left out)."""
+    assert reference.date is not None
+    assert tables["date"] == [(reference.date.isoformat(),)]
+    assert tables["accounts"] == reference.ad_accounts, _differs(
+        "accounts table", tables["accounts"], reference.ad_accounts
+    )
+    assert tables["level1_interests"] == reference.level1_interests, _differs(
+        "level1_interests table", tables["level1_interests"], reference.level1_interests
+    )
+    expected_audiences = {
+        key: (size, size >= reference.min_audience_size)
+        for key, size in reference.audience_sizes.items()
+    }
+    assert tables["audiences"] == expected_audiences, _differs(
+        "audiences table", tables["audiences"], expected_audiences
+    )
+    stored = {key: json.loads(body) for key, body in tables["documents"].items()}
+    expected_documents = {
+        key: document
+        for key, document in reference.documents.items()
+        if key[1] != "PINTEREST_TOTAL_AUDIENCE"
+    }
+    expected_documents[("", "PINTEREST_TOTAL_AUDIENCE")] = reference.pinterest_document
+    assert stored.keys() == expected_documents.keys(), _differs(
+        "documents table keys", sorted(stored), sorted(expected_documents)
+    )
+    for key, document in expected_documents.items():
+        assert stored[key] == document, _differs(f"documents table {key}", stored[key], document)
+    expected_items = {
+        key: items
+        for key, items in reference.category_items.items()
+        if key[1] != "PINTEREST_TOTAL_AUDIENCE"
+    }
+    for category, items in reference.pinterest_items.items():
+        expected_items[("", "PINTEREST_TOTAL_AUDIENCE", category)] = items
+    stored_items = {key: json.loads(body) for key, body in tables["category_items"].items()}
+    for key, items in stored_items.items():
+        assert key in expected_items, f"category_items table: {key} is not a level-1 interest"
+        assert items == expected_items[key], _differs(
+            f"category_items table {key}", items, expected_items[key]
+        )
+    for key, items in expected_items.items():
+        if items["items"]:
+            assert key in stored_items, f"category_items table: no row for {key}"
 
 
 def assert_ratios_are_floats(value: Any, where: str = "$") -> None:
@@ -784,10 +918,12 @@ def report_quarantined(report: dict[str, Any]) -> dict[str, dict[str, int]]:
 
 
 def _differs(what: str, actual: Any, expected: Any) -> str:
-    return (
-        f"{what} differs\n  engine:    {json.dumps(actual, ensure_ascii=False)}"
-        f"\n  reference: {json.dumps(expected, ensure_ascii=False)}"
-    )
+    def shown(value: Any) -> str:
+        if isinstance(value, dict):  # keys may be tuples (a table's key columns)
+            value = {str(key): item for key, item in value.items()}
+        return json.dumps(value, ensure_ascii=False, default=str)
+
+    return f"{what} differs\n  engine:    {shown(actual)}\n  reference: {shown(expected)}"
 
 
 def assert_engine_matches(reference: Reference, outcome: EngineOutcome) -> None:
@@ -826,6 +962,7 @@ def assert_engine_matches(reference: Reference, outcome: EngineOutcome) -> None:
     )
     assert lines == expected_lines, _differs("malformed lines", lines, expected_lines)
     assert outcome.date == reference.date
+    assert_snapshot_tables_match(reference, outcome.tables)
 
     documents = outcome.documents
     for key, raw in outcome.raw_documents.items():

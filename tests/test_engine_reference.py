@@ -58,7 +58,7 @@ def check_engine_against_reference(build: Build) -> None:
 
 
 @settings(
-    max_examples=75,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pinsights.engine.build import BuildError, BuildOptions, build
 from pinsights.store import Store
 from pinsights.synthetic.generate import generate
+from tests.datasets import snapshot_tables
 
 END = dt.date(2026, 11, 20)
-TYPES = ("YOUR_TOTAL_AUDIENCE", "YOUR_ENGAGED_AUDIENCE", "PINTEREST_TOTAL_AUDIENCE")
 
 
 @pytest.fixture(scope="module")
@@ -25,17 +26,19 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def all_documents(store: Store, date: dt.date | None = None) -> dict[tuple[str, str], bytes]:
+def all_tables(store: Store, date: dt.date | None = None) -> dict[str, Any]:
+    """Every table of a snapshot (accounts, level-1 interests, audiences with `qualifies`,
+    documents, category lists, the date), as tests.datasets.snapshot_tables reads them."""
     snapshot = store.latest() if date is None else store.snapshot(date)
     assert snapshot is not None
-    accounts = [row[0] for row in snapshot._cursor().execute("SELECT * FROM accounts").fetchall()]
-    documents = {}
-    for account in accounts:
-        for kind in TYPES:
-            body = snapshot.document(account, kind)
-            assert body is not None
-            documents[(account, kind)] = body
-    return documents
+    tables = snapshot_tables(snapshot.path)
+    assert tables["accounts"] and tables["documents"] and tables["category_items"]
+    assert len(tables["documents"]) == len(tables["audiences"]) == 1 + 2 * len(tables["accounts"])
+    return tables
+
+
+def all_documents(store: Store, date: dt.date | None = None) -> dict[tuple[str, str], bytes]:
+    return all_tables(store, date)["documents"]
 
 
 def test_rebuilding_the_same_input_gives_byte_identical_documents(
@@ -45,7 +48,7 @@ def test_rebuilding_the_same_input_gives_byte_identical_documents(
     build(BuildOptions(data_dir=platform, store_dir=first.root))
     build(BuildOptions(data_dir=platform, store_dir=second.root))
     build(BuildOptions(data_dir=platform, store_dir=second.root))  # and again, replacing itself
-    assert all_documents(first) == all_documents(second)
+    assert all_tables(first) == all_tables(second)
     assert len(second.snapshots()) == 1, "a rebuild of the same date replaces, not duplicates"
 
 
@@ -83,7 +86,7 @@ def test_a_failed_build_publishes_nothing_and_keeps_the_previous_snapshot(
 ) -> None:
     store = Store(tmp_path / "store")
     build(BuildOptions(data_dir=platform, store_dir=store.root))
-    before = all_documents(store)
+    before = all_tables(store)
     broken = tmp_path / "broken"
     broken.mkdir()
     for entry in platform.iterdir():
@@ -91,7 +94,7 @@ def test_a_failed_build_publishes_nothing_and_keeps_the_previous_snapshot(
             (broken / entry.name).symlink_to(entry)
     with pytest.raises(BuildError, match="missing table 'pins'"):
         build(BuildOptions(data_dir=broken, store_dir=store.root))
-    assert all_documents(store) == before
+    assert all_tables(store) == before
     failed = [r for r in store.reports() if not r["published"]]
     assert failed and "pins" in failed[-1]["error"]
 
