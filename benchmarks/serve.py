@@ -11,6 +11,9 @@ Then the cost of each layer of a request, measured in-process (CPU time per call
     python benchmarks/serve.py [--duration 5] [--connections 32] [--rounds 5] [--users 3000]
                                [--only CONTENDER …] [--no-layers]
 
+With ``--cold 2000,100000,1000000`` it measures cold reads beside a hot document instead (every
+read a miss of the LRU, on generated stores of that many ad accounts): see cold_reads.py.
+
 Needs wrk (`apt-get install -y wrk`) and, for the Redis contender, redis-server (skipped without
 it, and said so). Builds a small platform under ./bench-data/serve the first time (generator +
 engine), then reuses it. Prints Markdown tables for BENCHMARKS.md.
@@ -35,6 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cold_reads
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,9 +135,13 @@ def main() -> None:
         "for iterating, the default is the full comparison",
     )
     parser.add_argument("--no-layers", action="store_true", help="skip the in-process layer costs")
+    cold_reads.add_arguments(parser)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
+    if args.cold:
+        cold_reads.run(args)
+        return
 
     store, account = prepare_store(args.data, args.users)
     path = (
@@ -294,7 +302,11 @@ def wrk(
     command += ["-H", f"Authorization: Bearer {token}", server.url + path]
     cpu_before = server.cpu_seconds()
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    cpu = server.cpu_seconds() - cpu_before
+    return parse_wrk(out, name, server.cpu_seconds() - cpu_before)
+
+
+def parse_wrk(out: str, name: str, cpu: float) -> Result:
+    """A run's figures from wrk's output (``cpu``: the server's CPU seconds during it)."""
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     requests = int(_find(r"(\d+) requests in", out))
     return Result(

@@ -2,7 +2,7 @@
 
 Server tests run the real thing — ``pinsights serve`` in a subprocess, on a free port of 127.0.0.1 —
 and talk to it over HTTP; nothing is mocked. Snapshots are written the way the engine publishes
-them (``store.SNAPSHOT_SCHEMA`` + ``Store.publish``), with small documents whose content says which
+them (``store.snapshot.write_snapshot_file`` + ``Store.publish``), with small documents whose content says which
 snapshot they come from.
 """
 
@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import httpx
 import pyarrow as pa
 import pytest
@@ -31,7 +30,8 @@ import pytest
 from pinsights.server.accesslog import FLUSH_INTERVAL
 from pinsights.server.documents import RECHECK_AFTER
 from pinsights.server.tokens import TokenService
-from pinsights.store import SHARED_ACCOUNT, SNAPSHOT_SCHEMA, SnapshotInfo, Store
+from pinsights.store import SHARED_ACCOUNT, SnapshotInfo, Store
+from pinsights.store.snapshot import write_snapshot_file
 from tests.processes import OWN_PREFIXES, scrubbed_environment
 
 #: The signing key every test server uses (PINSIGHTS_SECRET), so tests can mint tokens themselves.
@@ -128,10 +128,6 @@ def _bytes(document: dict[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 
 
-def _by_column(rows: list[tuple[Any, ...]], width: int) -> dict[str, list[Any]]:
-    return {str(i): [row[i] for row in rows] for i in range(width)}
-
-
 def write_snapshot(
     store_dir: Path,
     date: dt.date,
@@ -149,52 +145,78 @@ def write_snapshot(
     """
     store = Store(store_dir)
     build_id = uuid.uuid4().hex[:12]
+    sizes = {(SHARED_ACCOUNT, "PINTEREST_TOTAL_AUDIENCE"): platform_size}
+    for account, by_type in audiences.items():
+        for insight_type in ("YOUR_TOTAL_AUDIENCE", "YOUR_ENGAGED_AUDIENCE"):
+            sizes[(account, insight_type)] = by_type.get(insight_type, 0)
+    rows: dict[str, list[tuple[Any, ...]]] = {
+        "meta": [("date", date.isoformat()), ("build_id", build_id)],
+        "accounts": [(account,) for account in audiences],
+        "level1_interests": [(category,) for category in CATEGORIES],
+        "audiences": [],
+        "documents": [],
+        "category_items": [],
+    }
+    for (account, insight_type), size in sizes.items():
+        document = insight_document(insight_type, date, size)
+        rows["audiences"].append((account, insight_type, size, size >= MIN_AUDIENCE_SIZE))
+        rows["documents"].append((account, insight_type, _bytes(document)))
+        for category in document["categories"]:
+            items = _bytes({"items": category["subcategories"]})
+            rows["category_items"].append((account, insight_type, category["id"], items))
     with store.build_lock():
-        path = store.temporary_path(f"{build_id}.duckdb")
-        with contextlib.closing(duckdb.connect(str(path))) as con:
-            con.execute(SNAPSHOT_SCHEMA)
-            con.execute(
-                "INSERT INTO meta VALUES ('date', ?), ('build_id', ?)", [date.isoformat(), build_id]
-            )
-            con.executemany("INSERT INTO level1_interests VALUES (?)", [[c] for c in CATEGORIES])
-            # rows go in as Arrow tables, a few statements in all: snapshots of thousands of
-            # accounts are written in well under a second
-            columns: dict[str, list[Any]] = {"ad_account_id": list(audiences)}
-            for values in (details or {}).values():
-                for column in values:
-                    columns.setdefault(column, [])
-            for column in list(columns)[1:]:
-                columns[column] = [(details or {}).get(a, {}).get(column) for a in audiences]
-                present = {row[0] for row in con.execute("DESCRIBE accounts").fetchall()}
-                if column not in present:
-                    con.execute(f'ALTER TABLE accounts ADD COLUMN "{column}" VARCHAR')
-            sizes = {(SHARED_ACCOUNT, "PINTEREST_TOTAL_AUDIENCE"): platform_size}
-            for account, by_type in audiences.items():
-                for insight_type in ("YOUR_TOTAL_AUDIENCE", "YOUR_ENGAGED_AUDIENCE"):
-                    sizes[(account, insight_type)] = by_type.get(insight_type, 0)
-            audience_rows: list[tuple[Any, ...]] = []
-            document_rows: list[tuple[Any, ...]] = []
-            category_rows: list[tuple[Any, ...]] = []
-            for (account, insight_type), size in sizes.items():
-                document = insight_document(insight_type, date, size)
-                audience_rows.append((account, insight_type, size, size >= MIN_AUDIENCE_SIZE))
-                document_rows.append((account, insight_type, _bytes(document)))
-                for category in document["categories"]:
-                    items = _bytes({"items": category["subcategories"]})
-                    category_rows.append((account, insight_type, category["id"], items))
-            for table, rows in (
-                ("accounts", columns),
-                ("audiences", _by_column(audience_rows, 4)),
-                ("documents", _by_column(document_rows, 3)),
-                ("category_items", _by_column(category_rows, 4)),
-            ):
-                arrow = pa.table({f"c{i}": values for i, values in enumerate(rows.values())})
-                names = ", ".join(f'"{name}"' for name in rows) if table == "accounts" else ""
-                con.register("rows_in", arrow)
-                into = f"{table} ({names})" if names else table
-                con.execute(f"INSERT INTO {into} SELECT * FROM rows_in")
-                con.unregister("rows_in")
+        path = store.temporary_path(f"{build_id}.sqlite")
+        write_snapshot_file(
+            path,
+            {
+                **{
+                    name: pa.Table.from_pylist(
+                        [dict(zip(SNAPSHOT_COLUMNS[name], row, strict=True)) for row in table_rows],
+                        schema=SNAPSHOT_SCHEMAS[name],
+                    )
+                    for name, table_rows in rows.items()
+                },
+                "accounts": _accounts_table(list(audiences), details or {}),
+            },
+        )
         return store.publish(path, date=date, build_id=build_id, retain=retain)
+
+
+def _accounts_table(accounts: list[str], details: dict[str, dict[str, str]]) -> pa.Table:
+    """The accounts, with a column for each detail (name, country, currency) any of them has."""
+    columns: dict[str, list[str | None]] = {"ad_account_id": accounts}
+    for values in details.values():
+        for column in values:
+            columns.setdefault(column, [details.get(a, {}).get(column) for a in accounts])
+    return pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
+
+
+#: The columns of a snapshot's tables as the engine writes them (engine/build.py).
+SNAPSHOT_SCHEMAS = {
+    "meta": pa.schema([("key", pa.string()), ("value", pa.string())]),
+    "accounts": pa.schema([("ad_account_id", pa.string())]),
+    "level1_interests": pa.schema([("interest_id", pa.string())]),
+    "audiences": pa.schema(
+        [
+            ("ad_account_id", pa.string()),
+            ("insight_type", pa.string()),
+            ("size", pa.int64()),
+            ("qualifies", pa.bool_()),
+        ]
+    ),
+    "documents": pa.schema(
+        [("ad_account_id", pa.string()), ("insight_type", pa.string()), ("body", pa.binary())]
+    ),
+    "category_items": pa.schema(
+        [
+            ("ad_account_id", pa.string()),
+            ("insight_type", pa.string()),
+            ("category_id", pa.string()),
+            ("body", pa.binary()),
+        ]
+    ),
+}
+SNAPSHOT_COLUMNS = {name: schema.names for name, schema in SNAPSHOT_SCHEMAS.items()}
 
 
 # --- tokens ----------------------------------------------------------------------------------------

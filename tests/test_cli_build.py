@@ -7,13 +7,13 @@ import hashlib
 import json
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from pinsights.engine.duckdb.backend import DuckDBBackend
 from pinsights.engine.memory import memory_bytes
+from pinsights.store import Store
 from pinsights.synthetic.generate import generate
 from tests.processes import pinsights
 
@@ -124,9 +124,12 @@ def test_build_refuses_an_unknown_engine_without_a_traceback(tmp_path: Path) -> 
 
 def snapshot_documents(store: Path) -> list[tuple[str, str, bytes]]:
     (entry,) = json.loads((store / "manifest.json").read_text())["snapshots"]
-    with duckdb.connect(str(store / entry["file"]), read_only=True) as con:
-        rows = con.execute("SELECT ad_account_id, insight_type, body FROM documents ORDER BY 1, 2")
-        return [(a, t, bytes(b)) for a, t, b in rows.fetchall()]
+    snapshot = Store(store).snapshot(dt.date.fromisoformat(entry["date"]))
+    assert snapshot is not None
+    rows = snapshot._cursor().execute(
+        "SELECT ad_account_id, insight_type, body FROM documents ORDER BY 1, 2"
+    )
+    return [(a, t, bytes(b)) for a, t, b in rows.fetchall()]
 
 
 def test_report_shows_rows_per_step_peak_memory_and_the_summary_events_per_second(

@@ -112,13 +112,11 @@ def published(store_dir: Path, report: dict[str, Any] | None, error: str | None)
     items: dict[tuple[str, str, str], bytes] = {}
     snapshot = store.latest()
     if snapshot is not None:
-        with contextlib.closing(duckdb.connect(str(snapshot.path), read_only=True)) as con:
-            for account, kind, body in con.execute("SELECT * FROM documents").fetchall():
-                documents[(account, kind)] = bytes(body)
-            for account, kind, category, body in con.execute(
-                "SELECT * FROM category_items"
-            ).fetchall():
-                items[(account, kind, category)] = bytes(body)
+        con = snapshot._cursor()
+        for account, kind, body in con.execute("SELECT * FROM documents").fetchall():
+            documents[(account, kind)] = bytes(body)
+        for account, kind, category, body in con.execute("SELECT * FROM category_items").fetchall():
+            items[(account, kind, category)] = bytes(body)
     quarantine = list(
         (
             row.table,

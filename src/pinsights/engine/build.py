@@ -50,11 +50,11 @@ from pinsights.engine.privacy import PrivacyRules
 from pinsights.engine.spark.session import SparkSettings
 from pinsights.store import (
     BUILD_KIND,
-    SNAPSHOT_SCHEMA,
     Store,
     StoreError,
     temporary_name,
 )
+from pinsights.store.snapshot import FORMAT, SUFFIXES, write_snapshot_file
 
 STEPS = (
     "read",
@@ -436,7 +436,7 @@ def _build_date(
         "timings": run.timings,
     }
     with run.step("publish"):
-        written = store.temporary_path(f"{run.build_id}--{date.isoformat()}.duckdb")
+        written = store.temporary_path(f"{run.build_id}--{date.isoformat()}{SUFFIXES[FORMAT]}")
         _write_snapshot(written, documents, accounts, catalogue, report)
         store.publish(written, date=date, build_id=run.build_id, retain=options.retain)
     run.count("publish", len(documents), len(documents))
@@ -831,20 +831,7 @@ def _write_snapshot(
             }
         ),
     }
-    con = duckdb.connect(str(path))
-    try:
-        # One transaction: the file is synced at its commit and checkpoint, not once per table
-        # (each sync costs most on a busy disk, where a build's publish waited seconds on them).
-        con.execute("BEGIN TRANSACTION")
-        con.execute(SNAPSHOT_SCHEMA)
-        for name, arrow_table in tables.items():
-            con.register("incoming", arrow_table)
-            con.execute(f"INSERT INTO {name} SELECT * FROM incoming")
-            con.unregister("incoming")
-        con.execute("COMMIT")
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
+    write_snapshot_file(path, tables)
 
 
 def _category_items_table(documents: list[Document]) -> pa.Table:

@@ -1,9 +1,9 @@
 """The ad accounts of a snapshot as ``ad_accounts/list`` and ``ad_accounts/get`` serve them.
 
-A snapshot's account list is read once (:meth:`pinsights.store.Snapshot.accounts`) and kept as the
-JSON bytes of each ``AdAccount``, in id order (:func:`account_order`), so a page is
-a slice and a join, whoever asks: a token for every account (``*``) pages through the whole list by
-bisection, a token for some accounts through those of its accounts the snapshot has.
+Accounts are listed in id order (:func:`account_order`). A page is read from the snapshot as it is
+asked for, never the whole list: a token for every account (``*``) gets a range of the snapshot's
+accounts after the bookmark (:meth:`pinsights.store.Snapshot.accounts_after`), a token for some
+accounts the keyed reads of its own accounts, in order, until the page is full.
 
 Pagination is by key, not by offset: a bookmark says "after this id", so pages neither repeat nor
 skip an account when a newer snapshot is published between two pages (accounts it adds or drops are
@@ -19,8 +19,6 @@ import base64
 import binascii
 import json
 import re
-from bisect import bisect_right
-from collections.abc import Iterable
 
 from pinsights.contract import AD_ACCOUNT_ID_MAX_LENGTH
 from pinsights.server.errors import InvalidParameter
@@ -69,36 +67,11 @@ def decode_bookmark(bookmark: str) -> str:
     return after
 
 
-class AccountList:
-    """One snapshot's accounts, as served."""
-
-    def __init__(self, records: Iterable[AccountRecord]) -> None:
-        ordered = sorted(records, key=lambda record: account_order(record.ad_account_id))
-        self.ids = [record.ad_account_id for record in ordered]
-        self._keys = [account_order(account) for account in self.ids]
-        self.bodies = {record.ad_account_id: account_json(record) for record in ordered}
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def get(self, ad_account_id: str) -> bytes | None:
-        return self.bodies.get(ad_account_id)
-
-    def page(self, covered: frozenset[str] | None, after: str | None, size: int) -> bytes:
-        """The list operation's body: up to ``size`` accounts after ``after`` among those the
-        token covers (``covered``; None for every account), and the bookmark of the next page."""
-        if covered is None:
-            start = bisect_right(self._keys, account_order(after)) if after is not None else 0
-            chosen = self.ids[start : start + size + 1]
-        else:
-            keys = [account_order(a) for a in covered if a in self.bodies]
-            if after is not None:
-                bound = account_order(after)
-                keys = [key for key in keys if key > bound]
-            keys.sort()
-            chosen = [account for _, account in keys[: size + 1]]
-        more = len(chosen) > size
-        chosen = chosen[:size]
-        bookmark = json.dumps(encode_bookmark(chosen[-1]) if more else None).encode()
-        items = b",".join(self.bodies[account] for account in chosen)
-        return b'{"items":[%s],"bookmark":%s}' % (items, bookmark)
+def page_body(records: list[AccountRecord], size: int) -> bytes:
+    """The list operation's body from up to ``size + 1`` accounts in list order: the first
+    ``size`` of them, and a bookmark after the last when there is one more."""
+    more = len(records) > size
+    chosen = records[:size]
+    bookmark = json.dumps(encode_bookmark(chosen[-1].ad_account_id) if more else None).encode()
+    items = b",".join(account_json(record) for record in chosen)
+    return b'{"items":[%s],"bookmark":%s}' % (items, bookmark)

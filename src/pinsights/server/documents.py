@@ -13,8 +13,8 @@ reading the manifest and opening the file is retried on the new manifest.
 
 An account is *known* when it is in the newest snapshot; an unknown account is answered exactly like
 a forbidden one (403/29). A known account without the requested snapshot, audience or category gets
-404. The ad accounts' operations read the newest snapshot's account list, kept whole per snapshot
-file (:class:`~pinsights.server.accounts.AccountList`), so listing and insights agree on its date.
+404. The ad accounts' operations read the newest snapshot's accounts table, a page or an account at a
+time (a range or keyed read), so listing and insights agree on its date.
 """
 
 from __future__ import annotations
@@ -23,18 +23,19 @@ import datetime as dt
 import json
 import os
 import time
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from functools import partial
 from typing import Any, TypeVar
 
-import duckdb
 from anyio import to_thread
 
 from pinsights.contract import DEFINITION_OF_INSIGHT_TYPE, AudienceInsightType
-from pinsights.server.accounts import AccountList
+from pinsights.server.accounts import account_json, account_order, page_body
 from pinsights.server.errors import AccountForbidden, ApiError, NotFound
 from pinsights.store import MANIFEST, Snapshot, Store
+from pinsights.store.snapshot import FORMAT, SnapshotFileGone
 
 T = TypeVar("T")
 #: A snapshot file vanishing under us can only happen once per publish; more means something else.
@@ -53,10 +54,13 @@ class Documents:
         self._manifest_stamp: tuple[int, int, int] | None = None
         self._manifest_checked = -1.0
         self._snapshot_files: tuple[tuple[dt.date, str], ...] = ()
+        #: Whether a miss is read on the event loop: when every snapshot is of the keyed format
+        #: (a read costs less than handing it to a worker thread); format-1 files, which scan,
+        #: are read in a worker thread.
+        self._inline = True
+        self._newest: Snapshot | None = None
         self._cache: OrderedDict[Hashable, bytes | ApiError] = OrderedDict()
         self._cache_size = cache_size
-        #: The newest snapshot's account list, under its file's name (one list: the newest).
-        self._accounts: tuple[str | None, AccountList] = (None, AccountList(()))
         #: Answers found in the LRU, and read from the store (the metrics report them).
         self.hits = 0
         self.misses = 0
@@ -112,29 +116,18 @@ class Documents:
         )
 
     async def account(self, ad_account_id: str) -> bytes:
-        """``ad_accounts/get``: the account as the newest snapshot names it."""
-        body = (await self._account_list()).get(ad_account_id)
-        if body is None:
-            raise AccountForbidden()
-        return body
+        """``ad_accounts/get``: the account as the newest snapshot names it (a keyed read)."""
+        files = self._files()
+        key = ("account", files[0][1] if files else None, ad_account_id)
+        return await self._cached(key, self._read_account, ad_account_id)
 
     async def accounts_page(
         self, covered: frozenset[str] | None, after: str | None, page_size: int
     ) -> bytes:
-        """``ad_accounts/list``: a page of the newest snapshot's accounts that a token covers."""
-        return (await self._account_list()).page(covered, after, page_size)
-
-    async def _account_list(self) -> AccountList:
-        files = self._files()
-        newest = files[0][1] if files else None
-        file, accounts = self._accounts
-        if file != newest:
-            self.misses += 1
-            file, accounts = await to_thread.run_sync(_retrying, self._read_account_list)
-            self._accounts = (file, accounts)
-        else:
-            self.hits += 1
-        return accounts
+        """``ad_accounts/list``: a page of the newest snapshot's accounts that a token covers:
+        a range read of the list for a ``*`` token, keyed reads of its accounts for the others."""
+        self._files()
+        return await self._read(self._read_accounts_page, covered, after, page_size)
 
     def newest_date(self) -> dt.date | None:
         files = self._files()
@@ -168,6 +161,7 @@ class Documents:
                 self._manifest_stamp, self._manifest_checked = _UNREAD, -1.0  # ask again next time
                 raise
             self._snapshot_files = tuple((info.date, info.file) for info in infos)
+            self._inline = all(info.format == FORMAT for info in infos)
         return self._snapshot_files
 
     async def _cached(self, key: Hashable, read: Callable[..., bytes], *args: Any) -> bytes:
@@ -176,7 +170,7 @@ class Documents:
         if answer is None:
             self.misses += 1
             try:
-                answer = await to_thread.run_sync(_retrying, partial(read, *args))
+                answer = await self._read(read, *args)
             except (AccountForbidden, NotFound) as error:
                 answer = error
             self._remember(key, answer)
@@ -188,6 +182,12 @@ class Documents:
             raise type(answer)(answer.message)
         return answer
 
+    async def _read(self, read: Callable[..., bytes], *args: Any) -> bytes:
+        """``read(*args)`` on the event loop (keyed reads of format 2 cost less than handing
+        them to a thread), or in a worker thread when a retained snapshot is of format 1."""
+        reading = partial(_retrying, partial(read, *args), self._forget_snapshots)
+        return reading() if self._inline else await to_thread.run_sync(reading)
+
     def _remember(self, key: Hashable, answer: bytes | ApiError) -> None:
         if self._cache_size <= 0:
             return
@@ -195,30 +195,74 @@ class Documents:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    # --- reading the store (worker threads) ------------------------------------------------------
+    # --- reading the store (on the event loop, or worker threads for format-1 files) -------------
+
+    def _latest(self) -> Snapshot | None:
+        """The newest snapshot, kept open between requests while the manifest names it (asking
+        the store each time costs a stat and a lock, more than the keyed read itself)."""
+        files = self._snapshot_files
+        newest = self._newest
+        if newest is None or not files or newest.info.file != files[0][1]:
+            newest = self._newest = self.store.latest()
+        return newest
+
+    def _forget_snapshots(self) -> None:
+        """A read found its file gone (a publish unlinked it): resolve from the manifest again."""
+        self._newest = None
 
     def _newest_with(self, ad_account_id: str) -> Snapshot:
-        newest = self.store.latest()
+        newest = self._latest()
         if newest is None or not newest.has_account(ad_account_id):
             raise AccountForbidden()
         return newest
 
-    def _read_account_list(self) -> tuple[str | None, AccountList]:
-        newest = self.store.latest()
+    def _read_account(self, ad_account_id: str) -> bytes:
+        newest = self._latest()
+        record = None if newest is None else newest.account(ad_account_id)
+        if record is None:
+            raise AccountForbidden()
+        return account_json(record)
+
+    def _read_accounts_page(
+        self, covered: frozenset[str] | None, after: str | None, page_size: int
+    ) -> bytes:
+        newest = self._latest()
         if newest is None:
-            return None, AccountList(())
-        return newest.info.file, AccountList(newest.accounts())
+            return page_body([], page_size)
+        if covered is None:
+            return page_body(newest.accounts_after(after, page_size + 1), page_size)
+        listed = sorted(covered, key=account_order)
+        if after is not None:
+            listed = listed[
+                bisect_right([account_order(a) for a in listed], account_order(after)) :
+            ]
+        chosen = []
+        for ad_account_id in listed:  # keyed reads, in list order, until the page is full
+            record = newest.account(ad_account_id)
+            if record is not None:
+                chosen.append(record)
+                if len(chosen) > page_size:
+                    break
+        return page_body(chosen, page_size)
 
     def _read_insights(
         self, ad_account_id: str, insight_type: AudienceInsightType, date: dt.date | None
     ) -> bytes:
-        snapshot = self._newest_with(ad_account_id)
-        if date is not None and date != snapshot.date:
-            older = self.store.snapshot(date)
-            if older is None:
-                raise NotFound(f"No snapshot for {date.isoformat()}.")
-            snapshot = older
-        body = snapshot.document(ad_account_id, insight_type.value)
+        newest = self._latest()
+        if newest is not None and (date is None or date == newest.date):
+            # the usual request: the account check and the document in one keyed read
+            known, body = newest.account_document(ad_account_id, insight_type.value)
+            if not known:
+                raise AccountForbidden()
+            snapshot = newest
+        else:
+            snapshot = self._newest_with(ad_account_id)
+            if date is not None and date != snapshot.date:
+                older = self.store.snapshot(date)
+                if older is None:
+                    raise NotFound(f"No snapshot for {date.isoformat()}.")
+                snapshot = older
+            body = snapshot.document(ad_account_id, insight_type.value)
         if body is None:
             raise NotFound(f"No insights for this ad account on {snapshot.date.isoformat()}.")
         return body
@@ -255,12 +299,13 @@ def _file_of(files: tuple[tuple[dt.date, str], ...], date: dt.date | None) -> st
     return next((file for day, file in files if day == date), None)
 
 
-def _retrying(read: Callable[[], T]) -> T:
+def _retrying(read: Callable[[], T], forget: Callable[[], None]) -> T:
     """Run ``read``, again if a concurrent publish unlinked the snapshot file it was opening."""
     for attempt in range(OPEN_ATTEMPTS):
         try:
             return read()
-        except duckdb.IOException:
+        except SnapshotFileGone:
+            forget()
             if attempt == OPEN_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")

@@ -3,14 +3,14 @@
 A store is a plain directory, embedded, no server::
 
     manifest.json                 the published snapshots, newest first (replaced atomically)
-    snapshots/<date>--<id>.duckdb one immutable DuckDB file per published snapshot
+    snapshots/<date>--<id>.sqlite one immutable file per published snapshot (store/snapshot.py)
     quarantine.duckdb             the bad rows of the most recent build (also of a failed one)
     reports/<build id>.json       one build report per build (and date)
     .build.lock                   held (flock) by the running build
     .tmp-<kind>-<host>-<pid>-…    files being written, named after their owner (see below)
 
-Why one file per snapshot and a manifest: DuckDB lets one process write a database file *or* many
-processes read it, not both. A build therefore writes a brand-new file under a temporary name, closes
+Why one file per snapshot and a manifest: a snapshot is written once and then only read, by any
+number of processes, without locks. A build therefore writes a brand-new file under a temporary name, closes
 it, renames it into ``snapshots/`` and only then swaps ``manifest.json`` with an atomic ``os.replace``.
 Readers (the server, any number of processes) follow the manifest, open snapshot files read-only and
 never see a half-written snapshot: a build that fails or is killed leaves the previous manifest, and so
@@ -25,7 +25,7 @@ leftover too (a build killed between renaming its file and swapping the manifest
 but before unlinking what it superseded); the next build removes it and says so in its report.
 
 Inside a snapshot file the documents are stored as the exact JSON bytes served, so a request is a
-lookup, never a recomputation. The PINTEREST_TOTAL_AUDIENCE document is the same for every account and
+keyed lookup, never a recomputation or a scan (store/snapshot.py says why the file is SQLite). The PINTEREST_TOTAL_AUDIENCE document is the same for every account and
 is stored once, under the empty account id.
 """
 
@@ -47,7 +47,18 @@ from typing import Any
 
 import duckdb
 
-from pinsights.engine.documents import SHARED_ACCOUNT
+from pinsights.engine.documents import SHARED_ACCOUNT as SHARED_ACCOUNT
+from pinsights.store.snapshot import EMPTY_ITEMS as EMPTY_ITEMS
+from pinsights.store.snapshot import (
+    FORMAT,
+    LEGACY_FORMAT,
+    SUFFIXES,
+    LegacySnapshot,
+    Snapshot,
+    SnapshotFileGone,
+)
+from pinsights.store.snapshot import PINTEREST_TOTAL_AUDIENCE as PINTEREST_TOTAL_AUDIENCE
+from pinsights.store.snapshot import AccountRecord as AccountRecord
 
 MANIFEST = "manifest.json"
 SNAPSHOT_DIR = "snapshots"
@@ -63,31 +74,9 @@ PAUSE_ENV = "PINSIGHTS_TEST_PAUSE"
 #: The steps of publishing where a test may pause a build (in order).
 PUBLISH_STEPS = ("before-rename", "after-rename", "after-manifest")
 
-PINTEREST_TOTAL_AUDIENCE = "PINTEREST_TOTAL_AUDIENCE"
+#: Version of manifest.json: 2 names each snapshot's file format (entries without one are format 1).
+MANIFEST_FORMAT = 2
 
-#: Tables of a snapshot file; the engine creates them, the readers below query them.
-SNAPSHOT_SCHEMA = """
-CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
-CREATE TABLE accounts (ad_account_id VARCHAR PRIMARY KEY);
-CREATE TABLE level1_interests (interest_id VARCHAR PRIMARY KEY);
-CREATE TABLE audiences (
-    ad_account_id VARCHAR NOT NULL, insight_type VARCHAR NOT NULL, size BIGINT NOT NULL,
-    qualifies BOOLEAN NOT NULL, PRIMARY KEY (ad_account_id, insight_type));
-CREATE TABLE documents (
-    ad_account_id VARCHAR NOT NULL, insight_type VARCHAR NOT NULL, body BLOB NOT NULL,
-    PRIMARY KEY (ad_account_id, insight_type));
-CREATE TABLE category_items (
-    ad_account_id VARCHAR NOT NULL, insight_type VARCHAR NOT NULL, category_id VARCHAR NOT NULL,
-    body BLOB NOT NULL, PRIMARY KEY (ad_account_id, insight_type, category_id));
-"""
-
-#: What the accounts table may say of an account beside its id (the optional columns of the input's
-#: ad_accounts table, carried into the snapshot). A snapshot written before they were carried has
-#: none of them: its accounts are served with their ids alone.
-ACCOUNT_DETAILS = ("name", "country", "currency")
-
-#: The body of the deprecated category operation for a known category the audience leaves out.
-EMPTY_ITEMS = b'{"items":[]}'
 
 QUARANTINE_SCHEMA = """
 CREATE TABLE quarantine (
@@ -144,13 +133,16 @@ class SnapshotInfo:
     file: str
     build_id: str
     published_at: str
+    #: The snapshot file's format (store.snapshot.FORMAT; entries without one are format 1).
+    format: int = LEGACY_FORMAT
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "date": self.date.isoformat(),
             "file": self.file,
             "build_id": self.build_id,
             "published_at": self.published_at,
+            "format": self.format,
         }
 
     @classmethod
@@ -160,17 +152,8 @@ class SnapshotInfo:
             file=data["file"],
             build_id=data["build_id"],
             published_at=data["published_at"],
+            format=int(data.get("format", LEGACY_FORMAT)),
         )
-
-
-@dataclass(frozen=True)
-class AccountRecord:
-    """An ad account as a snapshot knows it; None where the snapshot does not say."""
-
-    ad_account_id: str
-    name: str | None = None
-    country: str | None = None
-    currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,91 +171,16 @@ class QuarantinedRow:
     text: str = ""
 
 
-class Snapshot:
-    """Read-only view of one published snapshot file.
-
-    DuckDB connections are not shared between threads, so each thread gets its own cursor on the
-    one read-only connection.
-    """
-
-    def __init__(self, info: SnapshotInfo, path: Path) -> None:
-        self.info = info
-        self.date = info.date
-        self.path = path
-        self._connection = duckdb.connect(str(path), read_only=True)
-        self._local = threading.local()
-
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        cursor = getattr(self._local, "cursor", None)
-        if cursor is None:
-            cursor = self._connection.cursor()
-            self._local.cursor = cursor
-        return cursor
-
-    def _one(self, sql: str, params: list[Any]) -> Any:
-        # fetchall, not fetchone: DuckDB 2 keeps a half-read result open and refuses the next query.
-        rows = self._cursor().execute(sql, params).fetchall()
-        return rows[0][0] if rows else None
-
-    def has_account(self, ad_account_id: str) -> bool:
-        return (
-            self._one("SELECT 1 FROM accounts WHERE ad_account_id = ?", [ad_account_id]) is not None
-        )
-
-    def accounts(self) -> list[AccountRecord]:
-        """Every account of the snapshot with what it says of each (in no particular order).
-
-        The one read of the account list (the server's ``ad_accounts/list`` and ``ad_accounts/get``
-        both go through it), so a different snapshot format changes this function only.
-        """
-        cursor = self._cursor()
-        present = {row[0] for row in cursor.execute("DESCRIBE accounts").fetchall()}
-        details = ", ".join(f'"{c}"' if c in present else "NULL" for c in ACCOUNT_DETAILS)
-        rows = cursor.execute(f"SELECT ad_account_id, {details} FROM accounts").fetchall()
-        return [AccountRecord(*row) for row in rows]
-
-    def document(self, ad_account_id: str, insight_type: str) -> bytes | None:
-        """The served JSON bytes, or None when the account is not part of this snapshot."""
-        if not self.has_account(ad_account_id):
-            return None
-        owner = SHARED_ACCOUNT if insight_type == PINTEREST_TOTAL_AUDIENCE else ad_account_id
-        body = self._one(
-            "SELECT body FROM documents WHERE ad_account_id = ? AND insight_type = ?",
-            [owner, insight_type],
-        )
-        return None if body is None else bytes(body)
-
-    def category_items(
-        self, ad_account_id: str, insight_type: str, category_id: str
-    ) -> bytes | None:
-        """Body of the deprecated category operation; None for an unknown account or category."""
-        if not self.has_account(ad_account_id):
-            return None
-        known = self._one("SELECT 1 FROM level1_interests WHERE interest_id = ?", [category_id])
-        if known is None:
-            return None
-        owner = SHARED_ACCOUNT if insight_type == PINTEREST_TOTAL_AUDIENCE else ad_account_id
-        body = self._one(
-            "SELECT body FROM category_items"
-            " WHERE ad_account_id = ? AND insight_type = ? AND category_id = ?",
-            [owner, insight_type, category_id],
-        )
-        return EMPTY_ITEMS if body is None else bytes(body)
-
-    def qualifying_audiences(self, ad_account_id: str) -> list[str]:
-        """Insight types of the account's audiences with n(A) >= min_audience_size."""
-        if not self.has_account(ad_account_id):
-            return []
-        rows = (
-            self._cursor()
-            .execute(
-                "SELECT insight_type FROM audiences WHERE qualifies"
-                " AND (ad_account_id = ? OR (ad_account_id = ? AND insight_type = ?))",
-                [ad_account_id, SHARED_ACCOUNT, PINTEREST_TOTAL_AUDIENCE],
-            )
-            .fetchall()
-        )
-        return [row[0] for row in rows]
+def open_snapshot(info: SnapshotInfo, path: Path) -> Snapshot:
+    """The reader of ``info``'s format (SnapshotFileGone when the file is not there)."""
+    if info.format == FORMAT:
+        return Snapshot(info, path)
+    if info.format == LEGACY_FORMAT:
+        return LegacySnapshot(info, path)
+    raise StoreError(
+        f"the snapshot {info.file} has format {info.format}, which this pinsights cannot read"
+        f" (it reads formats {LEGACY_FORMAT} and {FORMAT}): upgrade pinsights"
+    )
 
 
 class Store:
@@ -328,7 +236,7 @@ class Store:
         with self._lock:
             snap = self._open.get(info.file)
             if snap is None:
-                snap = Snapshot(info, self.root / info.file)
+                snap = open_snapshot(info, self.root / info.file)
                 self._open[info.file] = snap
             return snap
 
@@ -341,11 +249,8 @@ class Store:
             info = pick(self._refresh(force=attempt > 0))
             if info is None:
                 return None
-            try:
+            with contextlib.suppress(SnapshotFileGone):
                 return self._snapshot(info)
-            except duckdb.IOException:
-                if (self.root / info.file).exists():
-                    raise
         raise StoreError(f"snapshots of {self.root} keep changing under the reader")
 
     def latest(self) -> Snapshot | None:
@@ -486,8 +391,16 @@ class Store:
             f"To keep {them}, pass --retain {needed} to this build and to the builds after it"
         )
 
-    def publish(self, written: Path, *, date: dt.date, build_id: str, retain: int) -> SnapshotInfo:
-        """Atomically make a finished snapshot file the served snapshot for its date.
+    def publish(
+        self,
+        written: Path,
+        *,
+        date: dt.date,
+        build_id: str,
+        retain: int,
+        format: int = FORMAT,
+    ) -> SnapshotInfo:
+        """Atomically make a finished snapshot file (of ``format``) the served snapshot for its date.
 
         The file is renamed into place, then the manifest is replaced in one ``os.replace``; the
         snapshot it supersedes (same date) and those beyond ``retain`` dates are unlinked after.
@@ -501,7 +414,7 @@ class Store:
             raise
         _fsync_file(written)
         pause_point("before-rename")
-        relative = f"{SNAPSHOT_DIR}/{date.isoformat()}--{build_id}.duckdb"
+        relative = f"{SNAPSHOT_DIR}/{date.isoformat()}--{build_id}{SUFFIXES[format]}"
         os.replace(written, self.root / relative)
         _fsync_dir(self.root / SNAPSHOT_DIR)
         pause_point("after-rename")
@@ -510,6 +423,7 @@ class Store:
             file=relative,
             build_id=build_id,
             published_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            format=format,
         )
         entries = [info] + [old for old in previous if old.date != date]
         entries.sort(key=lambda entry: entry.date, reverse=True)
@@ -545,7 +459,7 @@ class Store:
 
     def write_manifest(self, entries: list[SnapshotInfo]) -> None:
         """Replace the manifest atomically (newest date first); only under the build lock."""
-        manifest = {"format": 1, "snapshots": [entry.to_json() for entry in entries]}
+        manifest = {"format": MANIFEST_FORMAT, "snapshots": [entry.to_json() for entry in entries]}
         _atomic_write(self._manifest_path(), json.dumps(manifest, indent=2).encode() + b"\n")
 
 

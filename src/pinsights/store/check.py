@@ -6,7 +6,8 @@ every account has both of its documents and the shared one exists, every documen
 own type and date); the quarantine (opens, its table reads); and leftovers of killed builds.
 
 What is repaired (only while holding the build lock, so never under a running build; never with
-``--no-repair``): leftovers of killed builds are removed (temporary files, snapshot files no
+``--no-repair``): a sound snapshot of format 1 (DuckDB, written before format 2) is converted to
+format 2 and published in its place, so that its reads are keyed too; leftovers of killed builds are removed (temporary files, snapshot files no
 manifest names); a manifest entry whose file is missing or damaged is dropped from the manifest and
 a damaged file (or quarantine) is moved to ``damaged/`` for inspection rather than deleted; an
 unreadable manifest is rebuilt from the snapshot files themselves (each records its date and build).
@@ -19,6 +20,8 @@ import contextlib
 import datetime as dt
 import json
 import os
+import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,16 +39,19 @@ from pinsights.store import (
     StoreError,
     StoreLockedError,
 )
+from pinsights.store.snapshot import (
+    FORMAT,
+    LEGACY_FORMAT,
+    SUFFIXES,
+    TABLE_KEYS,
+    SnapshotFile,
+    SnapshotFileError,
+    read_tables,
+    write_snapshot_file,
+)
 
 DAMAGED_DIR = "damaged"
-SNAPSHOT_TABLES = (
-    "meta",
-    "accounts",
-    "level1_interests",
-    "audiences",
-    "documents",
-    "category_items",
-)
+SNAPSHOT_TABLES = tuple(TABLE_KEYS)
 ACCOUNT_TYPES = ("YOUR_TOTAL_AUDIENCE", "YOUR_ENGAGED_AUDIENCE")
 
 
@@ -153,6 +159,15 @@ def _check_manifest_and_snapshots(
         dates_seen.add(info.date)
         verdict = verify_snapshot(store.root / info.file, info)
         result.snapshots.append(verdict)
+        if verdict["ok"] and info.format == LEGACY_FORMAT and repair and not locked_out:
+            converted = _convert(store, info, retain=len(infos))
+            result.repaired.append(
+                f"converted snapshot {info.date} to format {FORMAT} ({converted.file}), whose"
+                " reads are keyed: the same documents, byte for byte"
+            )
+            kept.append(converted)
+            changed = True
+            continue
         if verdict["ok"]:
             kept.append(info)
             continue
@@ -183,6 +198,7 @@ def verify_snapshot(path: Path, info: SnapshotInfo) -> dict[str, Any]:
     verdict: dict[str, Any] = {
         "date": info.date.isoformat(),
         "file": info.file,
+        "format": info.format,
         "documents": 0,
         "ok": False,
         "problems": [],
@@ -192,35 +208,65 @@ def verify_snapshot(path: Path, info: SnapshotInfo) -> dict[str, Any]:
         problems.append(f"file {info.file} is missing")
         return verdict
     try:
-        with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
-            tables = {row[0] for row in con.execute("SHOW TABLES").fetchall()}
-            missing = [name for name in SNAPSHOT_TABLES if name not in tables]
-            if missing:
-                problems.append(f"missing table(s) {', '.join(missing)}")
-                return verdict
-            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-            if meta.get("date") != info.date.isoformat():
-                problems.append(f"records date {meta.get('date')}, the manifest {info.date}")
-            if meta.get("build_id") not in (None, info.build_id):
-                problems.append(
-                    f"records build {meta.get('build_id')}, the manifest {info.build_id}"
-                )
-            problems += _document_problems(con, info)
-            verdict["documents"] = con.execute("SELECT count(*) FROM documents").fetchall()[0][0]
-    except duckdb.Error as error:
+        with _open_file(path, info.format) as con:
+            problems += _file_problems(con, info, verdict)
+    except (duckdb.Error, sqlite3.Error, SnapshotFileError, StoreError) as error:
         problems.append(f"unreadable: {str(error).splitlines()[0]}")
     verdict["ok"] = not problems
     return verdict
 
 
-def _document_problems(con: duckdb.DuckDBPyConnection, info: SnapshotInfo) -> list[str]:
+@contextlib.contextmanager
+def _open_file(path: Path, format: int) -> Iterator[Any]:
+    """A connection to a snapshot file of ``format`` (both speak ``execute(sql, params)``)."""
+    if format == LEGACY_FORMAT:
+        with contextlib.closing(duckdb.connect(str(path), read_only=True)) as legacy:
+            yield legacy
+    elif format == FORMAT:
+        con = SnapshotFile(path).connection()
+        try:
+            # Every page read once: a truncated or scribbled-on file fails here, not on a request.
+            verdict = con.execute("PRAGMA quick_check").fetchall()
+            if verdict != [("ok",)]:
+                raise SnapshotFileError("; ".join(str(row[0]) for row in verdict[:3]))
+            yield con
+        finally:
+            con.close()
+    else:
+        raise StoreError(f"format {format} is not one this pinsights reads")
+
+
+def _tables(con: Any, format: int) -> set[str]:
+    if format == LEGACY_FORMAT:
+        return {row[0] for row in con.execute("SHOW TABLES").fetchall()}
+    return {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _file_problems(con: Any, info: SnapshotInfo, verdict: dict[str, Any]) -> list[str]:
+    problems = []
+    tables = _tables(con, info.format)
+    missing = [name for name in SNAPSHOT_TABLES if name not in tables]
+    if missing:
+        return [f"missing table(s) {', '.join(missing)}"]
+    meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+    if meta.get("date") != info.date.isoformat():
+        problems.append(f"records date {meta.get('date')}, the manifest {info.date}")
+    if meta.get("build_id") not in (None, info.build_id):
+        problems.append(f"records build {meta.get('build_id')}, the manifest {info.build_id}")
+    problems += _document_problems(con, info)
+    verdict["documents"] = con.execute("SELECT count(*) FROM documents").fetchall()[0][0]
+    return problems
+
+
+def _document_problems(con: Any, info: SnapshotInfo) -> list[str]:
+    """What is wrong with the documents; the SQL is the same for either format's connection."""
     problems = []
     missing = con.execute(
         "SELECT a.ad_account_id, t.insight_type FROM accounts a"
-        " CROSS JOIN (SELECT unnest(?) AS insight_type) t"
-        " ANTI JOIN documents d ON d.ad_account_id = a.ad_account_id"
-        " AND d.insight_type = t.insight_type ORDER BY 1, 2 LIMIT 3",
-        [list(ACCOUNT_TYPES)],
+        " CROSS JOIN (SELECT ? AS insight_type UNION ALL SELECT ?) t"
+        " WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.ad_account_id = a.ad_account_id"
+        " AND d.insight_type = t.insight_type) ORDER BY 1, 2 LIMIT 3",
+        list(ACCOUNT_TYPES),
     ).fetchall()
     if missing:
         problems.append("no document for " + ", ".join(f"{a} {t}" for a, t in missing))
@@ -232,29 +278,45 @@ def _document_problems(con: duckdb.DuckDBPyConnection, info: SnapshotInfo) -> li
         problems.append("no PINTEREST_TOTAL_AUDIENCE document")
     bad = 0
     example = ""
-    for account, insight_type, body in con.execute(
-        "SELECT ad_account_id, insight_type, body FROM documents"
-    ).fetchall():
-        try:
-            document = json.loads(bytes(body))
-            sound = document.get("type") == insight_type and document.get("date") == str(info.date)
-        except (ValueError, AttributeError):
-            sound = False
-        if not sound:
-            bad += 1
-            example = example or f"{account or '(shared)'} {insight_type}"
+    cursor = con.execute("SELECT ad_account_id, insight_type, body FROM documents")
+    while batch := cursor.fetchmany(1024):  # a batch at a time: a snapshot may not fit in memory
+        for account, insight_type, body in batch:
+            try:
+                document = json.loads(bytes(body))
+                sound = document.get("type") == insight_type and document.get("date") == str(
+                    info.date
+                )
+            except (ValueError, AttributeError):
+                sound = False
+            if not sound:
+                bad += 1
+                example = example or f"{account or '(shared)'} {insight_type}"
     if bad:
         problems.append(f"{bad} document(s) not JSON of their type and date, e.g. {example}")
     return problems
+
+
+def _convert(store: Store, info: SnapshotInfo, *, retain: int) -> SnapshotInfo:
+    """Rewrite a sound format-1 snapshot in format 2 and publish it in its place (same date and
+    build, atomically: the manifest names the old file or the new one; the old is unlinked)."""
+    tables = read_tables(store.root / info.file, info.format)
+    written = store.temporary_path(f"convert-{info.build_id}{SUFFIXES[FORMAT]}")
+    write_snapshot_file(written, tables)
+    return store.publish(written, date=info.date, build_id=info.build_id, retain=retain)
 
 
 def _rebuild_manifest(store: Store, result: CheckResult) -> list[SnapshotInfo]:
     """A manifest from the snapshot files: per date, the newest sound build's file."""
     best: dict[Any, SnapshotInfo] = {}
     directory = store.root / SNAPSHOT_DIR
-    for path in sorted(directory.glob("*.duckdb")) if directory.is_dir() else []:
+    formats = {suffix: format for format, suffix in SUFFIXES.items()}
+    found = sorted(directory.iterdir()) if directory.is_dir() else []
+    for path in found:
+        format = formats.get(path.suffix)
+        if format is None or path.name.startswith("."):
+            continue
         try:
-            with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+            with _open_file(path, format) as con:
                 meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
             info = SnapshotInfo.from_json(
                 {
@@ -262,9 +324,10 @@ def _rebuild_manifest(store: Store, result: CheckResult) -> list[SnapshotInfo]:
                     "file": f"{SNAPSHOT_DIR}/{path.name}",
                     "build_id": meta["build_id"],
                     "published_at": _mtime(path),
+                    "format": format,
                 }
             )
-        except (duckdb.Error, KeyError, ValueError):
+        except (duckdb.Error, sqlite3.Error, SnapshotFileError, StoreError, KeyError, ValueError):
             continue
         if not verify_snapshot(path, info)["ok"]:
             continue

@@ -1,0 +1,302 @@
+"""The snapshot format made for point lookups (format 2, SQLite): what a reader relies on at its edges.
+
+Keyed reads that never scan (the query plans say so), a missing account or date, publishes while
+readers read, a truncated file found by ``store check``, a store written by an older pinsights
+(format 1, DuckDB) served as it is and converted by ``store check`` — byte for byte the same answers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import stat
+import threading
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from pinsights.store import EMPTY_ITEMS, Snapshot, SnapshotInfo, Store
+from pinsights.store.snapshot import (
+    FORMAT,
+    LEGACY_FORMAT,
+    SnapshotFile,
+    SnapshotFileError,
+    write_legacy_snapshot_file,
+    write_snapshot_file,
+)
+from tests.conftest import (
+    INSIGHT_TYPES,
+    RunningServer,
+    insight_document,
+    mint,
+    write_snapshot,
+)
+from tests.processes import pinsights
+
+DAY = dt.date(2026, 11, 20)
+INSIGHTS = "/v5/ad_accounts/{account}/audience_insights?audience_insight_type={type}"
+AUDIENCES = {
+    "1001": {"YOUR_TOTAL_AUDIENCE": 1500, "YOUR_ENGAGED_AUDIENCE": 300},
+    "1002": {"YOUR_TOTAL_AUDIENCE": 90},
+}
+
+
+def newest(store: Path) -> Snapshot:
+    snapshot = Store(store).latest()
+    assert snapshot is not None
+    return snapshot
+
+
+def every_document(store: Path) -> dict[tuple[str, str, str], bytes]:
+    """What a reader serves for every account and type of every retained date."""
+    documents = {}
+    for snapshot in Store(store).all_snapshots():
+        for record in snapshot.accounts():
+            for kind in INSIGHT_TYPES:
+                body = snapshot.document(record.ad_account_id, kind)
+                assert body is not None
+                documents[(snapshot.date.isoformat(), record.ad_account_id, kind)] = body
+    return documents
+
+
+def check(store: Path, *extra: str) -> tuple[int, dict]:
+    result = pinsights("store", "check", "--store", str(store), "--json", *extra)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_a_snapshot_is_an_owner_only_sqlite_file_of_the_format_the_manifest_names(
+    tmp_path: Path,
+) -> None:
+    info = write_snapshot(tmp_path, DAY, AUDIENCES)
+    path = tmp_path / info.file
+    assert path.suffix == ".sqlite" and info.format == FORMAT
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["snapshots"][0]["format"] == FORMAT
+    with sqlite3.connect(path.as_uri() + "?mode=ro", uri=True) as con:
+        assert con.execute("PRAGMA quick_check").fetchall() == [("ok",)]
+
+
+def test_every_read_of_the_serving_path_is_keyed_never_a_scan(tmp_path: Path) -> None:
+    """The statements a request runs, as SQLite plans them: SEARCH on a key, never SCAN."""
+    write_snapshot(tmp_path, DAY, AUDIENCES)
+    snapshot = newest(tmp_path)
+    statements: list[str] = []
+    con = snapshot._cursor()
+    con.set_trace_callback(statements.append)
+    snapshot.account_document("1001", "YOUR_TOTAL_AUDIENCE")
+    snapshot.document("1001", "PINTEREST_TOTAL_AUDIENCE")
+    snapshot.category_items("1001", "YOUR_TOTAL_AUDIENCE", "10")
+    snapshot.qualifying_audiences("1001")
+    snapshot.account("1001")
+    snapshot.accounts_after(None, 25)
+    snapshot.accounts_after("1001", 25)
+    con.set_trace_callback(None)
+    assert len(statements) >= 7
+    for statement in statements:
+        plan = [row[3] for row in con.execute("EXPLAIN QUERY PLAN " + statement).fetchall()]
+        assert not any("TEMP B-TREE" in step for step in plan), (statement, plan)
+        scans = [
+            s
+            for s in plan
+            if s.startswith("SCAN") and s != "SCAN CONSTANT ROW" and not s.startswith("SCAN (")
+        ]
+        # an index walked in order is a range only when a LIMIT ends it (a page of the list)
+        ranges = [s for s in scans if "USING" in s and "INDEX" in s and "LIMIT" in statement]
+        assert scans == ranges, (statement, plan)
+
+
+def test_missing_account_date_audience_and_category(tmp_path: Path) -> None:
+    write_snapshot(tmp_path, DAY, AUDIENCES)
+    snapshot = newest(tmp_path)
+    assert snapshot.account_document("999", "YOUR_TOTAL_AUDIENCE") == (False, None)
+    assert snapshot.document("999", "PINTEREST_TOTAL_AUDIENCE") is None, "shared, but not for 999"
+    assert snapshot.category_items("999", "YOUR_TOTAL_AUDIENCE", "10") is None
+    assert snapshot.qualifying_audiences("999") == []
+    assert snapshot.account("999") is None
+    assert snapshot.category_items("1001", "YOUR_TOTAL_AUDIENCE", "424242") is None
+    assert snapshot.category_items("1001", "YOUR_TOTAL_AUDIENCE", "30") == EMPTY_ITEMS
+    assert snapshot.qualifying_audiences("1002") == ["PINTEREST_TOTAL_AUDIENCE"]
+    assert Store(tmp_path).snapshot(DAY - dt.timedelta(days=1)) is None
+
+
+def test_the_account_list_pages_in_numeric_order(tmp_path: Path) -> None:
+    accounts = ["7", "10", "9", "100", "11", "8"]
+    write_snapshot(tmp_path, DAY, {a: {} for a in accounts}, details={"10": {"name": "Ten"}})
+    snapshot = newest(tmp_path)
+    pages, after = [], None
+    while page := snapshot.accounts_after(after, 2):
+        pages.append([record.ad_account_id for record in page])
+        after = page[-1].ad_account_id
+    assert pages == [["7", "8"], ["9", "10"], ["11", "100"]]
+    ten = snapshot.account("10")
+    assert ten is not None and ten.name == "Ten" and ten.country is None
+
+
+def test_readers_across_publishes_see_whole_documents_of_one_snapshot(tmp_path: Path) -> None:
+    """Threads read the newest document while snapshots are published (retain 1: every older
+    file is unlinked under them); each answer is a complete document of one published date."""
+    days = [DAY + dt.timedelta(days=i) for i in range(8)]
+    write_snapshot(tmp_path, days[0], AUDIENCES, retain=1)
+    expected = {
+        json.dumps(
+            insight_document("YOUR_TOTAL_AUDIENCE", day, 1500), separators=(",", ":")
+        ).encode()
+        for day in days
+    }
+    stop, errors, answers = threading.Event(), [], []
+    store = Store(tmp_path)
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                snapshot = store.latest()
+                assert snapshot is not None
+                answers.append(snapshot.document("1001", "YOUR_TOTAL_AUDIENCE"))
+        except Exception as error:  # reported below, with the answers so far
+            errors.append(error)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    try:
+        for day in days[1:]:
+            seen = len(answers)
+            write_snapshot(tmp_path, day, AUDIENCES, retain=1)
+            while len(answers) < seen + 20 and not errors:
+                stop.wait(0.001)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert errors == []
+    assert set(answers) <= expected and len(set(answers)) >= 3
+    newest_body = max(expected, key=lambda body: json.loads(body)["date"])
+    assert newest_body in answers[-20:], "the last publish was read"
+    assert len(list((tmp_path / "snapshots").iterdir())) == 1
+
+
+def test_a_truncated_snapshot_is_found_by_store_check_and_set_aside(tmp_path: Path) -> None:
+    write_snapshot(tmp_path, DAY - dt.timedelta(days=1), AUDIENCES)
+    info = write_snapshot(tmp_path, DAY, AUDIENCES)
+    path = tmp_path / info.file
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        handle.truncate(size // 2)
+
+    status, findings = check(tmp_path, "--no-repair")
+    assert status == 6
+    assert any(f"snapshot {DAY}" in problem for problem in findings["problems"]), findings
+    status, findings = check(tmp_path)
+    assert status == 0, findings
+    assert any(f"dropped snapshot {DAY}" in line for line in findings["repaired"])
+    assert (tmp_path / "damaged" / path.name).stat().st_size == size // 2
+    assert [i.date for i in Store(tmp_path).snapshots()] == [DAY - dt.timedelta(days=1)]
+
+
+def test_a_file_that_is_not_a_snapshot_is_refused_clearly(tmp_path: Path) -> None:
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as con:
+        con.execute("CREATE TABLE t (x)")
+    con.close()
+    with pytest.raises(SnapshotFileError, match="not a pinsights snapshot"):
+        SnapshotFile(other)
+
+
+def _legacy_store(store: Path, days: list[dt.date]) -> dict[tuple[str, str, str], bytes]:
+    """A store as an older pinsights left it: DuckDB files, a manifest without formats; returns
+    what it served (read through today's format-2 files of the same contents first)."""
+    twin = store.parent / "twin"
+    for day in days:
+        write_snapshot(twin, day, AUDIENCES)
+    served = every_document(twin)
+    twin_store = Store(twin)
+    entries = []
+    (store / "snapshots").mkdir(parents=True, mode=0o700)
+    for info in twin_store.snapshots():
+        con = newest_connection(twin / info.file)
+        tables = {
+            name: _arrow(con, name)
+            for name in (
+                "meta",
+                "accounts",
+                "level1_interests",
+                "audiences",
+                "documents",
+                "category_items",
+            )
+        }
+        name = f"snapshots/{info.date}--{info.build_id}.duckdb"
+        write_legacy_snapshot_file(store / name, tables)
+        entries.append({k: v for k, v in info.to_json().items() if k != "format"} | {"file": name})
+    (store / "manifest.json").write_text(json.dumps({"format": 1, "snapshots": entries}))
+    return served
+
+
+def newest_connection(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path.as_uri() + "?mode=ro", uri=True)
+
+
+def _arrow(con: sqlite3.Connection, table: str) -> pa.Table:
+    cursor = con.execute(f"SELECT * FROM {table}")
+    names = [column[0] for column in cursor.description]
+    rows = cursor.fetchall()
+    columns = {name: [row[i] for row in rows] for i, name in enumerate(names)}
+    if "qualifies" in columns:
+        columns["qualifies"] = [bool(value) for value in columns["qualifies"]]
+    return pa.table(columns)
+
+
+def test_an_older_store_is_served_as_it_is_then_converted_by_store_check(
+    tmp_path: Path, server_factory
+) -> None:
+    store = tmp_path / "store"
+    days = [DAY - dt.timedelta(days=1), DAY]
+    served = _legacy_store(store, days)
+    assert {i.format for i in Store(store).snapshots()} == {LEGACY_FORMAT}
+    assert every_document(store) == served
+
+    server: RunningServer = server_factory(store)
+    token = mint()
+    for account in AUDIENCES:
+        for kind in INSIGHT_TYPES:
+            response = server.get(INSIGHTS.format(account=account, type=kind), token)
+            assert response.status_code == 200
+            assert response.content == served[(DAY.isoformat(), account, kind)]
+    assert (
+        server.get(INSIGHTS.format(account="999", type=INSIGHT_TYPES[0]), token).status_code == 403
+    )
+
+    status, findings = check(store, "--no-repair")
+    assert status == 0 and findings["repaired"] == []
+    status, findings = check(store)
+    assert status == 0, findings
+    assert sum("converted snapshot" in line for line in findings["repaired"]) == 2
+    assert {i.format for i in Store(store).snapshots()} == {FORMAT}
+    assert sorted(p.suffix for p in (store / "snapshots").iterdir()) == [".sqlite", ".sqlite"]
+    assert every_document(store) == served, "converted byte for byte"
+    for account in AUDIENCES:
+        response = server.get(INSIGHTS.format(account=account, type=INSIGHT_TYPES[0]), token)
+        assert response.content == served[(DAY.isoformat(), account, INSIGHT_TYPES[0])]
+    status, findings = check(store)
+    assert status == 0 and findings["repaired"] == []
+
+
+def test_a_manifest_naming_a_format_from_the_future_is_a_clear_error(tmp_path: Path) -> None:
+    info = write_snapshot(tmp_path, DAY, AUDIENCES)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["snapshots"][0]["format"] = 99
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(Exception, match="format 99"):
+        Store(tmp_path).latest()
+    assert SnapshotInfo.from_json(manifest["snapshots"][0]).format == 99
+    assert os.path.exists(tmp_path / info.file)
+
+
+def test_writing_refuses_a_table_without_its_key(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="needs the table"):
+        write_snapshot_file(tmp_path / "x.sqlite", {})
