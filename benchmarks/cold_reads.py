@@ -214,9 +214,10 @@ def run(args: argparse.Namespace) -> None:
     print()
     print(
         "| accounts | format | snapshot MB | hot req/s | cold req/s | cold / hot | hot p50 / p99 ms "
-        "| cold p50 / p99 ms | cold misses | peak RSS MiB (anon / file at end) | keyed read µs |"
+        "| cold p50 / p99 ms | server CPU µs/request hot / cold | cold misses "
+        "| peak RSS MiB (anon / file at end) | keyed read µs |"
     )
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
         print(row)
 
@@ -270,6 +271,8 @@ def measure(store_dir: Path, accounts: int, token: str, args: argparse.Namespace
         f"{statistics.median(r.p99_ms for r in hot_runs):.2f} "
         f"| {statistics.median(r.p50_ms for r in cold_runs):.2f} / "
         f"{statistics.median(r.p99_ms for r in cold_runs):.2f} "
+        f"| {statistics.median(r.cpu_us_per_request for r in hot_runs):.0f} / "
+        f"{statistics.median(r.cpu_us_per_request for r in cold_runs):.0f} "
         f"| {misses:,} (~{min(miss_share, 1):.0%}) "
         f"| {rss[0]:,.0f} ({rss[1]:,.0f} / {rss[2]:,.0f}) | {cost:,.1f} |"
     )
