@@ -99,19 +99,42 @@ def test_hostile_definitions_are_printed_literally(scripted: ScriptedServer) -> 
     assert_literal(shown.stdout)
 
 
-@pytest.mark.parametrize("command, path", [("insights", INSIGHTS), ("definitions", DEFINITIONS)])
+def hostile_accounts() -> dict[str, Any]:
+    account = {"id": "1001", "name": HOSTILE, "owner": {"username": "x"}, "country": MARKUP}
+    return {"items": [account | {"currency": ESCAPES}], "bookmark": None}
+
+
+def test_hostile_account_names_are_printed_literally(scripted: ScriptedServer) -> None:
+    scripted.script("/ad_accounts", Reply(200, hostile_accounts()))
+    shown = pinsights("accounts", "--base-url", scripted.base_url, "--token", TOKEN)
+    assert shown.returncode == 0, shown.stderr
+    assert_literal(shown.stdout)
+
+
+@pytest.mark.parametrize(
+    "command, path", [("insights", INSIGHTS), ("definitions", DEFINITIONS), ("accounts", "")]
+)
 def test_json_output_escapes_every_control_character_and_keeps_the_data(
     scripted: ScriptedServer, command: str, path: str
 ) -> None:
     """``--json`` prints the same on a terminal and in a pipe: valid JSON whose strings escape
     every control character (``\\u001b``, DEL and C1 included), so nothing raw reaches a terminal
     and a program reading it gets exactly what the server sent."""
-    document = hostile_insights() if command == "insights" else definitions_document(HOSTILE)
-    scripted.script(path, Reply(200, document))
-    shown = pinsights(command, ACCOUNT, "--json", "--base-url", scripted.base_url, "--token", TOKEN)
+    if command == "accounts":
+        document = hostile_accounts()
+        scripted.script("/ad_accounts", Reply(200, document))
+        shown = pinsights(command, "--json", "--base-url", scripted.base_url, "--token", TOKEN)
+        expected: Any = document["items"]
+    else:
+        document = hostile_insights() if command == "insights" else definitions_document(HOSTILE)
+        scripted.script(path, Reply(200, document))
+        shown = pinsights(
+            command, ACCOUNT, "--json", "--base-url", scripted.base_url, "--token", TOKEN
+        )
+        expected = document
     assert shown.returncode == 0, shown.stderr
     assert not CONTROL.search(shown.stdout)
-    assert json.loads(shown.stdout) == document
+    assert json.loads(shown.stdout) == expected
 
 
 def test_a_hostile_error_message_from_the_server_is_one_literal_line(
