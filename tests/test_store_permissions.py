@@ -3,6 +3,7 @@ hashes and signing keys are not for other users of the machine, whatever the uma
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import stat
@@ -12,7 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from pinsights.cli import app
+from pinsights.synthetic.generate import generate
 from tests.conftest import BuiltPlatform
+from tests.processes import pinsights
 
 
 def mode(path: Path) -> int:
@@ -85,3 +88,31 @@ def test_commands_write_a_made_store_owner_only(tmp_path: Path, command: list[st
         if path.is_file() and path.suffix == ".json":
             assert mode(path) == 0o600, path
             json.loads(path.read_text())
+
+
+def test_a_build_into_an_open_store_writes_every_file_owner_only(tmp_path: Path) -> None:
+    """A store whose directories already existed open (0755: made by hand, or copied), built with
+    the usual umask: every file the build writes — snapshot, quarantine, report, manifest, lock —
+    is 0600 and the store's own directories become 0700; the store directory itself, the user's,
+    is left as it was (issue 18: the files were 0644 and relied on the store being 0700)."""
+    data = tmp_path / "data"
+    generate(data, users=300, accounts=2, days=3, end_date=dt.date(2026, 11, 20), seed=3)
+    store = tmp_path / "store"
+    for directory in (store, store / "snapshots", store / "reports"):
+        directory.mkdir()
+        directory.chmod(0o755)
+    old_umask = os.umask(0o022)
+    try:
+        built = pinsights("build", "--data", str(data), "--store", str(store))
+    finally:
+        os.umask(old_umask)
+    assert built.returncode == 0, built.stderr
+    files = [path for path in store.rglob("*") if path.is_file()]
+    names = {str(path.relative_to(store)).split("/")[0] for path in files}
+    assert names >= {"manifest.json", "quarantine.duckdb", "reports", "snapshots", ".build.lock"}
+    assert {str(path.relative_to(store)): oct(mode(path)) for path in files} == {
+        str(path.relative_to(store)): oct(0o600) for path in files
+    }
+    below = [path for path in store.rglob("*") if path.is_dir()]
+    assert below and all(mode(path) == 0o700 for path in below), [oct(mode(p)) for p in below]
+    assert mode(store) == 0o755

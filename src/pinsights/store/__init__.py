@@ -297,8 +297,11 @@ class Store:
             raise StoreError(f"the store {self.root} is a file, not a store directory")
         try:  # owner-only: insights, quarantined rows and reports are not for other users
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            (self.root / SNAPSHOT_DIR).mkdir(mode=0o700, exist_ok=True)
-            (self.root / REPORT_DIR).mkdir(mode=0o700, exist_ok=True)
+            for directory in (self.root / SNAPSHOT_DIR, self.root / REPORT_DIR):
+                directory.mkdir(mode=0o700, exist_ok=True)
+                # The store's own directories are 0700 even if they were made (or copied) open:
+                # a build's temporaries, DuckDB's files and their WAL are written in snapshots/.
+                owner_only(directory)
         except OSError as error:
             raise StoreError(f"cannot use {self.root} as a store: {error.strerror}") from error
 
@@ -310,7 +313,8 @@ class Store:
         when ``clean`` is false).
         """
         self.ensure()
-        with open(self.root / BUILD_LOCK, "a+") as handle:
+        fd = os.open(self.root / BUILD_LOCK, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+        with os.fdopen(fd, "r+") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as error:
@@ -365,7 +369,8 @@ class Store:
         return self.root / SNAPSHOT_DIR / temporary_name(BUILD_KIND, name)
 
     def publish_quarantine(self, written: Path) -> None:
-        """Make a finished quarantine file the current one (atomic rename)."""
+        """Make a finished quarantine file the current one (atomic rename), owner-only."""
+        os.chmod(written, PRIVATE_FILE)
         _fsync_file(written)
         os.replace(written, self.root / QUARANTINE)
         _fsync_dir(self.root)
@@ -412,6 +417,7 @@ class Store:
         except NotRetainedError:
             _remove(written)
             raise
+        os.chmod(written, PRIVATE_FILE)  # DuckDB creates its files as the umask says (0644)
         _fsync_file(written)
         pause_point("before-rename")
         relative = f"{SNAPSHOT_DIR}/{date.isoformat()}--{build_id}{SUFFIXES[format]}"
@@ -471,6 +477,17 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+#: Every file a build writes in the store, whatever the umask and the store directory's mode.
+PRIVATE_FILE = 0o600
+
+
+def owner_only(directory: Path) -> None:
+    """Make a directory of the store 0700 if it is open to others and ours to change."""
+    status = directory.stat()
+    if status.st_mode & 0o077 and status.st_uid == os.getuid():
+        directory.chmod(0o700)
+
+
 def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -490,7 +507,9 @@ def _fsync_dir(path: Path) -> None:
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write-then-rename, so a reader sees the old file or the new one, never a torn one."""
     tmp = path.with_name(temporary_name(BUILD_KIND, path.name))
-    with open(tmp, "wb") as handle:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)  # a leftover temporary of that name may have had another mode
+    with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())

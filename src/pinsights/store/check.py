@@ -380,7 +380,7 @@ def _move_aside(store: Store, path: Path) -> str | None:
     if not path.exists():
         return None
     target_dir = store.root / DAMAGED_DIR
-    target_dir.mkdir(exist_ok=True)
+    target_dir.mkdir(mode=0o700, exist_ok=True)
     target = target_dir / path.name
     n = 1
     while target.exists():
