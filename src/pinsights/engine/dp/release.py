@@ -29,7 +29,6 @@ are released nowhere, so they are not drawn (the output is the same as if they w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from math import isqrt
 
 import numpy as np
@@ -39,7 +38,7 @@ import pycountry
 from pinsights.data.tables import AGE_BUCKETS, DEVICES, GENDERS
 from pinsights.engine.documents import Counts
 from pinsights.engine.dp.parameters import DpParameters
-from pinsights.engine.dp.sampler import discrete_gaussian
+from pinsights.engine.dp.sampler import discrete_gaussian_scales
 from pinsights.engine.dp.seeding import streams
 from pinsights.engine.privacy import PrivacyRules
 from pinsights.engine.semantics import (
@@ -122,12 +121,9 @@ def _threshold(rules: PrivacyRules, params: DpParameters, sigma: int, parts: int
 def _noise(key: bytes, rows: list[tuple[str, str]], names: list[str], sigma: I64) -> I64:
     """Noise for every (row, name), σ per row and column as given (rows × names)."""
     n_rows, n_names = sigma.shape
-    result = np.zeros((n_rows, n_names), dtype=np.int64)
-    for value in sorted({int(s) for s in np.unique(sigma)}):
-        where_rows, where_names = np.nonzero(sigma == value)
-        cells = streams(key, rows, names, where_rows, where_names)
-        result[where_rows, where_names] = discrete_gaussian(cells, Fraction(value * value))
-    return result
+    where_rows, where_names = np.divmod(np.arange(n_rows * n_names), n_names)
+    cells = streams(key, rows, names, where_rows, where_names)
+    return discrete_gaussian_scales(cells, sigma.reshape(-1)).reshape(n_rows, n_names)
 
 
 def noisy_counts(

@@ -154,13 +154,12 @@ class _Draws:
             )
         return alive
 
-    def discrete_laplace(self, cells: Index, t: int) -> I64:
-        """Discrete Laplace with scale t (integer), one per cell (Algorithm 2)."""
+    def discrete_laplace(self, cells: Index, t: I64) -> I64:
+        """Discrete Laplace with integer scale t (one per cell), one per cell (Algorithm 2)."""
         result = np.zeros(len(cells), dtype=np.int64)
         todo = np.arange(len(cells))
         while len(todo):
-            here = cells[todo]
-            scale = np.full(len(todo), t, dtype=np.int64)
+            here, scale = cells[todo], t[todo]
             u = self.uniform(here, scale)
             keep = self.bernoulli_exp_fraction(here, u, scale)
             kept = np.flatnonzero(keep)
@@ -171,7 +170,7 @@ class _Draws:
                 more = self.bernoulli_exp_fraction(here[kept[going]], ones, ones)
                 v[going[more]] += 1
                 going = going[more]
-            x = u[kept] + t * v
+            x = u[kept] + scale[kept] * v
             two = np.full(len(kept), 2, dtype=np.int64)
             negative = self.uniform(here[kept], two) == 0
             accepted = ~(negative & (x == 0))
@@ -184,21 +183,35 @@ class _Draws:
 
 def discrete_gaussian(streams: Streams, sigma_squared: Fraction) -> I64:
     """One sample of N_Z(0, σ²) per stream (Algorithm 3); σ² is an exact rational."""
-    a, b = sigma_squared.numerator, sigma_squared.denominator
-    if a <= 0:
+    n = len(streams)
+    numerator = np.full(n, sigma_squared.numerator, dtype=np.int64)
+    return _discrete_gaussian(streams, numerator, np.full(n, sigma_squared.denominator, np.int64))
+
+
+def discrete_gaussian_scales(streams: Streams, sigma: I64) -> I64:
+    """One sample of N_Z(0, σ²) per stream, with an integer σ per stream: a release draws every
+    kind of cell in one pass (the same samples as one pass per σ, with fewer numpy calls)."""
+    return _discrete_gaussian(streams, sigma.astype(np.int64) ** 2, np.ones(len(sigma), np.int64))
+
+
+def _discrete_gaussian(streams: Streams, a: I64, b: I64) -> I64:
+    """N_Z(0, a/b) per stream (Algorithm 3), σ² = a/b exact and positive."""
+    if len(a) and int(a.min()) <= 0:
         raise ValueError("σ² must be positive")
-    t = isqrt(a * b) // b + 1  # ⌊σ⌋ + 1
+    t = np.zeros(len(a), dtype=np.int64)
+    pairs, inverse = np.unique(np.stack([a, b], axis=1), axis=0, return_inverse=True)
+    for i, (num, den) in enumerate(pairs.tolist()):
+        t[inverse.reshape(-1) == i] = isqrt(num * den) // den + 1  # ⌊σ⌋ + 1
     denominator = 2 * a * b * t * t
     draws = _Draws(streams)
     result = np.zeros(len(streams), dtype=np.int64)
     todo = np.arange(len(streams))
     while len(todo):
-        y = draws.discrete_laplace(todo, t)
-        distance = np.abs(np.abs(y) * (t * b) - a)  # |(|Y| − σ²/t)| · t·b
+        y = draws.discrete_laplace(todo, t[todo])
+        distance = np.abs(np.abs(y) * (t[todo] * b[todo]) - a[todo])  # |(|Y| − σ²/t)| · t·b
         if len(distance) and int(distance.max()) >= 1 << 31:
             raise OverflowError("a discrete Laplace draw beyond the sampler's integer range")
-        numerator = distance * distance
-        keep = draws.bernoulli_exp(todo, numerator, np.full(len(todo), denominator, np.int64))
+        keep = draws.bernoulli_exp(todo, distance * distance, denominator[todo])
         result[todo[keep]] = y[keep]
         todo = todo[~keep]
     return result
