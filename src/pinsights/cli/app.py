@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import typer
 
-from pinsights.cli import data_commands, query_commands, server_commands
+from pinsights.cli import data_commands, privacy_commands, query_commands, server_commands
 from pinsights.cli.errors import ErrorReportingGroup
 
 app = typer.Typer(
@@ -38,6 +38,13 @@ store_app = typer.Typer(
 app.add_typer(store_app, name="store")
 store_app.command("check")(data_commands.store_check)
 store_app.command("drop")(data_commands.store_drop)
+
+privacy_app = typer.Typer(
+    help="The differentially private mode's accounting (build --privacy dp).",
+    rich_markup_mode=None,
+)
+app.add_typer(privacy_app, name="privacy")
+privacy_app.command("report")(privacy_commands.privacy_report)
 
 # server: serve, demo, clients, token, keys
 app.command("serve")(server_commands.serve)

@@ -145,6 +145,12 @@ def _date_range(text: str | None) -> list[datetime.date]:
     return [start + datetime.timedelta(days=n) for n in range((end - start).days + 1)]
 
 
+def _privacy_mode(value: str) -> str:
+    if value not in ("exact", "dp"):
+        raise typer.BadParameter(f"{value!r} is not one of exact, dp")
+    return value
+
+
 def build(
     data: Path = typer.Option(
         ...,
@@ -205,6 +211,14 @@ def build(
         help="Publish a requested date even if its window holds no valid event (an empty"
         " snapshot); without it such a date is refused.",
     ),
+    privacy: str = typer.Option(
+        "exact",
+        "--privacy",
+        metavar="[exact|dp]",
+        callback=_privacy_mode,
+        help="exact counts (SPEC §3), or dp: bounded, noised, accounted per ad account"
+        " (docs/privacy.md).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON."),
 ) -> None:
     """Compute every insight document for a date (or several) and publish each atomically."""
@@ -233,6 +247,7 @@ def build(
         max_subcategories=max_subcategories,
         memory_limit=memory_limit,
         allow_empty=allow_empty,
+        privacy_mode=privacy,
     )
     with build_progress(stderr.is_terminal) as on_step:
         report = run_build(options, on_step=on_step)

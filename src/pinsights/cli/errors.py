@@ -48,6 +48,7 @@ class ExitStatus(enum.IntEnum):
     STORE_LOCKED = 4  # another build holds the store
     NOT_RETAINED = 5  # the build's date would fall outside the retained snapshots: refused
     STORE_DAMAGED = 6  # `store check` found damage it did not repair
+    PRIVACY_BUDGET = 7  # a DP build would exceed an ad account's 30-day budget: refused
     INTERNAL = 70  # a bug: the traceback is in a log file (EX_SOFTWARE)
 
 
@@ -61,10 +62,13 @@ class CommandError(Exception):
 
 def _known_kind(error: BaseException) -> tuple[ExitStatus, str] | None:
     """The status and message prefix of a known error type, or None."""
+    from pinsights.engine.dp.budget import BudgetExceededError
     from pinsights.store import NotRetainedError, StoreError, StoreLockedError
 
     if isinstance(error, CommandError):
         return error.status, ""
+    if isinstance(error, BudgetExceededError):
+        return ExitStatus.PRIVACY_BUDGET, "refused"
     if isinstance(error, StoreLockedError):
         return ExitStatus.STORE_LOCKED, "store locked"
     if isinstance(error, NotRetainedError):

@@ -44,6 +44,12 @@ from pinsights.engine.documents import (
     Document,
     DocumentAssembler,
 )
+from pinsights.engine.dp import bounding
+from pinsights.engine.dp import step as dp_step
+from pinsights.engine.dp.budget import BudgetExceededError, check_budget
+from pinsights.engine.dp.ledger import Ledger, LedgerError
+from pinsights.engine.dp.parameters import DpParameters
+from pinsights.engine.dp.release import noisy_counts
 from pinsights.engine.duckdb.backend import DuckDBBackend, out_of_memory
 from pinsights.engine.memory import memory_limit_in_effect
 from pinsights.engine.privacy import PrivacyRules
@@ -63,6 +69,7 @@ STEPS = (
     "facts",
     "memberships",
     "counts",
+    "noise",  # the DP mode only
     "documents",
     "publish",
 )
@@ -70,6 +77,8 @@ STEPS = (
 
 #: Engines this release can run the definition on.
 ENGINES = ("duckdb", "spark")
+#: ``--privacy``: exact counts (the default) or the differentially private mode.
+PRIVACY_MODES = ("exact", "dp")
 
 
 class BuildError(Exception):
@@ -97,6 +106,9 @@ class BuildOptions:
     #: Publish a requested date even when its window holds no valid event (an empty snapshot).
     allow_empty: bool = False
     spark: SparkSettings = field(default_factory=SparkSettings)  # where --engine spark runs
+    #: ``exact`` (SPEC §3) or ``dp``: bounded, noised and accounted counts (docs/privacy.md).
+    privacy_mode: str = "exact"
+    dp: DpParameters = field(default_factory=DpParameters)
 
     def privacy(self) -> PrivacyRules:
         return PrivacyRules(
@@ -117,6 +129,10 @@ class BuildOptions:
         if self.engine not in ENGINES:
             raise BuildError(
                 f"unknown engine {self.engine!r}: this build runs on {', '.join(ENGINES)}"
+            )
+        if self.privacy_mode not in PRIVACY_MODES:
+            raise BuildError(
+                f"unknown privacy mode {self.privacy_mode!r}: one of {', '.join(PRIVACY_MODES)}"
             )
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             raise BuildError("--max-bad-fraction must be between 0 and 1")
@@ -198,6 +214,8 @@ def build(options: BuildOptions, *, on_step: Callable[[str], None] | None = None
     try:
         with store.build_lock() as cleaned:
             store.check_retention(options.requested_dates(), options.retain)  # before any work
+            if options.privacy_mode == "dp":  # before any work too; again once accounts are known
+                check_budget(Ledger(store.root), options.requested_dates(), options.dp)
             try:
                 reports = _build_locked(store, run, cleaned)
             except Exception as error:
@@ -210,6 +228,8 @@ def build(options: BuildOptions, *, on_step: Callable[[str], None] | None = None
     except StoreError as error:
         raise BuildError(str(error)) from error
     except BackendError as error:
+        raise BuildError(str(error)) from error
+    except (BudgetExceededError, LedgerError) as error:
         raise BuildError(str(error)) from error
     if len(reports) == 1:
         return reports[0]
@@ -356,18 +376,26 @@ def _build_date(
     memory the counts no longer need.
     """
     options = run.options
+    dp = options.privacy_mode == "dp"
     start, end = semantics.window_bounds(date, options.window_days)
     with run.step("facts"):
         facts = backend.materialize("facts", semantics.engagement_facts(used["events"], start, end))
     facts_rows = backend.rows(facts)
     run.count("facts", run.tables["events"]["used"], facts_rows)
     with run.step("memberships"):
+        interests = semantics.user_interests(
+            semantics.events_in_window(used["events"], start, end), keys.levels
+        )
         kept = backend.materialize_all(  # independent of each other
             {
-                "memberships": semantics.memberships(facts),
-                "user_interests": semantics.user_interests(
-                    semantics.events_in_window(used["events"], start, end), keys.levels
-                ),
+                "memberships": bounding.part_memberships(facts)
+                if dp
+                else semantics.memberships(facts),
+                "user_interests": bounding.bounded_user_interests(
+                    interests, keys.levels, options.dp.caps
+                )
+                if dp
+                else interests,
             }
         )
         members, interests_of_users = kept["memberships"], kept["user_interests"]
@@ -386,15 +414,33 @@ def _build_date(
             assembler.prepare_categories(audiences)
             return assembler
 
-        counts, assembler = _counts(
-            backend,
-            options.privacy(),
-            members,
-            interests_of_users,
-            used,
-            keys,
-            meanwhile=write_interest_parts,
-        )
+        privacy: dict[str, object] = {"mode": "exact"}
+        if dp:
+            release, release_key = dp_step.charge_release(
+                store.root, date, run.build_id, accounts, options.dp
+            )
+            privacy = dp_step.privacy_summary(release, options.dp)
+            domain = dp_step.domain_of(catalogue)
+            parts = dp_step.engine_part_counts(
+                backend,
+                members,
+                interests_of_users,
+                used["users"],
+                keys.accounts,
+                keys.interests,
+                domain,
+                accounts,
+            )
+        else:
+            counts, assembler = _counts(
+                backend,
+                options.privacy(),
+                members,
+                interests_of_users,
+                used,
+                keys,
+                meanwhile=write_interest_parts,
+            )
         backend.release(
             "memberships",
             "user_interests",
@@ -402,6 +448,12 @@ def _build_date(
             "member_demographics",
             *(["checked_users"] if last else []),
         )
+    if dp:
+        with run.step("noise"):
+            counts = noisy_counts(
+                parts, domain, options.dp, options.privacy(), release_key, accounts
+            )
+            assembler = DocumentAssembler(counts, catalogue, options.privacy(), date.isoformat())
     count_rows = _count_rows(counts)
     run.count("counts", member_rows, count_rows)
     with run.step("documents"):
@@ -432,6 +484,7 @@ def _build_date(
             "retain": options.retain,
             "max_bad_fraction": options.max_bad_fraction,
         },
+        "privacy": privacy,
         "cleaned": cleaned,
         "timings": run.timings,
     }

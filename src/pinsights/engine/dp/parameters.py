@@ -48,10 +48,14 @@ class DpParameters:
     #: The budget per ad account over any 30 days, as (ε, δ).
     epsilon: float = 9.0
     delta: float = 1e-10
-    #: A cell is shown when its noisy count reaches max(min_cell_size, this many σ of its noise):
-    #: with σ 13 and the cell threshold 10, a fifth of the countries no one in the audience
-    #: lives in would otherwise be listed.
+    #: A cell is shown when its noisy count reaches max(min_cell_size, k σ of its noise), k
+    #: ``threshold_sigmas`` in a large domain (more than ``small_domain`` values: countries,
+    #: metros, subcategories), where cells nobody has are the many: with σ 13 and only the cell
+    #: threshold 10, a fifth of the 249 countries would be listed for every audience; and
+    #: ``threshold_sigmas_small`` in a small one (categories, ages, genders, devices).
     threshold_sigmas: int = 3
+    threshold_sigmas_small: int = 2
+    small_domain: int = 30
 
     def rho_account(self) -> Fraction:
         """ρ of one release for one audience part of an account (the person is in one part)."""

@@ -36,7 +36,7 @@ import numpy.typing as npt
 import pycountry
 
 from pinsights.data.tables import AGE_BUCKETS, DEVICES, GENDERS
-from pinsights.engine.documents import Counts
+from pinsights.engine.documents import SHARED_ACCOUNT, Counts
 from pinsights.engine.dp.parameters import DpParameters
 from pinsights.engine.dp.sampler import discrete_gaussian_scales
 from pinsights.engine.dp.seeding import streams
@@ -47,7 +47,6 @@ from pinsights.engine.semantics import (
     YOUR_ENGAGED_AUDIENCE,
     YOUR_TOTAL_AUDIENCE,
 )
-from pinsights.store import SHARED_ACCOUNT
 
 I64 = npt.NDArray[np.int64]
 PARTS = ("P", "E", "R")
@@ -112,9 +111,8 @@ class PartCounts:
         )
 
 
-def _threshold(rules: PrivacyRules, params: DpParameters, sigma: int, parts: int) -> int:
+def _threshold(rules: PrivacyRules, k: int, sigma: int, parts: int) -> int:
     """max(min_cell_size, ⌈k·σ·√parts⌉), in integers: the noise of ``parts`` summed parts."""
-    k = params.threshold_sigmas
     return max(rules.min_cell_size, isqrt(k * k * sigma * sigma * parts - 1) + 1)
 
 
@@ -201,14 +199,32 @@ def noisy_counts(
     interest_columns = [c for c, k in enumerate(domain.kinds) if k != "demographic"]
     demographic_columns = [c for c, k in enumerate(domain.kinds) if k == "demographic"]
 
+    # k per column: how many cells share its domain (kind, or demographic dimension).
+    groups = [
+        name.split(":", 1)[0] if kind == "demographic" else kind
+        for name, kind in zip(domain.names, domain.kinds, strict=True)
+    ]
+    group_size = {group: groups.count(group) for group in set(groups)}
+    column_k = [
+        params.threshold_sigmas
+        if group_size[group] > params.small_domain
+        else params.threshold_sigmas_small
+        for group in groups
+    ]
+
     def thresholds(parts_summed: int, platform: bool) -> I64:
-        if platform:
-            per_kind = {k: _threshold(rules, params, scales.platform, 1) for k in kind_sigma}
-        else:
-            per_kind = {
-                k: _threshold(rules, params, s, parts_summed) for k, s in kind_sigma.items()
-            }
-        return np.array([per_kind[k] for k in domain.kinds], dtype=np.int64)
+        return np.array(
+            [
+                _threshold(
+                    rules,
+                    k,
+                    scales.platform if platform else kind_sigma[kind],
+                    1 if platform else parts_summed,
+                )
+                for k, kind in zip(column_k, domain.kinds, strict=True)
+            ],
+            dtype=np.int64,
+        )
 
     shown_in_p: set[str] = set()
 

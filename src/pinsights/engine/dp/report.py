@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from pinsights.engine.dp import accounting
-from pinsights.engine.dp.ledger import Ledger, Release
+from pinsights.engine.dp.budget import account_charges
+from pinsights.engine.dp.ledger import Ledger
 from pinsights.engine.dp.parameters import DpParameters
 
 
@@ -30,17 +31,6 @@ def _worst(charges: list[tuple[dt.date, Fraction]]) -> Fraction:
         end = start + dt.timedelta(days=accounting.WINDOW_DAYS - 1)
         best = max(best, sum((rho for day, rho in charges if start <= day <= end), Fraction(0)))
     return best
-
-
-def account_charges(releases: list[Release]) -> dict[str, list[tuple[dt.date, Fraction]]]:
-    """Per ad account, the (date, ρ) of every release that charged it (its parts and P)."""
-    charges: dict[str, list[tuple[dt.date, Fraction]]] = {}
-    for release in releases:
-        for account in release.accounts:
-            charges.setdefault(account, []).append(
-                (release.date, release.rho_account + release.rho_platform)
-            )
-    return charges
 
 
 def privacy_report(store_root: Path, params: DpParameters) -> dict[str, Any]:
@@ -131,13 +121,14 @@ def render(report: dict[str, Any]) -> str:
     lines += ["", f"per {budget['days']} days (worst window)"]
     platform = report["platform"]
     lines.append(
-        f"  P (platform audience): {platform['releases']} releases, ε = {platform['epsilon_30_days']}"
+        f"  P (platform audience): {platform['releases']} releases, worst 30 days"
+        f" ε = {platform['epsilon_30_days']}"
     )
     shown = report["accounts"][:20]
     for account in shown:
         lines.append(
             f"  account {account['ad_account_id']}: {account['releases']} releases,"
-            f" ε = {account['epsilon_30_days']}"
+            f" worst 30 days ε = {account['epsilon_30_days']}"
         )
     if len(report["accounts"]) > len(shown):
         top = max(a["epsilon_30_days"] for a in report["accounts"])

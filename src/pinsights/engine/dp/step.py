@@ -8,6 +8,8 @@ keyed by the release, so a release computed on DuckDB and on Spark gives the sam
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
 from typing import Protocol
 
 import ibis.expr.types as ir
@@ -16,10 +18,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pinsights.engine import semantics
-from pinsights.engine.documents import Catalogue
+from pinsights.engine.documents import SHARED_ACCOUNT, Catalogue
+from pinsights.engine.dp import accounting
 from pinsights.engine.dp.bounding import PART_CODES
+from pinsights.engine.dp.budget import check_budget
+from pinsights.engine.dp.ledger import Ledger, Release
+from pinsights.engine.dp.parameters import DpParameters
 from pinsights.engine.dp.release import Domain, PartCounts, demographic_domain
-from pinsights.store import SHARED_ACCOUNT
+from pinsights.engine.dp.seeding import release_key
 
 
 class _Engine(Protocol):
@@ -96,3 +102,69 @@ def part_counts(
     users = demographics.column("users").to_numpy(zero_copy_only=False).astype(np.int64)
     parts.cells[row_index(demographics)[known], columns[known]] = users[known]
     return parts
+
+
+class _Materializing(_Engine, Protocol):
+    def materialize(self, name: str, expr: ir.Table) -> ir.Table: ...
+
+
+def engine_part_counts(
+    engine: _Materializing,
+    members: ir.Table,
+    bounded_interests: ir.Table,
+    users: ir.Table,
+    account_ids: dict[int, str],
+    interest_ids: dict[int, str],
+    domain: Domain,
+    accounts: list[str],
+) -> PartCounts:
+    """:func:`part_counts` with the demographic tables materialised under the names the exact
+    build uses (so the build releases them the same way)."""
+    value_keys = engine.materialize(
+        "demographic_value_keys", semantics.demographic_value_keys(users)
+    )
+    member_values = engine.materialize(
+        "member_demographics", semantics.member_demographics(members, users, value_keys)
+    )
+    return part_counts(
+        engine,
+        members,
+        bounded_interests,
+        member_values,
+        value_keys,
+        account_ids,
+        interest_ids,
+        domain,
+        accounts,
+    )
+
+
+def charge_release(
+    store_root: Path, date: dt.date, build_id: str, accounts: list[str], params: DpParameters
+) -> tuple[Release, bytes]:
+    """Check the budget of every account this release charges, charge it, and return it with
+    its key (from the store's secret): before any noise is drawn."""
+    ledger = Ledger(store_root)
+    check_budget(ledger, [date], params, accounts)
+    secret = ledger.secret()
+    release = ledger.charge(
+        date=date,
+        build_id=build_id,
+        rho_account=params.rho_account(),
+        rho_platform=params.rho_platform(),
+        accounts=accounts,
+    )
+    return release, release_key(secret, date.isoformat(), release.release)
+
+
+def privacy_summary(release: Release, params: DpParameters) -> dict[str, object]:
+    """The build report's ``privacy`` section of a DP build."""
+    rho = release.rho_account + release.rho_platform
+    return {
+        "mode": "dp",
+        "release": release.release,
+        "delta": params.delta,
+        "epsilon_per_account": round(accounting.epsilon(rho, params.delta), 4),
+        "epsilon_platform": round(accounting.epsilon(release.rho_platform, params.delta), 4),
+        "rho_per_account": str(rho),
+    }
