@@ -214,3 +214,27 @@ def test_privacy_report_on_a_store_without_dp_releases(tmp_path: Path) -> None:
     tmp_path.joinpath("store").mkdir()
     shown = pinsights("privacy", "report", "--store", str(tmp_path / "store"))
     assert shown.returncode == 0 and "no DP release yet" in shown.stdout
+
+
+def test_spark_gives_the_same_dp_documents_byte_for_byte(
+    platform: DpPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same release (same secret, date and release number) on Spark: the bounding's hash,
+    the counts and so the noise and the documents are the same bytes as DuckDB's."""
+    from pinsights.engine.build import BuildOptions, build
+    from pinsights.engine.spark import SparkSettings
+
+    monkeypatch.setenv("PINSIGHTS_DP_SECRET", SECRET)
+    conf = (("spark.sql.shuffle.partitions", "2"), ("spark.default.parallelism", "2"))
+    report = build(
+        BuildOptions(
+            data_dir=platform.data,
+            store_dir=tmp_path / "spark",
+            date=platform.date,
+            engine="spark",
+            spark=SparkSettings("local[2]", conf),
+            privacy_mode="dp",
+        )
+    )
+    assert report["engine"] == "spark" and report["privacy"]["release"] == 1
+    assert _documents(tmp_path / "spark") == _documents(platform.store)

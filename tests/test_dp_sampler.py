@@ -10,6 +10,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from pinsights.engine.dp import inversion
 from pinsights.engine.dp.philox import philox4x32
 from pinsights.engine.dp.sampler import discrete_gaussian
 from pinsights.engine.dp.seeding import release_key, streams
@@ -148,3 +149,84 @@ def test_sampler_matches_opendps_sampler() -> None:
     statistic = float((((a - b) ** 2) / (a + b)).sum())
     assert statistic < _chi_square_critical(len(bins) - 1), statistic
     assert abs(float(ours.var()) - sigma**2) < 0.05 * sigma**2
+
+
+# --- the build's sampler: exact inversion (engine/dp/inversion.py) ---------------------------
+
+
+def _inverted(sigma: int, n: int, secret: bytes = b"chi-square") -> np.ndarray:
+    key = release_key(secret, "2026-11-30", 1)
+    names = [f"cell:{i}" for i in range(n)]
+    cells = streams(key, [("1", "E")], names, np.zeros(n, dtype=np.intp), np.arange(n))
+    return inversion.discrete_gaussian(cells, np.full(n, sigma))
+
+
+def test_inversion_golden_vectors() -> None:
+    key = release_key(b"golden-secret-for-tests", "2026-11-30", 1)
+    cells = streams(
+        key, GOLDEN_AUDIENCES, GOLDEN_CELLS, np.repeat(np.arange(3), 4), np.tile(np.arange(4), 3)
+    )
+    draw = inversion.discrete_gaussian
+    assert draw(cells, np.full(12, 1)).tolist() == [0, 0, 0, 1, -1, 0, 0, -2, 2, -2, -1, -2]
+    assert draw(cells, np.full(12, 6)).tolist() == [3, -3, 0, 8, -4, -1, 0, -13, 12, -11, -8, -13]
+    assert draw(cells, np.full(12, 50)).tolist() == [
+        26, -24, -1, 63, -30, -7, -4, -112, 98, -93, -67, -106,
+    ]  # fmt: skip
+    # σ per cell: each cell as if drawn alone with its own σ.
+    mixed = draw(cells, np.array([1, 6, 50] * 4))
+    assert mixed.tolist()[:3] == [0, -3, -1]
+
+
+def test_inversion_table_brackets_the_cdf() -> None:
+    """T(x) = ⌊F(x)·2⁶⁴⌋, checked at a few x against F computed independently with floats."""
+    thresholds, k = inversion.table(6)
+    assert len(thresholds) == 2 * k + 1 and k == 60
+    assert thresholds[0] == 0 and thresholds[-1] == 2**64 - 1
+    weights = {x: math.exp(-(x * x) / 72) for x in range(-400, 401)}
+    total = sum(weights.values())
+    for x in (-12, -3, 0, 5, 17):
+        cdf = sum(w for y, w in weights.items() if y <= x) / total
+        assert abs(int(thresholds[x + k]) / 2**64 - cdf) < 1e-12
+
+
+def test_inversion_slow_path_agrees_with_the_table() -> None:
+    """The path for undecided cells (more bits, more digits) gives what the table gives."""
+    key = release_key(b"slow-path", "2026-11-30", 1)
+    n = 6
+    cells = streams(
+        key, [("1", "E")], [f"c{i}" for i in range(n)], np.zeros(n, np.intp), np.arange(n)
+    )
+    fast = inversion.discrete_gaussian(cells, np.full(n, 6)).tolist()
+    assert [inversion._decide(cells, i, 6) for i in range(n)] == fast
+
+
+@pytest.mark.parametrize("sigma", [1, 6, 15])
+def test_inversion_matches_the_mass_function(sigma: int) -> None:
+    n = 20_000
+    bins = _bins(sigma)
+    observed = _histogram(_inverted(sigma, n), bins)
+    pmf = _pmf(sigma, range(-40 * sigma, 40 * sigma))
+    expected = np.array(
+        [n * sum(p for x, p in pmf.items() if lo <= x <= hi) for lo, hi in bins], dtype=float
+    )
+    statistic = float(((observed - expected) ** 2 / expected).sum())
+    assert statistic < _chi_square_critical(len(bins) - 1), statistic
+
+
+def test_inversion_matches_opendp_and_the_cks_sampler() -> None:
+    import opendp.prelude as dp
+
+    dp.enable_features("contrib")
+    sigma, n = 6, 20_000
+    reference = np.array(
+        dp.m.make_gaussian(
+            dp.vector_domain(dp.atom_domain(T=int)), dp.l2_distance(T=int), scale=float(sigma)
+        )([0] * n)
+    )
+    ours = _inverted(sigma, n, b"two-sample-inversion")
+    cks = _many(sigma, n, b"two-sample-cks")
+    bins = _bins(sigma)
+    for other in (reference, cks):
+        a, b = _histogram(ours, bins), _histogram(other, bins)
+        statistic = float((((a - b) ** 2) / (a + b)).sum())
+        assert statistic < _chi_square_critical(len(bins) - 1), statistic

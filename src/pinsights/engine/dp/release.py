@@ -18,12 +18,15 @@ tell who is absent. Post-processing, free in privacy because it only reads noisy
 2. T = E + R cell by cell (so E ≤ T, and the orders above hold for T too);
 3. an audience is described when its noisy size reaches ``min_audience_size``, else it gets the
    placeholder, as in exact mode;
-4. a cell is shown when its noisy count reaches max(``min_cell_size``, 3σ of its noise), and an
-   interest of an account's audience only when P shows it too (its index divides by P's);
+4. a cell is shown when its noisy count reaches max(``min_cell_size``, kσ of its noise), and a
+   cell of an account's audience only when P shows it too (an index divides by P's count);
 5. ratios and indexes follow from these counts exactly as in exact mode (engine/documents.py).
 
 A part whose audience would be the placeholder anyway needs no noise beyond its size: its cells
-are released nowhere, so they are not drawn (the output is the same as if they were).
+are released nowhere, so they are not drawn (the output is the same as if they were). Likewise
+the cells of accounts' parts are drawn only where P's release shows the cell: which cells those
+are is a function of P's noisy release (adaptive composition, no extra cost), and it spares the
+noise of every country and subcategory no one on the platform has.
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ import pycountry
 
 from pinsights.data.tables import AGE_BUCKETS, DEVICES, GENDERS
 from pinsights.engine.documents import SHARED_ACCOUNT, Counts
+from pinsights.engine.dp.inversion import discrete_gaussian
 from pinsights.engine.dp.parameters import DpParameters
-from pinsights.engine.dp.sampler import discrete_gaussian_scales
 from pinsights.engine.dp.seeding import streams
 from pinsights.engine.privacy import PrivacyRules
 from pinsights.engine.semantics import (
@@ -121,7 +124,7 @@ def _noise(key: bytes, rows: list[tuple[str, str]], names: list[str], sigma: I64
     n_rows, n_names = sigma.shape
     where_rows, where_names = np.divmod(np.arange(n_rows * n_names), n_names)
     cells = streams(key, rows, names, where_rows, where_names)
-    return discrete_gaussian_scales(cells, sigma.reshape(-1)).reshape(n_rows, n_names)
+    return discrete_gaussian(cells, sigma.reshape(-1)).reshape(n_rows, n_names)
 
 
 def noisy_counts(
@@ -164,24 +167,16 @@ def noisy_counts(
                 if (account, part) in row_of:
                     needed[row_of[(account, part)]] = True
 
-    # 3. every cell of the needed parts.
+    # 3. the cells of the needed parts: P's over the whole domain first; the accounts' only
+    # over the cells P shows (a function of P's noisy release, so free: see the module doc).
     kind_sigma = {
         "category": scales.category,
         "subcategory": scales.subcategory,
         "demographic": scales.demographic,
     }
     column_sigma = np.array([kind_sigma[k] for k in domain.kinds], dtype=np.int64)
-    rows_needed = np.flatnonzero(needed)
-    sub_rows = [parts.rows[i] for i in rows_needed]
-    sigma = np.where(
-        is_platform[rows_needed].reshape(-1, 1), scales.platform, column_sigma.reshape(1, -1)
-    )
-    cells = parts.cells[rows_needed] + _noise(key, sub_rows, domain.names, sigma)
-    cells = np.maximum(cells, 0)
-    sizes = noisy_size[rows_needed].reshape(-1, 1)
     kinds = np.array(domain.kinds)
     not_sub = kinds != "subcategory"
-    cells[:, not_sub] = np.minimum(cells[:, not_sub], sizes)
     sub_columns = np.flatnonzero(~not_sub)
     parent_columns = np.array(
         [
@@ -190,14 +185,23 @@ def noisy_counts(
         ],
         dtype=np.intp,
     )
-    if len(sub_columns):
-        cells[:, sub_columns] = np.minimum(cells[:, sub_columns], cells[:, parent_columns])
-    local = {row: i for i, row in enumerate(sub_rows)}
 
-    # 4. the released audiences, thresholded.
-    counts = Counts(sizes={}, interests={}, demographics={})
-    interest_columns = [c for c, k in enumerate(domain.kinds) if k != "demographic"]
-    demographic_columns = [c for c, k in enumerate(domain.kinds) if k == "demographic"]
+    def noised(rows: list[int], allowed: npt.NDArray[np.bool_], sigma_of: I64) -> I64:
+        """Post-processed noisy cells of these rows; columns not ``allowed`` stay 0."""
+        cells = np.zeros((len(rows), len(domain.names)), dtype=np.int64)
+        columns = np.flatnonzero(allowed)
+        if len(rows) and len(columns):
+            names = [domain.names[c] for c in columns]
+            sigma = np.broadcast_to(sigma_of[columns], (len(rows), len(columns)))
+            noise = _noise(key, [parts.rows[i] for i in rows], names, np.ascontiguousarray(sigma))
+            cells[:, columns] = np.maximum(
+                parts.cells[np.ix_(np.array(rows, dtype=np.intp), columns)] + noise, 0
+            )
+        sizes = noisy_size[rows].reshape(-1, 1)
+        cells[:, not_sub] = np.minimum(cells[:, not_sub], sizes)
+        if len(sub_columns):
+            cells[:, sub_columns] = np.minimum(cells[:, sub_columns], cells[:, parent_columns])
+        return cells
 
     # k per column: how many cells share its domain (kind, or demographic dimension).
     groups = [
@@ -226,20 +230,20 @@ def noisy_counts(
             dtype=np.int64,
         )
 
-    shown_in_p: set[str] = set()
+    # 4. the released audiences, thresholded.
+    counts = Counts(sizes={}, interests={}, demographics={})
+    interest_columns = [c for c, k in enumerate(domain.kinds) if k != "demographic"]
+    demographic_columns = [c for c, k in enumerate(domain.kinds) if k == "demographic"]
 
-    def release(key_: tuple[str, str], size: int, values: I64 | None, limit: I64) -> None:
+    def release(
+        key_: tuple[str, str], size: int, values: I64 | None, shown: npt.NDArray[np.bool_]
+    ) -> None:
         counts.sizes[key_] = size
         if values is None or not rules.audience_is_reportable(size):
             return
-        shown = values >= limit
-        interests: dict[str, int] = {}
-        for c in interest_columns:
-            if shown[c]:
-                interest = domain.names[c][9:]
-                if key_[1] == PINTEREST_TOTAL_AUDIENCE or interest in shown_in_p:
-                    interests[interest] = int(values[c])
-        counts.interests[key_] = interests
+        counts.interests[key_] = {
+            domain.names[c][9:]: int(values[c]) for c in interest_columns if shown[c]
+        }
         per_dimension: dict[str, list[tuple[str, int]]] = {}
         for c in demographic_columns:
             if shown[c]:
@@ -247,31 +251,36 @@ def noisy_counts(
                 per_dimension.setdefault(dimension, []).append((value, int(values[c])))
         counts.demographics[key_] = per_dimension
 
-    p_row = local.get((SHARED_ACCOUNT, "P"))
-    p_values = None if p_row is None else cells[p_row]
+    everything = np.ones(len(domain.names), dtype=bool)
+    p_row = row_of[(SHARED_ACCOUNT, "P")]
+    p_shown = np.zeros(len(domain.names), dtype=bool)
+    p_values = None
+    if needed[p_row]:
+        p_values = noised([p_row], everything, np.full(len(domain.names), scales.platform))[0]
+        p_shown = p_values >= thresholds(1, True)
     release(
-        (SHARED_ACCOUNT, PINTEREST_TOTAL_AUDIENCE),
-        size_of(SHARED_ACCOUNT, "P"),
-        p_values,
-        thresholds(1, True),
+        (SHARED_ACCOUNT, PINTEREST_TOTAL_AUDIENCE), size_of(SHARED_ACCOUNT, "P"), p_values, p_shown
     )
-    shown_in_p.update(counts.interests.get((SHARED_ACCOUNT, PINTEREST_TOTAL_AUDIENCE), {}))
+
+    account_rows = [i for i in np.flatnonzero(needed).tolist() if i != p_row]
+    cells = noised(account_rows, p_shown, column_sigma)
+    local = {parts.rows[i]: cells[n] for n, i in enumerate(account_rows)}
     one, two = thresholds(1, False), thresholds(2, False)
-    zero = np.zeros(len(domain.names), dtype=np.int64)
     for account in accounts:
-        e_row, r_row = local.get((account, "E")), local.get((account, "R"))
-        engaged = None if e_row is None else cells[e_row]
-        rest = None if r_row is None else cells[r_row]
-        total = None
-        if engaged is not None or rest is not None:
-            total = (zero if engaged is None else engaged) + (zero if rest is None else rest)
+        engaged, rest = local.get((account, "E")), local.get((account, "R"))
+        total = None if engaged is None or rest is None else engaged + rest
         release(
             (account, YOUR_TOTAL_AUDIENCE),
             size_of(account, "E") + size_of(account, "R"),
             total,
-            two,
+            p_shown & (total >= two) if total is not None else p_shown,
         )
-        release((account, YOUR_ENGAGED_AUDIENCE), size_of(account, "E"), engaged, one)
+        release(
+            (account, YOUR_ENGAGED_AUDIENCE),
+            size_of(account, "E"),
+            engaged,
+            p_shown & (engaged >= one) if engaged is not None else p_shown,
+        )
     return counts
 
 
