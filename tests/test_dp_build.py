@@ -222,7 +222,7 @@ def test_spark_gives_the_same_dp_documents_byte_for_byte(
     """The same release (same secret, date and release number) on Spark: the bounding's hash,
     the counts and so the noise and the documents are the same bytes as DuckDB's."""
     from pinsights.engine.build import BuildOptions, build
-    from pinsights.engine.spark import SparkSettings
+    from pinsights.engine.spark.session import SparkSettings
 
     monkeypatch.setenv("PINSIGHTS_DP_SECRET", SECRET)
     conf = (("spark.sql.shuffle.partitions", "2"), ("spark.default.parallelism", "2"))
