@@ -238,3 +238,58 @@ def test_spark_gives_the_same_dp_documents_byte_for_byte(
     )
     assert report["engine"] == "spark" and report["privacy"]["release"] == 1
     assert _documents(tmp_path / "spark") == _documents(platform.store)
+
+
+def _conforms(value: Any, schema: dict[str, Any], schemas: dict[str, Any], where: str) -> None:
+    """A small OpenAPI 3.0 schema check (``$ref``, type, properties, items, enum, pattern)."""
+    import re
+
+    if "$ref" in schema:
+        schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+    if value is None:
+        assert schema.get("nullable"), where
+        return
+    kinds = {
+        "object": dict,
+        "array": list,
+        "string": str,
+        "integer": int,
+        "number": (int, float),
+        "boolean": bool,
+    }
+    if "type" in schema:
+        assert isinstance(value, kinds[schema["type"]]), (where, value)
+    if "enum" in schema:
+        assert value in schema["enum"], (where, value)
+    if "pattern" in schema:
+        assert re.search(schema["pattern"], value), (where, value)
+    for name in schema.get("required", []):
+        assert name in value, (where, name)
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        for name, item in value.items():
+            assert name in properties, (where, name)
+            _conforms(item, properties[name], schemas, f"{where}.{name}")
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _conforms(item, schema.get("items", {}), schemas, f"{where}[{i}]")
+
+
+def test_dp_documents_conform_to_the_wire_contract(platform: DpPlatform) -> None:
+    contract = json.loads(
+        (Path(__file__).parent / "fixtures" / "audience-insights.openapi.json").read_text()
+    )
+    schemas = contract["components"]["schemas"]
+    items = schemas["AudienceInsightCategoryArrayResponse"]
+    documents = _documents(platform.store)
+    assert documents
+    for (account, kind), body in documents.items():
+        _conforms(
+            json.loads(body), schemas["AudienceInsightsResponse"], schemas, f"{account}/{kind}"
+        )
+    snapshot = Store(platform.store).latest()
+    assert snapshot is not None
+    rows = snapshot._cursor().execute("SELECT body FROM category_items").fetchall()
+    assert rows
+    for (body,) in rows:
+        _conforms(json.loads(bytes(body)), items, schemas, "category items")
