@@ -115,34 +115,43 @@ def _chi_square_critical(df: int, z: float = 4.26) -> float:
     return df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
 
 
+def _against_mass_function(samples: np.ndarray, sigma: int, bins: list[tuple[int, int]]) -> float:
+    """χ² statistic of ``samples`` against N_Z(0, σ²)'s exact mass function, over ``bins``."""
+    pmf = _pmf(sigma, range(-40 * sigma, 40 * sigma))
+    expected = np.array(
+        [len(samples) * sum(p for x, p in pmf.items() if lo <= x <= hi) for lo, hi in bins],
+        dtype=float,
+    )
+    return float(((_histogram(samples, bins) - expected) ** 2 / expected).sum())
+
+
 @pytest.mark.parametrize("sigma", [1, 6, 15])
 def test_sampler_matches_the_discrete_gaussian_mass_function(sigma: int) -> None:
     n = 20_000
-    samples = _many(sigma, n)
     bins = _bins(sigma)
-    observed = _histogram(samples, bins)
-    pmf = _pmf(sigma, range(-40 * sigma, 40 * sigma))
-    expected = np.array(
-        [n * sum(p for x, p in pmf.items() if lo <= x <= hi) for lo, hi in bins], dtype=float
-    )
-    statistic = float(((observed - expected) ** 2 / expected).sum())
+    statistic = _against_mass_function(_many(sigma, n), sigma, bins)
     assert statistic < _chi_square_critical(len(bins) - 1), statistic
     # A wrong scale fails the same test (it can fail): σ+1 against σ's mass function.
-    wrong = _histogram(_many(sigma + 1, n), bins)
-    assert float(((wrong - expected) ** 2 / expected).sum()) > _chi_square_critical(len(bins) - 1)
+    wrong = _against_mass_function(_many(sigma + 1, n), sigma, bins)
+    assert wrong > _chi_square_critical(len(bins) - 1)
 
 
-def test_sampler_matches_opendps_sampler() -> None:
-    """Two-sample χ² against OpenDP's discrete Gaussian (make_gaussian on integers)."""
+def _opendp_samples(sigma: int, n: int) -> np.ndarray:
+    """OpenDP's discrete Gaussian (make_gaussian on integers): the reference distribution."""
     import opendp.prelude as dp
 
     dp.enable_features("contrib")
-    sigma, n = 6, 20_000
-    reference = np.array(
+    return np.array(
         dp.m.make_gaussian(
             dp.vector_domain(dp.atom_domain(T=int)), dp.l2_distance(T=int), scale=float(sigma)
         )([0] * n)
     )
+
+
+def test_sampler_matches_opendps_sampler() -> None:
+    """Two-sample χ² against OpenDP's discrete Gaussian."""
+    sigma, n = 6, 20_000
+    reference = _opendp_samples(sigma, n)
     ours = _many(sigma, n, b"two-sample")
     bins = _bins(sigma)
     a, b = _histogram(ours, bins), _histogram(reference, bins)
@@ -204,25 +213,13 @@ def test_inversion_slow_path_agrees_with_the_table() -> None:
 def test_inversion_matches_the_mass_function(sigma: int) -> None:
     n = 20_000
     bins = _bins(sigma)
-    observed = _histogram(_inverted(sigma, n), bins)
-    pmf = _pmf(sigma, range(-40 * sigma, 40 * sigma))
-    expected = np.array(
-        [n * sum(p for x, p in pmf.items() if lo <= x <= hi) for lo, hi in bins], dtype=float
-    )
-    statistic = float(((observed - expected) ** 2 / expected).sum())
+    statistic = _against_mass_function(_inverted(sigma, n), sigma, bins)
     assert statistic < _chi_square_critical(len(bins) - 1), statistic
 
 
 def test_inversion_matches_opendp_and_the_cks_sampler() -> None:
-    import opendp.prelude as dp
-
-    dp.enable_features("contrib")
     sigma, n = 6, 20_000
-    reference = np.array(
-        dp.m.make_gaussian(
-            dp.vector_domain(dp.atom_domain(T=int)), dp.l2_distance(T=int), scale=float(sigma)
-        )([0] * n)
-    )
+    reference = _opendp_samples(sigma, n)
     ours = _inverted(sigma, n, b"two-sample-inversion")
     cks = _many(sigma, n, b"two-sample-cks")
     bins = _bins(sigma)
