@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import duckdb
+from pinsights.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build import DATA, ensure_dataset, run_measured
@@ -40,15 +40,10 @@ TOP = 10
 
 
 def documents(store: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    manifest = json.loads((store / "manifest.json").read_text())
-    newest = manifest["snapshots"][0] if isinstance(manifest, dict) else manifest[0]
-    path = store / newest["file"]
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        rows = con.execute("SELECT ad_account_id, insight_type, body FROM documents").fetchall()
-    finally:
-        con.close()
-    return {(a, t): json.loads(bytes(b)) for a, t, b in rows}
+    snapshot = Store(store).latest()
+    assert snapshot is not None, f"no snapshot in {store}"
+    rows = snapshot._cursor().execute("SELECT ad_account_id, insight_type, body FROM documents")
+    return {(a, t): json.loads(bytes(b)) for a, t, b in rows.fetchall()}
 
 
 def order_kept(exact: dict[str, Any], noisy: dict[str, Any]) -> bool:
