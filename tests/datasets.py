@@ -819,9 +819,9 @@ def snapshot_tables(path: Path) -> dict[str, Any]:
     """
     import contextlib
 
-    import duckdb
+    from pinsights.store.snapshot import SnapshotFile
 
-    with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+    with contextlib.closing(SnapshotFile(path).connection()) as con:
 
         def rows(sql: str) -> list[tuple[Any, ...]]:
             return con.execute(sql).fetchall()
