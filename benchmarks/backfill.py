@@ -50,17 +50,18 @@ def dataset(events: int) -> Path:
 
 def documents(store: Path) -> str:
     """A digest of every served document of every date."""
-    import duckdb
+    from pinsights.store import Store
 
     digest = hashlib.sha256()
-    for path in sorted((store / "snapshots").glob("*.duckdb")):
-        con = duckdb.connect(str(path), read_only=True)
-        rows = con.execute(
-            "SELECT ad_account_id, insight_type, body FROM documents ORDER BY 1, 2"
-        ).fetchall()
-        con.close()
+    snapshots = sorted(Store(store).all_snapshots(), key=lambda snapshot: snapshot.date)
+    for snapshot in snapshots:  # either format: the store opens each file with its reader
+        rows = (
+            snapshot._cursor()
+            .execute("SELECT ad_account_id, insight_type, body FROM documents ORDER BY 1, 2")
+            .fetchall()
+        )
         for account, kind, body in rows:
-            digest.update(f"{path.name[:10]}|{account}|{kind}|".encode() + bytes(body))
+            digest.update(f"{snapshot.date.isoformat()}|{account}|{kind}|".encode() + bytes(body))
     return digest.hexdigest()
 
 

@@ -69,11 +69,22 @@ def without_volatile(report: Any) -> Any:
 
 
 def snapshot_digests(path: Path) -> dict[str, tuple[str, int]]:
+    """Digests of a snapshot file of either format (format 2, SQLite, keeps booleans as 0/1:
+    read back as booleans, so that the same snapshot digests alike in both formats)."""
+    from pinsights.store.snapshot import SnapshotFile
+
     out: dict[str, tuple[str, int]] = {}
-    with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
-        tables = sorted(row[0] for row in con.execute("SHOW TABLES").fetchall())
+    sqlite = path.suffix == ".sqlite"
+    opened = (
+        SnapshotFile(path).connection() if sqlite else duckdb.connect(str(path), read_only=True)
+    )
+    with contextlib.closing(opened) as con:
+        listing = "SELECT name FROM sqlite_master WHERE type = 'table'" if sqlite else "SHOW TABLES"
+        tables = sorted(row[0] for row in con.execute(listing).fetchall())
         for table in tables:
             rows = con.execute(f'SELECT * FROM "{table}"').fetchall()
+            if sqlite and table == "audiences":
+                rows = [(*row[:3], bool(row[3]), *row[4:]) for row in rows]
             if table == "meta":
                 rows = [
                     (key, json.dumps(without_volatile(json.loads(value)), sort_keys=True))
