@@ -343,6 +343,7 @@
   /** Show the chosen account in the field, and say what the field takes. */
   function showAccount() {
     $("account").value = view.account ? accountLabel(view.account) : "";
+    $("account").title = $("account").value; // the whole label, where the field cuts it
     const count = accounts.list.length;
     $("account-help").textContent =
       count === 0
@@ -404,6 +405,7 @@
   function pickAccount(id) {
     closeMatches();
     $("account").value = accountLabel(id);
+    $("account").title = $("account").value;
     showAlert("");
     if (id === view.account && current) return;
     view.account = id;
