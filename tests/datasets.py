@@ -829,6 +829,7 @@ def snapshot_tables(path: Path) -> dict[str, Any]:
         return {
             "date": rows("SELECT value FROM meta WHERE key = 'date'"),
             "accounts": sorted(r[0] for r in rows("SELECT ad_account_id FROM accounts")),
+            "account_names": dict(rows("SELECT ad_account_id, name FROM accounts")),
             "level1_interests": sorted(
                 r[0] for r in rows("SELECT interest_id FROM level1_interests")
             ),
@@ -854,6 +855,9 @@ def assert_snapshot_tables_match(reference: Reference, tables: dict[str, Any]) -
     assert tables["date"] == [(reference.date.isoformat(),)]
     assert tables["accounts"] == reference.ad_accounts, _differs(
         "accounts table", tables["accounts"], reference.ad_accounts
+    )
+    assert tables["account_names"] == reference.ad_account_names, _differs(
+        "accounts' names", tables["account_names"], reference.ad_account_names
     )
     assert tables["level1_interests"] == reference.level1_interests, _differs(
         "level1_interests table", tables["level1_interests"], reference.level1_interests

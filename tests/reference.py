@@ -174,6 +174,8 @@ class Reference:
     level1_interests: list[str] = field(default_factory=list)
     used_interests: list[str] = field(default_factory=list)
     ad_accounts: list[str] = field(default_factory=list)
+    #: ad_account_id -> its name in the input (what the ad accounts' operations serve)
+    ad_account_names: dict[str, str] = field(default_factory=dict)
     #: (ad_account_id, insight_type) -> n(A), of every account's own audiences; P's (the same for
     #: every account) under the account id "" (the snapshot's audiences table)
     audience_sizes: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -400,6 +402,9 @@ def reference_build(
     read = {table: len(tables[table]) + lines[table] for table in TABLE_ORDER if table in tables}
     used = {table: len(judges[table].used()) for table in TABLE_ORDER if table in tables}
     accounts = sorted(parsed["ad_account_id"] for parsed in judges["ad_accounts"].used().values())
+    account_names = {
+        parsed["ad_account_id"]: parsed["name"] for parsed in judges["ad_accounts"].used().values()
+    }
     users = {parsed["user_id"]: parsed for parsed in judges["users"].used().values()}
     metro_names = {parsed["metro"]: parsed["name"] for parsed in judges["metros"].used().values()}
     pins = {parsed["pin_id"]: parsed for parsed in judges["pins"].used().values()}
@@ -414,6 +419,7 @@ def reference_build(
         level1_interests=level1,
         used_interests=sorted(interests),
         ad_accounts=accounts,
+        ad_account_names=account_names,
         malformed=sorted(malformed),
         min_audience_size=min_audience_size,
     )

@@ -211,3 +211,22 @@ def test_pinterest_client_gets_403_29_for_an_account_outside_its_token(
         AdAccountsApi(api_client).ad_accounts_get("549755813000")
     assert raised.value.status == 403
     assert json.loads(raised.value.body)["code"] == 29
+
+
+def test_pinterest_client_reads_every_name_of_an_engine_built_platform(
+    built_server: RunningServer, built_platform: BuiltPlatform
+) -> None:
+    """The names are the input's: the build carries the ad_accounts table's names into the
+    snapshot, and the list and get serve them (with a '*' token and a token for three)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(built_platform.data / "ad_accounts.parquet").to_pylist()
+    named = sorted(
+        ({"id": str(row["ad_account_id"]), "name": row["name"]} for row in table),
+        key=lambda account: int(account["id"]),
+    )
+    listed, pages = every_account_through_the_pinterest_client(built_server, mint("*"), 2)
+    assert listed == named and pages == 3
+    three = [named[0]["id"], named[2]["id"], named[4]["id"]]
+    listed, _ = every_account_through_the_pinterest_client(built_server, mint(three), 1)
+    assert listed == [named[0], named[2], named[4]]

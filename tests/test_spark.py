@@ -85,6 +85,8 @@ class Published:
     documents: dict[tuple[str, str], bytes]
     category_items: dict[tuple[str, str, str], bytes]
     quarantine: list[tuple[str, str, int | None, str, str]]
+    #: The accounts of the snapshot with their names (what ad_accounts/list serves).
+    accounts: list[Any]
 
 
 TIMESTAMP_TEXT = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d(:?\d\d)?)?$")
@@ -111,7 +113,9 @@ def published(store_dir: Path, report: dict[str, Any] | None, error: str | None)
     documents: dict[tuple[str, str], bytes] = {}
     items: dict[tuple[str, str, str], bytes] = {}
     snapshot = store.latest()
+    accounts = []
     if snapshot is not None:
+        accounts = sorted(snapshot.accounts(), key=lambda record: record.ad_account_id)
         con = snapshot._cursor()
         for account, kind, body in con.execute("SELECT * FROM documents").fetchall():
             documents[(account, kind)] = bytes(body)
@@ -132,7 +136,7 @@ def published(store_dir: Path, report: dict[str, Any] | None, error: str | None)
         for row in store.quarantine_rows()
     )
     quarantine.sort(key=lambda row: (row[0], row[1], row[2] or 0, row[3], row[4]))
-    return Published(report, error, documents, items, quarantine)
+    return Published(report, error, documents, items, quarantine, accounts)
 
 
 def build_with(engine: str, data_dir: Path, store_dir: Path, **options: Any) -> Published:
@@ -157,6 +161,7 @@ def assert_same(duck: Published, spark: Published) -> None:
     for key, body in duck.documents.items():
         assert spark.documents[key] == body, key
     assert spark.category_items == duck.category_items
+    assert spark.accounts == duck.accounts
 
 
 def build_both(data_dir: Path, scratch: Path, **options: Any) -> tuple[Published, Published]:

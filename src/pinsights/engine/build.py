@@ -60,7 +60,13 @@ from pinsights.store import (
     StoreError,
     temporary_name,
 )
-from pinsights.store.snapshot import FORMAT, SUFFIXES, write_snapshot_file
+from pinsights.store.snapshot import (
+    ACCOUNT_DETAILS,
+    FORMAT,
+    SUFFIXES,
+    AccountRecord,
+    write_snapshot_file,
+)
 
 STEPS = (
     "read",
@@ -404,9 +410,8 @@ def _build_date(
     run.count("memberships", facts_rows + run.tables["events"]["used"], member_rows)
     with run.step("counts"):
         catalogue = _catalogue(backend, used, keys.named_levels)
-        accounts = sorted(
-            str(a) for a in backend.to_arrow(used["ad_accounts"]).column("ad_account_id")
-        )
+        account_records = _account_records(backend, used["ad_accounts"])
+        accounts = [record.ad_account_id for record in account_records]
         audiences = [P_KEY, *((a, kind) for a in accounts for kind in ACCOUNT_INSIGHT_TYPES)]
 
         def write_interest_parts(partial: Counts) -> DocumentAssembler:
@@ -490,7 +495,7 @@ def _build_date(
     }
     with run.step("publish"):
         written = store.temporary_path(f"{run.build_id}--{date.isoformat()}{SUFFIXES[FORMAT]}")
-        _write_snapshot(written, documents, accounts, catalogue, report)
+        _write_snapshot(written, documents, account_records, catalogue, report)
         store.publish(written, date=date, build_id=run.build_id, retain=options.retain)
     run.count("publish", len(documents), len(documents))
     report["timings"] = run.timings
@@ -845,17 +850,39 @@ def _catalogue(backend: Backend, used: dict[str, ir.Table], levels: ir.Table) ->
     return catalogue
 
 
+def _account_records(backend: Backend, used: ir.Table) -> list[AccountRecord]:
+    """Every used ad account, sorted by id (each gets its documents), with what the input says
+    of it: its name, and country and currency where the table has such columns."""
+    details = [name for name in ACCOUNT_DETAILS if name in used.columns]
+    rows = backend.to_arrow(used.select("ad_account_id", *details)).to_pylist()
+    records = [
+        AccountRecord(str(row["ad_account_id"]), **{name: row[name] for name in details})
+        for row in rows
+    ]
+    return sorted(records, key=lambda record: record.ad_account_id)
+
+
 def _write_snapshot(
     path: Path,
     documents: list[Document],
-    accounts: list[str],
+    accounts: list[AccountRecord],
     catalogue: Catalogue,
     report: dict[str, Any],
 ) -> None:
     """Write a complete snapshot file; it becomes visible only when the store publishes it."""
     document_rows = sorted(documents, key=lambda d: (d.ad_account_id, d.insight_type))
     tables = {
-        "accounts": columns.table({"ad_account_id": columns.string_column(accounts)}),
+        # each account with what the input says of it, so what the ad accounts' operations list
+        # agrees with these documents (a snapshot without these columns is served with ids alone)
+        "accounts": columns.table(
+            {
+                "ad_account_id": columns.string_column([a.ad_account_id for a in accounts]),
+                **{
+                    detail: pa.array([getattr(a, detail) for a in accounts], pa.string())
+                    for detail in ACCOUNT_DETAILS
+                },
+            }
+        ),
         "level1_interests": columns.table(
             {"interest_id": columns.string_column(sorted(catalogue.categories))}
         ),
