@@ -101,6 +101,18 @@ def definition(as_text: bool) -> dict[str, ir.Expr]:
     expressions["demographic counts"] = rules.suppress_small_cells(
         semantics.demographic_counts(member_values, value_keys)
     )
+    # The exact counts: T and E counted together over the audience members.
+    audience = semantics.audience_members(facts)
+    audience_values = semantics.member_demographics(audience, used["users"], value_keys)
+    expressions["audience members"] = audience
+    expressions["audience sizes"] = semantics.sizes_of_audiences(audience)
+    expressions["audience interest counts"] = rules.suppress_small_cells(
+        semantics.interest_counts_of_audiences(audience, interests_of_users)
+    )
+    expressions["audience member demographics"] = audience_values
+    expressions["audience demographic counts"] = rules.suppress_small_cells(
+        semantics.demographic_counts_of_audiences(audience_values, value_keys)
+    )
     # The DP mode's bounding (engine/dp/bounding.py) runs on every engine too.
     dp_members = bounding.part_memberships(facts)
     dp_interests = bounding.bounded_user_interests(

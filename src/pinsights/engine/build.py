@@ -394,9 +394,11 @@ def _build_date(
         )
         kept = backend.materialize_all(  # independent of each other
             {
+                # Exact counts read T(a) with E(a) marked (one pass for both); the DP parts
+                # are disjoint audiences, one membership row each.
                 "memberships": bounding.part_memberships(facts)
                 if dp
-                else semantics.memberships(facts),
+                else semantics.audience_members(facts),
                 "user_interests": bounding.bounded_user_interests(
                     interests, keys.levels, options.dp.caps
                 )
@@ -762,7 +764,7 @@ def _counts(
         )
         return account, semantics.AUDIENCE_CODES[code]
 
-    size_rows = backend.to_arrow(semantics.audience_sizes(members)).to_pydict()
+    size_rows = backend.to_arrow(semantics.sizes_of_audiences(members)).to_pydict()
     sizes = {
         audience(account_key, code): int(size)
         for account_key, code, size in zip(
@@ -770,7 +772,7 @@ def _counts(
         )
     }
     interest_counts = rules.suppress_small_cells(
-        semantics.interest_counts(members, interests_of_users)
+        semantics.interest_counts_of_audiences(members, interests_of_users)
     )
     interest_rows = backend.to_arrow(
         interest_counts.order_by("account_key", "audience")
@@ -801,7 +803,7 @@ def _counts(
         )
         return backend.to_arrow(
             rules.suppress_small_cells(
-                semantics.demographic_counts(member_values, value_keys)
+                semantics.demographic_counts_of_audiences(member_values, value_keys)
             ).order_by("account_key", "audience")
         )
 
