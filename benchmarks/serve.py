@@ -200,13 +200,14 @@ def prepare_store(directory: Path, users: int) -> tuple[Path, str]:
 
     data, store, marker = directory / "data", directory / "store", directory / "bench.json"
     if not marker.exists() or Store(store).latest() is None:
-        from pinsights.engine.build import BuildOptions, build
+        from pinsights.engine.settings import BuildSettings
+        from pinsights.store.publish import build
         from pinsights.synthetic.generate import generate
 
         shutil.rmtree(directory, ignore_errors=True)
         print(f"building a {users}-user platform in {directory} …", file=sys.stderr)
         summary = generate(data, users=users, accounts=5, days=30, seed=1)
-        build(BuildOptions(data_dir=data, store_dir=store))
+        build(BuildSettings(data_dir=data, store_dir=store))
         marker.write_text(json.dumps({"account": summary.ad_account_ids[0]}))
     return store, json.loads(marker.read_text())["account"]
 

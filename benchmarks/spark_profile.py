@@ -41,7 +41,7 @@ from typing import Any
 
 STARTED = time.time()
 
-from pinsights.engine.build import BuildOptions, build  # noqa: E402
+from pinsights.engine.settings import BuildSettings  # noqa: E402
 from pinsights.engine.spark.class_archive import class_archive  # noqa: E402
 from pinsights.engine.spark.session import (  # noqa: E402
     SparkSettings,
@@ -51,6 +51,7 @@ from pinsights.engine.spark.session import (  # noqa: E402
     start_session,
     stop_session,
 )
+from pinsights.store.publish import build  # noqa: E402
 
 #: JVM thread names (as /proc shows them, 15 characters) by the family they belong to.
 THREAD_FAMILIES = (
@@ -230,7 +231,7 @@ def main() -> None:
     marks: list[tuple[str, float]] = []
     try:
         with tempfile.TemporaryDirectory(prefix="pinsights-profile-store-") as store:
-            options = BuildOptions(data_dir=args.data, store_dir=Path(store), engine="spark")
+            options = BuildSettings(data_dir=args.data, store_dir=Path(store), engine="spark")
             report = build(options, on_step=lambda name: marks.append((name, time.time())))
         finished = time.time()
         pid = jvm_pids()[0]

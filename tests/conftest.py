@@ -417,12 +417,13 @@ class BuiltPlatform:
 @pytest.fixture(scope="session")
 def built_platform(tmp_path_factory: pytest.TempPathFactory) -> BuiltPlatform:
     """A small generated platform built by the real engine (a few seconds): 3k users, 5 accounts."""
-    from pinsights.engine.build import BuildOptions, build
+    from pinsights.engine.settings import BuildSettings
+    from pinsights.store.publish import build
     from pinsights.synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("platform")
     summary = generate(root / "data", users=3000, accounts=5, days=30, seed=3)
-    build(BuildOptions(data_dir=root / "data", store_dir=root / "store"))
+    build(BuildSettings(data_dir=root / "data", store_dir=root / "store"))
     return BuiltPlatform(
         store=root / "store", ad_account_ids=list(summary.ad_account_ids), data=root / "data"
     )

@@ -771,14 +771,16 @@ def run_engine(
     **options: Any,
 ) -> EngineOutcome:
     """Builds with the engine and reads back every document and category list of `accounts`."""
-    from pinsights.engine.build import BuildError, BuildOptions, build
+    from pinsights.engine.build import BuildError
+    from pinsights.engine.settings import BuildSettings
     from pinsights.store import Store
+    from pinsights.store.publish import build
 
     error: Exception | None = None
     report = None
     try:
         report = build(
-            BuildOptions(
+            BuildSettings(
                 data_dir=data_dir,
                 store_dir=store_dir,
                 max_bad_fraction=max_bad_fraction,

@@ -50,8 +50,9 @@ def test_a_build_does_not_import_pandas(tmp_path: Path) -> None:
     script = f"""
 import sys
 from pathlib import Path
-from pinsights.engine.build import BuildOptions, build
-build(BuildOptions(data_dir=Path({str(tmp_path / "data")!r}),
+from pinsights.engine.settings import BuildSettings
+from pinsights.store.publish import build
+build(BuildSettings(data_dir=Path({str(tmp_path / "data")!r}),
                    store_dir=Path({str(tmp_path / "store")!r}), min_audience_size=5))
 print("pandas" in sys.modules)
 """

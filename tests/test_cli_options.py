@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pinsights.engine.build import BuildOptions, build
+from pinsights.engine.settings import BuildSettings
 from pinsights.store import Store
+from pinsights.store.publish import build
 from tests.datasets import snapshot_tables
 from tests.processes import pinsights
 
@@ -41,14 +42,14 @@ def test_thresholds_on_the_command_line_are_the_builds_options(
         "--min-audience-size", "20", "--min-cell-size", "3", "--max-subcategories", "0",
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
-    build(BuildOptions(data_dir=dataset, store_dir=tmp_path / "api", **options))
+    build(BuildSettings(data_dir=dataset, store_dir=tmp_path / "api", **options))
     cli_snapshot, api_snapshot = Store(tmp_path / "cli").latest(), Store(tmp_path / "api").latest()
     assert cli_snapshot is not None and api_snapshot is not None
     assert snapshot_tables(cli_snapshot.path) == snapshot_tables(api_snapshot.path)
     categories = [c for d in _documents(tmp_path / "cli") for c in d["categories"]]
     assert categories and all(c["subcategories"] == [] for c in categories)
 
-    build(BuildOptions(data_dir=dataset, store_dir=tmp_path / "cells", min_audience_size=20))
+    build(BuildSettings(data_dir=dataset, store_dir=tmp_path / "cells", min_audience_size=20))
     cells = [c for d in _documents(tmp_path / "cells") for c in d["categories"]]
     assert any(c["subcategories"] for c in cells), "the default cap shows subcategories"
     smallest = min(

@@ -76,13 +76,14 @@ class Platform:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """Generate 3,000 users and 4 advertisers, build two snapshot dates, serve them."""
-    from pinsights.engine.build import BuildOptions, build
+    from pinsights.engine.settings import BuildSettings
+    from pinsights.store.publish import build
     from pinsights.synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("client-platform")
     summary = generate(root / "data", users=3000, accounts=4, days=7, seed=11)
     for day in (summary.end_date - dt.timedelta(days=1), summary.end_date):
-        build(BuildOptions(data_dir=root / "data", store_dir=root / "store", date=day))
+        build(BuildSettings(data_dir=root / "data", store_dir=root / "store", date=day))
     server = start_server(root / "store")
     yield Platform(server, list(summary.ad_account_ids), mint("*"))
     server.stop()

@@ -141,7 +141,8 @@ def _make_hostile(data: Path) -> None:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """3,000 users and 4 advertisers, built for two days; a marketer's client for 3 accounts."""
-    from pinsights.engine.build import BuildOptions, build
+    from pinsights.engine.settings import BuildSettings
+    from pinsights.store.publish import build
     from pinsights.synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("dashboard")
@@ -150,7 +151,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     store = root / "store"
     newest = summary.end_date
     for day in (newest - dt.timedelta(days=1), newest):
-        build(BuildOptions(data_dir=root / "data", store_dir=store, date=day))
+        build(BuildSettings(data_dir=root / "data", store_dir=store, date=day))
     accounts = list(summary.ad_account_ids)[:3]
     client, secret = ClientRegistry(store).add("marketer", accounts)
     server = start_server(store)

@@ -221,13 +221,14 @@ def test_spark_gives_the_same_dp_documents_byte_for_byte(
 ) -> None:
     """The same release (same secret, date and release number) on Spark: the bounding's hash,
     the counts and so the noise and the documents are the same bytes as DuckDB's."""
-    from pinsights.engine.build import BuildOptions, build
+    from pinsights.engine.settings import BuildSettings
     from pinsights.engine.spark.session import SparkSettings
+    from pinsights.store.publish import build
 
     monkeypatch.setenv("PINSIGHTS_DP_SECRET", SECRET)
     conf = (("spark.sql.shuffle.partitions", "2"), ("spark.default.parallelism", "2"))
     report = build(
-        BuildOptions(
+        BuildSettings(
             data_dir=platform.data,
             store_dir=tmp_path / "spark",
             date=platform.date,

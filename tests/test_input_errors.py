@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pinsights.engine.build import BuildError, BuildOptions, build
+from pinsights.engine.build import BuildError
+from pinsights.engine.settings import BuildSettings
 from pinsights.store import Store
+from pinsights.store.publish import build
 from tests.datasets import account, event, interest, pin, platform, user, write_dataset
 from tests.processes import pinsights
 
@@ -32,7 +34,7 @@ def published(tmp_path: Path) -> tuple[Path, Path, dict]:
     """A dataset (CSV) and a store where it is already published once."""
     data, store = tmp_path / "data", tmp_path / "store"
     write_dataset(_tables(), data, "csv")
-    build(BuildOptions(data_dir=data, store_dir=store, **SMALL))
+    build(BuildSettings(data_dir=data, store_dir=store, **SMALL))
     return data, store, _documents(store)
 
 
@@ -45,7 +47,7 @@ def _documents(store: Path) -> dict:
 
 def _refused(data: Path, store: Path, before: dict) -> str:
     with pytest.raises(BuildError) as refused:
-        build(BuildOptions(data_dir=data, store_dir=store, date=dt.date(2026, 11, 1), **SMALL))
+        build(BuildSettings(data_dir=data, store_dir=store, date=dt.date(2026, 11, 1), **SMALL))
     assert _documents(store) == before, "the previous snapshot is kept"
     assert len(Store(store).snapshots()) == 1, "nothing new published"
     return str(refused.value)

@@ -21,7 +21,8 @@ from openapi_generated.pinterest_client.model.audience_insight_category_array_re
 from openapi_generated.pinterest_client.model.audience_insight_type import AudienceInsightType
 
 from pinsights.contract import DEFINITION_OF_INSIGHT_TYPE
-from pinsights.store import AccountRecord, Store
+from pinsights.store import Store
+from pinsights.store.snapshot import AccountRecord
 from tests.conftest import (
     INSIGHT_TYPES,
     NEW_DATE,

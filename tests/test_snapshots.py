@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from pinsights.engine.build import BuildError, BuildOptions, build
+from pinsights.engine.build import BuildError
+from pinsights.engine.settings import BuildSettings
 from pinsights.store import Store
+from pinsights.store.publish import build
 from pinsights.synthetic.generate import generate
 from tests.datasets import snapshot_tables
 
@@ -45,9 +47,9 @@ def test_rebuilding_the_same_input_gives_byte_identical_documents(
     platform: Path, tmp_path: Path
 ) -> None:
     first, second = Store(tmp_path / "a"), Store(tmp_path / "b")
-    build(BuildOptions(data_dir=platform, store_dir=first.root))
-    build(BuildOptions(data_dir=platform, store_dir=second.root))
-    build(BuildOptions(data_dir=platform, store_dir=second.root))  # and again, replacing itself
+    build(BuildSettings(data_dir=platform, store_dir=first.root))
+    build(BuildSettings(data_dir=platform, store_dir=second.root))
+    build(BuildSettings(data_dir=platform, store_dir=second.root))  # and again, replacing itself
     assert all_tables(first) == all_tables(second)
     assert len(second.snapshots()) == 1, "a rebuild of the same date replaces, not duplicates"
 
@@ -57,7 +59,7 @@ def test_newest_snapshot_is_served_and_older_dates_stay_readable(
 ) -> None:
     store = Store(tmp_path / "store")
     for day in (END - dt.timedelta(days=2), END, END - dt.timedelta(days=1)):
-        build(BuildOptions(data_dir=platform, store_dir=store.root, date=day, window_days=5))
+        build(BuildSettings(data_dir=platform, store_dir=store.root, date=day, window_days=5))
     assert [info.date for info in store.snapshots()] == [
         END,
         END - dt.timedelta(days=1),
@@ -75,7 +77,7 @@ def test_retention_keeps_only_the_newest_dates_and_deletes_the_rest(
     store = Store(tmp_path / "store")
     for offset in range(4):
         day = END - dt.timedelta(days=3 - offset)
-        build(BuildOptions(data_dir=platform, store_dir=store.root, date=day, retain=2))
+        build(BuildSettings(data_dir=platform, store_dir=store.root, date=day, retain=2))
     assert [info.date for info in store.snapshots()] == [END, END - dt.timedelta(days=1)]
     files = sorted(p.name for p in (store.root / "snapshots").iterdir())
     assert len(files) == 2, files
@@ -85,7 +87,7 @@ def test_a_failed_build_publishes_nothing_and_keeps_the_previous_snapshot(
     platform: Path, tmp_path: Path
 ) -> None:
     store = Store(tmp_path / "store")
-    build(BuildOptions(data_dir=platform, store_dir=store.root))
+    build(BuildSettings(data_dir=platform, store_dir=store.root))
     before = all_tables(store)
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -93,7 +95,7 @@ def test_a_failed_build_publishes_nothing_and_keeps_the_previous_snapshot(
         if entry.name != "pins.parquet":
             (broken / entry.name).symlink_to(entry)
     with pytest.raises(BuildError, match="missing table 'pins'"):
-        build(BuildOptions(data_dir=broken, store_dir=store.root))
+        build(BuildSettings(data_dir=broken, store_dir=store.root))
     assert all_tables(store) == before
     failed = [r for r in store.reports() if not r["published"]]
     assert failed and "pins" in failed[-1]["error"]
@@ -102,7 +104,7 @@ def test_a_failed_build_publishes_nothing_and_keeps_the_previous_snapshot(
 def test_a_second_concurrent_build_on_one_store_is_refused(platform: Path, tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     with store.build_lock(), pytest.raises(BuildError, match="another build is running"):
-        build(BuildOptions(data_dir=platform, store_dir=store.root))
+        build(BuildSettings(data_dir=platform, store_dir=store.root))
 
 
 def test_documents_are_exactly_the_compact_json_of_their_content(
@@ -112,7 +114,7 @@ def test_documents_are_exactly_the_compact_json_of_their_content(
     import json
 
     store = Store(tmp_path / "store")
-    build(BuildOptions(data_dir=platform, store_dir=store.root, min_cell_size=5))
+    build(BuildSettings(data_dir=platform, store_dir=store.root, min_cell_size=5))
     snapshot = store.latest()
     assert snapshot is not None
     bodies = [row[0] for row in snapshot._cursor().execute("SELECT body FROM documents").fetchall()]

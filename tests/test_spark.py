@@ -33,8 +33,9 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 
-from pinsights.engine.build import BuildError, BuildOptions, build
+from pinsights.engine.build import BuildError
 from pinsights.engine.memory import default_memory_limit, memory_bytes
+from pinsights.engine.settings import BuildSettings
 from pinsights.engine.spark.class_archive import class_archive
 from pinsights.engine.spark.session import (
     SparkSettings,
@@ -45,6 +46,7 @@ from pinsights.engine.spark.session import (
     start_session,
 )
 from pinsights.store import Store
+from pinsights.store.publish import build
 from tests.datasets import (
     FORMATS,
     Platform,
@@ -148,7 +150,7 @@ def build_with(engine: str, data_dir: Path, store_dir: Path, **options: Any) -> 
     report, error = None, None
     try:
         report = build(
-            BuildOptions(data_dir=data_dir, store_dir=store_dir, engine=engine, **options)
+            BuildSettings(data_dir=data_dir, store_dir=store_dir, engine=engine, **options)
         )
     except BuildError as failure:
         error = str(failure)
@@ -327,7 +329,7 @@ def test_a_missing_column_is_named_on_spark_too(spark_session: Any, tmp_path: Pa
         data_dir = tmp_path / fmt
         write_dataset(tables, data_dir, fmt, omit_column=("users", "gender"))
         with pytest.raises(BuildError, match=r"table 'users' is missing column\(s\) gender"):
-            build(BuildOptions(data_dir=data_dir, store_dir=tmp_path / "s", engine="spark"))
+            build(BuildSettings(data_dir=data_dir, store_dir=tmp_path / "s", engine="spark"))
 
 
 def test_a_date_whose_window_holds_no_event_is_refused_on_spark_too(
@@ -793,7 +795,7 @@ def test_a_damaged_compressed_file_behind_a_url_is_named(
         zst.write_bytes(intact_zst)
         damage[0].write_bytes(damage[1])
         with pytest.raises(BuildError) as failed:
-            build(BuildOptions(data_dir=data_path(url), store_dir=tmp_path / "s",
+            build(BuildSettings(data_dir=data_path(url), store_dir=tmp_path / "s",
                                engine="spark"))  # fmt: skip
         message = str(failed.value)
         assert message.startswith(f"cannot read {url}/{says}"), message
@@ -819,7 +821,7 @@ def test_an_unusable_url_says_what_is_wrong_in_one_line(spark_session: Any, tmp_
          ExitStatus.FAILED),
     ):  # fmt: skip
         with pytest.raises(BuildError) as failed:
-            build(BuildOptions(data_dir=data_path(url), store_dir=tmp_path / "s",
+            build(BuildSettings(data_dir=data_path(url), store_dir=tmp_path / "s",
                                engine="spark"))  # fmt: skip
         explained = explain(failed.value)
         assert explained is not None, failed.value

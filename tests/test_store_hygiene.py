@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from pinsights.engine.build import BuildError, BuildOptions, build
+from pinsights.engine.build import BuildError
+from pinsights.engine.settings import BuildSettings
 from pinsights.server.clients import ClientRegistry
 from pinsights.store import PUBLISH_STEPS, NotRetainedError, Store, StoreLockedError
+from pinsights.store.publish import build
 from pinsights.synthetic.generate import generate
 from tests.processes import paused_build, pinsights
 
@@ -68,15 +70,15 @@ def test_backfill_newest_first_and_oldest_first_give_the_same_store(
 ) -> None:
     newest_first, oldest_first, one_run = tmp_path / "newest", tmp_path / "oldest", tmp_path / "run"
     for offset in (0, 1, 2):
-        build(BuildOptions(data_dir=data, store_dir=newest_first, date=day(offset), retain=3))
+        build(BuildSettings(data_dir=data, store_dir=newest_first, date=day(offset), retain=3))
     with pytest.raises(BuildError, match="would not be kept") as refused:
-        build(BuildOptions(data_dir=data, store_dir=newest_first, date=day(3), retain=3))
+        build(BuildSettings(data_dir=data, store_dir=newest_first, date=day(3), retain=3))
     assert isinstance(refused.value.__cause__, NotRetainedError)
     assert "--retain 4" in str(refused.value)
     for offset in (3, 2, 1, 0):
-        build(BuildOptions(data_dir=data, store_dir=oldest_first, date=day(offset), retain=3))
+        build(BuildSettings(data_dir=data, store_dir=oldest_first, date=day(offset), retain=3))
     report = build(
-        BuildOptions(data_dir=data, store_dir=one_run, dates=(day(2), day(0), day(1)), retain=3)
+        BuildSettings(data_dir=data, store_dir=one_run, dates=(day(2), day(0), day(1)), retain=3)
     )
     assert report["dates"] == [day(2).isoformat(), day(1).isoformat(), day(0).isoformat()]
     assert all(
@@ -137,9 +139,9 @@ def test_a_date_outside_retention_is_refused_before_any_work_and_says_how_to_kee
 def test_the_default_date_is_checked_against_retention_too(data: Path, tmp_path: Path) -> None:
     """Without --date the date is known only once the events are read; still nothing published."""
     store = tmp_path / "store"
-    build(BuildOptions(data_dir=data, store_dir=store, dates=(day(-2), day(-1)), retain=2))
+    build(BuildSettings(data_dir=data, store_dir=store, dates=(day(-2), day(-1)), retain=2))
     with pytest.raises(BuildError, match=f"{END} would not be kept"):
-        build(BuildOptions(data_dir=data, store_dir=store, retain=2))
+        build(BuildSettings(data_dir=data, store_dir=store, retain=2))
     assert dates_of(store) == [day(-2), day(-1)]
     failed = [r for r in Store(store).reports() if not r["published"]]
     assert failed and "would not be kept" in failed[-1]["error"]
@@ -153,7 +155,7 @@ def test_a_build_killed_at_each_step_of_publishing_leaves_a_store_the_next_build
     data: Path, tmp_path: Path, step: str
 ) -> None:
     store = tmp_path / "store"
-    build(BuildOptions(data_dir=data, store_dir=store, date=day(1)))
+    build(BuildSettings(data_dir=data, store_dir=store, date=day(1)))
     before = served(store)
 
     # Rebuild the same date, so that each step leaves a different leftover behind: the temporary
@@ -214,7 +216,7 @@ def test_two_build_processes_on_one_store_one_fails_clearly_and_the_store_stays_
     assert dates_of(store) == [day(0)]
     assert check(store)[1]["ok"]
     with Store(store).build_lock(), pytest.raises(BuildError) as raised:  # in-process too
-        build(BuildOptions(data_dir=data, store_dir=store))
+        build(BuildSettings(data_dir=data, store_dir=store))
     assert isinstance(raised.value.__cause__, StoreLockedError)
 
 
@@ -234,7 +236,7 @@ def test_clients_add_during_a_build_is_kept(data: Path, tmp_path: Path) -> None:
         assert added.returncode == 0, added.stderr
         status, _, stderr = running.resume()
     assert status == 0, stderr
-    build(BuildOptions(data_dir=data, store_dir=store, date=day(1)))
+    build(BuildSettings(data_dir=data, store_dir=store, date=day(1)))
     assert in_flight.exists(), "a build removed another writer's temporary file"
     client_id = json.loads(added.stdout)["client_id"]
     assert [c.client_id for c in ClientRegistry(store).clients()] == [client_id]
@@ -247,7 +249,7 @@ def test_clients_add_during_a_build_is_kept(data: Path, tmp_path: Path) -> None:
 
 def test_store_check_repairs_damage_and_says_what_it_repaired(data: Path, tmp_path: Path) -> None:
     store = tmp_path / "store"
-    build(BuildOptions(data_dir=data, store_dir=store, dates=(day(2), day(1), day(0))))
+    build(BuildSettings(data_dir=data, store_dir=store, dates=(day(2), day(1), day(0))))
     infos = Store(store).snapshots()
     newest, middle = (store / infos[0].file), (store / infos[1].file)
     middle.write_bytes(b"not a database")

@@ -18,8 +18,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pinsights.cli.literal import cell
-from pinsights.engine.build import STEPS
-from pinsights.store import QuarantinedRow
+from pinsights.engine.steps import STEPS
+from pinsights.store.quarantine import QuarantinedRow
 
 stderr = Console(stderr=True)
 

@@ -16,7 +16,7 @@ from pinsights.cli.literal import json_text, literal
 from pinsights.cli.options import STORE_OPTION, calendar_date
 
 if TYPE_CHECKING:
-    from pinsights.engine.spark.session import SparkSettings
+    from pinsights.engine.settings import BuildSettings
 
 
 def generate_command(
@@ -82,7 +82,7 @@ def _data_path(text: str | Path) -> Path:
 
 
 def _engine(name: str) -> str:
-    from pinsights.engine.build import ENGINES
+    from pinsights.engine.settings import ENGINES
 
     if name not in ENGINES:
         raise typer.BadParameter(f"{name!r} is not one of {', '.join(ENGINES)}")
@@ -90,7 +90,7 @@ def _engine(name: str) -> str:
 
 
 def _memory_limit(text: str | None) -> str | None:
-    from pinsights.engine.memory import MIN_MEMORY_LIMIT, memory_bytes
+    from pinsights.engine.memory import MIN_MEMORY_LIMIT, TOO_SMALL, memory_bytes
 
     size = None if text is None else memory_bytes(text)
     if text is not None and size is None:
@@ -98,28 +98,24 @@ def _memory_limit(text: str | None) -> str | None:
             f"{text!r} is not a size: write e.g. 8GB, 7.5GiB, 512MB, 50% or a number of bytes"
         )
     if size is not None and size < MIN_MEMORY_LIMIT:
-        raise typer.BadParameter(
-            f"{text!r} is too small: a build needs at least {MIN_MEMORY_LIMIT // 10**6}MB"
-            " (DuckDB's buffers get half of it)"
-        )
+        raise typer.BadParameter(f"{text!r} {TOO_SMALL}")
     return text
 
 
-def _spark_memory_limit(spark: SparkSettings, memory_limit: str | None) -> None:
+def _spark_memory_limit(settings: BuildSettings) -> None:
     """--memory-limit with --engine spark: too small for Spark's driver is a bad command line
     (exit 2; in PINSIGHTS_MEMORY_LIMIT the build fails, exit 1); on a cluster it bounds only
     this machine's process, the driver, which is said (docs/spark.md)."""
-    import os
-
     from pinsights.engine.spark.session import check_memory_limit
 
+    spark, memory_limit = settings.spark, settings.memory_limit
     conf = dict(spark.conf)
     if memory_limit is not None and "spark.driver.memory" not in conf:
         try:
             check_memory_limit(memory_limit)
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--memory-limit") from None
-    given = memory_limit or os.environ.get("PINSIGHTS_MEMORY_LIMIT")
+    given = settings.memory_limit_given
     if given and not spark.resolved_master().startswith("local"):
         typer.echo(
             f"pinsights: warning: the memory limit {given} bounds this machine's build process"
@@ -223,17 +219,15 @@ def build(
 ) -> None:
     """Compute every insight document for a date (or several) and publish each atomically."""
     from pinsights.cli.build_screens import build_progress, print_build_summary, stderr
-    from pinsights.engine.build import BuildOptions
-    from pinsights.engine.build import build as run_build
+    from pinsights.engine.settings import BuildSettings
     from pinsights.engine.spark.session import SparkSettings, parse_conf
+    from pinsights.store.publish import build as run_build
 
     try:
         spark = SparkSettings(spark_master, parse_conf(spark_conf), verbose)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--spark-conf") from None
-    if engine == "spark":
-        _spark_memory_limit(spark, memory_limit)
-    options = BuildOptions(
+    settings = BuildSettings(
         data_dir=data,
         store_dir=store,
         dates=tuple(date or []) + tuple(_date_range(dates)),
@@ -249,8 +243,10 @@ def build(
         allow_empty=allow_empty,
         privacy_mode=privacy,
     )
+    if engine == "spark":
+        _spark_memory_limit(settings)
     with build_progress(stderr.is_terminal) as on_step:
-        report = run_build(options, on_step=on_step)
+        report = run_build(settings, on_step=on_step)
     if as_json:
         typer.echo(json_text(report, indent=2))
     else:
@@ -265,7 +261,8 @@ def quarantine(
 ) -> None:
     """Show the rows the last build quarantined: a summary per table and rule, and examples."""
     from pinsights.cli.build_screens import print_quarantine, quarantine_summary
-    from pinsights.store import QUARANTINE, Store, StoreError
+    from pinsights.store import Store, StoreError
+    from pinsights.store.quarantine import QUARANTINE
 
     if not store.is_dir():
         raise StoreError(f"no store at {store}: build one with `pinsights build --store {store}`")

@@ -34,7 +34,8 @@ class DemoPlatform:
 def prepare(directory: Path, *, fresh: bool = False, progress: bool = False) -> DemoPlatform:
     """Generate and build the demo platform under ``directory`` unless it is already there."""
     from pinsights.cli.build_screens import build_progress
-    from pinsights.engine.build import BuildOptions, build
+    from pinsights.engine.settings import BuildSettings
+    from pinsights.store.publish import build
     from pinsights.synthetic.generate import generate
 
     data_dir, store_dir = directory / "data", directory / "store"
@@ -56,7 +57,7 @@ def prepare(directory: Path, *, fresh: bool = False, progress: bool = False) -> 
         progress=progress,
     )
     with build_progress(progress) as on_step:
-        build(BuildOptions(data_dir=data_dir, store_dir=store_dir), on_step=on_step)
+        build(BuildSettings(data_dir=data_dir, store_dir=store_dir), on_step=on_step)
     accounts = list(summary.ad_account_ids)
     marker.write_text(json.dumps({"ad_account_ids": accounts}) + "\n")
     return DemoPlatform(store_dir=store_dir, ad_account_ids=accounts, built=True)

@@ -134,6 +134,10 @@ EVENTS = Table(
     ),
 )
 
+#: What the input may say of an ad account beside its id (``name``, and ``country`` and
+#: ``currency`` where the table has such columns): carried into each snapshot's accounts table.
+ACCOUNT_DETAILS = ("name", "country", "currency")
+
 #: Columns every engine's reader adds to a raw table (see pinsights.data.sources), never part of
 #: a row's values: the file a row came from; for lines that cannot be read as a row, a flag (every
 #: contract column is null then), the raw text (also of every JSON line, null for CSV and Parquet

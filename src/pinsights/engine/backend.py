@@ -10,17 +10,19 @@ module that implements it: :mod:`pinsights.engine.duckdb` (the default, in-proce
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Protocol
 
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from pinsights.data.sources import DataPath, InputError, TableSource
+from pinsights.data.sources import DataPath, TableSource
 
 
 class BackendError(Exception):
-    """The engine cannot run here or failed on the input; the message says what to do."""
+    """The engine cannot run here or failed on the input; the message says what to do.
+
+    Each backend turns its engine's failures it can explain into this error (a file it cannot
+    read, too little memory), so the build handles every engine's failures alike."""
 
 
 class Backend(Protocol):
@@ -49,12 +51,6 @@ class Backend(Protocol):
     def rows(self, table: ir.Table) -> int:
         """How many rows ``table`` has (known without a query for a result just materialised,
         where the engine counted it while keeping it)."""
-        ...
-
-    def export_quarantine(self, expr: ir.Table, path: Path) -> None: ...
-
-    def damaged_file(self, sources: list[TableSource], error: Exception) -> InputError | None:
-        """When ``error`` comes from an input file that cannot be read, an error naming it."""
         ...
 
     def close(self) -> None: ...

@@ -4,6 +4,7 @@
 process, not just an engine's buffers: DuckDB's buffer pool gets the limit less what the
 interpreter, Arrow results, documents and the snapshot being written need (:func:`buffer_pool_bytes`);
 Spark's driver heap is derived from the same share (:mod:`pinsights.engine.spark.session`).
+Nothing here reads the environment: :class:`pinsights.engine.settings.BuildSettings` does, once.
 """
 
 from __future__ import annotations
@@ -55,12 +56,12 @@ OUTSIDE_MAX = 2**30
 #: which builds a million events (spilling); under 16 MB DuckDB fails on a few thousand. The
 #: interpreter alone takes some 200 MiB, so a limit this small cannot be kept anyway.
 MIN_MEMORY_LIMIT = 64 * 10**6
-
-
-def memory_limit_in_effect(memory_limit: str | None) -> str:
-    """The limit a DuckDB build runs under: the option, else PINSIGHTS_MEMORY_LIMIT, else half
-    of the machine."""
-    return memory_limit or os.environ.get("PINSIGHTS_MEMORY_LIMIT") or default_memory_limit()
+#: What is said of a limit under MIN_MEMORY_LIMIT, after the limit as written (by the command line
+#: for --memory-limit, by the DuckDB engine for PINSIGHTS_MEMORY_LIMIT).
+TOO_SMALL = (
+    f"is too small: a build needs at least {MIN_MEMORY_LIMIT // 10**6}MB"
+    " (DuckDB's buffers get half of it)"
+)
 
 
 def buffer_pool_bytes(limit: int) -> int:

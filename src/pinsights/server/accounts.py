@@ -22,7 +22,7 @@ import re
 
 from pinsights.contract import AD_ACCOUNT_ID_MAX_LENGTH
 from pinsights.server.errors import InvalidParameter
-from pinsights.store import AccountRecord
+from pinsights.store.snapshot import AccountRecord
 
 #: ``AdAccount.name``'s maxLength in the contract (in characters); longer names are cut to it.
 NAME_MAX_LENGTH = 256

@@ -34,8 +34,8 @@ from anyio import to_thread
 from pinsights.contract import DEFINITION_OF_INSIGHT_TYPE, AudienceInsightType
 from pinsights.server.accounts import account_json, account_order, page_body
 from pinsights.server.errors import AccountForbidden, ApiError, NotFound
-from pinsights.store import MANIFEST, Snapshot, Store
-from pinsights.store.snapshot import FORMAT, SnapshotFileGone
+from pinsights.store import MANIFEST, Store
+from pinsights.store.snapshot import FORMAT, Snapshot, SnapshotFileGone
 
 T = TypeVar("T")
 #: A snapshot file vanishing under us can only happen once per publish; more means something else.

@@ -27,6 +27,9 @@ but before unlinking what it superseded); the next build removes it and says so 
 Inside a snapshot file the documents are stored as the exact JSON bytes served, so a request is a
 keyed lookup, never a recomputation or a scan (store/snapshot.py says why the file is SQLite). The PINTEREST_TOTAL_AUDIENCE document is the same for every account and
 is stored once, under the empty account id.
+
+Each file format has its own module: :mod:`.snapshot` (a snapshot file: schema, writer, reader) and
+:mod:`.quarantine`; :mod:`.publish` runs a build into a store, :mod:`.check` repairs one.
 """
 
 from __future__ import annotations
@@ -45,9 +48,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from pinsights.engine.documents import SHARED_ACCOUNT as SHARED_ACCOUNT
+from pinsights.engine.steps.publish import PublishError
+from pinsights.store.quarantine import QUARANTINE, QuarantinedRow, read_quarantine
 from pinsights.store.snapshot import EMPTY_ITEMS as EMPTY_ITEMS
 from pinsights.store.snapshot import (
     FORMAT,
@@ -62,7 +65,6 @@ from pinsights.store.snapshot import AccountRecord as AccountRecord
 
 MANIFEST = "manifest.json"
 SNAPSHOT_DIR = "snapshots"
-QUARANTINE = "quarantine.duckdb"
 REPORT_DIR = "reports"
 BUILD_LOCK = ".build.lock"
 TMP_PREFIX = ".tmp-"
@@ -78,14 +80,7 @@ PUBLISH_STEPS = ("before-rename", "after-rename", "after-manifest")
 MANIFEST_FORMAT = 2
 
 
-QUARANTINE_SCHEMA = """
-CREATE TABLE quarantine (
-    "table" VARCHAR NOT NULL, source_file VARCHAR NOT NULL, line BIGINT, rule VARCHAR NOT NULL,
-    row VARCHAR NOT NULL);
-"""
-
-
-class StoreError(Exception):
+class StoreError(PublishError):
     """A store that cannot be used as asked (not a directory, unreadable manifest, …)."""
 
 
@@ -154,21 +149,6 @@ class SnapshotInfo:
             published_at=data["published_at"],
             format=int(data.get("format", LEGACY_FORMAT)),
         )
-
-
-@dataclass(frozen=True)
-class QuarantinedRow:
-    """A row that broke a rule of the input contract, kept whole with where it came from."""
-
-    table: str
-    source_file: str
-    rule: str
-    #: The row's values; None for a ``malformed`` line, which has only its text.
-    row: dict[str, Any] | None
-    #: The line number of a ``malformed`` line in its file (1-based, a CSV header is line 1).
-    line: int | None = None
-    #: As stored: the raw line (malformed lines, JSON Lines rows) or the row as a JSON object.
-    text: str = ""
 
 
 def open_snapshot(info: SnapshotInfo, path: Path) -> Snapshot:
@@ -267,20 +247,7 @@ class Store:
 
     def quarantine_rows(self, limit: int | None = None) -> list[QuarantinedRow]:
         """Quarantined rows of the most recent build, in input order per table."""
-        path = self.root / QUARANTINE
-        if not path.exists():
-            return []
-        with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
-            columns = {c[0] for c in con.execute("DESCRIBE quarantine").fetchall()}
-            line = "line" if "line" in columns else "NULL"  # written before lines were kept
-            sql = f'SELECT "table", source_file, rule, row, {line} FROM quarantine'
-            if limit is not None:
-                sql += f" LIMIT {int(limit)}"
-            rows = con.execute(sql).fetchall()
-        return [
-            QuarantinedRow(t, f, r, None if r == "malformed" else json.loads(text), n, text)
-            for t, f, r, text, n in rows
-        ]
+        return read_quarantine(self.root / QUARANTINE, limit)
 
     def reports(self) -> list[dict[str, Any]]:
         """Build reports, oldest first."""

@@ -28,10 +28,9 @@ from typing import Any
 
 import duckdb
 
+from pinsights.engine.documents import SHARED_ACCOUNT
+from pinsights.engine.semantics import PINTEREST_TOTAL_AUDIENCE
 from pinsights.store import (
-    PINTEREST_TOTAL_AUDIENCE,
-    QUARANTINE,
-    SHARED_ACCOUNT,
     SNAPSHOT_DIR,
     TMP_PREFIX,
     SnapshotInfo,
@@ -39,6 +38,7 @@ from pinsights.store import (
     StoreError,
     StoreLockedError,
 )
+from pinsights.store.quarantine import QUARANTINE
 from pinsights.store.snapshot import (
     FORMAT,
     LEGACY_FORMAT,

@@ -29,10 +29,11 @@ leaves a temporary that the next build removes.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +41,9 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from pinsights.engine.documents import SHARED_ACCOUNT
+from pinsights.data.tables import ACCOUNT_DETAILS
+from pinsights.engine import arrow_columns as columns
+from pinsights.engine.documents import SHARED_ACCOUNT, Document
 
 if TYPE_CHECKING:
     from pinsights.store import SnapshotInfo
@@ -52,10 +55,6 @@ LEGACY_FORMAT = 1
 #: File name suffix of each format's snapshot files.
 SUFFIXES = {LEGACY_FORMAT: ".duckdb", FORMAT: ".sqlite"}
 PINTEREST_TOTAL_AUDIENCE = "PINTEREST_TOTAL_AUDIENCE"
-#: What the accounts table may say of an account beside its id (the optional columns of the input's
-#: ad_accounts table, carried into the snapshot). A snapshot written before they were carried has
-#: none of them: its accounts are served with their ids alone.
-ACCOUNT_DETAILS = ("name", "country", "currency")
 #: The body of the deprecated category operation for a known category the audience leaves out.
 EMPTY_ITEMS = b'{"items":[]}'
 #: "pins": marks an SQLite file as a pinsights snapshot (``PRAGMA application_id``).
@@ -510,3 +509,76 @@ class LegacySnapshot(Snapshot):
             .fetchall()
         )
         return [row[0] for row in rows]
+
+
+# --- the writer of a build ---------------------------------------------------------------------
+
+
+def write_snapshot(
+    path: Path,
+    documents: Sequence[Document],
+    accounts: Sequence[Mapping[str, str | None]],
+    categories: Iterable[str],
+    report: dict[str, Any],
+) -> None:
+    """Write a complete snapshot file; it becomes visible only when the store publishes it."""
+    document_rows = sorted(documents, key=lambda d: (d.ad_account_id, d.insight_type))
+    tables = {
+        # each account with what the input says of it, so what the ad accounts' operations list
+        # agrees with these documents (a snapshot without these columns is served with ids alone)
+        "accounts": columns.table(
+            {
+                "ad_account_id": columns.string_column([str(a["ad_account_id"]) for a in accounts]),
+                **{
+                    detail: pa.array([a.get(detail) for a in accounts], pa.string())
+                    for detail in ACCOUNT_DETAILS
+                },
+            }
+        ),
+        "level1_interests": columns.table(
+            {"interest_id": columns.string_column(sorted(categories))}
+        ),
+        "audiences": columns.table(
+            {
+                "ad_account_id": columns.string_column([d.ad_account_id for d in document_rows]),
+                "insight_type": columns.string_column([d.insight_type for d in document_rows]),
+                "size": columns.int64_column([d.size for d in document_rows]),
+                "qualifies": columns.bool_column([d.reportable for d in document_rows]),
+            }
+        ),
+        "documents": columns.table(
+            {
+                "ad_account_id": columns.string_column([d.ad_account_id for d in document_rows]),
+                "insight_type": columns.string_column([d.insight_type for d in document_rows]),
+                "body": columns.binary_column([d.body for d in document_rows]),
+            }
+        ),
+        "category_items": _category_items_table(document_rows),
+        "meta": columns.table(
+            {
+                "key": columns.string_column(["date", "build_id", "report"]),
+                "value": columns.string_column(
+                    [report["date"], report["build_id"], json.dumps(report, sort_keys=True)]
+                ),
+            }
+        ),
+    }
+    write_snapshot_file(path, tables)
+
+
+def _category_items_table(documents: list[Document]) -> pa.Table:
+    accounts, kinds, categories, bodies = [], [], [], []
+    for document in documents:
+        for category_id, body in sorted(document.category_items.items()):
+            accounts.append(document.ad_account_id)
+            kinds.append(document.insight_type)
+            categories.append(category_id)
+            bodies.append(body)
+    return columns.table(
+        {
+            "ad_account_id": columns.string_column(accounts),
+            "insight_type": columns.string_column(kinds),
+            "category_id": columns.string_column(categories),
+            "body": columns.binary_column(bodies),
+        }
+    )

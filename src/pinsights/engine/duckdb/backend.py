@@ -1,12 +1,16 @@
 """In-process DuckDB: the default engine. Its backend runs the portable expressions and keeps
 intermediate results as tables of an in-memory database, spilling to the store's disk beyond the
 memory limit; its reader (:mod:`pinsights.engine.duckdb.reader`) turns files into raw views.
+
+DuckDB's errors are the backend's to explain (:class:`~pinsights.engine.backend.BackendError`),
+as the Spark engine explains Spark's: the build never sees a ``duckdb.Error`` it could explain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -14,9 +18,10 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from pinsights.data.sources import DataPath, InputError, TableSource, discover
+from pinsights.data.sources import DataPath, TableSource, discover
+from pinsights.engine.backend import BackendError
 from pinsights.engine.duckdb.reader import find_damaged, register_raw_view
-from pinsights.engine.memory import MIN_MEMORY_LIMIT, buffer_pool_bytes, memory_bytes
+from pinsights.engine.memory import MIN_MEMORY_LIMIT, TOO_SMALL, buffer_pool_bytes, memory_bytes
 
 
 class DuckDBBackend:
@@ -31,6 +36,8 @@ class DuckDBBackend:
         memory_limit: str | None = None,
         temp_directory: Path | None = None,
     ) -> None:
+        self.memory_limit = memory_limit
+        self._sources: list[TableSource] = []  # every table read, to name a damaged file
         self.ibis = ibis.duckdb.connect()
         self.con: duckdb.DuckDBPyConnection = self.ibis.con
         # Instants are compared as naive UTC timestamps; the session time zone makes casts agree.
@@ -50,11 +57,7 @@ class DuckDBBackend:
             # The limit bounds the whole process: DuckDB's buffers get what the rest leaves.
             limit = self._limit_bytes(memory_limit)
             if limit < MIN_MEMORY_LIMIT:
-                raise ValueError(
-                    f"memory limit {memory_limit!r} is too small: a build needs at least"
-                    f" {MIN_MEMORY_LIMIT // 10**6}MB (DuckDB's buffers get half of it);"
-                    " raise --memory-limit"
-                )
+                raise ValueError(f"memory limit {memory_limit!r} {TOO_SMALL}; raise --memory-limit")
             pool = buffer_pool_bytes(limit)
             self.con.execute(f"SET memory_limit = '{pool}B'")
         if temp_directory is not None:
@@ -63,8 +66,8 @@ class DuckDBBackend:
             self.con.execute(f"SET temp_directory = '{_sql_text(str(temp_directory))}'")
         # The counts group by small integer keys (account, audience, interest or demographic
         # value) whose ranges DuckDB knows from statistics: with up to 2^24 slots (DuckDB's
-        # default stops at 2^12) it counts them in a perfect hash table, twice as fast as a
-        # general one at 20M events; a wider key falls back to the general table.
+        # default stops at 2^12) it counts them in a perfect hash table, much faster than a
+        # general one; a wider key falls back to the general table.
         self.con.execute("SET perfect_ht_threshold = 24")
 
     def _limit_bytes(self, limit: str) -> int:
@@ -80,7 +83,9 @@ class DuckDBBackend:
         return discover(data_dir)
 
     def raw_table(self, source: TableSource) -> ir.Table:
-        register_raw_view(self.con, source)
+        with self._errors(name_files=False):
+            register_raw_view(self.con, source)
+        self._sources.append(source)
         return self.ibis.table(source.view)
 
     def materialize(self, name: str, expr: ir.Table) -> ir.Table:
@@ -99,6 +104,11 @@ class DuckDBBackend:
             f'CREATE OR REPLACE TABLE "{name}" AS {self.ibis.compile(expr)}'
             for name, expr in exprs.items()
         ]
+        with self._errors():
+            self._execute_all(statements)
+        return {name: self.ibis.table(name) for name in exprs}
+
+    def _execute_all(self, statements: list[str]) -> None:
         if len(statements) == 1:
             self.con.execute(statements[0])
         else:
@@ -114,7 +124,6 @@ class DuckDBBackend:
                 finally:
                     for cursor in cursors:
                         cursor.close()
-        return {name: self.ibis.table(name) for name in exprs}
 
     def release(self, *names: str) -> None:
         for name in names:
@@ -122,34 +131,43 @@ class DuckDBBackend:
 
     def to_arrow(self, expr: ir.Expr) -> pa.Table:
         # Straight from DuckDB's result to Arrow: Ibis' own to_pyarrow adds a schema round trip.
-        return self.con.sql(self.ibis.compile(expr)).to_arrow_table()
+        with self._errors():
+            return self.con.sql(self.ibis.compile(expr)).to_arrow_table()
 
     def scalar(self, expr: ir.Scalar) -> object:
         # fetchall, not fetchone: DuckDB 2 keeps a half-read result open and refuses the next query.
-        rows = self.con.execute(self.ibis.compile(expr)).fetchall()
+        with self._errors():
+            rows = self.con.execute(self.ibis.compile(expr)).fetchall()
         return rows[0][0] if rows else None
 
     def rows(self, table: ir.Table) -> int:
         rows = self.scalar(table.count())
         return rows if isinstance(rows, int) else 0
 
-    def export_quarantine(self, expr: ir.Table, path: Path) -> None:
-        """Write the quarantined rows to a new DuckDB file at ``path`` (the store publishes it)."""
-        sql = self.ibis.compile(expr)
-        escaped = str(path).replace("'", "''")
-        self.con.execute(f"ATTACH '{escaped}' AS quarantine_out")
-        try:
-            self.con.execute(f"CREATE TABLE quarantine_out.quarantine AS {sql}")
-        finally:
-            self.con.execute("DETACH quarantine_out")
-
-    def damaged_file(self, sources: list[TableSource], error: Exception) -> InputError | None:
-        if not isinstance(error, duckdb.Error) or out_of_memory(error):
-            return None
-        return find_damaged(self.con, sources)
-
     def close(self) -> None:
         self.ibis.disconnect()
+
+    @contextmanager
+    def _errors(self, *, name_files: bool = True) -> Iterator[None]:
+        """DuckDB's failures as the build's: running out of memory says which limit to raise;
+        an error while reading input names the damaged file (with ``name_files``; the reader
+        names what it finds unreadable itself). Any other error is not the input's fault, and
+        goes on as it is."""
+        try:
+            yield
+        except Exception as error:
+            if out_of_memory(error):
+                raise BackendError(
+                    f"DuckDB ran out of memory under the memory limit {self.memory_limit}: raise"
+                    " --memory-limit (or PINSIGHTS_MEMORY_LIMIT), or lower PINSIGHTS_THREADS (each"
+                    " thread needs its own buffers)"
+                ) from error
+            if not name_files or not isinstance(error, duckdb.Error):
+                raise
+            damaged = find_damaged(self.con, self._sources)
+            if damaged is None:
+                raise
+            raise BackendError(str(damaged)) from error
 
 
 def _sql_text(text: str) -> str:

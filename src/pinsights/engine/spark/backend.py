@@ -19,13 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import ibis
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from pinsights.data.sources import WHAT_TO_DO, DataPath, InputError, TableSource, UrlPath, discover
+from pinsights.data.sources import WHAT_TO_DO, DataPath, TableSource, UrlPath, discover
 from pinsights.engine.backend import BackendError
 from pinsights.engine.spark.class_archive import ClassArchive, class_archive
 from pinsights.engine.spark.session import (
@@ -202,21 +201,6 @@ class SparkBackend:
         with self._spark_errors():
             rows = self.session.sql(self.ibis.compile(expr)).collect()
         return rows[0][0] if rows else None
-
-    def export_quarantine(self, expr: ir.Table, path: Path) -> None:
-        """Bring the quarantined rows to the driver (Arrow) and write them where DuckDB would."""
-        rows = self.to_arrow(expr)
-        con = duckdb.connect(str(path))
-        try:
-            con.register("incoming", rows)
-            con.execute("CREATE TABLE quarantine AS SELECT * FROM incoming")
-            con.unregister("incoming")
-        finally:
-            con.close()
-
-    def damaged_file(self, sources: list[TableSource], error: Exception) -> InputError | None:
-        """Spark's read failures are named where they happen (see :meth:`_spark_errors`)."""
-        return None
 
     def close(self) -> None:
         """Drop what was kept; stop a session this backend started, and remove its log unless an

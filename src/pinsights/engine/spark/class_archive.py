@@ -1,8 +1,8 @@
 """A class-data-sharing archive of the classes a Spark build loads, made by pinsights on this machine.
 
 Spark's JVM loads and verifies tens of thousands of classes from PySpark's jars before and during
-a build's first queries: about 4 of the 9 CPU seconds it takes to start a session and run a first
-job on two cores (BENCHMARKS.md). Java 17 can map classes from an archive instead
+a build's first queries: almost half of the CPU time it takes to start a session and run a first
+job (docs/benchmarks-history.md). Java 17 can map classes from an archive instead
 (application class-data sharing): already parsed and verified, and shared by every JVM that
 starts with the same Java and class path.
 

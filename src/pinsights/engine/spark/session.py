@@ -100,7 +100,7 @@ def defaults(master: str) -> dict[str, str]:
       beyond what Spark needs.
     - A local master binds to loopback only, uses few shuffle partitions (the adaptive
       executor coalesces them further), the parallel garbage collector and shuffled hash joins
-      (measured in BENCHMARKS.md); a cluster keeps Spark's own defaults.
+      (each measured in docs/benchmarks-history.md); a cluster keeps Spark's own defaults.
     """
     settings = {
         **REQUIRED,
@@ -121,20 +121,17 @@ def defaults(master: str) -> dict[str, str]:
                 "spark.sql.shuffle.partitions": str(max(4, 4 * cores)),
                 # spark.driver.memory (the driver is the executor) comes from the memory
                 # limit: see driver_memory.
-                # Throughput collector: G1's concurrent marking and barriers cost a quarter of
-                # the JVM's CPU on two cores (90 vs 118 CPU s at 10M events, BENCHMARKS.md).
-                # C2 compiles a method after 3x the JVM's default calls and loops: fewer
-                # compilations of lukewarm code, which on two cores competes with the tasks
-                # (10M events: wall -3 to -4 s, JVM CPU -5 to -8 s; 2M the same; BENCHMARKS.md).
+                # Throughput collector: G1's concurrent marking and barriers cost CPU the tasks
+                # need on few cores. C2 compiles only hot code (3x the JVM's thresholds): its
+                # compilations of lukewarm code compete with the tasks.
                 "spark.driver.extraJavaOptions": "-XX:+UseParallelGC " + C2_LATER,
                 # Joins of stored results (whose size Spark only learns after the shuffle) build
                 # a hash table per partition instead of sorting both sides, when it is small.
                 "spark.sql.join.preferSortMergeJoin": "false",
                 "spark.sql.adaptive.maxShuffledHashJoinLocalMapThreshold": "256MB",
                 # A partial aggregate's first-level hash map holds 2^20 groups instead of 2^16:
-                # the interest counts' (~450k groups per task at 10M events from 35M joined
-                # rows) then stay in it instead of spilling into the slower second level
-                # (BENCHMARKS.md: 12.9 -> 9.3 task-CPU s for that query).
+                # the interest counts' groups stay in it instead of spilling into the slower
+                # second level.
                 "spark.sql.codegen.aggregate.fastHashMap.capacityBit": "20",
             }
         )
@@ -146,7 +143,7 @@ def defaults(master: str) -> dict[str, str]:
 #: parallel collector (460m was refused here).
 MIN_DRIVER_HEAP = 512 * 2**20
 #: A local driver's heap when no memory limit is given (at most what the default limit allows):
-#: the setting the benchmarks measured (an 8 GiB heap cut GC time but not CPU, BENCHMARKS.md).
+#: the setting the benchmarks measured (a larger heap cut GC time but not CPU).
 DEFAULT_DRIVER_HEAP = 4 * 2**30
 #: What a JVM takes beyond its heap (class metadata, JIT code, thread stacks, direct buffers):
 #: Spark's own allowance for containers, a tenth of the heap and at least 384 MiB.

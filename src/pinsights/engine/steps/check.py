@@ -1,0 +1,223 @@
+"""The check step: read → validate → quarantine (SPEC §2).
+
+Every table is read as a raw table by the engine's reader and judged by the portable rules
+(:mod:`pinsights.data.validate`), each after the tables it references (:mod:`.schedule`). Before
+the events are judged, accounts and interests get dense integer keys and pins are re-keyed with
+them, so the check of each event also looks up its pin's advertiser and interest: the later steps
+join on those keys. Then the rules' counts give each table's read/used/quarantined figures, the
+quarantined rows are handed over to be written, and a table with too many bad rows stops the build.
+
+What it makes (the :class:`Checked` input holds them): the checked tables, the interest levels,
+the keys. The pins (checked and keyed) are freed as soon as the events were judged; the events and
+the users when the last date no longer needs them (:meth:`Checked.free_events`,
+:meth:`Checked.free_users`); the rest with the build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from pinsights.data import validate
+from pinsights.data.sources import DataPath, InputError, TableSource
+from pinsights.data.tables import TABLES, TABLES_BY_NAME, Rule, Table
+from pinsights.engine import semantics
+from pinsights.engine.backend import Backend
+from pinsights.engine.steps import BuildError
+from pinsights.engine.steps.schedule import check_waves
+from pinsights.engine.steps.scope import Scope
+
+#: Levels of the interest hierarchy walked by one query (categories, subcategories and a level
+#: below them: the depth of the usual taxonomies, then one more to see that nothing is deeper).
+WALK_LEVELS = 4
+
+
+@dataclass
+class Keys:
+    """Dense integer keys of accounts and interests, and the tables re-keyed with them."""
+
+    accounts: dict[int, str]
+    interests: dict[int, str]
+    pins: ir.Table
+    levels: ir.Table
+    named_levels: ir.Table  # the hierarchy with interest ids, for names
+
+
+@dataclass
+class Checked:
+    """The checked input: each table's materialised check (rows with their rule), its used rows,
+    the keys, and the scope that owns them."""
+
+    scope: Scope
+    tables: dict[str, ir.Table]  # in contract order
+    keys: Keys
+    used: dict[str, ir.Table] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.used = {name: validate.used_rows(table) for name, table in self.tables.items()}
+
+    def free_pins(self) -> None:
+        """The pins served the events' check; nothing after reads them."""
+        self.scope.free(self.tables["pins"], self.keys.pins)
+
+    def free_events(self) -> None:
+        self.scope.free(self.tables["events"])
+
+    def free_users(self) -> None:
+        self.scope.free(self.tables["users"])
+
+
+def read(
+    backend: Backend, data_dir: DataPath
+) -> tuple[dict[str, TableSource], dict[str, ir.Table]]:
+    """The dataset's tables, found and opened as raw tables by the engine's reader."""
+    try:
+        sources = backend.discover(data_dir)
+        raw = {name: backend.raw_table(source) for name, source in sources.items()}
+    except InputError as error:
+        raise BuildError(str(error)) from error
+    return sources, raw
+
+
+def check_tables(backend: Backend, raw: dict[str, ir.Table]) -> Checked:
+    """Judge every table, each after the tables it references; the checked input.
+
+    Tables that do not depend on each other are judged at the same time (see
+    :func:`~pinsights.engine.steps.schedule.check_waves`).
+    """
+    scope = Scope(backend)
+    checked: dict[str, ir.Table] = {}
+    used_keys: dict[str, ir.Column] = {}
+    keys: Keys | None = None
+    result, levels = _check_interests(scope, raw["interests"], TABLES_BY_NAME["interests"])
+    checked["interests"] = result
+    used_keys["interests"] = validate.used_rows(result)["interest_id"]
+    for wave in check_waves([table for table in TABLES if table.name in raw]):
+        exprs: dict[str, ir.Table] = {}
+        for table in wave:
+            lookups, keep = None, None
+            if table.name == "events":
+                used = {name: validate.used_rows(done) for name, done in checked.items()}
+                keys = _keys(scope, used, levels)
+                lookups, keep = {"pin_id": keys.pins}, semantics.event_columns
+            expr = validate.check_table(
+                raw[table.name], table, used_keys=used_keys, lookups=lookups
+            )
+            exprs[f"checked_{table.name}"] = validate.finish(expr, table, keep=keep)
+        results = scope.materialize_all(exprs)
+        for table in wave:
+            checked[table.name] = results[f"checked_{table.name}"]
+            if table.primary_key is not None:
+                used_keys[table.name] = validate.used_rows(checked[table.name])[table.primary_key]
+    assert keys is not None
+    ordered = {table.name: checked[table.name] for table in TABLES if table.name in checked}
+    return Checked(scope=scope, tables=ordered, keys=keys)
+
+
+def _check_interests(scope: Scope, raw: ir.Table, table: Table) -> tuple[ir.Table, ir.Table]:
+    """Interests reference each other: the hierarchy is judged by walking down from the categories.
+
+    An interest is used when its chain of parents reaches a level-1 interest through used interests;
+    one in a cycle or below a quarantined interest never does and is an ``unknown_reference``.
+    """
+    first = scope.materialize(
+        "checked_interests_first",
+        validate.check_table(raw, table, used_keys={}, skip_references=frozenset({"interests"})),
+    )
+    candidates = validate.used_rows(first)
+    # WALK_LEVELS levels per query, kept with their deepest level: the walk goes on only while
+    # that one is not empty (on Spark each query is a job with its fixed cost).
+    level = semantics.interest_roots(candidates)
+    reached: list[ir.Table] = []
+    while True:
+        batch = [level]
+        for _ in range(WALK_LEVELS - 1):
+            batch.append(semantics.interest_children(candidates, batch[-1]))
+        walked, deepest = f"interest_levels_{len(reached)}", f"interest_frontier_{len(reached)}"
+        kept = scope.materialize_all({walked: batch[0].union(*batch[1:]), deepest: batch[-1]})
+        reached.append(kept[walked])
+        if not scope.backend.rows(kept[deepest]):
+            break
+        level = semantics.interest_children(candidates, kept[deepest])
+    levels = (
+        scope.materialize("interest_levels", reached[0].union(*reached[1:]))
+        if len(reached) > 1
+        else reached[0]
+    )
+    checked = validate.mark_unknown_references(first, ~first.interest_id.isin(levels.interest_id))
+    result = scope.materialize("checked_interests", validate.finish(checked, table))
+    return result, levels
+
+
+def _keys(scope: Scope, used: dict[str, ir.Table], levels: ir.Table) -> Keys:
+    backend = scope.backend
+    dense = scope.materialize_all(
+        {
+            "account_keys": semantics.dense_keys(
+                used["ad_accounts"], "ad_account_id", "account_key"
+            ),
+            "interest_keys": semantics.dense_keys(levels, "interest_id", "interest_key"),
+        }
+    )
+    account_keys, interest_keys = dense["account_keys"], dense["interest_keys"]
+    accounts = backend.to_arrow(account_keys).to_pydict()
+    interests = backend.to_arrow(interest_keys).to_pydict()
+    keyed = scope.materialize_all(
+        {
+            "keyed_pins": semantics.keyed_pins(used["pins"], account_keys, interest_keys),
+            "keyed_levels": semantics.keyed_levels(levels, interest_keys),
+        }
+    )
+    return Keys(
+        accounts=dict(zip(accounts["account_key"], accounts["ad_account_id"], strict=True)),
+        interests=dict(zip(interests["interest_key"], interests["interest_id"], strict=True)),
+        pins=keyed["keyed_pins"],
+        levels=keyed["keyed_levels"],
+        named_levels=levels,
+    )
+
+
+def quarantine(
+    backend: Backend, checked: Checked, max_bad_fraction: float
+) -> tuple[dict[str, dict[str, Any]], pa.Table, list[str]]:
+    """Count rules per table; return each table's figures for the report, the quarantined rows
+    (to be written), and one line per table with too many bad rows (see :func:`too_many_bad`)."""
+    failures: list[str] = []
+    tables: dict[str, dict[str, Any]] = {}
+    # One query for every table's counts: one round trip (on Spark, one job's worth of overhead).
+    per_table = [
+        validate.rule_counts(table_checked).mutate(table=ibis.literal(name))
+        for name, table_checked in checked.tables.items()
+    ]
+    counted = backend.to_arrow(per_table[0].union(*per_table[1:], distinct=False)).to_pylist()
+    for name in checked.tables:
+        rows = [row for row in counted if row["table"] == name]
+        by_rule = {row[validate.RULE]: int(row["rows"]) for row in rows}
+        read = sum(by_rule.values())
+        used = by_rule.pop(None, 0)
+        quarantined = {rule.value: by_rule[rule.value] for rule in Rule if by_rule.get(rule.value)}
+        tables[name] = {"read": read, "used": used, "quarantined": quarantined}
+        bad = read - used
+        if read and bad / read > max_bad_fraction:
+            summary = ", ".join(f"{rule}: {n}" for rule, n in quarantined.items())
+            failures.append(
+                f"{name}: {bad} of {read} rows quarantined ({bad / read:.2%}; {summary})"
+            )
+    parts = [
+        validate.quarantine_rows(table_checked, TABLES_BY_NAME[name])
+        for name, table_checked in checked.tables.items()
+    ]
+    rows = backend.to_arrow(parts[0].union(*parts[1:], distinct=False))
+    return tables, rows, failures
+
+
+def too_many_bad(failures: list[str], max_bad_fraction: float) -> BuildError:
+    return BuildError(
+        f"too many bad rows (more than --max-bad-fraction={max_bad_fraction}):\n  "
+        + "\n  ".join(failures)
+        + "\nnothing was published; see `pinsights quarantine` for the rows"
+    )
