@@ -28,6 +28,7 @@ from typing import Any
 
 import duckdb
 
+from pinsights.contract import AudienceInsightType
 from pinsights.engine.documents import SHARED_ACCOUNT
 from pinsights.engine.semantics import PINTEREST_TOTAL_AUDIENCE
 from pinsights.store import (
@@ -52,7 +53,10 @@ from pinsights.store.snapshot import (
 
 DAMAGED_DIR = "damaged"
 SNAPSHOT_TABLES = tuple(TABLE_KEYS)
-ACCOUNT_TYPES = ("YOUR_TOTAL_AUDIENCE", "YOUR_ENGAGED_AUDIENCE")
+ACCOUNT_TYPES = (
+    AudienceInsightType.YOUR_TOTAL_AUDIENCE.value,
+    AudienceInsightType.YOUR_ENGAGED_AUDIENCE.value,
+)
 
 
 @dataclass

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
+from pinsights.contract import AudienceInsightType
 from pinsights.data.tables import ACCOUNT_DETAILS
 from pinsights.engine import arrow_columns as columns
 from pinsights.engine.documents import SHARED_ACCOUNT, Document
@@ -54,7 +55,7 @@ FORMAT = 2
 LEGACY_FORMAT = 1
 #: File name suffix of each format's snapshot files.
 SUFFIXES = {LEGACY_FORMAT: ".duckdb", FORMAT: ".sqlite"}
-PINTEREST_TOTAL_AUDIENCE = "PINTEREST_TOTAL_AUDIENCE"
+PINTEREST_TOTAL_AUDIENCE = AudienceInsightType.PINTEREST_TOTAL_AUDIENCE.value
 #: The body of the deprecated category operation for a known category the audience leaves out.
 EMPTY_ITEMS = b'{"items":[]}'
 #: "pins": marks an SQLite file as a pinsights snapshot (``PRAGMA application_id``).
