@@ -21,6 +21,14 @@ def test_strings(values: list[str]) -> None:
     assert column.to_pylist() == pa.array(values, pa.string()).to_pylist()
 
 
+@given(st.lists(st.none() | st.text()))
+def test_optional_strings(values: list[str | None]) -> None:
+    column = columns.optional_string_column(values)
+    column.validate(full=True)
+    assert column.to_pylist() == values
+    assert column.null_count == values.count(None)
+
+
 @given(st.lists(st.binary()))
 def test_bytes(values: list[bytes]) -> None:
     column = columns.binary_column(values)

@@ -25,6 +25,19 @@ def string_column(values: Sequence[str]) -> pa.Array:
     return _variable_width(pa.large_string(), [value.encode() for value in values])
 
 
+def optional_string_column(values: Sequence[str | None]) -> pa.Array:
+    """Strings where ``None`` is a null (an account's optional details), without pandas either."""
+    if not _NATIVE_IS_ARROW:
+        return pa.array(values, pa.large_string())
+    present = [value is not None for value in values]
+    column = string_column([value or "" for value in values])
+    if all(present):
+        return column
+    offsets, data = column.buffers()[1:]
+    validity = bool_column(present).buffers()[1]
+    return pa.Array.from_buffers(column.type, len(values), [validity, offsets, data])
+
+
 def binary_column(values: Sequence[bytes]) -> pa.Array:
     return _variable_width(pa.large_binary(), values)
 

@@ -531,7 +531,7 @@ def write_snapshot(
             {
                 "ad_account_id": columns.string_column([str(a["ad_account_id"]) for a in accounts]),
                 **{
-                    detail: pa.array([a.get(detail) for a in accounts], pa.string())
+                    detail: columns.optional_string_column([a.get(detail) for a in accounts])
                     for detail in ACCOUNT_DETAILS
                 },
             }
