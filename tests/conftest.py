@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pytest
+from hypothesis import settings
 
 from pinsights.server.accesslog import FLUSH_INTERVAL
 from pinsights.server.documents import RECHECK_AFTER
@@ -33,6 +34,11 @@ from pinsights.server.tokens import TokenService
 from pinsights.store import SHARED_ACCOUNT, SnapshotInfo, Store
 from pinsights.store.snapshot import write_snapshot_file
 from tests.processes import OWN_PREFIXES, scrubbed_environment
+
+# Property tests assert what a build or a column holds, never how fast it is made: Hypothesis'
+# default 200 ms deadline failed a first example that paid for lazy imports on a loaded machine.
+settings.register_profile("pinsights", deadline=None)
+settings.load_profile("pinsights")
 
 #: The signing key every test server uses (PINSIGHTS_SECRET), so tests can mint tokens themselves.
 TEST_SECRET = "pinsights-test-secret-0123456789abcdef"
