@@ -197,7 +197,7 @@ def build_both(data_dir: Path, scratch: Path, **options: Any) -> tuple[Published
     reason="known parity bug found by issue 19's wider examples: a quarantined Parquet event"
     " at 23:59:59.999999 is kept by Spark's to_json at millisecond precision (.999000), by"
     " DuckDB exactly; and a malformed compressed-CSV line counted malformed by one engine,"
-    " bad_value by the other (notes/report-tests.md)",
+    " bad_value by the other (docs/spark.md, known differences)",
 )
 @settings(
     max_examples=4,
