@@ -337,10 +337,12 @@ def test_snapshot_published_under_load_is_served_without_a_failure(
 
 def test_remembered_requests_never_answer_a_different_raw_path(server: RunningServer) -> None:
     """Checked requests are remembered per (raw path, query): after the plain path is answered,
-    its percent-encoded twin (an encoded slash is part of a value, so no route) is still 404."""
+    its percent-encoded twin is not. An encoded slash is part of a value, so the twin is
+    ``ad_accounts/get`` with the id ``1001/audience_insights``: a bad parameter, never the document."""
     token = mint()
     assert server.get(INSIGHTS, token).status_code == 200
     encoded = INSIGHTS.replace("1001/audience_insights", "1001%2Faudience_insights")
     response = server.get(encoded, token)
-    assert response.status_code == 404 and response.json()["code"] == 404
+    assert response.status_code == 400 and response.json()["code"] == 1
+    assert "ad_account_id" in response.json()["message"]
     assert server.get(INSIGHTS, token).status_code == 200
