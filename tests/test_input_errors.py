@@ -90,3 +90,27 @@ def test_a_csv_header_that_is_not_utf8_is_refused_naming_the_file(published) -> 
     path.write_bytes(header.replace(b"gender", b"g\xe9nder") + b"\n" + rest)
     message = _refused(data, store, before)
     assert f"cannot read {path}: its header line is not UTF-8 text" in message
+
+
+def test_a_table_that_is_a_broken_link_is_named_as_one_not_as_missing(published) -> None:
+    """users.csv → a file on a mount that is not mounted: the message says so, not 'missing'."""
+    data, store, before = published
+    (data / "users.csv").unlink()
+    (data / "users.csv").symlink_to(data.parent / "unmounted" / "users.csv")
+    message = _refused(data, store, before)
+    assert f"{data / 'users.csv'} is a symbolic link to {data.parent / 'unmounted'}" in message
+    assert "does not exist" in message and "missing table" not in message
+
+
+def test_a_broken_link_inside_a_table_folder_is_refused_not_skipped(published) -> None:
+    """Skipping a dangling part file would build from part of the events without a word."""
+    data, store, before = published
+    (data / "events").mkdir()
+    (data / "events.csv").rename(data / "events" / "part-0.csv")
+    (data / "events" / "part-1.csv").symlink_to(data / "gone" / "part-1.csv")
+    (data / "events" / "notes.txt").symlink_to(data / "gone" / "notes.txt")  # not data: ignored
+    message = _refused(data, store, before)
+    assert f"{data / 'events' / 'part-1.csv'} is a symbolic link to" in message
+    assert "notes.txt" not in message
+    (data / "events" / "part-1.csv").unlink()
+    build(BuildSettings(data_dir=data, store_dir=store, date=dt.date(2026, 11, 1), **SMALL))

@@ -194,11 +194,26 @@ class LocalTree:
 
     def files_under(self, directory: DataPath) -> list[DataPath]:
         assert isinstance(directory, Path)
-        return [
-            path
-            for path in sorted(directory.rglob("*"))
-            if path.is_file() and not _hidden(path.relative_to(directory).parts)
+        visible = [
+            p for p in sorted(directory.rglob("*")) if not _hidden(p.relative_to(directory).parts)
         ]
+        for path in visible:
+            if input_file(path) is not None and _broken_link(path):
+                raise broken_link(path)
+        return [path for path in visible if path.is_file()]
+
+
+def _broken_link(path: Path) -> bool:
+    return path.is_symlink() and not path.exists()
+
+
+def broken_link(path: Path) -> InputError:
+    """A data file that is a symbolic link to nothing: refused, never skipped, since skipping it
+    would build from part of a table without a word (a link to a mount that is not mounted)."""
+    return InputError(
+        f"{path} is a symbolic link to {os.readlink(path)}, which does not exist:"
+        " mount or restore its target, or remove the link"
+    )
 
 
 def discover(data_dir: DataPath, tree: FileTree | None = None) -> dict[str, TableSource]:
@@ -226,6 +241,12 @@ def discover(data_dir: DataPath, tree: FileTree | None = None) -> dict[str, Tabl
     for table in TABLES:
         source = _find(tree, data_dir, entries, table)
         if source is None:
+            dangling = [
+                p for p, kind in entries if kind is None and _names(p, table) and _broken(p)
+            ]
+            if dangling:
+                assert isinstance(dangling[0], Path)
+                raise broken_link(dangling[0])
             if table.optional:
                 continue
             expected = ", ".join(f"{table.name}{ext}" for ext in SUFFIXES) + f" or {table.name}/"
@@ -264,6 +285,16 @@ def _find(
             f"table '{table.name}': directory {directory} holds no {', '.join(SUFFIXES)} file"
         )
     return TableSource(table, found_files)
+
+
+def _names(path: DataPath, table: Table) -> bool:
+    """Whether ``path``'s name is one a table's data could have: ``users.csv``, ``users/``…"""
+    name = path.name.lower()
+    return name == table.name or name == table.name + _suffix_of(name)
+
+
+def _broken(path: DataPath) -> bool:
+    return isinstance(path, Path) and _broken_link(path)
 
 
 def _suffix_of(name: str) -> str:
