@@ -70,6 +70,19 @@ def _spark_class_archive_of_the_session(
     os.environ.pop("PINSIGHTS_SPARK_CLASS_ARCHIVE", None)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _crash_logs_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Crash logs of the processes the tests start go to the session's temporary directory, not
+    the developer's ~/.local/state/pinsights (cli/errors.py reads $XDG_STATE_HOME)."""
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = before
+
+
 # --- snapshots -------------------------------------------------------------------------------------
 
 
