@@ -40,6 +40,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "pins": ("pin_id", "ad_account_id", "interest_id"),
     "events": ("event_time", "user_id", "pin_id", "event_type"),
 }
+#: Columns a table's files may lack (SPEC §2): written only where some row of the table has them.
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"ad_accounts": ("country", "currency")}
 INT_COLUMNS = {
     ("users", "user_id"),
     ("pins", "pin_id"),
@@ -190,6 +192,12 @@ class Written:
     malformed: list[tuple[str, Path, int, bytes]] = field(default_factory=list)
 
 
+def columns_of(table: str, rows: list[dict[str, Any]]) -> list[str]:
+    """The columns a table's files get: the contract's, and the optional ones some row has."""
+    optional = [c for c in OPTIONAL_COLUMNS.get(table, ()) if any(c in row for row in rows)]
+    return [*COLUMNS[table], *optional]
+
+
 def write_dataset(
     tables: Tables,
     root: Path,
@@ -214,7 +222,7 @@ def write_dataset(
         spec = fmt if isinstance(fmt, str) else fmt[table]
         kinds = spec.split("+")
         style = (styles or {}).get(table, TextStyle())
-        columns = [c for c in COLUMNS[table] if omit_column != (table, c)]
+        columns = [c for c in columns_of(table, rows) if omit_column != (table, c)]
         if extra_columns:
             columns = ["note", *columns, "extra_number"]
             rows = [{"note": f"extra {i}", "extra_number": i, **row} for i, row in enumerate(rows)]
@@ -305,6 +313,12 @@ UNICODE_NAMES = (
 )
 COUNTRIES = ("US", "us", "Us", "uS", "GB", "gb", "FR", "de", "JP")
 BAD_COUNTRIES = ("UK", "XX", "usa")
+#: An ad account's country and currency (optional columns), as the v5 enums have them in any
+#: case, and values they do not have (KP: an ISO code outside the v5 enum; Kelvin sign + R).
+ACCOUNT_COUNTRIES = ("US", "us", "Gb", "FR", "de")
+BAD_ACCOUNT_COUNTRIES = ("UK", "KP", "usa", "\u212ar")
+CURRENCIES = ("USD", "eur", "Gbp", "UNK", "JPY")
+BAD_CURRENCIES = ("XYZ", "US$", "usd ", "EURO")
 METRO_KEYS = ("501", "803", "0602", "abc")
 METRO_NAMES = {"501": "New York, NY", "803": "Los Angeles, CA", "0602": "Chicago, IL", "abc": "A"}
 EDGE_DAYS = (
@@ -434,6 +448,14 @@ def ad_account_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
         )
     if _maybe(draw, 2):
         rows.append({**draw(st.sampled_from(rows[:count])), "name": "Duplicate"})
+    for column, values, bad in (
+        ("country", ACCOUNT_COUNTRIES, BAD_ACCOUNT_COUNTRIES),
+        ("currency", CURRENCIES, BAD_CURRENCIES),
+    ):
+        if _maybe(draw, 4):  # the optional column is in the files half the time
+            for row in rows:
+                wrong = _maybe(draw, 1)
+                row[column] = draw(st.sampled_from(bad if wrong else (*values, None)))
     return draw(st.permutations(rows))
 
 
@@ -690,8 +712,10 @@ def export_layouts(
         texts = [kind.split(".")[0] for kind in formats[table].split("+") if kind != "parquet"]
         if not texts:
             continue
+        # with or without the optional columns (drawn later), a line must be malformed
+        optional = len(OPTIONAL_COLUMNS.get(table, ()))
         broken = draw(
-            st.lists(malformed_lines(texts[0], len(COLUMNS[table])), max_size=2)
+            st.lists(malformed_lines(texts[0], len(COLUMNS[table]) + optional), max_size=2)
             if _maybe(draw, 4)
             else st.just([])
         )
@@ -831,7 +855,12 @@ def snapshot_tables(path: Path) -> dict[str, Any]:
         return {
             "date": rows("SELECT value FROM meta WHERE key = 'date'"),
             "accounts": sorted(r[0] for r in rows("SELECT ad_account_id FROM accounts")),
-            "account_names": dict(rows("SELECT ad_account_id, name FROM accounts")),
+            "account_details": {
+                account: (name, country, currency)
+                for account, name, country, currency in rows(
+                    "SELECT ad_account_id, name, country, currency FROM accounts"
+                )
+            },
             "level1_interests": sorted(
                 r[0] for r in rows("SELECT interest_id FROM level1_interests")
             ),
@@ -858,8 +887,10 @@ def assert_snapshot_tables_match(reference: Reference, tables: dict[str, Any]) -
     assert tables["accounts"] == reference.ad_accounts, _differs(
         "accounts table", tables["accounts"], reference.ad_accounts
     )
-    assert tables["account_names"] == reference.ad_account_names, _differs(
-        "accounts' names", tables["account_names"], reference.ad_account_names
+    assert tables["account_details"] == reference.ad_account_details, _differs(
+        "accounts' names, countries and currencies",
+        tables["account_details"],
+        reference.ad_account_details,
     )
     assert tables["level1_interests"] == reference.level1_interests, _differs(
         "level1_interests table", tables["level1_interests"], reference.level1_interests
@@ -1032,8 +1063,13 @@ def interest(interest_id: str, name: str, parent_id: str | None = None) -> dict[
     return {"interest_id": interest_id, "name": name, "parent_id": parent_id}
 
 
-def account(ad_account_id: str, name: str | None = None) -> dict[str, Any]:
-    return {"ad_account_id": ad_account_id, "name": name or f"Advertiser {ad_account_id}"}
+def account(ad_account_id: str, name: str | None = None, **details: str | None) -> dict[str, Any]:
+    """An ad account row; ``details`` (country, currency) become optional columns of the file."""
+    return {
+        "ad_account_id": ad_account_id,
+        "name": name or f"Advertiser {ad_account_id}",
+        **details,
+    }
 
 
 def user(

@@ -60,6 +60,13 @@ INT64_MAX = 2**63 - 1
 _INT_TEXT = re.compile(r"-?[0-9]+")
 _DIGITS = re.compile(r"[0-9]+")
 
+#: The v5 enums an ad account's country and currency come from, read from the wire contract itself.
+_AD_ACCOUNT_SCHEMAS = json.loads(
+    (Path(__file__).parent / "fixtures" / "ad-accounts.openapi.json").read_text()
+)["components"]["schemas"]
+AD_ACCOUNT_COUNTRIES = frozenset(_AD_ACCOUNT_SCHEMAS["Country"]["enum"])
+AD_ACCOUNT_CURRENCIES = frozenset(_AD_ACCOUNT_SCHEMAS["Currency"]["enum"])
+
 MALFORMED = "malformed"
 BAD_VALUE = "bad_value"
 DUPLICATE_KEY = "duplicate_key"
@@ -114,6 +121,13 @@ def parse_choice(choices: tuple[str, ...], value: Any) -> str:
     if not isinstance(value, str) or value not in choices:
         raise _Bad
     return value
+
+
+def parse_code(codes: frozenset[str], value: Any) -> str:
+    """An upper-case code of ``codes`` (the v5 enums) given in any ASCII case."""
+    if not isinstance(value, str) or not value.isascii() or value.upper() not in codes:
+        raise _Bad
+    return value.upper()
 
 
 def parse_country(value: Any) -> str:
@@ -174,8 +188,9 @@ class Reference:
     level1_interests: list[str] = field(default_factory=list)
     used_interests: list[str] = field(default_factory=list)
     ad_accounts: list[str] = field(default_factory=list)
-    #: ad_account_id -> its name in the input (what the ad accounts' operations serve)
-    ad_account_names: dict[str, str] = field(default_factory=dict)
+    #: ad_account_id -> (name, country, currency) in the input (what the ad accounts' operations
+    #: serve); country and currency upper case, None where the input has none
+    ad_account_details: dict[str, tuple[str, str | None, str | None]] = field(default_factory=dict)
     #: (ad_account_id, insight_type) -> n(A), of every account's own audiences; P's (the same for
     #: every account) under the account id "" (the snapshot's audiences table)
     audience_sizes: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -257,6 +272,13 @@ def _parse_ad_account(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "ad_account_id": parse_digits(row.get("ad_account_id"), max_length=18),
         "name": parse_string(row.get("name")),
+        # optional columns: a row without them (a file without the column) has them null
+        "country": parse_optional(
+            lambda v: parse_code(AD_ACCOUNT_COUNTRIES, v), row.get("country")
+        ),
+        "currency": parse_optional(
+            lambda v: parse_code(AD_ACCOUNT_CURRENCIES, v), row.get("currency")
+        ),
     }
 
 
@@ -402,8 +424,9 @@ def reference_build(
     read = {table: len(tables[table]) + lines[table] for table in TABLE_ORDER if table in tables}
     used = {table: len(judges[table].used()) for table in TABLE_ORDER if table in tables}
     accounts = sorted(parsed["ad_account_id"] for parsed in judges["ad_accounts"].used().values())
-    account_names = {
-        parsed["ad_account_id"]: parsed["name"] for parsed in judges["ad_accounts"].used().values()
+    account_details = {
+        parsed["ad_account_id"]: (parsed["name"], parsed["country"], parsed["currency"])
+        for parsed in judges["ad_accounts"].used().values()
     }
     users = {parsed["user_id"]: parsed for parsed in judges["users"].used().values()}
     metro_names = {parsed["metro"]: parsed["name"] for parsed in judges["metros"].used().values()}
@@ -419,7 +442,7 @@ def reference_build(
         level1_interests=level1,
         used_interests=sorted(interests),
         ad_accounts=accounts,
-        ad_account_names=account_names,
+        ad_account_details=account_details,
         malformed=sorted(malformed),
         min_audience_size=min_audience_size,
     )

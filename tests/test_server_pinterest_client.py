@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from openapi_generated.pinterest_client import ApiClient, Configuration
 from openapi_generated.pinterest_client.api.ad_accounts_api import AdAccountsApi
@@ -28,6 +30,7 @@ from tests.conftest import (
     NEW_DATE,
     BuiltPlatform,
     RunningServer,
+    bearer,
     mint,
     start_server,
     write_snapshot,
@@ -231,3 +234,62 @@ def test_pinterest_client_reads_every_name_of_an_engine_built_platform(
     three = [named[0]["id"], named[2]["id"], named[4]["id"]]
     listed, _ = every_account_through_the_pinterest_client(built_server, mint(three), 1)
     assert listed == [named[0], named[2], named[4]]
+
+
+def test_pinterest_client_reads_countries_and_currencies_from_the_input(tmp_path: Path) -> None:
+    """An engine-built platform whose ad_accounts CSV has the optional country and currency
+    columns: list and get serve each account's (upper case) where the input gives one, and leave
+    the field out where it does not; a bad value quarantined the account, so it is not listed."""
+    from tests.datasets import account, event, interest, pin, platform, run_engine, user
+    from tests.datasets import write_dataset as write_platform
+
+    accounts = [
+        account("100", "Maple", country="ca", currency="CAD"),
+        account("200", "Thistle", country="GB", currency=None),
+        account("300", "Fjord", country=None, currency="nok"),
+        account("400", "Plain", country=None, currency=None),
+        account("500", "Wrong", country="UK", currency="GBP"),
+    ]
+    tables = platform(
+        interests=[interest("1", "Food")],
+        ad_accounts=accounts,
+        users=[user(1, "18-24", "female", "US")],
+        pins=[pin(10 + i, row["ad_account_id"], "1") for i, row in enumerate(accounts)],
+        events=[event(1, 10 + i) for i in range(len(accounts))],
+    )
+    write_platform(tables, tmp_path / "data", "csv")
+    data = read_dataset(tmp_path / "data")
+    expected = reference_build(data.tables, malformed=data.malformed)
+    outcome = run_engine(
+        tmp_path / "data",
+        tmp_path / "store",
+        accounts=["100"],
+        categories=["1"],
+        min_audience_size=1,
+    )
+    assert outcome.error is None
+    served = [
+        {"id": a}
+        | {k: v for k, v in zip(("name", "country", "currency"), d, strict=True) if v is not None}
+        for a, d in sorted(expected.ad_account_details.items(), key=lambda item: int(item[0]))
+    ]
+    assert served == [
+        {"id": "100", "name": "Maple", "country": "CA", "currency": "CAD"},
+        {"id": "200", "name": "Thistle", "country": "GB"},
+        {"id": "300", "name": "Fjord", "currency": "NOK"},
+        {"id": "400", "name": "Plain"},
+    ]
+    running = start_server(tmp_path / "store")
+    try:
+        listed, pages = every_account_through_the_pinterest_client(running, mint("*"), 3)
+        assert listed == served and pages == 2
+        listed, _ = every_account_through_the_pinterest_client(running, mint(["300", "500"]), 1)
+        assert listed == [served[2]]
+        # the wire bytes too: a field the input has no value for is absent, not null
+        for account_id, document in zip(("100", "200", "300", "400"), served, strict=True):
+            answer = httpx.get(
+                f"{running.base_url}/v5/ad_accounts/{account_id}", headers=bearer(mint("*"))
+            )
+            assert answer.status_code == 200 and answer.json() == document
+    finally:
+        running.stop()

@@ -315,6 +315,57 @@ def test_spark_equals_duckdb_on_a_messy_export(
         assert entry["read"] == entry["used"] + sum(entry["quarantined"].values())
 
 
+#: (format of the ad_accounts table, whether its files have the optional country and currency)
+ACCOUNT_DETAIL_LAYOUTS = (("csv", True), ("jsonl.gz", True), ("parquet+csv", True), ("csv", False))
+
+
+@pytest.mark.parametrize(("fmt", "details"), ACCOUNT_DETAIL_LAYOUTS)
+def test_spark_reads_account_details_as_duckdb_does(
+    spark_session: Any, tmp_path: Path, fmt: str, details: bool
+) -> None:
+    """The optional country and currency columns: read and checked the same way, or absent the
+    same way (the quarantined rows then hold only the columns the files have, on both)."""
+    from tests.datasets import account, event, interest, pin, platform, user
+
+    rows = [
+        account("100", country="us", currency="USD"),
+        account("200", country="GB", currency=None),
+        account("300", country="KP", currency="EUR"),  # not in the v5 enum: bad_value
+        account("400", country="\u212ar", currency="krw"),  # Kelvin sign: bad_value
+        account("500", country=None, currency="eur"),
+    ]
+    if not details:
+        rows = [{k: row[k] for k in ("ad_account_id", "name")} for row in rows]
+        rows.append({"ad_account_id": "12-3", "name": "Bad id"})
+    tables = platform(
+        interests=[interest("1", "Food")],
+        ad_accounts=rows,
+        users=[user(1, "18-24", "female", "US")],
+        pins=[pin(10 + i, row["ad_account_id"], "1") for i, row in enumerate(rows)],
+        events=[event(1, 10 + i) for i in range(len(rows))],
+    )
+    layout = {table: "parquet" for table in tables} | {"ad_accounts": fmt}
+    write_dataset(tables, tmp_path / "data", layout, extra_columns=not details)
+    duck, spark = build_both(
+        tmp_path / "data", tmp_path, min_audience_size=1, min_cell_size=1, max_bad_fraction=1.0
+    )
+    (accounts,) = [published["account_details"] for published in spark.tables.values()]
+    if details:
+        assert accounts == {
+            "100": ("Advertiser 100", "US", "USD"),
+            "200": ("Advertiser 200", "GB", None),
+            "500": ("Advertiser 500", None, "EUR"),
+        }
+    else:
+        assert set(accounts.values()) == {
+            (f"Advertiser {i}", None, None) for i in ("100", "200", "300", "400", "500")
+        }
+    bad = [row for row in duck.quarantine if row[0] == "ad_accounts"]
+    assert [row[3] for row in bad] == ["bad_value"] * (2 if details else 1)
+    if not details:
+        assert '"country"' not in bad[0][4] and '"note"' in bad[0][4]
+
+
 def test_a_missing_column_is_named_on_spark_too(spark_session: Any, tmp_path: Path) -> None:
     from tests.datasets import account, event, interest, pin, platform, user
 

@@ -9,7 +9,9 @@ Each engine turns the sources into a *raw table* with its own reader
 (:mod:`pinsights.engine.duckdb.reader`, :mod:`pinsights.engine.spark.reader`), keeping one contract,
 so that the portable rules (:mod:`pinsights.data.validate`) judge the same rows the same way:
 
-- every contract column exists (a missing one is an :class:`InputError` naming it);
+- every contract column exists (a missing one is an :class:`InputError` naming it), but an
+  optional column (:attr:`pinsights.data.tables.Column.optional`) that no file of the table has,
+  which is then not a column of the raw table at all (the rules take its values as null);
 - a table may be spread over files of several formats (a migration leaves Parquet and CSV side by
   side); text files may be compressed (``.gz``, ``.zst``, told by the suffix);
 - CSV and JSON Lines fields are text exactly as written, so ids that are strings of digits stay

@@ -6,10 +6,14 @@ rules from here, so a rule changes in exactly one place.
 
 from __future__ import annotations
 
+import functools
+import itertools
 from dataclasses import dataclass
 from enum import StrEnum
 
 import pycountry
+
+from pinsights.contract import AD_ACCOUNT_COUNTRIES, AD_ACCOUNT_CURRENCIES
 
 
 class Kind(StrEnum):
@@ -19,6 +23,13 @@ class Kind(StrEnum):
     STRING = "string"
     INT64 = "int64"
     TIMESTAMP = "timestamp"  # UTC; ISO 8601 text in CSV/JSONL, offsets converted to UTC
+
+
+class Case(StrEnum):
+    """How a column's text is normalised before it is compared with its value set (and kept)."""
+
+    LOWER = "lower"  # users' countries: the demographics' keys are lower case
+    UPPER = "upper"  # ad accounts' countries and currencies: served as the v5 enums spell them
 
 
 class Rule(StrEnum):
@@ -51,13 +62,38 @@ COUNTRY_CODES = tuple(sorted(c.alpha_2.lower() for c in pycountry.countries))
 
 @dataclass(frozen=True)
 class Column:
+    """One column of an input table.
+
+    ``required`` is about values (a null breaks the row); ``optional`` is about the column itself:
+    a table's files may lack it altogether, and every value is then null. A column that is not
+    optional must be in the files, even if all its values are null.
+    """
+
     name: str
     kind: Kind
     required: bool = False
-    allowed: tuple[str, ...] | None = None  # the value set, compared exactly
-    allowed_case_insensitive: bool = False  # compare lower-cased (countries)
+    allowed: tuple[str, ...] | None = None  # the value set, compared after ``case``
+    case: Case | None = None  # any case accepted, normalised to this one (and kept so)
     max_length: int | None = None
     references: str | None = None  # table whose primary key a non-null value must name
+    optional: bool = False
+
+    @functools.cached_property
+    def accepted(self) -> tuple[str, ...] | None:
+        """The values the input may hold: ``allowed``, in every ASCII case when ``case`` is set.
+
+        Spelled out rather than compared after lower() or upper(): those follow Unicode, so
+        ``"\u212ar"`` (Kelvin sign) would lower to ``kr`` and ``"ß"`` upper to ``SS`` (on Spark),
+        which no one means as a country code.
+        """
+        if self.allowed is None or self.case is None:
+            return self.allowed
+        spellings = (
+            "".join(letters)
+            for value in self.allowed
+            for letters in itertools.product(*({c.lower(), c.upper()} for c in value))
+        )
+        return tuple(sorted(set(spellings)))
 
 
 @dataclass(frozen=True)
@@ -70,6 +106,15 @@ class Table:
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @property
+    def needed_column_names(self) -> tuple[str, ...]:
+        """The columns the files must have (a table lacking one is refused)."""
+        return tuple(c.name for c in self.columns if not c.optional)
+
+    def absent_columns(self, present: set[str]) -> tuple[str, ...]:
+        """The optional columns not among ``present``: every value of theirs is null."""
+        return tuple(c.name for c in self.columns if c.optional and c.name not in present)
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -91,6 +136,14 @@ AD_ACCOUNTS = Table(
     (
         Column("ad_account_id", Kind.DIGITS, required=True, max_length=18),
         Column("name", Kind.STRING, required=True),
+        # What ad_accounts/get says of the account where the input knows it; a value outside the
+        # v5 enum is a bad_value like any other (the row is used whole or not at all).
+        Column(
+            "country", Kind.STRING, allowed=AD_ACCOUNT_COUNTRIES, case=Case.UPPER, optional=True
+        ),
+        Column(
+            "currency", Kind.STRING, allowed=AD_ACCOUNT_CURRENCIES, case=Case.UPPER, optional=True
+        ),
     ),
     primary_key="ad_account_id",
 )
@@ -100,7 +153,7 @@ USERS = Table(
         Column("user_id", Kind.INT64, required=True),
         Column("age_bucket", Kind.STRING, allowed=AGE_BUCKETS),
         Column("gender", Kind.STRING, allowed=GENDERS),
-        Column("country", Kind.STRING, allowed=COUNTRY_CODES, allowed_case_insensitive=True),
+        Column("country", Kind.STRING, allowed=COUNTRY_CODES, case=Case.LOWER),
         Column("metro", Kind.STRING),
         Column("device", Kind.STRING, allowed=DEVICES),
     ),

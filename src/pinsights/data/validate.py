@@ -29,6 +29,7 @@ from pinsights.data.tables import (
     READER_COLUMNS,
     SOURCE_FILE,
     TEXT,
+    Case,
     Kind,
     Rule,
     Table,
@@ -137,14 +138,22 @@ def check_table(
         malformed = raw[MALFORMED].fill_null(False)
         bad_value = malformed
     for column in table.columns:
+        if column.name not in raw.columns:
+            # An optional column the files lack (the readers refuse a table lacking another):
+            # null throughout, and nothing of it in the quarantined rows' originals.
+            assert column.optional, f"{table.name}.{column.name} is not optional"
+            typed[column.name] = ibis.null(dt.string)
+            continue
         value, unparsable = typed_column(raw[column.name], column.kind)
-        if column.allowed_case_insensitive:
-            value = value.lower()
         bad = unparsable
         if column.required:
             bad = bad | raw[column.name].isnull()
-        if column.allowed is not None:
-            bad = bad | (value.notnull() & ~_in_allowed(raw, value, column.allowed))
+        if column.accepted is not None:
+            bad = bad | (value.notnull() & ~_in_allowed(raw, value, column.accepted))
+        if column.case is Case.LOWER:
+            value = value.lower()
+        elif column.case is Case.UPPER:
+            value = value.upper()
         if column.max_length is not None:
             bad = bad | (value.length() > column.max_length)
         typed[column.name] = value

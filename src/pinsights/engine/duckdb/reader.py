@@ -76,7 +76,8 @@ def _compression(file: InputFile) -> str:
 
 
 def register_raw_view(con: duckdb.DuckDBPyConnection, source: TableSource) -> None:
-    """Create the view ``raw_<table>`` over the source files, checking every column is there."""
+    """Create the view ``raw_<table>`` over the source files, checking every column the contract
+    needs is there (an optional column no file has is not a column of the view)."""
     table = source.table
     parts: list[str] = []
     parquet = source.of_format("parquet")
@@ -96,18 +97,24 @@ def register_raw_view(con: duckdb.DuckDBPyConnection, source: TableSource) -> No
         )
     text_files = source.of_format("csv") + source.of_format("jsonl")
     present: set[str] = set()
+    text_table = None
     if text_files:
         text_table, present = _read_text_files(con, source, text_files)
-        parts.append(f"SELECT * FROM {_quoted(text_table)}")
-    select = " UNION ALL BY NAME ".join(parts)
     try:
         if parquet:
             described = con.execute(f"DESCRIBE {parts[0]}").fetchall()
             present |= {row[0] for row in described}
+        if text_table is not None:
+            # The text table has every contract column; one no file has is left out of the
+            # view, as absent from Parquet: not a column of null values in every row shown.
+            absent = ", ".join(_quoted(name) for name in table.absent_columns(present))
+            exclude = f" EXCLUDE ({absent})" if absent else ""
+            parts.append(f"SELECT *{exclude} FROM {_quoted(text_table)}")
+        select = " UNION ALL BY NAME ".join(parts)
         con.execute(f"CREATE OR REPLACE VIEW {_quoted(source.view)} AS {select}")
     except duckdb.Error as error:
         raise InputError(f"table '{table.name}': cannot read its files: {error}") from error
-    missing = [name for name in table.column_names if name not in present]
+    missing = [name for name in table.needed_column_names if name not in present]
     if missing:
         files = [str(f.path) for f in source.files]
         raise InputError(

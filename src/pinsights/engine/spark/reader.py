@@ -77,7 +77,8 @@ CONNECTORS = {
 
 
 def read_source(session: SparkSession, source: TableSource) -> DataFrame:
-    """The raw table of ``source``; raises :class:`InputError` when a contract column is missing."""
+    """The raw table of ``source``; raises :class:`InputError` when a needed contract column is
+    missing (an optional one no file has is left out)."""
     parts: list[DataFrame] = []
     present: set[str] = set()
     parquet = source.of_format("parquet")
@@ -92,7 +93,7 @@ def read_source(session: SparkSession, source: TableSource) -> DataFrame:
         frame, names = _read_text(session, source, text)
         present |= names
         parts.append(frame)
-    missing = [name for name in source.table.column_names if name not in present]
+    missing = [name for name in source.table.needed_column_names if name not in present]
     if missing:
         files = [str(f.path) for f in source.files]
         raise InputError(
@@ -102,7 +103,9 @@ def read_source(session: SparkSession, source: TableSource) -> DataFrame:
     frame = parts[0]
     for part in parts[1:]:
         frame = frame.unionByName(part, allowMissingColumns=True)
-    return frame
+    # The text part has every contract column; an optional one no file has is not a column
+    # (as absent from Parquet), so the checks see it as absent on both engines.
+    return frame.drop(*source.table.absent_columns(present))
 
 
 # -- a dataset behind a URL -------------------------------------------------------------------
