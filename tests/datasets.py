@@ -1103,6 +1103,18 @@ def event(user_id: Any, pin_id: Any, event_type: str = "SAVE", event_time: Any =
     }
 
 
+def accounts_platform(accounts: list[dict[str, Any]]) -> Tables:
+    """A platform of these ad accounts, each with a pin one user saved: an account quarantined
+    shows in its pin's ``unknown_reference`` too, and every used account gets its documents."""
+    return platform(
+        interests=[interest("1", "Food")],
+        ad_accounts=accounts,
+        users=[user(1, "18-24", "female", "US")],
+        pins=[pin(10 + i, row["ad_account_id"], "1") for i, row in enumerate(accounts)],
+        events=[event(1, 10 + i) for i in range(len(accounts))],
+    )
+
+
 def platform(
     *,
     interests: list[dict[str, Any]],

@@ -17,13 +17,9 @@ from tests.datasets import (
     COLUMNS,
     Tables,
     account,
+    accounts_platform,
     assert_engine_matches,
-    event,
-    interest,
-    pin,
-    platform,
     run_engine,
-    user,
     write_dataset,
 )
 from tests.reference import reference_build
@@ -41,17 +37,6 @@ def test_the_value_sets_are_the_v5_enums() -> None:
     assert table.column("currency").allowed == AD_ACCOUNT_CURRENCIES
     assert table.needed_column_names == ("ad_account_id", "name")
     assert table.absent_columns({"ad_account_id", "name", "currency"}) == ("country",)
-
-
-def accounts_platform(accounts: list[dict[str, Any]]) -> Tables:
-    """Every account has a pin someone saved, so a quarantined account shows in its pins too."""
-    return platform(
-        interests=[interest("1", "Food")],
-        ad_accounts=accounts,
-        users=[user(1, "18-24", "female", "US")],
-        pins=[pin(10 + i, row["ad_account_id"], "1") for i, row in enumerate(accounts)],
-        events=[event(1, 10 + i) for i in range(len(accounts))],
-    )
 
 
 DETAILED = [
@@ -180,4 +165,3 @@ def test_a_missing_name_column_still_fails_when_the_optional_ones_are_there(
     assert outcome.error is not None
     assert "table 'ad_accounts' is missing column(s) name" in str(outcome.error)
     assert outcome.date is None
-

@@ -240,7 +240,7 @@ def test_pinterest_client_reads_countries_and_currencies_from_the_input(tmp_path
     """An engine-built platform whose ad_accounts CSV has the optional country and currency
     columns: list and get serve each account's (upper case) where the input gives one, and leave
     the field out where it does not; a bad value quarantined the account, so it is not listed."""
-    from tests.datasets import account, event, interest, pin, platform, run_engine, user
+    from tests.datasets import account, accounts_platform, run_engine
     from tests.datasets import write_dataset as write_platform
 
     accounts = [
@@ -250,14 +250,7 @@ def test_pinterest_client_reads_countries_and_currencies_from_the_input(tmp_path
         account("400", "Plain", country=None, currency=None),
         account("500", "Wrong", country="UK", currency="GBP"),
     ]
-    tables = platform(
-        interests=[interest("1", "Food")],
-        ad_accounts=accounts,
-        users=[user(1, "18-24", "female", "US")],
-        pins=[pin(10 + i, row["ad_account_id"], "1") for i, row in enumerate(accounts)],
-        events=[event(1, 10 + i) for i in range(len(accounts))],
-    )
-    write_platform(tables, tmp_path / "data", "csv")
+    write_platform(accounts_platform(accounts), tmp_path / "data", "csv")
     data = read_dataset(tmp_path / "data")
     expected = reference_build(data.tables, malformed=data.malformed)
     outcome = run_engine(

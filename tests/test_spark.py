@@ -325,7 +325,7 @@ def test_spark_reads_account_details_as_duckdb_does(
 ) -> None:
     """The optional country and currency columns: read and checked the same way, or absent the
     same way (the quarantined rows then hold only the columns the files have, on both)."""
-    from tests.datasets import account, event, interest, pin, platform, user
+    from tests.datasets import account, accounts_platform
 
     rows = [
         account("100", country="us", currency="USD"),
@@ -337,13 +337,7 @@ def test_spark_reads_account_details_as_duckdb_does(
     if not details:
         rows = [{k: row[k] for k in ("ad_account_id", "name")} for row in rows]
         rows.append({"ad_account_id": "12-3", "name": "Bad id"})
-    tables = platform(
-        interests=[interest("1", "Food")],
-        ad_accounts=rows,
-        users=[user(1, "18-24", "female", "US")],
-        pins=[pin(10 + i, row["ad_account_id"], "1") for i, row in enumerate(rows)],
-        events=[event(1, 10 + i) for i in range(len(rows))],
-    )
+    tables = accounts_platform(rows)
     layout = {table: "parquet" for table in tables} | {"ad_accounts": fmt}
     write_dataset(tables, tmp_path / "data", layout, extra_columns=not details)
     duck, spark = build_both(
