@@ -35,8 +35,9 @@ from typing import Any
 
 import duckdb
 
-#: Report keys that differ between two runs of one build (ids, clocks, memory).
-VOLATILE = {"build_id", "timings", "seconds", "events_per_second", "peak_rss_bytes"}
+#: Report keys that differ between two runs of one build (ids, clocks, memory, how it read).
+#: ``refresh`` says how the input was read (incremental or full, and why), not what was built.
+VOLATILE = {"build_id", "timings", "seconds", "events_per_second", "peak_rss_bytes", "refresh"}
 
 
 def canonical(value: Any) -> Any:

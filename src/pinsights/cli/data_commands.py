@@ -215,6 +215,12 @@ def build(
         help="exact counts (SPEC §3), or dp: bounded, noised, accounted per ad account"
         " (docs/privacy.md).",
     ),
+    full: bool = typer.Option(
+        False,
+        "--full",
+        help="Read and check every input file even when the store's refresh state would let"
+        " the build read only new or changed event files; the state is rewritten.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON."),
 ) -> None:
     """Compute every insight document for a date (or several) and publish each atomically."""
@@ -242,6 +248,7 @@ def build(
         memory_limit=memory_limit,
         allow_empty=allow_empty,
         privacy_mode=privacy,
+        refresh="full" if full else "auto",
     )
     if engine == "spark":
         _spark_memory_limit(settings)

@@ -38,6 +38,7 @@ from pinsights.engine.dp.budget import BudgetExceededError, check_budget
 from pinsights.engine.dp.ledger import Ledger, LedgerError
 from pinsights.engine.dp.release import noisy_counts
 from pinsights.engine.duckdb.backend import DuckDBBackend
+from pinsights.engine.refresh.check import Refresh
 from pinsights.engine.semantics import window_bounds
 from pinsights.engine.settings import BuildSettings
 from pinsights.engine.steps import BuildError, check, counts, documents
@@ -114,6 +115,19 @@ def start_backend(settings: BuildSettings, temp_directory: Path) -> Backend:
     raise ValueError(f"unknown engine {settings.engine!r}: this build knows 'duckdb' and 'spark'")
 
 
+def start_refresh(settings: BuildSettings, publisher: Publisher, build_id: str) -> Refresh:
+    """The check step with the store's refresh state (docs/engine.md, "Incremental refresh"):
+    kept on DuckDB with a local dataset; Spark runs the plain check and leaves the state alone."""
+    if settings.engine != "duckdb" or settings.refresh == "off":
+        why = "--refresh off" if settings.refresh == "off" else "the Spark engine keeps no state"
+        return Refresh(previous_root=None, staging=None, reason=why)
+    return Refresh(
+        previous_root=publisher.refresh_state(),
+        staging=publisher.refresh_staging(build_id),
+        forced_full=settings.refresh == "full",
+    )
+
+
 def _write_failure_report(publisher: Publisher, run: Run, message: str) -> None:
     """Written under the build lock, so no other build can clean its temporary file away."""
     publisher.write_report(
@@ -125,6 +139,7 @@ def _write_failure_report(publisher: Publisher, run: Run, message: str) -> None:
             "error": message,
             "engine": run.settings.engine,
             "tables": run.tables,
+            "refresh": run.refresh,
             "timings": run.timings,
             **run.performance(),
         },
@@ -137,17 +152,20 @@ def _build_locked(publisher: Publisher, run: Run, cleaned: list[str]) -> list[di
     # The engine spills here beyond its memory limit: the publisher's disk, which the next
     # build cleans up if this one is killed.
     spill = publisher.spill_directory(run.build_id)
+    refresh: Refresh | None = None
     try:
         backend = start_backend(settings, spill)
     except ValueError as error:
         raise BuildError(str(error)) from error
     try:
+        refresh = start_refresh(settings, publisher, run.build_id)
         with run.step("read"):
-            _, raw = check.read(backend, settings.data_dir)
+            raw = refresh.read(backend, settings.data_dir)
         with run.step("validate"):
-            checked = check.check_tables(backend, raw)
+            checked = refresh.validate(backend, raw)
+        run.refresh = refresh.summary()
         with run.step("quarantine"):
-            run.tables, rows, failures = check.quarantine(
+            run.tables, rows, failures = refresh.quarantine(
                 backend, checked, settings.max_bad_fraction
             )
             publisher.publish_quarantine(run.build_id, rows)
@@ -168,9 +186,13 @@ def _build_locked(publisher: Publisher, run: Run, cleaned: list[str]) -> list[di
             reports.append(_build_date(backend, publisher, run, checked, date, cleaned, last=last))
             run.published.append(date.isoformat())
         checked.scope.close()
+        if refresh.new_state is not None:
+            publisher.publish_refresh_state(refresh.new_state.root)
         return reports
     finally:
         backend.close()
+        if refresh is not None:
+            refresh.discard()
         shutil.rmtree(spill, ignore_errors=True)
 
 
@@ -273,6 +295,7 @@ def _build_date(
             "max_bad_fraction": settings.max_bad_fraction,
         },
         "privacy": privacy,
+        "refresh": run.refresh,
         "cleaned": cleaned,
         "timings": run.timings,
     }

@@ -28,6 +28,8 @@ from pinsights.engine.spark.session import SparkSettings
 ENGINES = ("duckdb", "spark")
 #: ``--privacy``: exact counts (the default) or the differentially private mode.
 PRIVACY_MODES = ("exact", "dp")
+#: ``refresh``: how a build uses the store's refresh state.
+REFRESH_MODES = ("auto", "full", "off")
 
 
 class BuildEnvironment(BaseSettings):
@@ -65,6 +67,10 @@ class BuildSettings:
     #: ``exact`` (SPEC §3) or ``dp``: bounded, noised and accounted counts (docs/privacy.md).
     privacy_mode: str = "exact"
     dp: DpParameters = field(default_factory=DpParameters)
+    #: ``auto``: incremental when the store holds a usable refresh state, else full (and the
+    #: state written); ``full``: full, the state rewritten (``--full``); ``off``: full, no state
+    #: read or written (docs/engine.md, "Incremental refresh").
+    refresh: str = "auto"
     environment: BuildEnvironment = field(default_factory=BuildEnvironment, repr=False)
 
     @property
@@ -106,6 +112,8 @@ class BuildSettings:
             return f"unknown engine {self.engine!r}: this build runs on {', '.join(ENGINES)}"
         if self.privacy_mode not in PRIVACY_MODES:
             return f"unknown privacy mode {self.privacy_mode!r}: one of {', '.join(PRIVACY_MODES)}"
+        if self.refresh not in REFRESH_MODES:
+            return f"unknown refresh mode {self.refresh!r}: one of {', '.join(REFRESH_MODES)}"
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             return "--max-bad-fraction must be between 0 and 1"
         try:

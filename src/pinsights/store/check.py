@@ -3,7 +3,8 @@
 What is verified: the manifest (readable, one entry per date, newest first); every snapshot file it
 names (present, opens read-only, has every table, its recorded date and build are the manifest's,
 every account has both of its documents and the shared one exists, every document is JSON of its
-own type and date); the quarantine (opens, its table reads); and leftovers of killed builds.
+own type and date); the quarantine (opens, its table reads); the refresh state (every file
+present with the digest its ``state.json`` records); and leftovers of killed builds.
 
 What is repaired (only while holding the build lock, so never under a running build; never with
 ``--no-repair``): a sound snapshot of format 1 (DuckDB, written before format 2) is converted to
@@ -11,6 +12,8 @@ format 2 and published in its place, so that its reads are keyed too; leftovers 
 manifest names); a manifest entry whose file is missing or damaged is dropped from the manifest and
 a damaged file (or quarantine) is moved to ``damaged/`` for inspection rather than deleted; an
 unreadable manifest is rebuilt from the snapshot files themselves (each records its date and build).
+A damaged refresh state is dropped (the next build is full and writes a new one), and state
+directories no longer published are removed.
 Everything repaired is reported; damage that remains makes the command exit with status 6.
 """
 
@@ -30,6 +33,7 @@ import duckdb
 
 from pinsights.contract import AudienceInsightType
 from pinsights.engine.documents import SHARED_ACCOUNT
+from pinsights.engine.refresh.state import StateError, load_state
 from pinsights.engine.semantics import PINTEREST_TOTAL_AUDIENCE
 from pinsights.store import (
     SNAPSHOT_DIR,
@@ -50,6 +54,7 @@ from pinsights.store.snapshot import (
     read_tables,
     write_snapshot_file,
 )
+from pinsights.store.state import STATE_DIR, current_state, drop_state, remove_stale_states
 
 DAMAGED_DIR = "damaged"
 SNAPSHOT_TABLES = tuple(TABLE_KEYS)
@@ -65,6 +70,8 @@ class CheckResult:
     build_running: bool = False
     snapshots: list[dict[str, Any]] = field(default_factory=list)
     quarantine: dict[str, Any] = field(default_factory=dict)
+    #: The refresh state (store/state.py): present, ok, files, bytes.
+    refresh_state: dict[str, Any] = field(default_factory=dict)
     repaired: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     #: Temporary files of other writers (the client registry, …): never touched here.
@@ -81,6 +88,7 @@ class CheckResult:
             "build_running": self.build_running,
             "snapshots": self.snapshots,
             "quarantine": self.quarantine,
+            "refresh_state": self.refresh_state,
             "repaired": self.repaired,
             "problems": self.problems,
             "other_temporaries": self.other_temporaries,
@@ -99,6 +107,10 @@ class CheckResult:
         if quarantine.get("present"):
             state = "ok" if quarantine["ok"] else "DAMAGED"
             out.append(f"  quarantine  {quarantine.get('rows', '?')} rows  {state}")
+        refresh = self.refresh_state
+        if refresh.get("present"):
+            state = "ok" if refresh["ok"] else "DAMAGED (the next build is full)"
+            out.append(f"  refresh state  {refresh.get('files', '?')} event files  {state}")
         out += [f"repaired: {line}" for line in self.repaired]
         out += [f"problem: {line}" for line in self.problems]
         out.append("store is sound" if self.ok else "store has problems (see above)")
@@ -137,6 +149,39 @@ def _check_locked(store: Store, result: CheckResult, repair: bool) -> None:
             f"leftover of a killed build: {path.relative_to(store.root)}" for path in leftovers
         ]
     _check_quarantine(store, result, repair=repair)
+    _check_refresh_state(store, result, repair=repair)
+
+
+def _check_refresh_state(store: Store, result: CheckResult, *, repair: bool) -> None:
+    """The published refresh state: every file present with its recorded digest. A damaged one
+    is dropped (the next build is full and writes a new one); directories no build publishes
+    any more are removed. Under the build lock only."""
+    directory = current_state(store.root)
+    result.refresh_state = {"present": directory is not None, "ok": True}
+    stale = [
+        str(path.relative_to(store.root))
+        for path in sorted((store.root / STATE_DIR).glob("*"))
+        if path.is_dir() and path != directory
+    ]
+    if stale and not repair:
+        result.problems += [f"leftover refresh state of an earlier build: {path}" for path in stale]
+    elif stale:
+        removed = remove_stale_states(store.root)
+        result.repaired += [f"removed a leftover refresh state: {path}" for path in removed]
+    if directory is None:
+        return
+    try:
+        state = load_state(directory)
+    except StateError as error:
+        result.refresh_state["ok"] = False
+        message = f"refresh state {directory.relative_to(store.root)} unusable: {error}"
+        if not repair:
+            result.problems.append(message)
+            return
+        drop_state(store.root)
+        result.repaired.append(f"{message}; dropped it (the next build is full and writes one)")
+        return
+    result.refresh_state.update(files=len(state.files), bytes=state.size_bytes())
 
 
 def _check_manifest_and_snapshots(

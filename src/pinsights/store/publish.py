@@ -23,6 +23,7 @@ from pinsights.engine.steps.publish import SnapshotContents
 from pinsights.store import BUILD_KIND, Store, temporary_name
 from pinsights.store.quarantine import write_quarantine
 from pinsights.store.snapshot import FORMAT, SUFFIXES, write_snapshot
+from pinsights.store.state import current_state, publish_state, staging_directory
 
 
 def build(
@@ -70,3 +71,12 @@ class StorePublisher:
 
     def state_directory(self) -> Path:
         return self.store.root
+
+    def refresh_state(self) -> Path | None:
+        return current_state(self.store.root)
+
+    def refresh_staging(self, build_id: str) -> Path:
+        return staging_directory(self.store.root, build_id)
+
+    def publish_refresh_state(self, staged: Path) -> None:
+        publish_state(self.store.root, staged)

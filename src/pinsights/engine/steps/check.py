@@ -113,7 +113,10 @@ def check_tables(backend: Backend, raw: dict[str, ir.Table]) -> Checked:
             checked[table.name] = results[f"checked_{table.name}"]
             if table.primary_key is not None:
                 used_keys[table.name] = validate.used_rows(checked[table.name])[table.primary_key]
-    assert keys is not None
+    if keys is None:  # no events among ``raw``: the incremental refresh judges them itself
+        keys = _keys(
+            scope, {name: validate.used_rows(done) for name, done in checked.items()}, levels
+        )
     ordered = {table.name: checked[table.name] for table in TABLES if table.name in checked}
     return Checked(scope=scope, tables=ordered, keys=keys)
 

@@ -65,3 +65,15 @@ class Publisher(Protocol):
     def state_directory(self) -> Path:
         """Where builds keep state from one to the next (the DP mode's privacy ledger)."""
         ...
+
+    def refresh_state(self) -> Path | None:
+        """The published refresh state's directory (engine/refresh/state.py), None when none."""
+        ...
+
+    def refresh_staging(self, build_id: str) -> Path:
+        """An empty directory to write the build's refresh state in (removed if not published)."""
+        ...
+
+    def publish_refresh_state(self, staged: Path) -> None:
+        """Atomically make the state written in ``staged`` the published one."""
+        ...

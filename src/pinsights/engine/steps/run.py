@@ -25,6 +25,8 @@ class Run:
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)
     rows: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: How the input was checked: incremental or full, and why (engine/refresh/check.py).
+    refresh: dict[str, Any] = field(default_factory=dict)
     on_step: Callable[[str], None] | None = None
     started: float = field(default_factory=time.perf_counter)
 

@@ -1,0 +1,143 @@
+"""Incremental refresh against a full build of the same day, in the same run (issue 23).
+
+From a generated dataset of N days (``bench-data/events-…``, one ``events/date=…`` folder a day)
+it makes two datasets of hard links: day D−1 (the last day's folder left out) and day D (every
+day, and 0.5 % of the users' demographics changed, as a day's edits would). A store is built
+from D−1 (which writes its refresh state), copied three times, and then day D is built on each
+copy, each build in its own process (peak RSS per build):
+
+- ``plain``: the full check without any state (``refresh="off"``): the build as it was before
+  the refresh state existed — the honest baseline;
+- ``full``: ``pinsights build --full``: the full check, the state rewritten;
+- ``incremental``: ``pinsights build``: only the new day's event file read.
+
+It prints wall seconds, the report's seconds, events read, peak RSS and state size of each, the
+ratios against ``plain``, and whether the three stores serve the same bytes (every snapshot table
+and the quarantine, benchmarks/digests.py)::
+
+    flock /work/notes/bench.lock python benchmarks/refresh.py bench-data/events-20000000 /tmp/rb
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from benchmarks.digests import store_digests
+
+
+def link_tree(source: Path, target: Path, *, skip: set[str]) -> None:
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if path.is_dir() or any(part in skip for part in relative.parts):
+            continue
+        linked = target / relative
+        linked.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, linked)
+
+
+def edit_demographics(users: Path, fraction: float) -> int:
+    """Rewrite the users table with ``fraction`` of the users' country and device changed."""
+    table = pq.read_table(users)
+    rows = table.num_rows
+    step = max(1, round(1 / fraction))
+    chosen = pa.array([i % step == 0 for i in range(rows)])
+    country = pc.if_else(chosen, pa.scalar("ca"), table["country"])
+    device = pc.if_else(chosen, pa.scalar("web"), table["device"])
+    table = table.set_column(table.schema.get_field_index("country"), "country", country)
+    table = table.set_column(table.schema.get_field_index("device"), "device", device)
+    users.unlink()  # a hard link to the source: write a new file, never through the link
+    pq.write_table(table, users)
+    return int(pc.sum(chosen.cast(pa.int64())).as_py())
+
+
+BUILD = """
+import json, sys
+from pathlib import Path
+from pinsights.engine.settings import BuildSettings
+from pinsights.store.publish import build
+report = build(BuildSettings(data_dir=Path(sys.argv[1]), store_dir=Path(sys.argv[2]),
+                             refresh=sys.argv[3]))
+print(json.dumps(report))
+"""
+
+
+def run_build(data: Path, store: Path, refresh: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", BUILD, str(data), str(store), refresh],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"build failed ({refresh}):\n{done.stderr[-3000:]}")
+    report = json.loads(done.stdout)
+    state = store / "state"
+    size = sum(p.stat().st_size for p in state.rglob("*") if p.is_file()) if state.exists() else 0
+    return {
+        "wall_seconds": round(wall, 2),
+        "report_seconds": report["seconds"],
+        "events_read": report["refresh"]["events_read"],
+        "mode": report["refresh"]["mode"],
+        "reason": report["refresh"]["reason"],
+        "peak_rss_mib": round(report["peak_rss_bytes"] / 2**20),
+        "state_mib": round(size / 2**20, 1),
+        "validate_seconds": report["timings"].get("validate"),
+    }
+
+
+def served(store: Path) -> dict[str, Any]:
+    return {
+        name: digest
+        for name, digest in store_digests(store).items()
+        if name != "reports" and not name.endswith(" meta")
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", type=Path, help="a generated dataset, one events/date=… a day")
+    parser.add_argument("work", type=Path, help="a scratch directory (emptied)")
+    parser.add_argument("--edited", type=float, default=0.005, help="users edited on day D")
+    args = parser.parse_args()
+    shutil.rmtree(args.work, ignore_errors=True)
+    days = sorted(p.name for p in (args.data / "events").iterdir() if p.is_dir())
+    previous, today = args.work / "data-previous", args.work / "data-today"
+    link_tree(args.data, previous, skip={days[-1]})
+    link_tree(args.data, today, skip=set())
+    edited = edit_demographics(today / "users.parquet", args.edited)
+    print(f"dataset {args.data}: {len(days)} days; day D = {days[-1]}; {edited} users edited")
+    base = args.work / "store-previous"
+    prepared = run_build(previous, base, "auto")
+    print(f"store of D-1 built ({prepared['report_seconds']} s, state {prepared['state_mib']} MiB)")
+    results: dict[str, dict[str, Any]] = {}
+    for name, refresh in (("plain", "off"), ("full", "full"), ("incremental", "auto")):
+        store = args.work / f"store-{name}"
+        shutil.copytree(base, store)
+        load = os.getloadavg()[0]
+        results[name] = {**run_build(today, store, refresh), "load_before": round(load, 2)}
+    plain = results["plain"]
+    for name, result in results.items():
+        ratio = result["wall_seconds"] / plain["wall_seconds"]
+        print(f"{name:<12} {json.dumps(result)}  wall ratio vs plain {ratio:.2f}")
+    digests = {name: served(args.work / f"store-{name}") for name in results}
+    same = digests["plain"] == digests["full"] == digests["incremental"]
+    print(f"documents and quarantine identical across the three stores: {same}")
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,525 @@
+"""The check step with a refresh state: read only the event files that are new or changed.
+
+:class:`Refresh` stands in for the check step's three parts (read, validate, quarantine; see
+:mod:`pinsights.engine.steps.check`) and gives the build the same checked input, figures and
+quarantined rows a full check gives:
+
+- the dimension tables (interests, ad accounts, users, metros, pins) are read and checked in
+  full, every build, as without a state (they are small beside the events);
+- an event file whose fingerprint (path and BLAKE2b of its bytes) is in the state is not read:
+  its row-rule counts and bad rows come from the state, and its events that passed the row rules
+  (reduced to distinct (day, user, pin, engaged) with their number) are judged again against this
+  build's users and pins — so a late user or pin makes them valid, as a full read would;
+- a new or changed file is read and checked as in a full build, and its part of the state is
+  made from that check; a file that is gone leaves the state;
+- a kept file in which a row that was valid now names a user or pin that no longer exists is
+  read again (its quarantined row must be written whole, and only the file has it).
+
+What the state cannot answer exactly makes the build full, with the reason in the report: no
+state, ``--full``, a state of another format or damaged, event files whose columns or types
+differ from the state's (a file read alone would be typed otherwise than in a full read; see
+:mod:`pinsights.engine.duckdb.raw_columns`), or an engine that does not keep state (Spark, so far:
+its build runs the plain check and leaves the state as it is). A full build with a place to keep
+state writes it; docs/engine.md, "Incremental refresh", gives the exactness argument.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from pinsights.data import validate
+from pinsights.data.sources import InputError, InputFile, TableSource
+from pinsights.data.tables import EVENTS, LINE, SOURCE_FILE, Rule
+from pinsights.engine import semantics
+from pinsights.engine.backend import Backend
+from pinsights.engine.refresh.state import (
+    PAIRS_DIR,
+    QUARANTINED_DIR,
+    FileRecord,
+    Fingerprint,
+    State,
+    StateError,
+    digest_file,
+    fingerprint,
+    link_or_copy,
+    load_state,
+    write_meta,
+)
+from pinsights.engine.steps import BuildError, check
+from pinsights.engine.steps.check import Checked
+
+ROW_RULES = (Rule.MALFORMED.value, Rule.BAD_VALUE.value)
+UNKNOWN = Rule.UNKNOWN_REFERENCE.value
+
+
+@dataclass
+class Refresh:
+    """One build's check, incremental where the state allows; :meth:`summary` says which."""
+
+    #: The published state, or None; where to write the new one, or None (no state is kept).
+    previous_root: Path | None
+    staging: Path | None
+    forced_full: bool = False
+    mode: str = "full"
+    reason: str = ""
+    previous: State | None = None
+    fingerprints: dict[str, Fingerprint] = field(default_factory=dict)
+    columns: list[tuple[str, str]] = field(default_factory=list)
+    kept: dict[str, FileRecord] = field(default_factory=dict)
+    to_read: list[InputFile] = field(default_factory=list)
+    events_read: int = 0
+    state_rows_read: int = 0
+    dropped: int = 0
+    new_state: State | None = None
+    _figures: dict[str, Any] = field(default_factory=dict)
+    _rows: list[ir.Table] = field(default_factory=list)
+    _all_files: list[InputFile] = field(default_factory=list)
+
+    @property
+    def keeps_state(self) -> bool:
+        return self.staging is not None
+
+    # --- read ------------------------------------------------------------------------------------
+
+    def read(self, backend: Backend, data_dir: Any) -> dict[str, ir.Table]:
+        """Every table's raw view but the events', which :meth:`validate` opens for the files it
+        reads; without a state to keep, every table's (the plain check)."""
+        try:
+            sources = backend.discover(data_dir)
+            events = sources.pop("events")
+            raw = {name: backend.raw_table(source) for name, source in sources.items()}
+            if not self.keeps_state:
+                raw["events"] = backend.raw_table(events)
+                return raw
+            self._plan(backend, events)
+        except InputError as error:
+            raise BuildError(str(error)) from error
+        return raw
+
+    def _plan(self, backend: Backend, events: TableSource) -> None:
+        from pinsights.engine.duckdb.raw_columns import raw_columns
+
+        con = backend.con  # type: ignore[attr-defined]  # keeps_state: DuckDB only (see build)
+        self.fingerprints = {str(f.path): fingerprint(Path(str(f.path))) for f in events.files}
+        self.columns = raw_columns(con, events)
+        self.to_read = list(events.files)
+        self._all_files = list(events.files)
+        if self.forced_full:
+            self.reason = "--full"
+            return
+        if self.previous_root is None:
+            self.reason = "no refresh state in the store yet"
+            return
+        try:
+            previous = load_state(self.previous_root)
+        except StateError as error:
+            self.reason = f"the refresh state is unusable: {error}"
+            return
+        if previous.columns != self.columns:
+            self.reason = "the event files' columns or types differ from the state's"
+            return
+        kept = {
+            path: replace(record, fingerprint=self.fingerprints[path])
+            for path, record in previous.files.items()
+            if path in self.fingerprints
+            and self.fingerprints[path].digest == record.fingerprint.digest
+        }
+        to_read = [f for f in events.files if str(f.path) not in kept]
+        if to_read and raw_columns(con, TableSource(EVENTS, tuple(to_read))) != self.columns:
+            self.reason = "the new event files' columns or types differ from the other files'"
+            return
+        self.previous, self.kept, self.to_read = previous, kept, to_read
+        self.dropped = len(set(previous.files) - set(self.fingerprints))
+        self.mode = "incremental"
+        self.reason = (
+            f"{len(to_read)} of {len(events.files)} event file(s) new or changed,"
+            f" {self.dropped} gone"
+        )
+
+    # --- validate --------------------------------------------------------------------------------
+
+    def validate(self, backend: Backend, raw: dict[str, ir.Table]) -> Checked:
+        """The checked input, as :func:`pinsights.engine.steps.check.check_tables` makes it."""
+        if not self.keeps_state:
+            return check.check_tables(backend, raw)
+        checked = check.check_tables(backend, raw)  # every table but the events
+        users = checked.used["users"].select("user_id")
+        pins = checked.keys.pins
+        scope = checked.scope
+        figures: dict[int, dict[str, int]] = {}
+        used_parts: list[ir.Table] = []
+        kept_pairs: ir.Table | None = None
+        if self.kept:
+            kept_pairs, kept_quarantined = self._open_kept(backend)
+            unresolved, still = self._unresolved(backend, kept_pairs, kept_quarantined, users, pins)
+            flipped = [
+                path
+                for path, record in self.kept.items()
+                if unresolved.get(record.serial, 0) != still.get(record.serial, 0)
+            ]
+            for path in flipped:  # a row once valid names a user or pin that is gone: re-read
+                del self.kept[path]
+                self.to_read.append(next(f for f in self._all_files if str(f.path) == path))
+                self.reason += f"; {path} read again (a user or pin it names is gone)"
+            serials = [record.serial for record in self.kept.values()]
+            for record in self.kept.values():
+                figures[record.serial] = {
+                    "read": record.read,
+                    Rule.MALFORMED.value: record.malformed,
+                    Rule.BAD_VALUE.value: record.bad_value,
+                    UNKNOWN: unresolved.get(record.serial, 0),
+                }
+            self.state_rows_read = sum(record.pairs for record in self.kept.values())
+            if self.kept:
+                kept_pairs = kept_pairs.filter(kept_pairs.file.isin(serials))
+                used_parts.append(_used_from_pairs(kept_pairs, users, pins))
+                self._rows.append(_kept_quarantine_rows(kept_quarantined, serials, users, pins))
+        new_records: list[FileRecord] = []
+        held: ir.Table | None = None
+        if self.to_read:
+            new_records, held, new_used = self._check_files(backend, checked, users, pins, figures)
+            used_parts.append(new_used)
+        if len(used_parts) == 1 and held is not None:
+            used = used_parts[0]  # a full check: the checked events as they are, like check_tables
+        else:
+            same = [
+                p.mutate(event_time=p.event_time.cast(validate.TIMESTAMP_UTC)) for p in used_parts
+            ]
+            held = used = scope.materialize("checked_events", _union(same))
+        checked.tables["events"] = held  # freed with the events (Checked.free_events)
+        checked.used["events"] = used
+        self._figures = _events_figures(figures)
+        if self.staging is not None:
+            self.new_state = self._stage(new_records)
+        return checked
+
+    def _open_kept(self, backend: Backend) -> tuple[ir.Table, ir.Table | None]:
+        assert self.previous is not None
+        con = backend.con  # type: ignore[attr-defined]
+        root = self.previous.root
+        pairs = [str(p) for r in self.kept.values() if (p := r.pairs_path(root)) is not None]
+        bad = [str(p) for r in self.kept.values() if (p := r.quarantined_path(root)) is not None]
+        con.execute(f"CREATE OR REPLACE VIEW refresh_pairs AS {_parquet(pairs, PAIRS_SCHEMA)}")
+        con.execute(
+            f"CREATE OR REPLACE VIEW refresh_quarantined AS {_parquet(bad, QUARANTINED_SCHEMA)}"
+        )
+        ibis_con = backend.ibis  # type: ignore[attr-defined]
+        return ibis_con.table("refresh_pairs"), ibis_con.table("refresh_quarantined")
+
+    @staticmethod
+    def _unresolved(
+        backend: Backend,
+        pairs: ir.Table,
+        quarantined: ir.Table | None,
+        users: ir.Table,
+        pins: ir.Table,
+    ) -> tuple[dict[int, int], dict[int, int]]:
+        """Per kept file: rows (from its pairs) whose user or pin is unknown now, and how many
+        of its kept ``unknown_reference`` rows are still unknown. Equal: no valid row turned
+        unknown, so its kept rows are exactly its quarantined ones."""
+        known = pairs.user_id.isin(users.user_id) & pairs.pin_id.isin(pins.pin_id)
+        counted = pairs.group_by("file").aggregate(unknown=pairs.n.sum(where=~known))
+        unresolved = {
+            int(row["file"]): int(row["unknown"] or 0)
+            for row in backend.to_arrow(counted).to_pylist()
+        }
+        still: dict[int, int] = {}
+        if quarantined is not None:
+            q = quarantined.filter(quarantined.rule == UNKNOWN)
+            gone = ~(q.user_id.isin(users.user_id) & q.pin_id.isin(pins.pin_id))
+            rows = backend.to_arrow(q.group_by("file").aggregate(still=q.count(where=gone)))
+            still = {int(row["file"]): int(row["still"]) for row in rows.to_pylist()}
+        return unresolved, still
+
+    def _check_files(
+        self,
+        backend: Backend,
+        checked: Checked,
+        users: ir.Table,
+        pins: ir.Table,
+        figures: dict[int, dict[str, int]],
+    ) -> tuple[list[FileRecord], ir.Table, ir.Table]:
+        """Read and check the files to read, as a full check does; their state records (their
+        files written beside), their checked rows and their used events."""
+        first = self.previous.next_serial() if self.previous is not None else 1
+        serial_of = {str(f.path): first + n for n, f in enumerate(self.to_read)}
+        raw = backend.raw_table(TableSource(EVENTS, tuple(self.to_read)))
+        expr = validate.check_table(
+            raw, EVENTS, used_keys={"users": users.user_id}, lookups={"pin_id": pins}
+        )
+        con = backend.con  # type: ignore[attr-defined]
+        con.execute(
+            "CREATE OR REPLACE TABLE refresh_files (__refresh_path VARCHAR, __refresh_file INTEGER)"
+        )
+        con.executemany("INSERT INTO refresh_files VALUES (?, ?)", list(serial_of.items()))
+        serials = backend.ibis.table("refresh_files")  # type: ignore[attr-defined]
+        expr = expr.join(serials, expr[SOURCE_FILE] == serials["__refresh_path"])
+
+        def keep(table: ir.Table) -> dict[str, ir.Value]:
+            return {
+                **semantics.event_columns(table),
+                "pin_id": table.pin_id,
+                "file": table["__refresh_file"],
+            }
+
+        new = checked.scope.materialize(
+            "refresh_checked_events", validate.finish(expr, EVENTS, keep=keep)
+        )
+        rule = new[validate.RULE]
+        counted = backend.to_arrow(new.group_by("file", rule).aggregate(rows=new.count()))
+        for row in counted.to_pylist():
+            mine = figures.setdefault(int(row["file"]), {"read": 0})
+            mine["read"] += int(row["rows"])
+            if row[validate.RULE] is not None:
+                mine[row[validate.RULE]] = mine.get(row[validate.RULE], 0) + int(row["rows"])
+        self.events_read = sum(
+            figures.get(serial, {"read": 0})["read"] for serial in serial_of.values()
+        )
+        self._rows.append(validate.quarantine_rows(new, EVENTS))
+        records = []
+        if self.staging is not None:
+            records = self._write_files(backend, new, serial_of, figures)
+        used = new.filter(rule.isnull())
+        return records, new, used.select(*EVENT_COLUMNS)
+
+    def _write_files(
+        self,
+        backend: Backend,
+        new: ir.Table,
+        serial_of: dict[str, int],
+        figures: dict[int, dict[str, int]],
+    ) -> list[FileRecord]:
+        """The read files' pairs and bad rows as Parquet in the staging directory; their records."""
+        assert self.staging is not None
+        con = backend.con  # type: ignore[attr-defined]
+        ibis_con = backend.ibis  # type: ignore[attr-defined]
+        rule = new[validate.RULE]
+        valid = new.filter(rule.isnull() | (rule == UNKNOWN))
+        pairs = valid.group_by(
+            file=valid.file,
+            day=valid.event_time.truncate("D"),
+            user_id=valid.user_id,
+            pin_id=valid.pin_id,
+            engaged=valid.engaged,
+        ).aggregate(n=valid.count())
+        bad = new.filter(rule.notnull())
+        bad = bad.select(
+            file=bad.file,
+            source_file=bad[SOURCE_FILE],
+            line=bad[LINE].cast(dt.int64) if LINE in bad.columns else ibis.null(dt.int64),
+            rule=rule,
+            row=bad[validate.ROW].cast(dt.string),
+            user_id=bad.user_id,
+            pin_id=bad.pin_id,
+        )
+        counts: dict[str, dict[int, tuple[int, Path]]] = {}
+        for name, expr in ((PAIRS_DIR, pairs), (QUARANTINED_DIR, bad)):
+            parted = self.staging / f"{name}-parts"
+            con.execute(
+                f"COPY ({ibis_con.compile(expr)}) TO '{_sql(str(parted))}'"
+                " (FORMAT parquet, PARTITION_BY (file), WRITE_PARTITION_COLUMNS true)"
+            )
+            counts[name] = _gather(con, parted, self.staging / name)
+        records = []
+        for path, serial in serial_of.items():
+            mine = figures.get(serial, {"read": 0})
+            pair_rows, pair_file = counts[PAIRS_DIR].get(serial, (0, None))
+            bad_rows, bad_file = counts[QUARANTINED_DIR].get(serial, (0, None))
+            record = FileRecord(
+                fingerprint=self.fingerprints[path],
+                serial=serial,
+                read=mine["read"],
+                malformed=mine.get(Rule.MALFORMED.value, 0),
+                bad_value=mine.get(Rule.BAD_VALUE.value, 0),
+                pairs=pair_rows,
+                quarantined=bad_rows,
+                pairs_digest=digest_file(pair_file) if pair_file else None,
+                quarantined_digest=digest_file(bad_file) if bad_file else None,
+            )
+            for temporary, final in (
+                (pair_file, record.pairs_path(self.staging)),
+                (bad_file, record.quarantined_path(self.staging)),
+            ):
+                if temporary is not None and final is not None:
+                    temporary.rename(final)
+            records.append(record)
+        return records
+
+    def _stage(self, new_records: list[FileRecord]) -> State:
+        """The new state in the staging directory: the kept files' state files linked from the
+        previous state, the read files' written by :meth:`_write_files`, and the meta file."""
+        assert self.staging is not None
+        state = State(self.staging, self.columns)
+        for record in self.kept.values():
+            assert self.previous is not None
+            for old, new in (
+                (record.pairs_path(self.previous.root), record.pairs_path(self.staging)),
+                (
+                    record.quarantined_path(self.previous.root),
+                    record.quarantined_path(self.staging),
+                ),
+            ):
+                if old is not None and new is not None:
+                    link_or_copy(old, new)
+            state.files[record.fingerprint.path] = record
+        for record in new_records:
+            state.files[record.fingerprint.path] = record
+        write_meta(state)
+        return state
+
+    # --- quarantine ------------------------------------------------------------------------------
+
+    def quarantine(
+        self, backend: Backend, checked: Checked, max_bad_fraction: float
+    ) -> tuple[dict[str, dict[str, Any]], pa.Table, list[str]]:
+        """Each table's figures, the quarantined rows, the failures: as check.quarantine."""
+        if not self.keeps_state:
+            return check.quarantine(backend, checked, max_bad_fraction)
+        dimensions = Checked(
+            scope=checked.scope,
+            tables={name: t for name, t in checked.tables.items() if name != "events"},
+            keys=checked.keys,
+        )
+        tables, rows, failures = check.quarantine(backend, dimensions, max_bad_fraction)
+        figures = self._figures
+        tables["events"] = figures
+        bad = figures["read"] - figures["used"]
+        if figures["read"] and bad / figures["read"] > max_bad_fraction:
+            summary = ", ".join(f"{rule}: {n}" for rule, n in figures["quarantined"].items())
+            failures.append(
+                f"events: {bad} of {figures['read']} rows quarantined"
+                f" ({bad / figures['read']:.2%}; {summary})"
+            )
+        if self._rows:
+            events = backend.to_arrow(_union(self._rows))
+            rows = pa.concat_tables([rows, events.cast(rows.schema)])
+        return tables, rows, failures
+
+    def summary(self) -> dict[str, Any]:
+        """What the report says of the refresh: which build it was, why, what it read."""
+        return {
+            "mode": self.mode,
+            "reason": self.reason,
+            "event_files": {
+                "read": len(self.to_read),
+                "kept": len(self.kept),
+                "gone": self.dropped,
+            },
+            "events_read": self.events_read if self.keeps_state else None,
+            "state_rows_read": self.state_rows_read,
+            "state_kept": self.keeps_state,
+        }
+
+    def discard(self) -> None:
+        """The build failed: the staged state is not published."""
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+
+#: The state files' columns, for an empty list of files (DuckDB needs at least one to read).
+PAIRS_SCHEMA = (
+    "file INTEGER, day TIMESTAMP WITH TIME ZONE, user_id BIGINT, pin_id BIGINT,"
+    " engaged BOOLEAN, n BIGINT"
+)
+QUARANTINED_SCHEMA = (
+    "file INTEGER, source_file VARCHAR, line BIGINT, rule VARCHAR, row VARCHAR,"
+    " user_id BIGINT, pin_id BIGINT"
+)
+
+
+def _sql(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _parquet(paths: list[str], schema: str) -> str:
+    if not paths:
+        columns = ", ".join(
+            f"CAST(NULL AS {kind}) AS {name}"
+            for name, kind in (part.strip().split(" ", 1) for part in schema.split(","))
+        )
+        return f"SELECT {columns} WHERE false"
+    listed = ", ".join(f"'{_sql(p)}'" for p in paths)
+    return f"SELECT * FROM read_parquet([{listed}])"
+
+
+def _gather(con: Any, parted: Path, target: Path) -> dict[int, tuple[int, Path]]:
+    """The files a partitioned COPY wrote (``file=<serial>/*.parquet``), one per serial, moved
+    into ``target``; their row counts."""
+    target.mkdir(parents=True, exist_ok=True)
+    found: dict[int, tuple[int, Path]] = {}
+    if not parted.exists():
+        return found
+    for folder in sorted(parted.iterdir()):
+        serial = int(folder.name.split("=", 1)[1])
+        parts = sorted(folder.glob("*.parquet"))
+        moved = target / f"part-{serial}.parquet"
+        if len(parts) == 1:
+            parts[0].rename(moved)
+        else:
+            listed = ", ".join(f"'{_sql(str(p))}'" for p in parts)
+            con.execute(
+                f"COPY (SELECT * FROM read_parquet([{listed}])) TO '{_sql(str(moved))}'"
+                " (FORMAT parquet)"
+            )
+        rows = con.execute(f"SELECT count(*) FROM read_parquet('{_sql(str(moved))}')").fetchall()
+        found[serial] = (int(rows[0][0]), moved)
+    shutil.rmtree(parted, ignore_errors=True)
+    return found
+
+
+def _union(parts: list[ir.Table]) -> ir.Table:
+    return parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
+
+
+#: The used events' columns (semantics.event_columns), whichever way they were checked.
+EVENT_COLUMNS = ("event_time", "user_id", "account_key", "interest_key", "engaged")
+
+
+def _used_from_pairs(pairs: ir.Table, users: ir.Table, pins: ir.Table) -> ir.Table:
+    """Kept pairs whose user and pin exist now, as used events (a day stands for its instants:
+    every later step reads events by whole UTC days)."""
+    known = pairs.filter(pairs.user_id.isin(users.user_id))
+    joined = known.join(pins, known.pin_id == pins.pin_id)
+    return joined.select(
+        event_time=joined.day.cast(validate.TIMESTAMP_UTC),
+        user_id=joined.user_id,
+        account_key=joined.account_key,
+        interest_key=joined.interest_key,
+        engaged=joined.engaged,
+    )
+
+
+def _kept_quarantine_rows(
+    kept: ir.Table | None, serials: list[int], users: ir.Table, pins: ir.Table
+) -> ir.Table:
+    """Kept files' bad rows as the quarantine holds them: row-rule ones always, unknown
+    references only while the user or pin is still unknown."""
+    assert kept is not None
+    rows = kept.filter(kept.file.isin(serials))
+    known = rows.user_id.isin(users.user_id) & rows.pin_id.isin(pins.pin_id)
+    rows = rows.filter((rows.rule != UNKNOWN) | ~known.fill_null(False))
+    return rows.select(
+        table=ibis.literal(EVENTS.name),
+        source_file=rows.source_file,
+        line=rows.line,
+        rule=rows.rule,
+        row=rows.row,
+    )
+
+
+def _events_figures(per_file: dict[int, dict[str, int]]) -> dict[str, Any]:
+    read = sum(figures["read"] for figures in per_file.values())
+    quarantined = {
+        rule.value: total
+        for rule in Rule
+        if (total := sum(figures.get(rule.value, 0) for figures in per_file.values()))
+    }
+    return {"read": read, "used": read - sum(quarantined.values()), "quarantined": quarantined}

@@ -1,0 +1,176 @@
+"""The refresh state's format: what a build keeps of the events for the next build to reuse.
+
+A state is a directory the store publishes (``store/state.py``) and the engine reads and writes::
+
+    state.json               the format version, the events' raw columns, one record per input file
+    pairs/<key>.parquet      one input file's events that passed the row rules, reduced to
+                             (file, day, user_id, pin_id, engaged, n)
+    quarantined/<key>.parquet that file's rows that broke a rule when it was read (malformed,
+                             bad_value, unknown_reference), whole, with user_id and pin_id
+
+A file's record holds its fingerprint (path as the reader names it, size, modification time,
+BLAKE2b of its bytes), its rule counts (``read``, ``malformed``, ``bad_value``: rules of the row
+alone, which never change while the file does not) and the digests of its two state files, so a
+damaged state is found before it is used. Events are kept *before* the reference check: whether
+a user or a pin exists is judged again by every build, against the dimension tables of that
+build (docs/engine.md, "Incremental refresh", says why that is exact).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Bumped whenever the layout or the meaning of a state file changes: an older state is then
+#: not used (the build is full, and says why) and the new build writes the new format.
+STATE_FORMAT = 1
+META = "state.json"
+PAIRS_DIR = "pairs"
+QUARANTINED_DIR = "quarantined"
+
+
+class StateError(Exception):
+    """The state cannot be used as it is (missing, damaged, another format): the build is full."""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What identifies an input file's contents: a changed digest is a changed file."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    digest: str
+
+
+def digest_file(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+
+
+def fingerprint(path: Path) -> Fingerprint:
+    status = path.stat()
+    return Fingerprint(str(path), status.st_size, status.st_mtime_ns, digest_file(path))
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One input event file in the state: its fingerprint, its row-rule counts, its state files."""
+
+    fingerprint: Fingerprint
+    #: Stable small id of the file in the state's tables (``file`` column).
+    serial: int
+    read: int
+    malformed: int
+    bad_value: int
+    pairs: int  # rows of its pairs file
+    quarantined: int  # rows of its quarantined file (0: no file)
+    pairs_digest: str | None
+    quarantined_digest: str | None
+
+    @property
+    def key(self) -> str:
+        """The state files' name: the file's path and contents, so a path never reuses a name."""
+        text = f"{self.fingerprint.path}\0{self.fingerprint.digest}"
+        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+    def pairs_path(self, root: Path) -> Path | None:
+        return root / PAIRS_DIR / f"{self.key}.parquet" if self.pairs else None
+
+    def quarantined_path(self, root: Path) -> Path | None:
+        return root / QUARANTINED_DIR / f"{self.key}.parquet" if self.quarantined else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "fingerprint": asdict(self.fingerprint)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FileRecord:
+        counts = ("serial", "read", "malformed", "bad_value", "pairs", "quarantined")
+        numbers = {name: _count(data[name]) for name in counts}
+        printed = Fingerprint(**data["fingerprint"])
+        _count(printed.size), _count(printed.mtime_ns)
+        return cls(**{**data, **numbers, "fingerprint": printed})
+
+
+def _count(value: object) -> int:
+    """A count as the state records it: an int, never a bool or text (a damaged state.json)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{value!r} is not a count")
+    return value
+
+
+@dataclass
+class State:
+    """A state as read (or about to be written): the events' raw columns and the files."""
+
+    root: Path
+    #: The raw events table's columns (name, type) the files were read as: a file read alone
+    #: judges its rows exactly as a full read only when the full read has the same columns.
+    columns: list[tuple[str, str]]
+    files: dict[str, FileRecord] = field(default_factory=dict)  # by path
+
+    def next_serial(self) -> int:
+        return max((record.serial for record in self.files.values()), default=0) + 1
+
+    def size_bytes(self) -> int:
+        return sum(path.stat().st_size for path in self.root.rglob("*") if path.is_file())
+
+
+def load_state(root: Path, *, verify: bool = True) -> State:
+    """The state at ``root``, every file present and (``verify``) its digest as recorded."""
+    try:
+        data = json.loads((root / META).read_text())
+    except FileNotFoundError as error:
+        raise StateError(f"no {META} in the state directory") from error
+    except (OSError, ValueError) as error:
+        raise StateError(f"unreadable {META}: {error}") from error
+    try:
+        if data.get("format") != STATE_FORMAT:
+            raise StateError(
+                f"the state has format {data.get('format')}, this build writes format"
+                f" {STATE_FORMAT}"
+            )
+        columns = [(str(name), str(kind)) for name, kind in data["columns"]]
+        records = [FileRecord.from_json(entry) for entry in data["files"]]
+    except (KeyError, TypeError, ValueError) as error:
+        raise StateError(f"{META} is damaged ({type(error).__name__}: {error})") from error
+    state = State(root, columns, {record.fingerprint.path: record for record in records})
+    for record in records:
+        paths = (
+            (record.pairs_path(root), record.pairs_digest),
+            (record.quarantined_path(root), record.quarantined_digest),
+        )
+        for path, digest in paths:
+            if path is None:
+                continue
+            if not path.is_file():
+                raise StateError(f"state file {path.relative_to(root)} is missing")
+            if verify and digest_file(path) != digest:
+                raise StateError(f"state file {path.relative_to(root)} is damaged (digest)")
+    return state
+
+
+def write_meta(state: State) -> None:
+    """Write ``state.json`` (the state's other files are written by the build before it)."""
+    data = {
+        "format": STATE_FORMAT,
+        "columns": [list(column) for column in state.columns],
+        "files": [
+            record.to_json()
+            for record in sorted(state.files.values(), key=lambda record: record.serial)
+        ],
+    }
+    (state.root / META).write_text(json.dumps(data, indent=1) + "\n")
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """A kept file's state file into the new state: a hard link (no bytes copied) where it can."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        target.write_bytes(source.read_bytes())
