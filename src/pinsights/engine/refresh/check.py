@@ -261,7 +261,9 @@ class Refresh:
         )
         con.executemany("INSERT INTO refresh_files VALUES (?, ?)", list(serial_of.items()))
         serials = backend.ibis.table("refresh_files")  # type: ignore[attr-defined]
-        expr = expr.join(serials, expr[SOURCE_FILE] == serials["__refresh_path"])
+        # A left join: a row whose file the reader named otherwise than discovery did would
+        # have no serial, and is refused below rather than lost.
+        expr = expr.left_join(serials, expr[SOURCE_FILE] == serials["__refresh_path"])
 
         def keep(table: ir.Table) -> dict[str, ir.Value]:
             return {
@@ -276,6 +278,8 @@ class Refresh:
         rule = new[validate.RULE]
         counted = backend.to_arrow(new.group_by("file", rule).aggregate(rows=new.count()))
         for row in counted.to_pylist():
+            if row["file"] is None:
+                raise BuildError(f"internal error: {row['rows']} event rows of no known file")
             mine = figures.setdefault(int(row["file"]), {"read": 0})
             mine["read"] += int(row["rows"])
             if row[validate.RULE] is not None:
@@ -447,7 +451,7 @@ def _parquet(paths: list[str], schema: str) -> str:
         )
         return f"SELECT {columns} WHERE false"
     listed = ", ".join(f"'{_sql(p)}'" for p in paths)
-    return f"SELECT * FROM read_parquet([{listed}])"
+    return f"SELECT * FROM read_parquet([{listed}], hive_partitioning=false)"
 
 
 def _gather(con: Any, parted: Path, target: Path) -> dict[int, tuple[int, Path]]:
@@ -466,10 +470,13 @@ def _gather(con: Any, parted: Path, target: Path) -> dict[int, tuple[int, Path]]
         else:
             listed = ", ".join(f"'{_sql(str(p))}'" for p in parts)
             con.execute(
-                f"COPY (SELECT * FROM read_parquet([{listed}])) TO '{_sql(str(moved))}'"
+                f"COPY (SELECT * FROM read_parquet([{listed}], hive_partitioning=false))"
+                f" TO '{_sql(str(moved))}'"
                 " (FORMAT parquet)"
             )
-        rows = con.execute(f"SELECT count(*) FROM read_parquet('{_sql(str(moved))}')").fetchall()
+        rows = con.execute(
+            f"SELECT count(*) FROM read_parquet('{_sql(str(moved))}', hive_partitioning=false)"
+        ).fetchall()
         found[serial] = (int(rows[0][0]), moved)
     shutil.rmtree(parted, ignore_errors=True)
     return found
