@@ -71,6 +71,9 @@ class AccessLog:
         # Requests repeat: for each (method, path, query, remote, client id) the escaped parts of
         # its line are formatted once — what comes after the time up to the status, and the end.
         self._parts: dict[tuple[str, str, bytes, str | None, str | None], tuple[str, str]] = {}
+        # Queries repeat far more than paths (a request never seen before — an advertiser's own
+        # document — mostly has a query seen many times): redacted once per query string.
+        self._queries: dict[bytes, str] = {}
         self._second = -1  # the Unix second of _stamp, whose text is formatted once per second
         self._stamp = ""
 
@@ -110,7 +113,7 @@ class AccessLog:
             f'"remote":{_string(remote) if remote is not None else "null"},'
             f'"method":{_string(method)},'
             f'"path":{_string(_cut(path, MAX_PATH))},'
-            f'"query":{_string(_redacted(query))}',
+            f'"query":{self._query(query, len(path))}',
             f',"client_id":{_string(client_id) if client_id is not None else "null"}}}\n',
         )
         if len(path) + len(query) <= MAX_REMEMBERED_REQUEST:
@@ -118,6 +121,17 @@ class AccessLog:
                 self._parts.clear()
             self._parts[key] = parts
         return parts
+
+    def _query(self, query: bytes, path_length: int) -> str:
+        """The query's redacted text as a JSON string, remembered under the same bound as lines."""
+        text = self._queries.get(query)
+        if text is None:
+            text = _string(_redacted(query))
+            if path_length + len(query) <= MAX_REMEMBERED_REQUEST:
+                if len(self._queries) >= REQUESTS_REMEMBERED:
+                    self._queries.clear()
+                self._queries[query] = text
+        return text
 
 
 _string = json.encoder.encode_basestring_ascii

@@ -70,10 +70,11 @@ class Documents:
     async def insights(
         self, ad_account_id: str, insight_type: AudienceInsightType, date: dt.date | None
     ) -> bytes:
-        """``audience_insights_get``: the document of the newest snapshot, or of ``date``'s."""
-        answer = self.cached_insights(ad_account_id, insight_type, date)
-        if answer is not None:
-            return answer
+        """``audience_insights_get``: the document of the newest snapshot, or of ``date``'s.
+
+        The server asks :meth:`cached_insights` first, so this is nearly always a miss: the LRU
+        is looked up once more (an answer cached meanwhile, or an error), not twice.
+        """
         key = self._insights_key(ad_account_id, insight_type, date)
         return await self._cached(key, self._read_insights, ad_account_id, insight_type, date)
 
@@ -185,6 +186,11 @@ class Documents:
     async def _read(self, read: Callable[..., bytes], *args: Any) -> bytes:
         """``read(*args)`` on the event loop (keyed reads of format 2 cost less than handing
         them to a thread), or in a worker thread when a retained snapshot is of format 1."""
+        if self._inline:
+            try:  # the usual case, without the retry's partials (a cold read's every µs counts)
+                return read(*args)
+            except SnapshotFileGone:
+                self._forget_snapshots()
         reading = partial(_retrying, partial(read, *args), self._forget_snapshots)
         return reading() if self._inline else await to_thread.run_sync(reading)
 
