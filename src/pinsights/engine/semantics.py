@@ -264,10 +264,15 @@ def audience_members(facts: ir.Table) -> ir.Table:
     return everyone.union(total, distinct=False)
 
 
-def _per_audience(counted: ir.Table, *cell: str) -> ir.Table:
-    """Counts of audience members (``total`` and ``engaged`` per account and ``cell`` columns)
-    as one row per audience: P for the shared key, else T(a) from ``total`` and E(a) from
-    ``engaged``; a cell no member of the audience has is left out, as a join would leave it."""
+def per_audience(counted: ir.Table, *cell: str) -> ir.Table:
+    """Counts of audience members (``total`` and ``engaged`` per account and ``cell`` columns, as
+    the ``*_member_counts`` functions below make them) as one row per audience: P for the shared
+    key, else T(a) from ``total`` and E(a) from ``engaged``; a cell no member of the audience has
+    is left out, as a join would leave it.
+
+    It reads ``counted`` three times (P, T and E rows): the build materialises ``counted`` first,
+    so that no engine computes the aggregate behind it once per read (Spark would).
+    """
     shared = counted.account_key == SHARED_ACCOUNT_KEY
     platform = counted.filter(shared)
     advertised = counted.filter(~shared)
@@ -295,19 +300,45 @@ def _count_members(members: ir.Table, *cell: str) -> ir.Table:
     )
 
 
-def sizes_of_audiences(members: ir.Table) -> ir.Table:
-    """n(A) for every audience that has at least one member, from :func:`audience_members`."""
-    return _per_audience(_count_members(members)).rename(size="users")
+def member_counts(members: ir.Table) -> ir.Table:
+    """(account_key, total, engaged): members of every audience, from :func:`audience_members`."""
+    return _count_members(members)
 
 
-def interest_counts_of_audiences(members: ir.Table, interests_of_users: ir.Table) -> ir.Table:
-    """n_c(A) and n_s(A) from :func:`audience_members`: the members joined once with their
-    interests, T(a) and E(a) counted together."""
-    joined = members.join(interests_of_users, members.user_id == interests_of_users.user_id)
+def interest_member_counts(members: ir.Table, interests_of_users: ir.Table) -> ir.Table:
+    """(account_key, interest_key, total, engaged): members of T(a) (and of E(a)) having each
+    level-1 and level-2 interest, counted together from :func:`audience_members`; P's under the
+    shared key.
+
+    Only the accounts' members are joined with their interests: P is everyone in the window, and
+    the interests of users hold only users in the window, one row per (user, interest), so P's
+    count of an interest is its number of rows there — without P's million members in the join.
+    """
+    advertised = members.filter(members.account_key != SHARED_ACCOUNT_KEY)
+    joined = advertised.join(interests_of_users, advertised.user_id == interests_of_users.user_id)
     pairs = joined.select(
         account_key=joined.account_key, engaged=joined.engaged, interest_key=joined.interest_key
     )
-    return _per_audience(_count_members(pairs, "interest_key"), "interest_key")
+    platform = interests_of_users.group_by("interest_key").aggregate(
+        total=interests_of_users.count()
+    )
+    everyone = platform.select(
+        account_key=ibis.literal(SHARED_ACCOUNT_KEY, "int32"),
+        interest_key=platform.interest_key,
+        total=platform.total,
+        engaged=ibis.literal(0, "int64"),
+    )
+    return _count_members(pairs, "interest_key").union(everyone, distinct=False)
+
+
+def sizes_of_audiences(members: ir.Table) -> ir.Table:
+    """n(A) for every audience that has at least one member, from :func:`audience_members`."""
+    return per_audience(member_counts(members)).rename(size="users")
+
+
+def interest_counts_of_audiences(members: ir.Table, interests_of_users: ir.Table) -> ir.Table:
+    """n_c(A) and n_s(A) from :func:`audience_members` (see :func:`interest_member_counts`)."""
+    return per_audience(interest_member_counts(members, interests_of_users), "interest_key")
 
 
 def audience_sizes(members: ir.Table) -> ir.Table:
@@ -394,20 +425,24 @@ def demographic_counts(member_values: ir.Table, value_keys: ir.Table) -> ir.Tabl
     )
 
 
-def demographic_counts_of_audiences(member_values: ir.Table, value_keys: ir.Table) -> ir.Table:
-    """Members of A per (dimension, value), from :func:`member_demographics` of
-    :func:`audience_members`: T(a) and E(a) counted together."""
+def demographic_member_counts(member_values: ir.Table, value_keys: ir.Table) -> ir.Table:
+    """(account_key, dimension, key, total, engaged): members per demographic value, from
+    :func:`member_demographics` of :func:`audience_members`: T(a) and E(a) counted together."""
     per_dimension = [
         _count_members(member_values.mutate(value_key=member_values[column]), "value_key")
         for _, column, _ in DEMOGRAPHICS
     ]
     stacked = per_dimension[0].union(*per_dimension[1:], distinct=False)
     named = stacked.join(value_keys, stacked.value_key == value_keys.value_key)
-    cells = named.select(
+    return named.select(
         account_key=named.account_key,
         dimension=named.dimension,
         key=named.key,
         total=named.total,
         engaged=named.engaged,
     )
-    return _per_audience(cells, "dimension", "key")
+
+
+def demographic_counts_of_audiences(member_values: ir.Table, value_keys: ir.Table) -> ir.Table:
+    """Members of A per (dimension, value) (see :func:`demographic_member_counts`)."""
+    return per_audience(demographic_member_counts(member_values, value_keys), "dimension", "key")

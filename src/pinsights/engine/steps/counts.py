@@ -89,7 +89,19 @@ class Counting:
     ) -> None:
         backend = scope.backend
         self._keys = checked.keys
-        size_rows = backend.to_arrow(semantics.sizes_of_audiences(members)).to_pydict()
+        # Each count of members (all of them, and the engaged ones) is materialised once, then
+        # taken apart into P, T and E rows (semantics.per_audience reads it three times).
+        counted = scope.materialize_all(
+            {
+                "member_counts": semantics.member_counts(members),
+                "interest_member_counts": semantics.interest_member_counts(
+                    members, interests_of_users
+                ),
+            }
+        )
+        size_rows = backend.to_arrow(
+            semantics.per_audience(counted["member_counts"]).rename(size="users")
+        ).to_pydict()
         sizes = {
             self._audience(account_key, code): int(size)
             for account_key, code, size in zip(
@@ -97,7 +109,7 @@ class Counting:
             )
         }
         interest_counts = rules.suppress_small_cells(
-            semantics.interest_counts_of_audiences(members, interests_of_users)
+            semantics.per_audience(counted["interest_member_counts"], "interest_key")
         )
         interest_rows = backend.to_arrow(
             interest_counts.order_by("account_key", "audience")
@@ -114,9 +126,13 @@ class Counting:
                 "member_demographics",
                 semantics.member_demographics(members, checked.used["users"], value_keys),
             )
+            counted = scope.materialize(
+                "demographic_member_counts",
+                semantics.demographic_member_counts(member_values, value_keys),
+            )
             return backend.to_arrow(
                 rules.suppress_small_cells(
-                    semantics.demographic_counts_of_audiences(member_values, value_keys)
+                    semantics.per_audience(counted, "dimension", "key")
                 ).order_by("account_key", "audience")
             )
 
