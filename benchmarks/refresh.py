@@ -1,10 +1,10 @@
 """Incremental refresh against a full build of the same day, in the same run (issue 23).
 
 From a generated dataset of N days (``bench-data/events-…``, one ``events/date=…`` folder a day)
-it makes two datasets of hard links: day D−1 (the last day's folder left out) and day D (every
-day, and 0.5 % of the users' demographics changed, as a day's edits would). A store is built
-from D−1 (which writes its refresh state), copied three times, and then day D is built on each
-copy, each build in its own process (peak RSS per build):
+it makes a dataset of hard links holding day D−1 (the last day's folder left out), builds a store
+from it (which writes its refresh state), then adds day D to the same directory (its folder, and
+0.5 % of the users' demographics changed, as a day's edits would), copies the store three times
+and builds day D on each copy, each build in its own process (peak RSS per build):
 
 - ``plain``: the full check without any state (``refresh="off"``): the build as it was before
   the refresh state existed — the honest baseline;
@@ -34,7 +34,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from benchmarks.digests import store_digests
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from digests import store_digests
 
 
 def link_tree(source: Path, target: Path, *, skip: set[str]) -> None:
@@ -115,20 +116,21 @@ def main() -> None:
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
     days = sorted(p.name for p in (args.data / "events").iterdir() if p.is_dir())
-    previous, today = args.work / "data-previous", args.work / "data-today"
-    link_tree(args.data, previous, skip={days[-1]})
-    link_tree(args.data, today, skip=set())
-    edited = edit_demographics(today / "users.parquet", args.edited)
-    print(f"dataset {args.data}: {len(days)} days; day D = {days[-1]}; {edited} users edited")
+    # One data directory, as a platform has: the state knows files by their path.
+    data = args.work / "data"
+    link_tree(args.data, data, skip={days[-1]})
     base = args.work / "store-previous"
-    prepared = run_build(previous, base, "auto")
+    prepared = run_build(data, base, "auto")
     print(f"store of D-1 built ({prepared['report_seconds']} s, state {prepared['state_mib']} MiB)")
+    link_tree(args.data / "events" / days[-1], data / "events" / days[-1], skip=set())
+    edited = edit_demographics(data / "users.parquet", args.edited)
+    print(f"dataset {args.data}: {len(days)} days; day D = {days[-1]}; {edited} users edited")
     results: dict[str, dict[str, Any]] = {}
     for name, refresh in (("plain", "off"), ("full", "full"), ("incremental", "auto")):
         store = args.work / f"store-{name}"
         shutil.copytree(base, store)
         load = os.getloadavg()[0]
-        results[name] = {**run_build(today, store, refresh), "load_before": round(load, 2)}
+        results[name] = {**run_build(data, store, refresh), "load_before": round(load, 2)}
     plain = results["plain"]
     for name, result in results.items():
         ratio = result["wall_seconds"] / plain["wall_seconds"]

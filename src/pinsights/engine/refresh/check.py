@@ -156,10 +156,12 @@ class Refresh:
         scope = checked.scope
         figures: dict[int, dict[str, int]] = {}
         used_parts: list[ir.Table] = []
-        kept_pairs: ir.Table | None = None
+        judged: ir.Table | None = None
         if self.kept:
             kept_pairs, kept_quarantined = self._open_kept(backend)
-            unresolved, still = self._unresolved(backend, kept_pairs, kept_quarantined, users, pins)
+            # One pass over the kept pairs: each judged against today's users and pins.
+            judged = scope.materialize("refresh_kept_events", _judged(kept_pairs, users, pins))
+            unresolved, still = self._unresolved(backend, judged, kept_quarantined, users, pins)
             flipped = [
                 path
                 for path, record in self.kept.items()
@@ -179,21 +181,34 @@ class Refresh:
                 }
             self.state_rows_read = sum(record.pairs for record in self.kept.values())
             if self.kept:
-                kept_pairs = kept_pairs.filter(kept_pairs.file.isin(serials))
-                used_parts.append(_used_from_pairs(kept_pairs, users, pins))
+                known = judged.filter(judged.known)
+                if flipped:
+                    known = known.filter(known.file.isin(serials))
+                used_parts.append(
+                    known.select(
+                        # A day stands for its instants: later steps read events by whole days.
+                        event_time=known.day.cast(validate.TIMESTAMP_UTC),
+                        user_id=known.user_id,
+                        account_key=known.account_key,
+                        interest_key=known.interest_key,
+                        engaged=known.engaged,
+                    )
+                )
                 self._rows.append(_kept_quarantine_rows(kept_quarantined, serials, users, pins))
         new_records: list[FileRecord] = []
-        held: ir.Table | None = None
+        held = judged
         if self.to_read:
-            new_records, held, new_used = self._check_files(backend, checked, users, pins, figures)
+            new_records, new, new_used = self._check_files(backend, checked, users, pins, figures)
+            held = held if held is not None else new
+            if used_parts:
+                new_used = new_used.mutate(
+                    event_time=new_used.event_time.cast(validate.TIMESTAMP_UTC)
+                )
             used_parts.append(new_used)
-        if len(used_parts) == 1 and held is not None:
-            used = used_parts[0]  # a full check: the checked events as they are, like check_tables
-        else:
-            same = [
-                p.mutate(event_time=p.event_time.cast(validate.TIMESTAMP_UTC)) for p in used_parts
-            ]
-            held = used = scope.materialize("checked_events", _union(same))
+        # Both parts are materialised: the union is read where it is used, not copied. Without
+        # kept files it is the checked events as they are, as check_tables keeps them.
+        used = _union(used_parts)
+        assert held is not None
         checked.tables["events"] = held  # freed with the events (Checked.free_events)
         checked.used["events"] = used
         self._figures = _events_figures(figures)
@@ -217,16 +232,15 @@ class Refresh:
     @staticmethod
     def _unresolved(
         backend: Backend,
-        pairs: ir.Table,
+        judged: ir.Table,
         quarantined: ir.Table | None,
         users: ir.Table,
         pins: ir.Table,
     ) -> tuple[dict[int, int], dict[int, int]]:
-        """Per kept file: rows (from its pairs) whose user or pin is unknown now, and how many
-        of its kept ``unknown_reference`` rows are still unknown. Equal: no valid row turned
+        """Per kept file: rows (from its judged pairs) whose user or pin is unknown now, and how
+        many of its kept ``unknown_reference`` rows are still unknown. Equal: no valid row turned
         unknown, so its kept rows are exactly its quarantined ones."""
-        known = pairs.user_id.isin(users.user_id) & pairs.pin_id.isin(pins.pin_id)
-        counted = pairs.group_by("file").aggregate(unknown=pairs.n.sum(where=~known))
+        counted = judged.group_by("file").aggregate(unknown=judged.n.sum(where=~judged.known))
         unresolved = {
             int(row["file"]): int(row["unknown"] or 0)
             for row in backend.to_arrow(counted).to_pylist()
@@ -490,17 +504,20 @@ def _union(parts: list[ir.Table]) -> ir.Table:
 EVENT_COLUMNS = ("event_time", "user_id", "account_key", "interest_key", "engaged")
 
 
-def _used_from_pairs(pairs: ir.Table, users: ir.Table, pins: ir.Table) -> ir.Table:
-    """Kept pairs whose user and pin exist now, as used events (a day stands for its instants:
-    every later step reads events by whole UTC days)."""
-    known = pairs.filter(pairs.user_id.isin(users.user_id))
-    joined = known.join(pins, known.pin_id == pins.pin_id)
+def _judged(pairs: ir.Table, users: ir.Table, pins: ir.Table) -> ir.Table:
+    """Kept pairs judged by the reference rule against today's users and pins, as the events'
+    check judges a row: ``known`` when both exist, with the pin's account and interest."""
+    keyed = pins.rename(__pin="pin_id")
+    joined = pairs.left_join(keyed, pairs.pin_id == keyed["__pin"])
     return joined.select(
-        event_time=joined.day.cast(validate.TIMESTAMP_UTC),
+        file=joined.file,
+        day=joined.day,
         user_id=joined.user_id,
+        engaged=joined.engaged,
+        n=joined.n,
         account_key=joined.account_key,
         interest_key=joined.interest_key,
-        engaged=joined.engaged,
+        known=joined["__pin"].notnull() & joined.user_id.isin(users.user_id).fill_null(False),
     )
 
 
