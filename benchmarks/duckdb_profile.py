@@ -1,0 +1,141 @@
+"""Profile: where a DuckDB build's CPU and memory go, statement by statement, in one command.
+
+One ``pinsights build`` runs in this process (on your checkout's code). Every statement the
+DuckDB backend runs (each materialised intermediate table, each result handed to Python) is
+timed by wall and by process CPU seconds (all threads), and the process's resident memory is
+sampled every 20 ms: each line shows the peak while the statement ran and the memory after it.
+The build's steps are marked where they start. Interpreter start and imports are not part of the
+figures (printed apart), so this answers "which query costs what", and ``benchmarks/build.py``
+"how does the whole process compare".
+
+CPU seconds are what to compare on a shared machine (wall time moves with the neighbours): run a
+change and its baseline one after the other, several times, alternating. ``--refresh off`` builds
+without reading or writing the incremental refresh's state (a plain full build). Usage::
+
+    python benchmarks/duckdb_profile.py /work/bench-data/events-20000000 [--refresh off] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import resource
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+started_cpu = time.process_time()
+from pinsights.engine.duckdb import backend as duckdb_backend  # noqa: E402
+from pinsights.engine.settings import BuildSettings  # noqa: E402
+from pinsights.store.publish import build  # noqa: E402
+
+IMPORTS_CPU = time.process_time() - started_cpu
+
+
+class Memory:
+    """The process's resident memory, sampled on a thread: the peak since the last reading."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    @staticmethod
+    def now() -> int:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS"):
+                    return int(line.split()[1]) // 1024
+        return 0
+
+    def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, self.now())
+            time.sleep(0.02)
+
+    def reading(self) -> tuple[int, int]:
+        """(peak since the last reading, now) in MiB."""
+        peak, self.peak = max(self.peak, self.now()), 0
+        return peak, self.now()
+
+
+def profiled(memory: Memory, lines: list[dict[str, Any]]) -> None:
+    """Wrap the DuckDB backend's two ways of running a query to record each one."""
+    backend = duckdb_backend.DuckDBBackend
+
+    def timed(what: Callable[[], Any], name: Callable[[Any], str]) -> Any:
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = what()
+        peak, now = memory.reading()
+        lines.append(
+            {
+                "what": name(result),
+                "wall_s": round(time.perf_counter() - wall, 3),
+                "cpu_s": round(time.process_time() - cpu, 3),
+                "peak_mib": peak,
+                "rss_mib": now,
+            }
+        )
+        return result
+
+    execute_all, to_arrow = backend._execute_all, backend.to_arrow
+
+    def _execute_all(self: Any, statements: list[str]) -> None:
+        tables = [re.match(r'CREATE OR REPLACE TABLE "([^"]+)"', s) for s in statements]
+        names = "+".join(m.group(1) if m else "?" for m in tables)
+        timed(lambda: execute_all(self, statements), lambda _: f"table {names}")
+
+    def _to_arrow(self: Any, expr: Any) -> Any:
+        return timed(
+            lambda: to_arrow(self, expr),
+            lambda result: (
+                f"result {result.num_rows:,} rows ({', '.join(result.column_names[:4])})"
+            ),
+        )
+
+    backend._execute_all = _execute_all  # type: ignore[method-assign]
+    backend.to_arrow = _to_arrow  # type: ignore[method-assign]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", type=Path)
+    parser.add_argument("--refresh", default="auto", help="auto (the default), full or off")
+    parser.add_argument("--json", action="store_true", help="Print the lines as JSON too.")
+    args = parser.parse_args()
+    memory = Memory()
+    lines: list[dict[str, Any]] = []
+    profiled(memory, lines)
+    wall, cpu = time.perf_counter(), time.process_time()
+
+    def on_step(name: str) -> None:
+        peak, now = memory.reading()
+        lines.append({"what": f"-- step {name}", "peak_mib": peak, "rss_mib": now})
+
+    store = Path(tempfile.mkdtemp(prefix="duckdb-profile-"))
+    try:
+        settings = BuildSettings(data_dir=args.data, store_dir=store, refresh=args.refresh)
+        report = build(settings, on_step=on_step)
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
+    print(f"imports: {IMPORTS_CPU:.2f} CPU s before the build")
+    print(f"{'wall s':>8} {'CPU s':>7} {'peak MiB':>9} {'RSS MiB':>8}  what")
+    for line in lines:
+        timing = f"{line['wall_s']:>8.2f} {line['cpu_s']:>7.2f}" if "cpu_s" in line else " " * 16
+        print(f"{timing} {line['peak_mib']:>9} {line['rss_mib']:>8}  {line['what']}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    print(
+        f"build: {time.perf_counter() - wall:.2f} s wall, {time.process_time() - cpu:.2f} CPU s,"
+        f" peak RSS {peak} MiB; steps (wall s): {json.dumps(report.get('timings', {}))}"
+    )
+    if args.json:
+        json.dump(lines, sys.stdout, indent=2)
+
+
+if __name__ == "__main__":
+    main()
