@@ -4,7 +4,7 @@ A state is a directory the store publishes (``store/state.py``) and the engine r
 
     state.json               the format version, the events' raw columns, one record per input file
     pairs/<key>.parquet      one input file's events that passed the row rules, reduced to
-                             (file, day, user_id, pin_id, engaged, n)
+                             (file, day, user_id, pin_id, engaged), one row per event
     quarantined/<key>.parquet that file's rows that broke a rule when it was read (malformed,
                              bad_value, unknown_reference), whole, with user_id and pin_id
 
@@ -27,7 +27,7 @@ from typing import Any
 
 #: Bumped whenever the layout or the meaning of a state file changes: an older state is then
 #: not used (the build is full, and says why) and the new build writes the new format.
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 1 (never released): pairs grouped, with their number n
 META = "state.json"
 PAIRS_DIR = "pairs"
 QUARANTINED_DIR = "quarantined"
