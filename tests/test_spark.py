@@ -31,7 +31,8 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
-from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
 
 from pinsights.engine.build import BuildError
 from pinsights.engine.memory import default_memory_limit, memory_bytes
@@ -93,19 +94,6 @@ class Published:
     tables: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-TIMESTAMP_TEXT = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d(:?\d\d)?)?$")
-
-
-def _instant(value: Any) -> Any:
-    """A timestamp in a quarantined Parquet row, whichever way the engine's to_json spelled it."""
-    if isinstance(value, str) and TIMESTAMP_TEXT.match(value):
-        text = value.replace("Z", "+00:00")
-        if re.search(r"[+-]\d\d$", text):
-            text += ":00"
-        return dt.datetime.fromisoformat(text).astimezone(dt.UTC).isoformat()
-    return value
-
-
 def _comparable(text: str) -> str:
     """A raw line as both engines keep it. Bytes that are not UTF-8 are shown as ``?``, but
     DuckDB's decoder and Spark's do not replace the same number of characters: up to there."""
@@ -132,10 +120,8 @@ def published(store_dir: Path, report: dict[str, Any] | None, error: str | None)
             row.line,
             row.rule,
             # A JSON Lines row or a malformed line is kept as its raw text; any other row as a
-            # JSON object, whose timestamps each engine's to_json spells its own way.
-            _comparable(row.text)
-            if row.row is None or ".jsonl" in row.source_file
-            else json.dumps({k: _instant(v) for k, v in row.row.items()}, sort_keys=True),
+            # JSON object, which both engines write alike (timestamps included), byte for byte.
+            _comparable(row.text) if row.row is None or ".jsonl" in row.source_file else row.text,
         )
         for row in store.quarantine_rows()
     )
@@ -191,33 +177,93 @@ def build_both(data_dir: Path, scratch: Path, **options: Any) -> tuple[Published
 # --- parity ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,  # the examples are fixed (derandomize): it passes once the engines agree
-    raises=AssertionError,
-    reason="known parity bug found by issue 19's wider examples: a quarantined Parquet event"
-    " at 23:59:59.999999 is kept by Spark's to_json at millisecond precision (.999000), by"
-    " DuckDB exactly; and a malformed compressed-CSV line counted malformed by one engine,"
-    " bad_value by the other (docs/spark.md, known differences)",
-)
+#: Spark parity on drawn platforms costs ~20 s an example; more with PINSIGHTS_SPARK_EXAMPLES.
+SPARK_EXAMPLES = int(os.environ.get("PINSIGHTS_SPARK_EXAMPLES", "6"))
+
+
 @settings(
-    max_examples=4,
+    max_examples=SPARK_EXAMPLES,
     deadline=None,
-    derandomize=True,
-    # no shrinking while it is expected to fail: shrinking a Spark build took over 5 minutes
-    phases=(Phase.explicit, Phase.generate),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(random_builds(max_bad_fraction=1.0))
+@given(random_builds(), st.sampled_from([0.0, 0.05, 1.0]))
 def test_spark_publishes_the_same_bytes_as_duckdb_on_random_platforms(
-    spark_session: Any, case: tuple[Platform, dict[str, TextStyle], dict[str, Any], bool]
+    spark_session: Any,
+    case: tuple[Platform, dict[str, TextStyle], dict[str, Any], bool],
+    max_bad_fraction: float,
 ) -> None:
+    """Drawn examples (a new draw each run; hypothesis keeps a failing one and shows it first
+    next time): the same bytes, or the same failure (--max-bad-fraction 0 and 0.05 make many
+    builds fail on their bad rows, with a per-rule summary that must be the same)."""
     platform, styles, options, partitioned = case
     note(platform.describe())
     note(f"styles={styles} options={options} partitioned={partitioned}")
     with tempfile.TemporaryDirectory() as scratch:
         data_dir = Path(scratch) / "data"
         write_build(case, data_dir)
-        build_both(data_dir, Path(scratch), **options)
+        build_both(data_dir, Path(scratch), max_bad_fraction=max_bad_fraction, **options)
+
+
+#: CSV lines of a two-column table whose quoting is unusual, and whether each is malformed, as
+#: DuckDB reads them (docs/data-contract.md: broken quoting is malformed; a quote inside an
+#: unquoted field is an ordinary character; spaces after a quoted field and one before it are
+#: ignored). Spark's own CSV parser read the malformed ones as rows.
+QUOTING = (
+    (b'"7"x,a', True),  # text after a closing quote
+    (b'1,"7"x', True),  # … in the last field
+    (b'a,"b"c', True),
+    (b'a,"open', True),  # a quote never closed, in the last field
+    (b'a,"x""', True),  # a doubled quote, then no closing one
+    (b'"7"\t,a', True),  # a tab is not a space
+    (b'"a"b"c",d', True),
+    (b'"a,b', True),  # a quote never closed, holding the comma
+    (b'"7" ,a', False),  # 7
+    (b' "7",a', False),  # 7
+    (b'  "8",a', False),  # two spaces and a quote: an unquoted field, as written
+    (b'"a""b",c', False),
+    (b'x"y,z', False),
+    (b'a,""""', False),
+    (b'"a, ""b""",c', False),
+    (b' "x, y" ,z', False),
+    (b'"",""', False),
+    (b'a,b"', False),
+)
+
+
+def test_spark_reads_csv_quoting_and_keeps_quarantined_times_as_duckdb(
+    spark_session: Any, tmp_path: Path
+) -> None:
+    """Two differences the random parity test found: lines whose quoting is broken (Spark's
+    parser kept them as rows, so a row could be quarantined as bad_value instead of malformed,
+    or make a good row a duplicate), and a quarantined Parquet event at 23:59:59.999999 (Spark's
+    to_json wrote .999, the row was not kept whole)."""
+    from tests.datasets import account, at, event, interest, pin, platform, user
+
+    last = at(hour=23, minute=59) + dt.timedelta(seconds=59, microseconds=999999)
+    tables = platform(
+        interests=[interest("10", "Food")],
+        ad_accounts=[account(str(number)) for number in range(1, 2 * len(QUOTING))],
+        users=[user(1)],
+        pins=[pin(5, "1", "10")],
+        events=[event(1, 5), event(1, 99, event_time=last), event(1, 98, event_time=at(hour=9))],
+    )
+    # each line followed by a plain one: a quote never closed is malformed on its own line only
+    # when the next line opens no quote (else CSV reads on, see docs/engine.md)
+    broken = tuple((2 * index, raw) for index, (raw, _) in enumerate(QUOTING))
+    styles = {"ad_accounts": TextStyle(malformed=broken)}
+    fmt = {"interests": "csv", "ad_accounts": "csv", "users": "csv", "pins": "csv",
+           "events": "parquet"}  # fmt: skip
+    written = write_dataset(tables, tmp_path / "data", fmt, styles=styles)
+    duck, spark = build_both(
+        tmp_path / "data", tmp_path, min_audience_size=1, min_cell_size=1, max_bad_fraction=1.0
+    )
+    line_of = {raw: line for _table, _path, line, raw in written.malformed}
+    expected = sorted(line_of[raw] for raw, malformed in QUOTING if malformed)
+    for result in (duck, spark):
+        malformed = sorted(row[2] for row in result.quarantine if row[3] == "malformed")
+        assert malformed == expected
+    times = [json.loads(row[4])["event_time"] for row in duck.quarantine if row[0] == "events"]
+    assert sorted(times) == ["2026-11-01T09:00:00Z", "2026-11-01T23:59:59.999999Z"]
 
 
 def test_spark_publishes_the_same_bytes_on_generated_data(

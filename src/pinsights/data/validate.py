@@ -60,6 +60,20 @@ def _to_json(value) -> dt.JSON:  # type: ignore[no-untyped-def]
     """
 
 
+def _time_text(column: ir.TimestampValue) -> ir.StringValue:
+    """A timestamp as the quarantine shows it, the same on every engine: ISO 8601 in UTC
+    (``2026-11-01T23:59:59.999999Z``), the fraction of a second only when there is one, always to
+    the microsecond. A timestamp without a time zone is read as UTC, as the contract reads
+    ``event_time`` (and Spark's types, as Ibis sees them, do not tell the two kinds apart).
+
+    Left to ``to_json``, each engine spelled a timestamp its own way, and Spark's default format
+    has milliseconds: ``23:59:59.999999`` became ``.999``, so the row was not kept whole (SPEC §2).
+    """
+    fraction = column.strftime("%f")
+    text = column.strftime("%Y-%m-%d") + "T" + column.strftime("%H:%M:%S")
+    return text + ibis.ifelse(fraction == "000000", "", "." + fraction) + "Z"
+
+
 def _as_text(column: ir.Value) -> ir.StringValue:
     return column if column.type().is_string() else column.cast(dt.string)
 
@@ -230,9 +244,13 @@ def finish(
     prefix = _original("")
     originals = [name for name in checked.columns if name.startswith(prefix)]
     # Text, whatever the format: a quarantine that mixes tables (and formats) is one union.
-    row: ir.Value = _to_json(
-        ibis.struct({name[len(prefix) :]: checked[name] for name in originals})
-    ).cast(dt.string)
+    values = {
+        name[len(prefix) :]: _time_text(checked[name])
+        if checked[name].type().is_timestamp()
+        else checked[name]
+        for name in originals
+    }
+    row: ir.Value = _to_json(ibis.struct(values)).cast(dt.string)
     if TEXT in checked.columns:
         row = checked[TEXT].fill_null(row)
     is_bad = checked[RULE].notnull()

@@ -59,6 +59,20 @@ CSV_OPTIONS = {
 }
 #: A JSON object as DuckDB's json_valid sees one: no single quotes, no NaN.
 JSON_OPTIONS = {"allowSingleQuotes": "false", "allowNonNumericNumbers": "false"}
+#: One CSV field whose quoting is sound, as DuckDB reads it: a quoted field (``""`` inside is a
+#: quote) with spaces after it and at most one before it (two spaces and a quote open an unquoted
+#: field, DuckDB's rule), or an unquoted field, where a quote is an ordinary character (``ab"c``).
+#: Possessive: inside quotes a quote either doubles or closes, nothing is worth backtracking into.
+_FIELD = r'(?: ?"(?:[^"]|"")*+" *|(?! ?")[^,]*+)'
+#: A line whose every field is sound. Spark's CSV parser is lenient where DuckDB (and the
+#: contract: broken quoting is ``malformed``) rejects the line: text after a closing quote
+#: (``"7"x``) is kept as text, a quote never closed in the last field (``a,"open``) reads to the
+#: end of the line, a tab after a closing quote is skipped.
+WELL_QUOTED = rf"^{_FIELD}(?:,{_FIELD})*+$"
+#: A quoted field with the spaces around it, taken whole (so that a comma inside quotes is never
+#: taken for a field's start): its spaces are dropped before ``from_csv``, which would keep the
+#: one before the quote (`` "7"`` read as `` "7"``, where DuckDB reads ``7``).
+SPACED_QUOTED_FIELD = r'(^|,) ?("(?:[^"]|"")*+") *(?=,|$)'
 BOM = "\ufeff"
 #: A blank JSON line holds at most these (DuckDB's trim set); in CSV only an empty line is blank.
 BLANK_JSON = r"^[ \t\r]*$"
@@ -435,10 +449,18 @@ def _read_text(
         mine = lines.filter(
             F.col("uri").isin(header_uris) & (F.col("number") > 1) & (F.col("line") != "")
         )
+        quoted = F.col("line").contains('"')  # only such lines pay for the regular expressions
+        sound = F.regexp_replace("line", SPACED_QUOTED_FIELD, "$1$2")
         parsed = mine.select(
-            "line", "uri", "number", F.from_csv("line", schema, CSV_OPTIONS).alias("row")
+            "line",
+            "uri",
+            "number",
+            (quoted & ~F.col("line").rlike(WELL_QUOTED)).alias("badly_quoted"),
+            F.from_csv(F.when(quoted, sound).otherwise(F.col("line")), schema, CSV_OPTIONS).alias(
+                "row"
+            ),
         )
-        broken = F.col("row.__corrupt").isNotNull() | ~valid
+        broken = F.col("row.__corrupt").isNotNull() | F.col("badly_quoted") | ~valid
         parts.append(
             parsed.select(
                 *[
