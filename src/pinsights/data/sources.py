@@ -254,12 +254,45 @@ def discover(data_dir: DataPath, tree: FileTree | None = None) -> dict[str, Tabl
             expected = ", ".join(f"{table.name}{ext}" for ext in SUFFIXES) + f" or {table.name}/"
             raise InputError(f"missing table '{table.name}': expected {expected} in {data_dir}")
         sources[table.name] = source
+    if isinstance(tree, LocalTree):
+        for source in sources.values():
+            for file in source.files:
+                _check_readable(file.path)
     return sources
+
+
+def _check_readable(path: DataPath) -> None:
+    """A local input file the build may open, else an error naming it (exit status of an
+    unusable path), before any work: without this a file the build's user may not read was
+    reported as "damaged or truncated", with an exit status that depended on its format."""
+    assert isinstance(path, Path), "a local file"
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))  # never waits, whatever it is
+    except PermissionError as error:
+        raise unusable_path(
+            f"cannot read {path}: permission denied to the user running the build;"
+            " make it readable, or move it out of the dataset",
+            errno.EACCES,
+            path,
+        ) from error
+
+
+def _not_a_file(kind: Kind) -> str:
+    """What an entry named like a table's file is, when it is not a file."""
+    if kind == "dir":
+        return "a directory (a table's folder is named after the table alone)"
+    return "not a regular file"
 
 
 def _find(
     tree: FileTree, data_dir: DataPath, entries: list[tuple[DataPath, Kind]], table: Table
 ) -> TableSource | None:
+    for path, kind in entries:  # users.csv that is a folder, a FIFO… (a broken link: discover)
+        if kind != "file" and _suffix_of(path.name) and _names(path, table) and not _broken(path):
+            raise InputError(
+                f"cannot read {path} (table '{table.name}'): it is {_not_a_file(kind)};"
+                f" {WHAT_TO_DO}"
+            )
     files = [
         found
         for path, kind in entries
