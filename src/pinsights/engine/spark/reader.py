@@ -101,7 +101,7 @@ def read_source(session: SparkSession, source: TableSource) -> DataFrame:
         frame = _read_parquet(session, parquet)
         present |= set(frame.columns)
         if text:  # mixed with text: every value as text, as DuckDB's union by name makes it
-            frame = frame.select(*[frame[f"`{c}`"].cast("string").alias(c) for c in frame.columns])
+            frame = frame.select(*[_as_text(frame, c).alias(c) for c in frame.columns])
         parts.append(frame)
     if text:
         frame, names = _read_text(session, source, text)
@@ -120,6 +120,19 @@ def read_source(session: SparkSession, source: TableSource) -> DataFrame:
     # The text part has every contract column; an optional one no file has is not a column
     # (as absent from Parquet), so the checks see it as absent on both engines.
     return frame.drop(*source.table.absent_columns(present))
+
+
+def _as_text(frame: DataFrame, name: str) -> Column:
+    """A Parquet column as the text DuckDB casts it to: an instant (the session's time zone is
+    UTC) gets DuckDB's ``+00``, which Spark's cast leaves out; the digits are the same (a zero
+    fraction left out, trailing zeros trimmed), and a quarantined row shows this text."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import TimestampType
+
+    column = frame[f"`{name}`"]
+    if isinstance(frame.schema[name].dataType, TimestampType):
+        return F.concat(column.cast("string"), F.lit("+00"))
+    return column.cast("string")
 
 
 # -- a dataset behind a URL -------------------------------------------------------------------
