@@ -25,6 +25,9 @@ from typing import Any
 
 import httpx
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import settings
 
@@ -426,26 +429,91 @@ def server(handmade_store: Path) -> Iterator[RunningServer]:
     running.stop()
 
 
+#: Names a page or a spreadsheet must never run: the shared platform's largest category and most
+#: common metro carry them (the dashboard checks they are shown as text).
+HOSTILE_CATEGORY = '<img src=x onerror="document.title=\'pwned\'"> Crafts & "DIY"'
+HOSTILE_METRO = '=HYPERLINK("http://example.invalid") <b>Springfield</b>, IL'
+
+
 @dataclass(frozen=True)
 class BuiltPlatform:
     store: Path
     ad_account_ids: list[str]  # largest first
     data: Path  # the generated dataset it was built from
+    dates: list[dt.date]  # the snapshots' dates, newest first
 
 
 @pytest.fixture(scope="session")
 def built_platform(tmp_path_factory: pytest.TempPathFactory) -> BuiltPlatform:
-    """A small generated platform built by the real engine (a few seconds): 3k users, 5 accounts."""
+    """The one generated platform of the client, dashboard and server tests, built once a session
+    by the real engine: 3k users, 5 accounts, 30 days; the largest category's and the commonest
+    metro's names hostile (interests as CSV); snapshots for its last two days (the newest
+    served by default). Tests that change a store copy it first."""
     from pinsights.engine.settings import BuildSettings
     from pinsights.store.publish import build
     from pinsights.synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("platform")
     summary = generate(root / "data", users=3000, accounts=5, days=30, seed=3)
-    build(BuildSettings(data_dir=root / "data", store_dir=root / "store"))
+    make_hostile(root / "data")
+    dates = [summary.end_date, summary.end_date - dt.timedelta(days=1)]
+    for day in reversed(dates):
+        build(BuildSettings(data_dir=root / "data", store_dir=root / "store", date=day))
     return BuiltPlatform(
-        store=root / "store", ad_account_ids=list(summary.ad_account_ids), data=root / "data"
+        store=root / "store",
+        ad_account_ids=list(summary.ad_account_ids),
+        data=root / "data",
+        dates=dates,
     )
+
+
+def make_hostile(data: Path) -> None:
+    """Give the platform's most common category and metro names that are HTML / a formula.
+
+    The interests table is rewritten as CSV (the input contract allows any format per table).
+    """
+    interests = pq.read_table(data / "interests.parquet")
+    pins = pq.read_table(data / "pins.parquet")
+    level1 = set(
+        pc.filter(interests, pc.is_null(interests["parent_id"]))["interest_id"].to_pylist()
+    )
+    parents = dict(
+        zip(interests["interest_id"].to_pylist(), interests["parent_id"].to_pylist(), strict=True)
+    )
+
+    def category_of(interest: str | None) -> str | None:
+        while interest is not None and interest not in level1:
+            interest = parents.get(interest)
+        return interest
+
+    counts: dict[str, int] = {}
+    for interest in pins["interest_id"].to_pylist():
+        category = category_of(interest)
+        if category is not None:
+            counts[category] = counts.get(category, 0) + 1
+    target = max(counts, key=lambda key: (counts[key], key))
+    names = [
+        HOSTILE_CATEGORY if i == target else n
+        for i, n in zip(
+            interests["interest_id"].to_pylist(), interests["name"].to_pylist(), strict=True
+        )
+    ]
+    interests = interests.set_column(
+        interests.schema.get_field_index("name"), "name", pa.array(names)
+    )
+    (data / "interests.parquet").unlink()
+    pa_csv.write_csv(interests, data / "interests.csv")
+
+    users = pq.read_table(data / "users.parquet")
+    metros = pq.read_table(data / "metros.parquet")
+    metro_counts = pc.value_counts(pc.drop_null(users["metro"])).to_pylist()
+    common = max(metro_counts, key=lambda entry: (entry["counts"], entry["values"]))["values"]
+    metro_names = [
+        HOSTILE_METRO if m == common else n
+        for m, n in zip(metros["metro"].to_pylist(), metros["name"].to_pylist(), strict=True)
+    ]
+    metros = metros.set_column(metros.schema.get_field_index("name"), "name", pa.array(metro_names))
+    pq.write_table(metros, data / "metros.parquet")
 
 
 @pytest.fixture(scope="session")

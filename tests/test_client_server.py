@@ -1,16 +1,15 @@
 """The client against a real pinsights server on loopback (``pinsights serve`` in a subprocess).
 
 Two stores: the hand-made one of ``conftest.py`` (known accounts, dates and sizes, for the error
-cases), and a small platform generated and built by the engine (realistic documents, for agreement
+cases), and the shared platform generated and built by the engine (realistic documents, for agreement
 between the sync client, the async client and the raw wire, the CLI and the README example).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,9 @@ import pytest
 from conftest import (
     AUDIENCES_NEW,
     NEW_DATE,
+    BuiltPlatform,
     RunningServer,
     mint,
-    start_server,
     write_snapshot,
 )
 from pydantic import BaseModel
@@ -74,19 +73,10 @@ class Platform:
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """Generate 3,000 users and 4 advertisers, build two snapshot dates, serve them."""
-    from pinsights.engine.settings import BuildSettings
-    from pinsights.store.publish import build
-    from pinsights.synthetic.generate import generate
-
-    root = tmp_path_factory.mktemp("client-platform")
-    summary = generate(root / "data", users=3000, accounts=4, days=7, seed=11)
-    for day in (summary.end_date - dt.timedelta(days=1), summary.end_date):
-        build(BuildSettings(data_dir=root / "data", store_dir=root / "store", date=day))
-    server = start_server(root / "store")
-    yield Platform(server, list(summary.ad_account_ids), mint("*"))
-    server.stop()
+def platform(built_platform: BuiltPlatform, built_server: RunningServer) -> Platform:
+    """The shared platform (conftest: 3,000 users, 5 advertisers, two snapshot dates), served;
+    its four largest advertisers."""
+    return Platform(built_server, built_platform.ad_account_ids[:4], mint("*"))
 
 
 def every_call(platform: Platform) -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:

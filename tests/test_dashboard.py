@@ -17,22 +17,27 @@ import datetime as dt
 import io
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
 from pinsights.cli.demo import dashboard_client
 from pinsights.server.clients import ClientRegistry
-from tests.conftest import RunningServer, mint, start_server, write_snapshot
+from tests.conftest import (
+    HOSTILE_CATEGORY,
+    HOSTILE_METRO,
+    BuiltPlatform,
+    RunningServer,
+    mint,
+    start_server,
+    write_snapshot,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -48,8 +53,6 @@ DESKTOP = {"width": 1280, "height": 900}
 EXPECT_TIMEOUT_MS = 20_000
 DEFAULT_EXPECT_TIMEOUT_MS = 5_000  # Playwright's own
 PHONE = {"width": 390, "height": 844}
-HOSTILE_CATEGORY = '<img src=x onerror="document.title=\'pwned\'"> Crafts & "DIY"'
-HOSTILE_METRO = '=HYPERLINK("http://example.invalid") <b>Springfield</b>, IL'
 AUDIENCE_LABELS = {
     "YOUR_TOTAL_AUDIENCE": "Your total audience",
     "YOUR_ENGAGED_AUDIENCE": "Your engaged audience",
@@ -74,7 +77,7 @@ def index(value: float) -> str:
 @dataclass(frozen=True)
 class Platform:
     server: RunningServer
-    accounts: list[str]  # largest first
+    accounts: list[str]  # as the page lists them
     dates: list[str]  # newest first
     client_id: str
     client_secret: str
@@ -89,77 +92,23 @@ class Platform:
         return response.json()
 
 
-def _make_hostile(data: Path) -> None:
-    """Give the platform's most common category and metro names that are HTML / a formula.
-
-    The interests table is rewritten as CSV (the input contract allows any format per table).
-    """
-    interests = pq.read_table(data / "interests.parquet")
-    pins = pq.read_table(data / "pins.parquet")
-    level1 = set(
-        pc.filter(interests, pc.is_null(interests["parent_id"]))["interest_id"].to_pylist()
-    )
-    parents = dict(
-        zip(interests["interest_id"].to_pylist(), interests["parent_id"].to_pylist(), strict=True)
-    )
-
-    def category_of(interest: str | None) -> str | None:
-        while interest is not None and interest not in level1:
-            interest = parents.get(interest)
-        return interest
-
-    counts: dict[str, int] = {}
-    for interest in pins["interest_id"].to_pylist():
-        category = category_of(interest)
-        if category is not None:
-            counts[category] = counts.get(category, 0) + 1
-    target = max(counts, key=lambda key: (counts[key], key))
-    names = [
-        HOSTILE_CATEGORY if i == target else n
-        for i, n in zip(
-            interests["interest_id"].to_pylist(), interests["name"].to_pylist(), strict=True
-        )
-    ]
-    interests = interests.set_column(
-        interests.schema.get_field_index("name"), "name", pa.array(names)
-    )
-    (data / "interests.parquet").unlink()
-    pa_csv.write_csv(interests, data / "interests.csv")
-
-    users = pq.read_table(data / "users.parquet")
-    metros = pq.read_table(data / "metros.parquet")
-    metro_counts = pc.value_counts(pc.drop_null(users["metro"])).to_pylist()
-    common = max(metro_counts, key=lambda entry: (entry["counts"], entry["values"]))["values"]
-    metro_names = [
-        HOSTILE_METRO if m == common else n
-        for m, n in zip(metros["metro"].to_pylist(), metros["name"].to_pylist(), strict=True)
-    ]
-    metros = metros.set_column(metros.schema.get_field_index("name"), "name", pa.array(metro_names))
-    pq.write_table(metros, data / "metros.parquet")
-
-
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """3,000 users and 4 advertisers, built for two days; a marketer's client for 3 accounts."""
-    from pinsights.engine.settings import BuildSettings
-    from pinsights.store.publish import build
-    from pinsights.synthetic.generate import generate
-
-    root = tmp_path_factory.mktemp("dashboard")
-    summary = generate(root / "data", users=3000, accounts=4, days=30, seed=5)
-    _make_hostile(root / "data")
-    store = root / "store"
-    newest = summary.end_date
-    for day in (newest - dt.timedelta(days=1), newest):
-        build(BuildSettings(data_dir=root / "data", store_dir=store, date=day))
-    accounts = list(summary.ad_account_ids)[:3]
+def platform(
+    built_platform: BuiltPlatform, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    """The shared platform (conftest: 3,000 users, hostile names, two dates), in a copy of its
+    store where a marketer's client is registered for 3 accounts."""
+    store = tmp_path_factory.mktemp("dashboard") / "store"
+    shutil.copytree(built_platform.store, store)
+    # the three largest, in the order the page lists them (the first is shown after sign-in)
+    accounts = sorted(built_platform.ad_account_ids[:3], key=lambda a: (len(a), a))
     client, secret = ClientRegistry(store).add("marketer", accounts)
     server = start_server(store)
     try:
         yield Platform(
             server=server,
             accounts=accounts,
-            dates=[newest.isoformat(), (newest - dt.timedelta(days=1)).isoformat()],
+            dates=[date.isoformat() for date in built_platform.dates],
             client_id=client.client_id,
             client_secret=secret,
             token=mint(accounts),

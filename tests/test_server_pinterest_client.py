@@ -50,13 +50,22 @@ def pinterest(built_server: RunningServer) -> Iterator[AudienceInsightsApi]:
 
 
 @pytest.fixture(scope="module")
-def reference(built_platform: BuiltPlatform) -> Reference:
-    """What the build must serve, computed from the dataset by the reference, not read back from
-    the store with the code the server runs."""
+def references(built_platform: BuiltPlatform) -> list[Reference]:
+    """What the build must serve for each of its dates (newest first), computed from the dataset
+    by the reference, not read back from the store with the code the server runs."""
     data = read_dataset(built_platform.data)
-    expected = reference_build(data.tables, malformed=data.malformed)
-    assert expected.date is not None
+    expected = [
+        reference_build(data.tables, malformed=data.malformed, date=date)
+        for date in built_platform.dates
+    ]
+    assert [reference.date for reference in expected] == built_platform.dates
     return expected
+
+
+@pytest.fixture(scope="module")
+def reference(references: list[Reference]) -> Reference:
+    """The newest date's: what the server serves without a date."""
+    return references[0]
 
 
 def plain(model: Any) -> Any:
@@ -78,19 +87,20 @@ def test_every_insights_document_reads_the_same_through_the_pinterest_client(
 
 
 def test_every_definition_list_reads_the_same_through_the_pinterest_client(
-    pinterest: AudienceInsightsApi, reference: Reference, built_platform: BuiltPlatform
+    pinterest: AudienceInsightsApi, references: list[Reference], built_platform: BuiltPlatform
 ) -> None:
-    assert reference.date is not None
+    """Every qualifying audience of every retained date, newest date first."""
     listed = 0
     for account in built_platform.ad_account_ids:
         response = plain(pinterest.audience_insights_scope_and_type_get(account))
         expected = []
-        for insight_type, (scope, kind) in DEFINITION_OF_INSIGHT_TYPE.items():
-            owner = "" if insight_type.value == "PINTEREST_TOTAL_AUDIENCE" else account
-            if reference.audience_sizes[(owner, insight_type.value)] >= 100:
-                expected.append(
-                    {"date": reference.date.isoformat(), "scope": scope.value, "type": kind.value}
-                )
+        for reference in references:
+            assert reference.date is not None
+            for insight_type, (scope, kind) in DEFINITION_OF_INSIGHT_TYPE.items():
+                owner = "" if insight_type.value == "PINTEREST_TOTAL_AUDIENCE" else account
+                if reference.audience_sizes[(owner, insight_type.value)] >= 100:
+                    when = reference.date.isoformat()
+                    expected.append({"date": when, "scope": scope.value, "type": kind.value})
         assert response == {"items": expected}
         listed += len(expected)
     assert listed >= len(built_platform.ad_account_ids), "every account lists P at least"
