@@ -8,6 +8,7 @@ unbound tables and compiled for the ``pyspark`` dialect, then parsed back by sql
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import ibis
 import ibis.expr.types as ir
@@ -124,16 +125,25 @@ def definition(as_text: bool) -> dict[str, ir.Expr]:
     return expressions
 
 
+@functools.cache
+def spark_sql(as_text: bool) -> dict[str, str]:
+    """Every step of the definition as Spark SQL, compiled once a session: compiling it is most
+    of this file's time (each step holds the steps before it), and two tests read it."""
+    return {
+        step: str(ibis.to_sql(expression, dialect="pyspark"))
+        for step, expression in definition(as_text).items()
+    }
+
+
 @pytest.mark.parametrize("as_text", [True, False], ids=["text sources", "typed sources"])
 def test_whole_definition_compiles_for_spark_sql(as_text: bool) -> None:
-    for step, expression in definition(as_text).items():
-        sql = ibis.to_sql(expression, dialect="pyspark")
+    for step, sql in spark_sql(as_text).items():
         assert sql.strip(), step
-        sqlglot.parse_one(str(sql), read="spark")  # raises on anything Spark SQL cannot parse
+        sqlglot.parse_one(sql, read="spark")  # raises on anything Spark SQL cannot parse
 
 
 def test_spark_sql_uses_spark_functions_not_duckdb_ones() -> None:
-    sql = " ".join(str(ibis.to_sql(e, dialect="pyspark")) for e in definition(True).values())
+    sql = " ".join(spark_sql(True).values())
     assert "TO_JSON(STRUCT(" in sql, "rows are serialised with Spark's to_json(struct(...))"
     assert "RLIKE" in sql, "patterns use Spark's RLIKE"
     for duckdb_only in ("REGEXP_MATCHES", "LIST_CONTAINS", "STRUCT_PACK", "::"):
