@@ -265,7 +265,10 @@ class Refresh:
         files written beside), their checked rows and their used events."""
         first = self.previous.next_serial() if self.previous is not None else 1
         serial_of = {str(f.path): first + n for n, f in enumerate(self.to_read)}
-        raw = backend.raw_table(TableSource(EVENTS, tuple(self.to_read)))
+        try:
+            raw = backend.raw_table(TableSource(EVENTS, tuple(self.to_read)))
+        except InputError as error:  # a missing column, an unreadable file: a build error
+            raise BuildError(str(error)) from error
         expr = validate.check_table(
             raw, EVENTS, used_keys={"users": users.user_id}, lookups={"pin_id": pins}
         )
