@@ -89,19 +89,13 @@ class Counting:
     ) -> None:
         backend = scope.backend
         self._keys = checked.keys
-        # Each count of members (all of them, and the engaged ones) is materialised once, then
-        # taken apart into P, T and E rows (semantics.per_audience reads it three times).
-        counted = scope.materialize_all(
-            {
-                "member_counts": semantics.member_counts(members),
-                "interest_member_counts": semantics.interest_member_counts(
-                    members, interests_of_users
-                ),
-            }
+        # The interest and demographic counts of members (all of them, and the engaged ones) are
+        # materialised once, then taken apart into P, T and E rows (semantics.per_audience reads
+        # them three times). The sizes' aggregate is small work: read straight to Python.
+        counted = scope.materialize(
+            "interest_member_counts", semantics.interest_member_counts(members, interests_of_users)
         )
-        size_rows = backend.to_arrow(
-            semantics.per_audience(counted["member_counts"]).rename(size="users")
-        ).to_pydict()
+        size_rows = backend.to_arrow(semantics.sizes_of_audiences(members)).to_pydict()
         sizes = {
             self._audience(account_key, code): int(size)
             for account_key, code, size in zip(
@@ -109,7 +103,7 @@ class Counting:
             )
         }
         interest_counts = rules.suppress_small_cells(
-            semantics.per_audience(counted["interest_member_counts"], "interest_key")
+            semantics.per_audience(counted, "interest_key")
         )
         interest_rows = backend.to_arrow(
             interest_counts.order_by("account_key", "audience")
