@@ -17,6 +17,7 @@ import duckdb
 
 from pinsights.data.sources import TableSource, read_csv_header
 from pinsights.data.tables import LINE, MALFORMED, SOURCE_FILE, TEXT
+from pinsights.engine.duckdb.reader import check_parquet_footers
 
 
 def _text(value: str) -> str:
@@ -32,6 +33,7 @@ def raw_columns(con: duckdb.DuckDBPyConnection, source: TableSource) -> list[tup
     parts: list[str] = []
     parquet = source.of_format("parquet")
     if parquet:
+        check_parquet_footers(con, parquet)
         files = "[" + ", ".join(_text(str(f.path)) for f in parquet) + "]"
         parts.append(
             f"SELECT * FROM read_parquet({files}, filename='{SOURCE_FILE}',"

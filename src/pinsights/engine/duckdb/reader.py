@@ -75,6 +75,17 @@ def _compression(file: InputFile) -> str:
     return f", compression='{file.compression}'" if file.compression else ""
 
 
+def check_parquet_footers(con: duckdb.DuckDBPyConnection, files: tuple[InputFile, ...]) -> None:
+    """A damaged footer is found before any read, and the file named, not halfway through."""
+    for file in files:
+        try:
+            con.execute(f"SELECT num_rows FROM parquet_file_metadata({_sql_text(str(file.path))})")
+        except duckdb.Error as error:
+            if isinstance(error, NOT_FILE_ERRORS):
+                raise
+            raise unreadable(file, error) from error
+
+
 def register_raw_view(con: duckdb.DuckDBPyConnection, source: TableSource) -> None:
     """Create the view ``raw_<table>`` over the source files, checking every column the contract
     needs is there (an optional column no file has is not a column of the view)."""
@@ -82,15 +93,7 @@ def register_raw_view(con: duckdb.DuckDBPyConnection, source: TableSource) -> No
     parts: list[str] = []
     parquet = source.of_format("parquet")
     if parquet:
-        for file in parquet:  # a damaged footer is found now, and named, not halfway through
-            try:
-                con.execute(
-                    f"SELECT num_rows FROM parquet_file_metadata({_sql_text(str(file.path))})"
-                )
-            except duckdb.Error as error:
-                if isinstance(error, NOT_FILE_ERRORS):
-                    raise
-                raise unreadable(file, error) from error
+        check_parquet_footers(con, parquet)
         parts.append(
             f"SELECT * FROM read_parquet({_sql_list(parquet)}, filename='{SOURCE_FILE}',"
             " hive_partitioning=true, union_by_name=true)"
