@@ -42,9 +42,10 @@ __all__ = ["scripted"]
 INSIGHTS = f"/ad_accounts/{ACCOUNT}/audience_insights"
 DEFINITIONS = f"/ad_accounts/{ACCOUNT}/insights/audiences"
 #: Rich markup that breaks a renderer (``[/]`` closes no tag) or makes a link, then a window
-#: title (OSC 0), a hyperlink (OSC 8), a screen clear (CSI 2J), the same in C1 form, and DEL.
+#: title (OSC 0), a hyperlink (OSC 8), a screen clear (CSI 2J), the same in C1 form, DEL, and a
+#: right-to-left override and isolate (the line after them would read backwards).
 MARKUP = "[/] [link=https://evil.example]click[/link] [bold red]loud"
-ESCAPES = "\x1b]0;pwned\x07 \x1b]8;;https://evil.example\x1b\\x\x1b]8;;\x1b\\ \x1b[2J \x9b2J \x7f"
+ESCAPES = "\x1b]0;pwned\x07 \x1b]8;;https://evil.example\x1b\\x\x1b]8;;\x1b\\ \x1b[2J \x9b2J \x7f \u202e12.5% \u2067x"
 HOSTILE = f"{MARKUP} {ESCAPES}"
 
 
@@ -57,8 +58,9 @@ def pinsights(*args: str) -> Any:
     return run_pinsights(*args, COLUMNS="2000", PINSIGHTS_LOG_DIR=str(CRASH_LOGS))
 
 
-#: Every C0 control but newline and tab (layout), DEL, every C1 control.
-CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: Every C0 control but newline and tab (layout), DEL, every C1 control, the bidirectional
+#: embeddings, overrides and isolates.
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def hostile_insights() -> dict[str, Any]:
@@ -79,6 +81,7 @@ def assert_literal(output: str) -> None:
     assert not CONTROL.search(output), repr(CONTROL.search(output))
     assert "[/] [link=https://evil.example]click[/link] [bold red]loud" in output
     assert "\\x1b]0;pwned\\x07" in output and "\\x9b2J" in output and "\\x7f" in output
+    assert "\\u202e12.5%" in output and "\\u2067x" in output
 
 
 def test_hostile_names_in_insights_are_printed_literally(scripted: ScriptedServer) -> None:

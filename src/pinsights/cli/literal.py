@@ -21,12 +21,22 @@ from typing import Any
 
 from rich.text import Text
 
-#: C0 controls, DEL and C1 controls -> their escape, as a str.translate table.
-_SHOWN = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+#: Unicode's bidirectional embeddings, overrides and isolates. A right-to-left override in an
+#: account's name turns the rest of the terminal line around, so a share or an id after it reads
+#: backwards ("Trojan Source"); they are shown as ``\\u202e``. The marks (LRM, RLM, ALM) stay:
+#: right-to-left names use them, and they reorder nothing beyond the characters beside them.
+_BIDI = (*range(0x202A, 0x202F), *range(0x2066, 0x206A))
+#: C0 controls, DEL, C1 controls and the bidirectional controls -> their escape, as a
+#: str.translate table.
+_SHOWN = {
+    **{code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))},
+    **{code: f"\\u{code:04x}" for code in _BIDI},
+}
 #: The same, but for text of several lines (a message): newlines and tabs stay.
 _SHOWN_IN_LINES = {code: shown for code, shown in _SHOWN.items() if chr(code) not in "\n\t"}
-#: What JSON leaves as it is among those (DEL; C1 when ensure_ascii is off) -> a JSON escape.
-_JSON = {code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0))}
+#: What JSON leaves as it is among those (DEL; C1 and bidirectional controls when ensure_ascii is
+#: off) -> a JSON escape.
+_JSON = {code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0), *_BIDI)}
 
 
 def literal(text: object, *, lines: bool = False) -> str:
