@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import socket
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from pinsights.server.errors import Busy, RateLimited
-from pinsights.server.logins import LoginGuard
+from pinsights.server.logins import MAX_BUCKETS, LoginGuard
 from pinsights.server.ratelimit import RateLimit
 from pinsights.server.web import CHECK_STEP
 from pinsights.store import PAUSE_ENV
@@ -46,6 +47,28 @@ def test_failures_are_limited_per_address_and_per_client() -> None:
     guard.admit("10.0.0.2", "someone-else")
     clock.now += 10
     guard.admit("10.0.0.1", "victim")  # refilled by one
+
+
+def test_failures_with_long_made_up_client_ids_keep_the_guard_small() -> None:
+    """A client id is whatever the caller's Basic header says, up to the request head's 16 KiB:
+    the guard's memory is bounded by the number of buckets, not by what callers send."""
+    clock = Clock()
+    guard = LoginGuard(failed_logins=RateLimit.parse("6/min"), clock=clock)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(MAX_BUCKETS):
+            clock.now += 1e-3
+            guard.failed(f"10.0.{n // 256}.{n % 256}", f"{n:08d}" + "x" * 12_000)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 8 * 2**20, f"{grown / 2**20:.0f} MiB for {MAX_BUCKETS} failed logins"
+    with pytest.raises(RateLimited):  # and each long id still has its own bucket
+        for _ in range(12):
+            guard.admit("10.9.9.9", "00000001" + "x" * 12_000)
+            guard.failed("10.9.9.9", "00000001" + "x" * 12_000)
+    guard.admit("10.9.9.8", "00000002" + "x" * 12_000)
 
 
 def test_checks_in_flight_are_bounded() -> None:

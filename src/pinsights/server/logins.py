@@ -13,12 +13,16 @@ bogus logins and took a server from 101 MiB to 2.1 GiB, and a cached data reques
   that address or for that client id are answered 429 before any argon2 check, until it refills.
 
 Unknown client ids are counted exactly like known ones, so the limits tell no caller which ids
-exist. The buckets are bounded in number (``MAX_BUCKETS`` each; idle ones go first).
+exist. The buckets are bounded in number (``MAX_BUCKETS`` each; idle ones go first) and in size:
+a bucket is kept under a 16-byte digest of its key, never the key itself, because a client id is
+whatever a caller puts in its Basic header (up to the request head's 16 KiB) — kept as it came,
+10,000 of them would have held ~160 MiB per worker.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from collections.abc import Callable, Iterator
 
@@ -33,17 +37,22 @@ MAX_BUCKETS = 10_000
 BUSY_RETRY_AFTER = 1
 
 
+def _digest(key: str) -> bytes:
+    """A bucket's name: the same size whatever the key's (a client id comes from the caller)."""
+    return hashlib.blake2b(key.encode(errors="surrogatepass"), digest_size=16).digest()
+
+
 class FailureBuckets:
     """Token buckets of failures by key; a key is admitted while its bucket holds a token."""
 
     def __init__(self, limit: RateLimit, clock: Callable[[], float]) -> None:
         self.limit = limit
         self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, updated at)
+        self._buckets: dict[bytes, tuple[float, float]] = {}  # digest -> (tokens, updated at)
 
     def retry_after(self, key: str) -> int:
         """0 if ``key`` may try now, else the seconds until its bucket holds a token again."""
-        bucket = self._buckets.get(key)
+        bucket = self._buckets.get(_digest(key))
         if bucket is None:
             return 0
         allowed, tokens = spend(self.limit, bucket[0], self._clock() - bucket[1])
@@ -51,13 +60,14 @@ class FailureBuckets:
 
     def fail(self, key: str) -> None:
         now = self._clock()
-        bucket = self._buckets.pop(key, None)  # re-inserted last: the dict's order is recency
+        name = _digest(key)
+        bucket = self._buckets.pop(name, None)  # re-inserted last: the dict's order is recency
         if bucket is None:
             if len(self._buckets) >= MAX_BUCKETS:
                 self._make_room(now)
             bucket = (float(self.limit.burst), now)
         _, tokens = spend(self.limit, bucket[0], now - bucket[1])
-        self._buckets[key] = (tokens, now)
+        self._buckets[name] = (tokens, now)
 
     def _make_room(self, now: float) -> None:
         """Forget full buckets; if that is not enough, the least recently failed quarter."""
