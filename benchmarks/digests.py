@@ -1,12 +1,14 @@
 """Digests of what a build produced: proof that a refactoring or a speed-up changed no byte served.
 
-For a store directory, prints one sha256 per thing a user can see, with its row count:
+For a store directory, prints one sha256 per thing a user can see, with its row count (the
+digests themselves are ``pinsights.store.digest``'s, which ``pinsights store check --deep`` uses
+too):
 
 - every table of every published snapshot (documents and category bodies included), its rows in a
   canonical order (sorted by every column), the build id and timings taken out of ``meta``;
 - the quarantined rows (``quarantine.duckdb``), sorted the same way;
-- every build report (and with ``--report`` the build's ``--json`` output), without what differs between two runs of the same build (build id,
-  timings, seconds, rates, peak memory, publish time).
+- every build report (and with ``--report`` the build's ``--json`` output), without what differs
+  between two runs of the same build (build id, timings, seconds, rates, peak memory, publish time).
 
 Two stores built from the same data with the same options print the same lines whatever the
 code that built them, so comparing two outputs (``diff``) shows whether behaviour changed::
@@ -25,89 +27,29 @@ mixed in (deterministically: the same SRC gives the same bytes)::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
-import duckdb
-
-#: Report keys that differ between two runs of one build (ids, clocks, memory, how it read).
-#: ``refresh`` says how the input was read (incremental or full, and why), not what was built.
-VOLATILE = {"build_id", "timings", "seconds", "events_per_second", "peak_rss_bytes", "refresh"}
-
-
-def canonical(value: Any) -> Any:
-    """A value as JSON can hold it, bytes as hex: the same value always serialises alike."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).hex()
-    if isinstance(value, dict):
-        return {str(k): canonical(v) for k, v in sorted(value.items())}
-    if isinstance(value, list | tuple):
-        return [canonical(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
+from pinsights.store.digest import (
+    Digest,
+    quarantine_digest,
+    rows_digest,
+    snapshot_digests,
+    without_volatile,
+)
 
 
-def rows_digest(rows: list[tuple[Any, ...]]) -> tuple[str, int]:
-    lines = sorted(json.dumps(canonical(list(row)), sort_keys=True) for row in rows)
-    digest = hashlib.sha256()
-    for line in lines:
-        digest.update(line.encode() + b"\n")
-    return digest.hexdigest(), len(lines)
-
-
-def without_volatile(report: Any) -> Any:
-    if isinstance(report, dict):
-        return {k: without_volatile(v) for k, v in report.items() if k not in VOLATILE}
-    if isinstance(report, list):
-        return [without_volatile(v) for v in report]
-    return report
-
-
-def snapshot_digests(path: Path) -> dict[str, tuple[str, int]]:
-    """Digests of a snapshot file of either format (format 2, SQLite, keeps booleans as 0/1:
-    read back as booleans, so that the same snapshot digests alike in both formats)."""
-    from pinsights.store.snapshot import SnapshotFile
-
-    out: dict[str, tuple[str, int]] = {}
-    sqlite = path.suffix == ".sqlite"
-    opened = (
-        SnapshotFile(path).connection() if sqlite else duckdb.connect(str(path), read_only=True)
-    )
-    with contextlib.closing(opened) as con:
-        listing = "SELECT name FROM sqlite_master WHERE type = 'table'" if sqlite else "SHOW TABLES"
-        tables = sorted(row[0] for row in con.execute(listing).fetchall())
-        for table in tables:
-            rows = con.execute(f'SELECT * FROM "{table}"').fetchall()
-            if sqlite and table == "audiences":
-                rows = [(*row[:3], bool(row[3]), *row[4:]) for row in rows]
-            if table == "meta":
-                rows = [
-                    (key, json.dumps(without_volatile(json.loads(value)), sort_keys=True))
-                    if key == "report"
-                    else (key, value)
-                    for key, value in rows
-                    if key != "build_id"
-                ]
-            out[table] = rows_digest(rows)
-    return out
-
-
-def store_digests(store: Path) -> dict[str, tuple[str, int]]:
-    out: dict[str, tuple[str, int]] = {}
+def store_digests(store: Path) -> dict[str, Digest]:
+    out: dict[str, Digest] = {}
     manifest = json.loads((store / "manifest.json").read_text())
     for entry in sorted(manifest["snapshots"], key=lambda e: e["date"]):
         for table, value in snapshot_digests(store / entry["file"]).items():
             out[f"snapshot {entry['date']} {table}"] = value
-    quarantine = store / "quarantine.duckdb"
-    if quarantine.exists():
-        with contextlib.closing(duckdb.connect(str(quarantine), read_only=True)) as con:
-            out["quarantine"] = rows_digest(con.execute("SELECT * FROM quarantine").fetchall())
+    quarantined = quarantine_digest(store / "quarantine.duckdb")
+    if quarantined is not None:
+        out["quarantine"] = quarantined
     reports = []
     for path in sorted((store / "reports").glob("*.json")):
         report = without_volatile(json.loads(path.read_text()))

@@ -304,16 +304,39 @@ def store_check(
     repair: bool = typer.Option(
         True, "--repair/--no-repair", help="Repair what is safe to repair [default: repair]."
     ),
+    deep: bool = typer.Option(
+        False,
+        "--deep",
+        help="Also recount the newest build from --data in full and compare every snapshot table"
+        " and the quarantine with it (takes as long as a full build).",
+    ),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        parser=_data_path,
+        help="With --deep: the dataset directory the newest build was built from.",
+        metavar="DIR",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
 ) -> None:
-    """Verify the manifest, every snapshot file and the quarantine; say what was repaired.
+    """Verify the manifest, every snapshot file, the quarantine and the refresh state; say what
+    was repaired. With --deep, recount the newest build in full and compare.
 
     Exit status 0 when the store is sound (after repairs), 6 when damage remains.
     """
     from pinsights.cli.errors import ExitStatus
     from pinsights.store.check import check_store
 
-    result = check_store(store, repair=repair)
+    if deep and data is None:
+        raise typer.BadParameter(
+            "--deep recounts from the input: give the dataset directory with --data DIR",
+            param_hint="--deep",
+        )
+    if data is not None and not deep:
+        raise typer.BadParameter("--data is only read with --deep", param_hint="--data")
+    if deep:
+        typer.echo(f"recounting the newest build of {store} from {data} in full…", err=True)
+    result = check_store(store, repair=repair, deep_data=data)
     if as_json:
         typer.echo(json_text(result.to_json(), indent=2))
     else:

@@ -15,6 +15,9 @@ unreadable manifest is rebuilt from the snapshot files themselves (each records 
 A damaged refresh state is dropped (the next build is full and writes a new one), and state
 directories no longer published are removed.
 Everything repaired is reported; damage that remains makes the command exit with status 6.
+
+With ``--deep`` (``deep_data``), the newest build's snapshots and the quarantine are also compared
+with a full build of the data directory (:mod:`.deep`); a difference is damage too.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Any
 import duckdb
 
 from pinsights.contract import AudienceInsightType
+from pinsights.data.sources import DataPath
 from pinsights.engine.documents import SHARED_ACCOUNT
 from pinsights.engine.refresh.state import StateError, load_state
 from pinsights.engine.semantics import PINTEREST_TOTAL_AUDIENCE
@@ -43,6 +47,7 @@ from pinsights.store import (
     StoreError,
     StoreLockedError,
 )
+from pinsights.store.deep import deep_check
 from pinsights.store.quarantine import QUARANTINE
 from pinsights.store.snapshot import (
     FORMAT,
@@ -74,6 +79,8 @@ class CheckResult:
     refresh_state: dict[str, Any] = field(default_factory=dict)
     repaired: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: ``--deep``: what was recounted and compared (store/deep.py); None without ``--deep``.
+    deep: dict[str, Any] | None = None
     #: Temporary files of other writers (the client registry, …): never touched here.
     other_temporaries: list[str] = field(default_factory=list)
 
@@ -92,6 +99,7 @@ class CheckResult:
             "repaired": self.repaired,
             "problems": self.problems,
             "other_temporaries": self.other_temporaries,
+            **({"deep": self.deep} if self.deep is not None else {}),
         }
 
     def lines(self) -> list[str]:
@@ -111,14 +119,26 @@ class CheckResult:
         if refresh.get("present"):
             state = "ok" if refresh["ok"] else "DAMAGED (the next build is full)"
             out.append(f"  refresh state  {refresh.get('files', '?')} event files  {state}")
+        deep = self.deep
+        if deep is not None and deep.get("compared"):
+            found = f"{len(deep['differences'])} differ" if deep["differences"] else "all equal"
+            out.append(
+                f"  deep: build {deep['build_id']} ({', '.join(deep['dates'])}) against a full"
+                f" build of its inputs: {deep['compared']} digests compared, {found}"
+                f" (event files: {deep['inputs']})"
+            )
+        out += [f"  deep: {note}" for note in (deep or {}).get("notes", [])]
         out += [f"repaired: {line}" for line in self.repaired]
         out += [f"problem: {line}" for line in self.problems]
         out.append("store is sound" if self.ok else "store has problems (see above)")
         return out
 
 
-def check_store(root: Path, *, repair: bool = True) -> CheckResult:
-    """Check (and unless ``repair`` is false, repair) the store at ``root``."""
+def check_store(
+    root: Path, *, repair: bool = True, deep_data: DataPath | None = None
+) -> CheckResult:
+    """Check (and unless ``repair`` is false, repair) the store at ``root``; with ``deep_data``,
+    also recount its newest build from that data directory in full and compare."""
     if not root.exists():
         raise StoreError(f"no store at {root}")
     if not root.is_dir():
@@ -132,11 +152,28 @@ def check_store(root: Path, *, repair: bool = True) -> CheckResult:
         with store.build_lock(clean=repair) as cleaned:
             result.repaired += [f"removed a leftover of a killed build: {p}" for p in cleaned]
             _check_locked(store, result, repair)
+            if deep_data is not None:
+                _check_deep(store, result, deep_data)
     except StoreLockedError:
         result.build_running = True
         _check_manifest_and_snapshots(store, result, repair=False, locked_out=True)
         _check_quarantine(store, result, repair=False)
+        if deep_data is not None:
+            result.problems.append(
+                "--deep needs the store to itself and a build is running: run it again when the"
+                " build has finished"
+            )
     return result
+
+
+def _check_deep(store: Store, result: CheckResult, data: DataPath) -> None:
+    """``--deep``, under the build lock; only on a store found sound (damage comes first)."""
+    if result.problems:
+        result.deep = {"compared": 0, "notes": ["not recounted: the store has damage (above)"]}
+        return
+    found = deep_check(store, data)
+    result.deep = found.to_json()
+    result.problems += found.problems
 
 
 def _check_locked(store: Store, result: CheckResult, repair: bool) -> None:
