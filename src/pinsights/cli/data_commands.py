@@ -302,7 +302,7 @@ def quarantine(
 def store_check(
     store: Path = STORE_OPTION,
     repair: bool = typer.Option(
-        True, "--repair/--no-repair", help="Repair what is safe to repair [default: repair]."
+        True, "--repair/--no-repair", help="Repair what is safe to repair."
     ),
     deep: bool = typer.Option(
         False,
