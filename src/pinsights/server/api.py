@@ -92,8 +92,8 @@ class Checked(NamedTuple):
     ad_account_id: str | None
     #: ``read(*arguments)``, or ``read(claims, *arguments)`` when ``with_claims``.
     read: Callable[..., Awaitable[bytes]]
-    #: ``at_hand(*arguments)``: the answer if it is at hand (a cached document), without a
-    #: coroutine; else None.
+    #: ``at_hand(*arguments)``: the answer if it can be had without a coroutine (a cached
+    #: document, or one read now from a format-2 snapshot; an error answer is raised); else None.
     at_hand: Callable[..., bytes | None]
     arguments: tuple[Any, ...]
     with_claims: bool = False

@@ -1,10 +1,11 @@
 """The serving path's view of the store: stored bytes for a request, through an LRU of hot documents.
 
 Documents are precomputed by the build, so answering is a lookup: resolve the snapshot from the
-manifest (one ``stat``), then the LRU, then — on a miss only — a point query in the snapshot's
-DuckDB file, run in a worker thread so the event loop never waits on disk. Answers that are errors
-(unknown account, missing snapshot) are cached as well, so scanning for accounts is as cheap as
-reading one.
+manifest (one ``stat``), then the LRU, then — on a miss only — a keyed read of the snapshot's SQLite
+file (format 2), on the event loop: it costs less than handing it to a worker thread. Only a store
+that still retains a format-1 (DuckDB) snapshot, where a read is a column scan, reads in a worker
+thread. Answers that are errors (unknown account, missing snapshot) are cached as well, so scanning
+for accounts is as cheap as reading one.
 
 Consistency: every answer comes from one snapshot file. Cache keys name the snapshot files that the
 answer was read from, so a newly published snapshot is picked up by the next request (new key) and
@@ -81,15 +82,23 @@ class Documents:
     def cached_insights(
         self, ad_account_id: str, insight_type: AudienceInsightType, date: dt.date | None
     ) -> bytes | None:
-        """The hot path, spelled out: :meth:`insights`'s document if it is in the LRU (counted
-        as a hit), else None — a plain call, without the coroutine :meth:`insights` costs."""
+        """The usual request, answered by a plain call (no coroutine): the document from the LRU,
+        or — on a miss, when reads run on the event loop (format 2) — read, remembered and
+        returned at once; an error answer is raised. None only when the read has to go to a
+        worker thread (a format-1 snapshot is retained): then the server awaits :meth:`insights`.
+
+        A miss is the usual case for a platform's API (each advertiser reads its own few
+        documents now and then), so it gets the same single key and LRU lookup as a hit.
+        """
         key = self._insights_key(ad_account_id, insight_type, date)
         answer = self._cache.get(key)
         if type(answer) is bytes:
             self.hits += 1
             self._cache.move_to_end(key)
             return answer
-        return None
+        if not self._inline:
+            return None
+        return self._settle(key, answer, self._read_insights, ad_account_id, insight_type, date)
 
     def _insights_key(
         self, ad_account_id: str, insight_type: AudienceInsightType, date: dt.date | None
@@ -128,7 +137,9 @@ class Documents:
         """``ad_accounts/list``: a page of the newest snapshot's accounts that a token covers:
         a range read of the list for a ``*`` token, keyed reads of its accounts for the others."""
         self._files()
-        return await self._read(self._read_accounts_page, covered, after, page_size)
+        if self._inline:
+            return self._read_here(self._read_accounts_page, covered, after, page_size)
+        return await self._read_in_thread(self._read_accounts_page, covered, after, page_size)
 
     def newest_date(self) -> dt.date | None:
         files = self._files()
@@ -166,33 +177,55 @@ class Documents:
         return self._snapshot_files
 
     async def _cached(self, key: Hashable, read: Callable[..., bytes], *args: Any) -> bytes:
-        """The answer under ``key``, from the LRU or else ``read(*args)`` in a worker thread."""
+        """The answer under ``key``, from the LRU or else ``read(*args)`` (on the event loop, or
+        in a worker thread while a format-1 snapshot is retained)."""
         answer = self._cache.get(key)
+        if answer is not None or self._inline:
+            return self._settle(key, answer, read, *args)
+        self.misses += 1
+        try:
+            answer = await self._read_in_thread(read, *args)
+        except (AccountForbidden, NotFound) as error:
+            answer = error
+        self._remember(key, answer)
+        return _unwrapped(answer)
+
+    def _settle(
+        self,
+        key: Hashable,
+        answer: bytes | ApiError | None,
+        read: Callable[..., bytes],
+        *args: Any,
+    ) -> bytes:
+        """``answer`` (what the LRU holds under ``key``) counted as a hit, or else — None —
+        ``read(*args)`` here and now, remembered: the keyed reads of format 2 run on the event
+        loop. A cached error is raised."""
         if answer is None:
             self.misses += 1
             try:
-                answer = await self._read(read, *args)
+                answer = self._read_here(read, *args)
             except (AccountForbidden, NotFound) as error:
                 answer = error
             self._remember(key, answer)
         else:
             self.hits += 1
             self._cache.move_to_end(key)
-        if isinstance(answer, ApiError):
-            # a fresh instance each time: re-raising one object would keep growing its traceback
-            raise type(answer)(answer.message)
-        return answer
+        return _unwrapped(answer)
 
-    async def _read(self, read: Callable[..., bytes], *args: Any) -> bytes:
-        """``read(*args)`` on the event loop (keyed reads of format 2 cost less than handing
-        them to a thread), or in a worker thread when a retained snapshot is of format 1."""
-        if self._inline:
-            try:  # the usual case, without the retry's partials (a cold read's every µs counts)
-                return read(*args)
-            except SnapshotFileGone:
-                self._forget_snapshots()
-        reading = partial(_retrying, partial(read, *args), self._forget_snapshots)
-        return reading() if self._inline else await to_thread.run_sync(reading)
+    def _read_here(self, read: Callable[..., bytes], *args: Any) -> bytes:
+        """``read(*args)`` on the event loop, again on the new manifest if a publish unlinked
+        the file it opened."""
+        try:  # the usual case, without the retry's partials (a cold read's every µs counts)
+            return read(*args)
+        except SnapshotFileGone:
+            self._forget_snapshots()
+        return _retrying(partial(read, *args), self._forget_snapshots)
+
+    async def _read_in_thread(self, read: Callable[..., bytes], *args: Any) -> bytes:
+        """``read(*args)`` in a worker thread (format-1 files, whose reads scan), with the retry."""
+        return await to_thread.run_sync(
+            partial(_retrying, partial(read, *args), self._forget_snapshots)
+        )
 
     def _remember(self, key: Hashable, answer: bytes | ApiError) -> None:
         if self._cache_size <= 0:
@@ -299,6 +332,14 @@ class Documents:
         if body is None:
             raise NotFound(f"No category {category_id}.")
         return body
+
+
+def _unwrapped(answer: bytes | ApiError) -> bytes:
+    """A cached answer's bytes, or its error raised (a fresh instance each time: re-raising one
+    object would keep growing its traceback)."""
+    if isinstance(answer, ApiError):
+        raise type(answer)(answer.message)
+    return answer
 
 
 def _file_of(files: tuple[tuple[dt.date, str], ...], date: dt.date | None) -> str | None:
