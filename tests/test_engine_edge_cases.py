@@ -274,6 +274,49 @@ def test_pins_without_interest_count_in_the_audience_but_give_no_interest(
     assert (document["size"], document["categories"]) == (2, [])
 
 
+def test_users_in_every_audience_holding_almost_every_interest_are_counted_exactly(
+    tmp_path: Path,
+) -> None:
+    """The engine counts users who hold more than half of the interests anyone holds by the
+    interests they lack (semantics.interest_member_counts): here users 1 and 2 hold all six
+    level-1/level-2 interests and user 3 all but Art, all three in every T(a) and E(a); Food is
+    held by every one of them, Art by two; users 4-7 hold one or two interests each."""
+    tables = platform(
+        interests=TAXONOMY,
+        ad_accounts=[account("100"), account("200"), account("300")],
+        users=[user(u) for u in range(1, 8)],
+        pins=[
+            pin(10, "100", "111"),
+            pin(20, "200", "12"),
+            pin(30, "300", "21"),
+            pin(40, None, "3"),
+            pin(50, "300", None),
+        ],
+        events=[
+            *[event(u, p) for u in (1, 2) for p in (10, 20, 30, 40)],
+            *[event(3, p) for p in (10, 20, 30)],
+            event(4, 10),
+            event(5, 20, "IMPRESSION"),
+            event(5, 40),
+            event(6, 50),
+            event(7, 30),
+        ],
+    )
+    reference, _ = build_both(tmp_path, tables, **SMALL)
+
+    def ratios(account_id: str, audience: str) -> list[tuple[str, float]]:
+        return [
+            (c["id"], c["ratio"]) for c in reference.documents[(account_id, audience)]["categories"]
+        ]
+
+    # T(100) = {1, 2, 3, 4}: Food 4/4, Travel 3/4, Art 2/4.
+    assert ratios("100", T) == [("1", 1.0), ("2", 0.75), ("3", 0.5)]
+    # E(200) = {1, 2, 3} (5 only saw the pin): Food and Travel 3/3, Art 2/3.
+    assert ratios("200", E) == [("1", 1.0), ("2", 1.0), ("3", 0.6667)]
+    # T(300) = {1, 2, 3, 6, 7}: Travel 4/5 (with 7), Food 3/5, Art 2/5.
+    assert ratios("300", T) == [("2", 0.8), ("1", 0.6), ("3", 0.4)]
+
+
 def test_categories_sort_by_ratio_then_id_as_text_and_subcategories_are_capped(
     tmp_path: Path,
 ) -> None:

@@ -305,20 +305,98 @@ def member_counts(members: ir.Table) -> ir.Table:
     return _count_members(members)
 
 
-def interest_member_counts(members: ir.Table, interests_of_users: ir.Table) -> ir.Table:
+#: A user holding more than this share of the interests anyone holds is counted by the interests
+#: they lack (see :func:`interest_member_counts`). Any share gives the same counts (0: everyone with
+#: an interest is heavy; 1: nobody is); a half makes each user's side the shorter one.
+HEAVY_SHARE = 0.5
+
+
+def interest_universe(interests_of_users: ir.Table) -> ir.Table:
+    """(interest_key): every interest some user holds (a few hundred)."""
+    return interests_of_users.select("interest_key").distinct()
+
+
+def heavy_users(interests_of_users: ir.Table, share: float = HEAVY_SHARE) -> ir.Table:
+    """(user_id): the users holding more than ``share`` of :func:`interest_universe`.
+
+    A few hundred users hold most interests and sit in hundreds of audiences each: joined with
+    their interests, they made most of the interest join's rows (see :func:`interest_member_counts`).
+    """
+    held = interests_of_users.group_by("user_id").aggregate(held=interests_of_users.count())
+    universe = interest_universe(interests_of_users).count()
+    return held.filter(held.held > universe * share).select("user_id")
+
+
+def interest_member_counts(
+    members: ir.Table, interests_of_users: ir.Table, heavy: ir.Table | None = None
+) -> ir.Table:
     """(account_key, interest_key, total, engaged): members of T(a) (and of E(a)) having each
     level-1 and level-2 interest, counted together from :func:`audience_members`; P's under the
-    shared key.
+    shared key. Exact, whichever users ``heavy`` holds (default :func:`heavy_users`).
+
+    Light users are joined with the interests they hold, heavy users with the interests they
+    *lack*: for every interest i of the universe, n(a, i) = light members of a holding i + heavy
+    members of a − heavy members of a lacking i. At 20M events the joined rows drop from 52M to
+    a fraction (BENCHMARKS.md, "the category join"). A cell no member has (a count of 0) is left
+    out, as the plain join leaves it.
 
     Only the accounts' members are joined with their interests: P is everyone in the window, and
     the interests of users hold only users in the window, one row per (user, interest), so P's
     count of an interest is its number of rows there — without P's million members in the join.
     """
+    heavy = heavy_users(interests_of_users) if heavy is None else heavy
+    universe = interest_universe(interests_of_users)
     advertised = members.filter(members.account_key != SHARED_ACCOUNT_KEY)
-    joined = advertised.join(interests_of_users, advertised.user_id == interests_of_users.user_id)
-    pairs = joined.select(
-        account_key=joined.account_key, engaged=joined.engaged, interest_key=joined.interest_key
+
+    def members_with(pairs: ir.Table, prefix: str) -> ir.Table:
+        """(account_key, interest_key, <prefix>_total, <prefix>_engaged) of (user, interest)
+        ``pairs`` joined with the accounts' members."""
+        joined = advertised.join(pairs, advertised.user_id == pairs.user_id)
+        counted = _count_members(
+            joined.select(
+                account_key=joined.account_key,
+                engaged=joined.engaged,
+                interest_key=joined.interest_key,
+            ),
+            "interest_key",
+        )
+        return counted.rename(**{f"{prefix}_total": "total", f"{prefix}_engaged": "engaged"})
+
+    held = members_with(interests_of_users.anti_join(heavy, "user_id"), "held")
+    heavy_held = interests_of_users.semi_join(heavy, "user_id")
+    lacking = heavy.cross_join(universe).anti_join(heavy_held, ["user_id", "interest_key"])
+    lacked = members_with(lacking, "lacked")
+    heavy_members = _count_members(advertised.semi_join(heavy, "user_id")).rename(
+        heavy_total="total", heavy_engaged="engaged"
     )
+
+    # Every interest is a cell of an account with a heavy member; the others are where a light
+    # member holds it. Added with joins, not summed: DuckDB hands a sum of counts back as a
+    # 128-bit integer.
+    cells = held.select("account_key", "interest_key").union(
+        heavy_members.cross_join(universe).select("account_key", "interest_key"), distinct=True
+    )
+    joined = (
+        cells.left_join(held, ["account_key", "interest_key"])
+        .left_join(heavy_members, "account_key")
+        .left_join(lacked, ["account_key", "interest_key"])
+    )
+
+    def count(column: str) -> ir.IntegerValue:
+        return (
+            joined[f"held_{column}"].fill_null(0)
+            + joined[f"heavy_{column}"].fill_null(0)
+            - joined[f"lacked_{column}"].fill_null(0)
+        )
+
+    counted = joined.select(
+        account_key=joined.account_key,
+        interest_key=joined.interest_key,
+        total=count("total"),
+        engaged=count("engaged"),
+    )
+    advertised_counts = counted.filter(counted.total > 0)
+
     platform = interests_of_users.group_by("interest_key").aggregate(
         total=interests_of_users.count()
     )
@@ -328,7 +406,7 @@ def interest_member_counts(members: ir.Table, interests_of_users: ir.Table) -> i
         total=platform.total,
         engaged=ibis.literal(0, "int64"),
     )
-    return _count_members(pairs, "interest_key").union(everyone, distinct=False)
+    return advertised_counts.union(everyone, distinct=False)
 
 
 def sizes_of_audiences(members: ir.Table) -> ir.Table:

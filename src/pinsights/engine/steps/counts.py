@@ -91,9 +91,12 @@ class Counting:
         self._keys = checked.keys
         # The interest and demographic counts of members (all of them, and the engaged ones) are
         # materialised once, then taken apart into P, T and E rows (semantics.per_audience reads
-        # them three times). The sizes' aggregate is small work: read straight to Python.
+        # them three times). The sizes' aggregate is small work: read straight to Python. The
+        # heavy users (a few hundred) are read by three parts of the interest counts: kept.
+        heavy = scope.materialize("heavy_users", semantics.heavy_users(interests_of_users))
         counted = scope.materialize(
-            "interest_member_counts", semantics.interest_member_counts(members, interests_of_users)
+            "interest_member_counts",
+            semantics.interest_member_counts(members, interests_of_users, heavy),
         )
         size_rows = backend.to_arrow(semantics.sizes_of_audiences(members)).to_pydict()
         sizes = {
