@@ -17,7 +17,7 @@ Data flows one way::
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import ibis
 import ibis.expr.datatypes as dtypes
@@ -482,42 +482,45 @@ def member_demographics(members: ir.Table, users: ir.Table, value_keys: ir.Table
     )
 
 
-def demographic_counts(member_values: ir.Table, value_keys: ir.Table) -> ir.Table:
-    """Members of A per (dimension, value), from :func:`member_demographics`."""
+def _counts_per_value(
+    member_values: ir.Table, value_keys: ir.Table, count: Callable[[ir.Table], ir.Table]
+) -> ir.Table:
+    """Every dimension's members counted per value, stacked and named: ``count`` groups
+    ``member_values`` (given a ``value_key`` column: one dimension's) by ``value_key`` among its
+    keys; its columns before ``value_key`` come first, then ``dimension`` and ``key``, then the
+    counts after it."""
     per_dimension = [
-        member_values.group_by(
-            account_key=member_values.account_key,
-            audience=member_values.audience,
-            value_key=member_values[column],
-        ).aggregate(users=member_values.count())
+        count(member_values.mutate(value_key=member_values[column]))
         for _, column, _ in DEMOGRAPHICS
     ]
     stacked = per_dimension[0].union(*per_dimension[1:], distinct=False)
     named = stacked.join(value_keys, stacked.value_key == value_keys.value_key)
+    at = stacked.columns.index("value_key")
     return named.select(
-        account_key=named.account_key,
-        audience=named.audience,
-        dimension=named.dimension,
-        key=named.key,
-        users=named.users,
+        *(named[name] for name in stacked.columns[:at]),
+        named.dimension,
+        named.key,
+        *(named[name] for name in stacked.columns[at + 1 :]),
+    )
+
+
+def demographic_counts(member_values: ir.Table, value_keys: ir.Table) -> ir.Table:
+    """(account_key, audience, dimension, key, users): members of A per (dimension, value), from
+    :func:`member_demographics` of memberships."""
+    return _counts_per_value(
+        member_values,
+        value_keys,
+        lambda values: values.group_by("account_key", "audience", "value_key").aggregate(
+            users=values.count()
+        ),
     )
 
 
 def demographic_member_counts(member_values: ir.Table, value_keys: ir.Table) -> ir.Table:
     """(account_key, dimension, key, total, engaged): members per demographic value, from
     :func:`member_demographics` of :func:`audience_members`: T(a) and E(a) counted together."""
-    per_dimension = [
-        _count_members(member_values.mutate(value_key=member_values[column]), "value_key")
-        for _, column, _ in DEMOGRAPHICS
-    ]
-    stacked = per_dimension[0].union(*per_dimension[1:], distinct=False)
-    named = stacked.join(value_keys, stacked.value_key == value_keys.value_key)
-    return named.select(
-        account_key=named.account_key,
-        dimension=named.dimension,
-        key=named.key,
-        total=named.total,
-        engaged=named.engaged,
+    return _counts_per_value(
+        member_values, value_keys, lambda values: _count_members(values, "value_key")
     )
 
 
