@@ -12,6 +12,7 @@ independent reference in test_engine_reference.py and test_engine_edge_cases.py.
 from __future__ import annotations
 
 from collections import Counter
+from fractions import Fraction
 
 import ibis
 import pyarrow as pa
@@ -47,7 +48,7 @@ def brute_force(members: Members, interests: Interests) -> Counter[tuple[int, in
 
 
 def engine_counts(
-    members: Members, interests: Interests, share: float
+    members: Members, interests: Interests, share: Fraction
 ) -> Counter[tuple[int, int, int, int]]:
     users = sorted({u for _, u, _ in members} | {u for u, _ in interests})
     member_rows = sorted(members) + [(semantics.SHARED_ACCOUNT_KEY, u, False) for u in users]
@@ -75,11 +76,11 @@ def engine_counts(
     return Counter((r["account_key"], r["interest_key"], r["total"], r["engaged"]) for r in rows)
 
 
-@pytest.mark.parametrize("share", [0.0, semantics.HEAVY_SHARE, 1.0])
+@pytest.mark.parametrize("share", [Fraction(0), semantics.HEAVY_SHARE, Fraction(1)])
 @settings(max_examples=40, deadline=None)
 @given(members_and_interests)
 def test_interest_counts_equal_brute_force_wherever_the_split_falls(
-    share: float, drawn: tuple[Members, Interests]
+    share: Fraction, drawn: tuple[Members, Interests]
 ) -> None:
     members, interests = drawn
     assert engine_counts(members, interests, share) == brute_force(members, interests)
@@ -94,5 +95,5 @@ def test_users_holding_every_interest_and_in_every_audience() -> None:
     expected = brute_force(members, interests)
     assert (2, 6, 3, 1) in expected  # interest 6: users 1, 2 and the light user 4 in account 2
     assert (3, 6, 2, 0) in expected  # held by two heavy users of account 3, lacked by user 3
-    for share in (0.0, semantics.HEAVY_SHARE, 1.0):
+    for share in (Fraction(0), semantics.HEAVY_SHARE, Fraction(1)):
         assert engine_counts(members, interests, share) == expected

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 
 import ibis
 import ibis.expr.datatypes as dtypes
@@ -308,7 +309,7 @@ def member_counts(members: ir.Table) -> ir.Table:
 #: A user holding more than this share of the interests anyone holds is counted by the interests
 #: they lack (see :func:`interest_member_counts`). Any share gives the same counts (0: everyone with
 #: an interest is heavy; 1: nobody is); a half makes each user's side the shorter one.
-HEAVY_SHARE = 0.5
+HEAVY_SHARE = Fraction(1, 2)
 
 
 def interest_universe(interests_of_users: ir.Table) -> ir.Table:
@@ -316,7 +317,7 @@ def interest_universe(interests_of_users: ir.Table) -> ir.Table:
     return interests_of_users.select("interest_key").distinct()
 
 
-def heavy_users(interests_of_users: ir.Table, share: float = HEAVY_SHARE) -> ir.Table:
+def heavy_users(interests_of_users: ir.Table, share: Fraction = HEAVY_SHARE) -> ir.Table:
     """(user_id): the users holding more than ``share`` of :func:`interest_universe`.
 
     A few hundred users hold most interests and sit in hundreds of audiences each: joined with
@@ -324,7 +325,9 @@ def heavy_users(interests_of_users: ir.Table, share: float = HEAVY_SHARE) -> ir.
     """
     held = interests_of_users.group_by("user_id").aggregate(held=interests_of_users.count())
     universe = interest_universe(interests_of_users).count()
-    return held.filter(held.held > universe * share).select("user_id")
+    # In integers (a float literal does not compile for Spark SQL without a Spark session).
+    above = held.held * share.denominator > universe * share.numerator
+    return held.filter(above).select("user_id")
 
 
 def interest_member_counts(
