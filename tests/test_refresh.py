@@ -265,7 +265,7 @@ def test_a_build_says_why_it_was_full(tmp_path: Path) -> None:
     assert isinstance(forced, dict) and forced["refresh"]["reason"] == "--full"
     # A damaged state file: found by its digest, the build is full and says so.
     state = next((store / "state").glob("2*"))
-    pairs = next((state / "pairs").glob("*.parquet"))
+    pairs = next((state / "segments").glob("*.parquet"))
     pairs.write_bytes(pairs.read_bytes()[:-9] + b"damaged!!")
     damaged = build(platform.root, store, "auto")
     assert isinstance(damaged, dict)
@@ -358,3 +358,166 @@ def test_an_incremental_build_killed_while_publishing_leaves_a_usable_store(
     full = build(platform.root, tmp_path / "full", "off")
     assert isinstance(full, dict)
     assert _served(store) == _served(tmp_path / "full")
+
+
+def test_the_one_pass_check_finds_every_rule_in_every_row_group(tmp_path: Path) -> None:
+    """The events' check is one pass that writes every row to the state's segment and reads the
+    used events back from it: bad rows of every rule a Parquet file can break, spread over its
+    row groups, are each quarantined whole, counted, and left out of the counts — as the plain
+    check does — and a late user then makes its rows valid in the incremental build."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pinsights.store.quarantine import read_quarantine
+
+    platform = Platform(tmp_path / "data", "parquet")
+    platform.users = {u: {"user_id": u} for u in range(1, 6)}
+    platform.pins = {
+        p: {"pin_id": p, "ad_account_id": ACCOUNTS[p % 3], "interest_id": "11"} for p in range(1, 6)
+    }
+    platform.write()
+    day = dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC)
+    rows: list[dict[str, Any]] = [
+        {"event_time": day, "user_id": 1 + n % 5, "pin_id": 1 + n % 4, "event_type": "SAVE"}
+        for n in range(40)
+    ]
+    breaks = {  # row index -> (column, value, rule): one per row group of 5 rows
+        2: ("event_time", None, "bad_value"),
+        8: ("user_id", None, "bad_value"),
+        13: ("pin_id", None, "bad_value"),
+        19: ("event_type", "LIKE", "bad_value"),
+        21: ("user_id", 99, "unknown_reference"),
+        34: ("pin_id", 98, "unknown_reference"),
+        39: ("event_type", None, "bad_value"),
+    }
+    for index, (column, value, _) in breaks.items():
+        rows[index] = {**rows[index], column: value}
+    path = platform.root / "events" / "date=2026-11-01" / "part-0.parquet"
+    path.parent.mkdir(parents=True)
+    table = pa.Table.from_pylist(
+        rows,
+        schema=pa.schema(
+            [
+                ("event_time", pa.timestamp("us", tz="UTC")),
+                ("user_id", pa.int64()),
+                ("pin_id", pa.int64()),
+                ("event_type", pa.string()),
+            ]
+        ),
+    )
+    pq.write_table(table, path, row_group_size=5)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 8
+
+    def built(store: str, refresh: str) -> dict[str, Any]:
+        report = build(platform.root, tmp_path / store, refresh)
+        assert isinstance(report, dict), report
+        return report
+
+    first, plain = built("kept", "auto"), built("plain", "off")
+    assert first["refresh"]["mode"] == "full" and first["refresh"]["state_kept"]
+    assert first["tables"]["events"] == {
+        "read": 40,
+        "used": 33,
+        "quarantined": {"bad_value": 5, "unknown_reference": 2},
+    }
+    assert without_volatile(first) == without_volatile(plain)
+    assert_same_stores(tmp_path / "kept", tmp_path / "plain")
+    quarantined = [
+        r for r in read_quarantine(tmp_path / "kept" / "quarantine.duckdb") if r.table == "events"
+    ]
+    assert sorted(
+        (r.rule, json.dumps(r.row, sort_keys=True, default=str)) for r in quarantined
+    ) == sorted(
+        (
+            rule,
+            json.dumps(
+                # The whole row, with the hive folder's column as the reader reads it.
+                {**rows[i], "event_time": _time_text(rows[i]["event_time"]), "date": "2026-11-01"},
+                sort_keys=True,
+                default=str,
+            ),
+        )
+        for i, (_, _, rule) in breaks.items()
+    )
+    assert {r.source_file for r in quarantined} == {str(path)}
+    # A late user: its row is valid now, from the state alone (the file is not read again).
+    platform.users[99] = {"user_id": 99}
+    platform.write()
+    second, plain = built("kept", "auto"), built("plain", "off")
+    assert second["refresh"]["mode"] == "incremental"
+    assert second["refresh"]["events_read"] == 0
+    assert second["tables"]["events"]["quarantined"] == {"bad_value": 5, "unknown_reference": 1}
+    assert without_volatile(second) == without_volatile(plain)
+    assert_same_stores(tmp_path / "kept", tmp_path / "plain")
+
+
+def _time_text(value: dt.datetime | None) -> str | None:
+    """An instant as the quarantine writes it (validate._time_text)."""
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_segment_mostly_of_gone_files_is_rewritten_with_the_live_rows(tmp_path: Path) -> None:
+    """One segment holds every file a build read; once most of its rows belong to files that are
+    gone or were read again, the next state keeps only the live ones (the state does not grow
+    with every re-export), and builds stay exact."""
+    platform = Platform(tmp_path / "data", "parquet")
+    platform.users = {u: {"user_id": u} for u in range(1, 4)}
+    platform.pins = {1: {"pin_id": 1, "ad_account_id": "101", "interest_id": "1"}}
+    platform.write()
+    for offset in range(4):
+        day = START + dt.timedelta(days=offset)
+        name = f"date={day.isoformat()}/part-0.parquet"
+        platform.files[name] = (
+            [
+                {
+                    "event_time": dt.datetime.combine(day, dt.time(hour), dt.UTC),
+                    "user_id": 1 + hour % 3,
+                    "pin_id": 1,
+                    "event_type": "SAVE",
+                }
+                for hour in range(6)
+            ],
+            platform.files.get(name, ([], None))[1] or TextStyle(),
+        )
+        platform.write_events(name)
+
+    def state() -> Any:
+        directory = current_state(tmp_path / "kept")
+        assert directory is not None
+        return load_state(directory)
+
+    first = build(platform.root, tmp_path / "kept", "auto")
+    assert isinstance(first, dict) and first["refresh"]["mode"] == "full"
+    assert isinstance(build(platform.root, tmp_path / "plain", "off"), dict)
+    (segment,) = state().segments
+    # One file re-exported, one deleted: half the segment's rows are not live, it is kept.
+    names = sorted(platform.files)
+    rows, style = platform.files[names[0]]
+    platform.files[names[0]] = (rows[:3], style)
+    platform.write_events(names[0])
+    del platform.files[names[1]]
+    (platform.root / "events" / names[1]).unlink()
+    for expected_segments in (2, 2):
+        report = build(platform.root, tmp_path / "kept", "auto")
+        plain = build(platform.root, tmp_path / "plain", "off")
+        assert isinstance(report, dict) and isinstance(plain, dict)
+        assert report["refresh"]["mode"] == "incremental"
+        assert without_volatile(report) == without_volatile(plain)
+        assert_same_stores(tmp_path / "kept", tmp_path / "plain")
+        assert len(state().segments) == expected_segments and segment in state().segments
+    # A third file gone: a quarter of the first segment is live, so it is rewritten.
+    del platform.files[names[2]]
+    (platform.root / "events" / names[2]).unlink()
+    report = build(platform.root, tmp_path / "kept", "auto")
+    plain = build(platform.root, tmp_path / "plain", "off")
+    assert isinstance(report, dict) and isinstance(plain, dict)
+    assert without_volatile(report) == without_volatile(plain)
+    assert_same_stores(tmp_path / "kept", tmp_path / "plain")
+    kept = state()
+    assert segment not in kept.segments
+    assert sum(s.rows for s in kept.segments.values()) == 6 + 3
+    again = build(platform.root, tmp_path / "kept", "auto")
+    plain = build(platform.root, tmp_path / "plain", "off")
+    assert isinstance(again, dict) and again["refresh"]["events_read"] == 0
+    assert isinstance(plain, dict) and without_volatile(again) == without_volatile(plain)
+    assert_same_stores(tmp_path / "kept", tmp_path / "plain")

@@ -3,7 +3,7 @@
 ::
 
     state/CURRENT          the name of the published state directory (replaced atomically)
-    state/<build id>/      one state (engine/refresh/state.py: state.json, pairs/, quarantined/)
+    state/<build id>/      one state (engine/refresh/state.py: state.json, segments/)
 
 A build writes its state into a temporary directory of the store (``.tmp-build-…``, removed by the
 next build if this one is killed), renames it into ``state/`` and only then replaces ``CURRENT``

@@ -125,9 +125,20 @@ class DuckDBBackend:
                     for cursor in cursors:
                         cursor.close()
 
+    def execute(self, sql: str) -> None:
+        """A statement of the DuckDB-only parts (the refresh state's ``COPY``), its failures
+        explained as the portable statements' are (running out of memory, a damaged file)."""
+        with self._errors():
+            self.con.execute(sql)
+
     def release(self, *names: str) -> None:
+        """Drop tables (or views: the refresh's checked events are one over the state)."""
         for name in names:
-            self.con.execute(f'DROP TABLE IF EXISTS "{name}"')
+            views = self.con.execute(
+                "SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]
+            ).fetchall()
+            kind = "VIEW" if views[0][0] else "TABLE"
+            self.con.execute(f'DROP {kind} IF EXISTS "{name}"')
 
     def to_arrow(self, expr: ir.Expr) -> pa.Table:
         # Straight from DuckDB's result to Arrow: Ibis' own to_pyarrow adds a schema round trip.

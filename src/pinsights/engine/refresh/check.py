@@ -10,8 +10,10 @@ quarantined rows a full check gives:
   its row-rule counts and bad rows come from the state, and its events that passed the row rules
   (reduced to (day, user, pin, engaged), one row per event) are judged again against this
   build's users and pins — so a late user or pin makes them valid, as a full read would;
-- a new or changed file is read and checked as in a full build, and its part of the state is
-  made from that check; a file that is gone leaves the state;
+- a new or changed file is read and checked as in a full build, in one pass that writes every
+  row to the state's new segment (``COPY``; no checked-events table is held in memory): the
+  build reads its used events, rule counts and bad rows back from it, and the next build its
+  part of the state; a file that is gone leaves the state;
 - a kept file in which a row that was valid now names a user or pin that no longer exists is
   read again (its quarantined row must be written whole, and only the file has it).
 
@@ -25,32 +27,33 @@ state writes it; docs/engine.md, "Incremental refresh", gives the exactness argu
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import ibis
-import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow as pa
 
 from pinsights.data import validate
 from pinsights.data.sources import InputError, InputFile, TableSource
 from pinsights.data.tables import EVENTS, LINE, SOURCE_FILE, Rule
+from pinsights.data.validate import ROW, RULE
 from pinsights.engine import semantics
 from pinsights.engine.backend import Backend
 from pinsights.engine.refresh.state import (
-    PAIRS_DIR,
-    QUARANTINED_DIR,
     FileRecord,
     Fingerprint,
+    Segment,
     State,
     StateError,
     digest_file,
     fingerprint,
     link_or_copy,
     load_state,
+    segment_path,
     write_meta,
 )
 from pinsights.engine.steps import BuildError, check
@@ -81,6 +84,7 @@ class Refresh:
     new_state: State | None = None
     _figures: dict[str, Any] = field(default_factory=dict)
     _rows: list[ir.Table] = field(default_factory=list)
+    _segment: tuple[str, Segment] | None = None
     _all_files: list[InputFile] = field(default_factory=list)
 
     @property
@@ -184,47 +188,46 @@ class Refresh:
                 known = judged.filter(judged.known)
                 if flipped:
                     known = known.filter(known.file.isin(serials))
-                used_parts.append(
-                    known.select(
-                        # A day stands for its instants: later steps read events by whole days.
-                        event_time=known.day.cast(validate.TIMESTAMP_UTC),
-                        user_id=known.user_id,
-                        account_key=known.account_key,
-                        interest_key=known.interest_key,
-                        engaged=known.engaged,
-                    )
-                )
+                used_parts.append(_used_events(known))
                 self._rows.append(_kept_quarantine_rows(kept_quarantined, serials, users, pins))
         new_records: list[FileRecord] = []
         held = judged
         if self.to_read:
             new_records, new, new_used = self._check_files(backend, checked, users, pins, figures)
             held = held if held is not None else new
-            if used_parts:
-                new_used = new_used.mutate(
-                    event_time=new_used.event_time.cast(validate.TIMESTAMP_UTC)
-                )
             used_parts.append(new_used)
-        # Both parts are materialised: the union is read where it is used, not copied. Without
-        # kept files it is the checked events as they are, as check_tables keeps them.
+        # Neither part is copied: the kept part is materialised, the read part is the new
+        # segment on disk (its used rows), and the union is read where it is used.
         used = _union(used_parts)
         assert held is not None
         checked.tables["events"] = held  # freed with the events (Checked.free_events)
         checked.used["events"] = used
         self._figures = _events_figures(figures)
         if self.staging is not None:
-            self.new_state = self._stage(new_records)
+            self.new_state = self._stage(backend, new_records)
         return checked
 
     def _open_kept(self, backend: Backend) -> tuple[ir.Table, ir.Table | None]:
+        """The kept files' rows, from the segments that hold them: their events that passed the
+        row rules (to be judged again) and their bad rows."""
         assert self.previous is not None
         con = backend.con  # type: ignore[attr-defined]
         root = self.previous.root
-        pairs = [str(p) for r in self.kept.values() if (p := r.pairs_path(root)) is not None]
-        bad = [str(p) for r in self.kept.values() if (p := r.quarantined_path(root)) is not None]
-        con.execute(f"CREATE OR REPLACE VIEW refresh_pairs AS {_parquet(pairs, PAIRS_SCHEMA)}")
+        segments = sorted({record.segment for record in self.kept.values()})
+        listed = ", ".join(f"'{_sql(str(segment_path(root, name)))}'" for name in segments)
+        serials = ", ".join(str(record.serial) for record in self.kept.values())
+        rows = (
+            f"(SELECT * FROM read_parquet([{listed}], hive_partitioning=false)"
+            f" WHERE file IN ({serials}))"
+        )
         con.execute(
-            f"CREATE OR REPLACE VIEW refresh_quarantined AS {_parquet(bad, QUARANTINED_SCHEMA)}"
+            "CREATE OR REPLACE VIEW refresh_pairs AS SELECT file, day, user_id, pin_id, engaged"
+            f" FROM {rows} WHERE {RULE} IS NULL OR {RULE} = '{UNKNOWN}'"
+        )
+        con.execute(
+            "CREATE OR REPLACE VIEW refresh_quarantined AS SELECT file,"
+            f" {SOURCE_FILE} AS source_file, {LINE} AS line, {RULE} AS rule,"
+            f" {ROW} AS row, user_id, pin_id FROM {rows} WHERE {RULE} IS NOT NULL"
         )
         ibis_con = backend.ibis  # type: ignore[attr-defined]
         return ibis_con.table("refresh_pairs"), ibis_con.table("refresh_quarantined")
@@ -261,9 +264,11 @@ class Refresh:
         pins: ir.Table,
         figures: dict[int, dict[str, int]],
     ) -> tuple[list[FileRecord], ir.Table, ir.Table]:
-        """Read and check the files to read, as a full check does; their state records (their
-        files written beside), their checked rows and their used events."""
-        first = self.previous.next_serial() if self.previous is not None else 1
+        """Read and check the files to read, as a full check does, in one pass that writes them
+        to a new segment of the state; their state records, their checked rows (read back from
+        the segment) and their used events."""
+        assert self.staging is not None
+        first = self.previous.next_serial if self.previous is not None else 1
         serial_of = {str(f.path): first + n for n, f in enumerate(self.to_read)}
         try:
             raw = backend.raw_table(TableSource(EVENTS, tuple(self.to_read)))
@@ -273,126 +278,99 @@ class Refresh:
             raw, EVENTS, used_keys={"users": users.user_id}, lookups={"pin_id": pins}
         )
         con = backend.con  # type: ignore[attr-defined]
+        ibis_con = backend.ibis  # type: ignore[attr-defined]
         con.execute(
             "CREATE OR REPLACE TABLE refresh_files (__refresh_path VARCHAR, __refresh_file INTEGER)"
         )
         con.executemany("INSERT INTO refresh_files VALUES (?, ?)", list(serial_of.items()))
-        serials = backend.ibis.table("refresh_files")  # type: ignore[attr-defined]
+        serials = ibis_con.table("refresh_files")
         # A left join: a row whose file the reader named otherwise than discovery did would
         # have no serial, and is refused below rather than lost.
         expr = expr.left_join(serials, expr[SOURCE_FILE] == serials["__refresh_path"])
 
         def keep(table: ir.Table) -> dict[str, ir.Value]:
+            columns = semantics.event_columns(table)
             return {
-                **semantics.event_columns(table),
-                "pin_id": table.pin_id,
                 "file": table["__refresh_file"],
+                # A day stands for its instants: later steps read events by whole days.
+                "day": columns.pop("event_time").truncate("D"),
+                "pin_id": table.pin_id,
+                **columns,
             }
 
-        new = checked.scope.materialize(
-            "refresh_checked_events", validate.finish(expr, EVENTS, keep=keep)
+        # The one pass over the files: every row checked and written, not materialised in
+        # memory; bad rows carry their provenance (validate.finish), used rows nulls there.
+        name = secrets.token_hex(8)
+        path = segment_path(self.staging, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        query = ibis_con.compile(validate.finish(expr, EVENTS, keep=keep))
+        present = {row[0] for row in con.execute(f"DESCRIBE {query}").fetchall()}
+        typed = ", ".join(
+            f"CAST({column if column in present else 'NULL'} AS {kind}) AS {column}"
+            for column, kind in SEGMENT_COLUMNS
         )
+        backend.execute(  # type: ignore[attr-defined]
+            f"COPY (SELECT {typed} FROM ({query})) TO '{_sql(str(path))}' (FORMAT parquet)"
+        )
+        con.execute(
+            "CREATE OR REPLACE VIEW refresh_segment AS"
+            f" SELECT * FROM read_parquet('{_sql(str(path))}', hive_partitioning=false)"
+        )
+        new = ibis_con.table("refresh_segment")
         rule = new[validate.RULE]
         counted = backend.to_arrow(new.group_by("file", rule).aggregate(rows=new.count()))
+        written = 0
         for row in counted.to_pylist():
             if row["file"] is None:
                 raise BuildError(f"internal error: {row['rows']} event rows of no known file")
             mine = figures.setdefault(int(row["file"]), {"read": 0})
             mine["read"] += int(row["rows"])
+            written += int(row["rows"])
             if row[validate.RULE] is not None:
                 mine[row[validate.RULE]] = mine.get(row[validate.RULE], 0) + int(row["rows"])
-        self.events_read = sum(
-            figures.get(serial, {"read": 0})["read"] for serial in serial_of.values()
-        )
+        self.events_read = written
         self._rows.append(validate.quarantine_rows(new, EVENTS))
-        records = []
-        if self.staging is not None:
-            records = self._write_files(backend, new, serial_of, figures)
-        used = new.filter(rule.isnull())
-        return records, new, used.select(*EVENT_COLUMNS)
+        self._segment = (name, Segment(rows=written, digest=digest_file(path)))
+        records = [
+            _record(self.fingerprints[file], serial, name, figures.get(serial, {"read": 0}))
+            for file, serial in serial_of.items()
+        ]
+        return records, new, _used_events(new.filter(rule.isnull()))
 
-    def _write_files(
-        self,
-        backend: Backend,
-        new: ir.Table,
-        serial_of: dict[str, int],
-        figures: dict[int, dict[str, int]],
-    ) -> list[FileRecord]:
-        """The read files' pairs and bad rows as Parquet in the staging directory; their records."""
+    def _stage(self, backend: Backend, new_records: list[FileRecord]) -> State:
+        """The new state in the staging directory: the segments holding kept files linked from
+        the previous state (rewritten with their live rows only once those are fewer than half),
+        the segment of the files read, and the meta file."""
         assert self.staging is not None
-        con = backend.con  # type: ignore[attr-defined]
-        ibis_con = backend.ibis  # type: ignore[attr-defined]
-        rule = new[validate.RULE]
-        valid = new.filter(rule.isnull() | (rule == UNKNOWN))
-        # One row per event, not grouped: distinct (day, user, pin, engaged) were 19.93M of 20M
-        # events on the benchmark data, and grouping 20M rows by five keys cost more than it saved.
-        pairs = valid.select(
-            file=valid.file,
-            day=valid.event_time.truncate("D"),
-            user_id=valid.user_id,
-            pin_id=valid.pin_id,
-            engaged=valid.engaged,
-        )
-        bad = new.filter(rule.notnull())
-        bad = bad.select(
-            file=bad.file,
-            source_file=bad[SOURCE_FILE],
-            line=bad[LINE].cast(dt.int64) if LINE in bad.columns else ibis.null(dt.int64),
-            rule=rule,
-            row=bad[validate.ROW].cast(dt.string),
-            user_id=bad.user_id,
-            pin_id=bad.pin_id,
-        )
-        counts: dict[str, dict[int, tuple[int, Path]]] = {}
-        for name, expr in ((PAIRS_DIR, pairs), (QUARANTINED_DIR, bad)):
-            parted = self.staging / f"{name}-parts"
-            con.execute(
-                f"COPY ({ibis_con.compile(expr)}) TO '{_sql(str(parted))}'"
-                " (FORMAT parquet, PARTITION_BY (file), WRITE_PARTITION_COLUMNS true)"
-            )
-            counts[name] = _gather(con, parted, self.staging / name)
-        records = []
-        for path, serial in serial_of.items():
-            mine = figures.get(serial, {"read": 0})
-            pair_rows, pair_file = counts[PAIRS_DIR].get(serial, (0, None))
-            bad_rows, bad_file = counts[QUARANTINED_DIR].get(serial, (0, None))
-            record = FileRecord(
-                fingerprint=self.fingerprints[path],
-                serial=serial,
-                read=mine["read"],
-                malformed=mine.get(Rule.MALFORMED.value, 0),
-                bad_value=mine.get(Rule.BAD_VALUE.value, 0),
-                pairs=pair_rows,
-                quarantined=bad_rows,
-                pairs_digest=digest_file(pair_file) if pair_file else None,
-                quarantined_digest=digest_file(bad_file) if bad_file else None,
-            )
-            for temporary, final in (
-                (pair_file, record.pairs_path(self.staging)),
-                (bad_file, record.quarantined_path(self.staging)),
-            ):
-                if temporary is not None and final is not None:
-                    temporary.rename(final)
-            records.append(record)
-        return records
-
-    def _stage(self, new_records: list[FileRecord]) -> State:
-        """The new state in the staging directory: the kept files' state files linked from the
-        previous state, the read files' written by :meth:`_write_files`, and the meta file."""
-        assert self.staging is not None
-        state = State(self.staging, self.columns)
+        first = self.previous.next_serial if self.previous is not None else 1
+        state = State(self.staging, self.columns, next_serial=first + len(self.to_read))
+        carried: dict[str, list[FileRecord]] = {}
         for record in self.kept.values():
+            carried.setdefault(record.segment, []).append(record)
+        for name, records in carried.items():
             assert self.previous is not None
-            for old, new in (
-                (record.pairs_path(self.previous.root), record.pairs_path(self.staging)),
-                (
-                    record.quarantined_path(self.previous.root),
-                    record.quarantined_path(self.staging),
-                ),
-            ):
-                if old is not None and new is not None:
-                    link_or_copy(old, new)
-            state.files[record.fingerprint.path] = record
+            old, live = self.previous.segments[name], sum(record.read for record in records)
+            source = segment_path(self.previous.root, name)
+            if live * 2 >= old.rows:
+                link_or_copy(source, segment_path(self.staging, name))
+                state.segments[name] = old
+            else:  # mostly rows of files gone or read again: keep the live ones only
+                name = secrets.token_hex(8)
+                target = segment_path(self.staging, name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                serials = ", ".join(str(record.serial) for record in records)
+                backend.execute(  # type: ignore[attr-defined]
+                    f"COPY (SELECT * FROM read_parquet('{_sql(str(source))}',"
+                    f" hive_partitioning=false) WHERE file IN ({serials}))"
+                    f" TO '{_sql(str(target))}' (FORMAT parquet)"
+                )
+                state.segments[name] = Segment(rows=live, digest=digest_file(target))
+                records = [replace(record, segment=name) for record in records]
+            for record in records:
+                state.files[record.fingerprint.path] = record
+        if new_records:
+            assert self._segment is not None
+            state.segments[self._segment[0]] = self._segment[1]
         for record in new_records:
             state.files[record.fingerprint.path] = record
         write_meta(state)
@@ -447,13 +425,19 @@ class Refresh:
             shutil.rmtree(self.staging, ignore_errors=True)
 
 
-#: The state files' columns, for an empty list of files (DuckDB needs at least one to read).
-PAIRS_SCHEMA = (
-    "file INTEGER, day TIMESTAMP WITH TIME ZONE, user_id BIGINT, pin_id BIGINT, engaged BOOLEAN"
-)
-QUARANTINED_SCHEMA = (
-    "file INTEGER, source_file VARCHAR, line BIGINT, rule VARCHAR, row VARCHAR,"
-    " user_id BIGINT, pin_id BIGINT"
+#: A segment's columns (engine/refresh/state.py): the same whatever the files' format.
+SEGMENT_COLUMNS = (
+    ("file", "INTEGER"),
+    ("day", "TIMESTAMP WITH TIME ZONE"),
+    ("user_id", "BIGINT"),
+    ("pin_id", "BIGINT"),
+    ("account_key", "INTEGER"),
+    ("interest_key", "INTEGER"),
+    ("engaged", "BOOLEAN"),
+    (RULE, "VARCHAR"),
+    (SOURCE_FILE, "VARCHAR"),
+    (LINE, "BIGINT"),
+    (ROW, "VARCHAR"),
 )
 
 
@@ -461,51 +445,34 @@ def _sql(text: str) -> str:
     return text.replace("'", "''")
 
 
-def _parquet(paths: list[str], schema: str) -> str:
-    if not paths:
-        columns = ", ".join(
-            f"CAST(NULL AS {kind}) AS {name}"
-            for name, kind in (part.strip().split(" ", 1) for part in schema.split(","))
-        )
-        return f"SELECT {columns} WHERE false"
-    listed = ", ".join(f"'{_sql(p)}'" for p in paths)
-    return f"SELECT * FROM read_parquet([{listed}], hive_partitioning=false)"
-
-
-def _gather(con: Any, parted: Path, target: Path) -> dict[int, tuple[int, Path]]:
-    """The files a partitioned COPY wrote (``file=<serial>/*.parquet``), one per serial, moved
-    into ``target``; their row counts."""
-    target.mkdir(parents=True, exist_ok=True)
-    found: dict[int, tuple[int, Path]] = {}
-    if not parted.exists():
-        return found
-    for folder in sorted(parted.iterdir()):
-        serial = int(folder.name.split("=", 1)[1])
-        parts = sorted(folder.glob("*.parquet"))
-        moved = target / f"part-{serial}.parquet"
-        if len(parts) == 1:
-            parts[0].rename(moved)
-        else:
-            listed = ", ".join(f"'{_sql(str(p))}'" for p in parts)
-            con.execute(
-                f"COPY (SELECT * FROM read_parquet([{listed}], hive_partitioning=false))"
-                f" TO '{_sql(str(moved))}'"
-                " (FORMAT parquet)"
-            )
-        rows = con.execute(
-            f"SELECT count(*) FROM read_parquet('{_sql(str(moved))}', hive_partitioning=false)"
-        ).fetchall()
-        found[serial] = (int(rows[0][0]), moved)
-    shutil.rmtree(parted, ignore_errors=True)
-    return found
+def _record(printed: Fingerprint, serial: int, segment: str, figures: dict[str, int]) -> FileRecord:
+    bad = sum(count for rule, count in figures.items() if rule != "read")
+    return FileRecord(
+        fingerprint=printed,
+        serial=serial,
+        read=figures["read"],
+        malformed=figures.get(Rule.MALFORMED.value, 0),
+        bad_value=figures.get(Rule.BAD_VALUE.value, 0),
+        pairs=figures["read"] - bad + figures.get(UNKNOWN, 0),
+        quarantined=bad,
+        segment=segment,
+    )
 
 
 def _union(parts: list[ir.Table]) -> ir.Table:
     return parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
 
 
-#: The used events' columns (semantics.event_columns), whichever way they were checked.
-EVENT_COLUMNS = ("event_time", "user_id", "account_key", "interest_key", "engaged")
+def _used_events(rows: ir.Table) -> ir.Table:
+    """Used events in the shape of :func:`pinsights.engine.semantics.event_columns`, from kept
+    or segment rows: a day stands for its instants (later steps read events by whole days)."""
+    return rows.select(
+        event_time=rows.day.cast(validate.TIMESTAMP_UTC),
+        user_id=rows.user_id,
+        account_key=rows.account_key,
+        interest_key=rows.interest_key,
+        engaged=rows.engaged,
+    )
 
 
 def _judged(pairs: ir.Table, users: ir.Table, pins: ir.Table) -> ir.Table:

@@ -2,18 +2,27 @@
 
 A state is a directory the store publishes (``store/state.py``) and the engine reads and writes::
 
-    state.json               the format version, the events' raw columns, one record per input file
-    pairs/<key>.parquet      one input file's events that passed the row rules, reduced to
-                             (file, day, user_id, pin_id, engaged), one row per event
-    quarantined/<key>.parquet that file's rows that broke a rule when it was read (malformed,
-                             bad_value, unknown_reference), whole, with user_id and pin_id
+    state.json                the format version, the events' raw columns, one record per input
+                              file, the segments with their digests, the next file serial
+    segments/<name>.parquet   every event row of the files one build read, as that build's check
+                              wrote it: (file, day, user_id, pin_id, account_key, interest_key,
+                              engaged, __rule, __source_file, __line, __row)
+
+A segment is written by the one pass that checks the events (``COPY`` of the check query: one
+file, not one per input file — a partitioned write cost three times the CPU and twice the
+memory), and the build reads its used events back from it. For the next build a file's rows are
+found in its segment by its serial (``file``): the events that passed the row rules
+(``__rule`` null or ``unknown_reference``: judged again) and its bad rows, whole (``__rule`` not
+null, ``__row`` the original). Serials are never reused (``next_serial``), so the rows of a file
+that is gone or was read again, still in an older segment, are never taken for another's; a
+segment whose live rows fall below half is rewritten with them only.
 
 A file's record holds its fingerprint (path as the reader names it, size, modification time,
 BLAKE2b of its bytes), its rule counts (``read``, ``malformed``, ``bad_value``: rules of the row
-alone, which never change while the file does not) and the digests of its two state files, so a
-damaged state is found before it is used. Events are kept *before* the reference check: whether
-a user or a pin exists is judged again by every build, against the dimension tables of that
-build (docs/engine.md, "Incremental refresh", says why that is exact).
+alone, which never change while the file does not) and its segment; each segment's digest is
+recorded, so a damaged state is found before it is used. Events are kept *before* the reference
+check: whether a user or a pin exists is judged again by every build, against the dimension
+tables of that build (docs/engine.md, "Incremental refresh", says why that is exact).
 """
 
 from __future__ import annotations
@@ -27,10 +36,11 @@ from typing import Any
 
 #: Bumped whenever the layout or the meaning of a state file changes: an older state is then
 #: not used (the build is full, and says why) and the new build writes the new format.
-STATE_FORMAT = 2  # 1 (never released): pairs grouped, with their number n
+#: 1 (never released): pairs grouped, with their number n; 2: one pairs and one quarantined file
+#: per input file (a partitioned write: 3x the CPU of one file).
+STATE_FORMAT = 3
 META = "state.json"
-PAIRS_DIR = "pairs"
-QUARANTINED_DIR = "quarantined"
+SEGMENTS_DIR = "segments"
 
 
 class StateError(Exception):
@@ -67,22 +77,12 @@ class FileRecord:
     read: int
     malformed: int
     bad_value: int
-    pairs: int  # rows of its pairs file
-    quarantined: int  # rows of its quarantined file (0: no file)
-    pairs_digest: str | None
-    quarantined_digest: str | None
+    pairs: int  # its rows that passed the row rules (judged again by each build)
+    quarantined: int  # its rows that broke a rule when it was read
+    segment: str  # the segment holding its rows
 
-    @property
-    def key(self) -> str:
-        """The state files' name: the file's path and contents, so a path never reuses a name."""
-        text = f"{self.fingerprint.path}\0{self.fingerprint.digest}"
-        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
-
-    def pairs_path(self, root: Path) -> Path | None:
-        return root / PAIRS_DIR / f"{self.key}.parquet" if self.pairs else None
-
-    def quarantined_path(self, root: Path) -> Path | None:
-        return root / QUARANTINED_DIR / f"{self.key}.parquet" if self.quarantined else None
+    def segment_path(self, root: Path) -> Path:
+        return segment_path(root, self.segment)
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "fingerprint": asdict(self.fingerprint)}
@@ -93,7 +93,26 @@ class FileRecord:
         numbers = {name: _count(data[name]) for name in counts}
         printed = Fingerprint(**data["fingerprint"])
         _count(printed.size), _count(printed.mtime_ns)
-        return cls(**{**data, **numbers, "fingerprint": printed})
+        return cls(**{**data, **numbers, "fingerprint": printed, "segment": _name(data["segment"])})
+
+
+def segment_path(root: Path, name: str) -> Path:
+    return root / SEGMENTS_DIR / f"{name}.parquet"
+
+
+def _name(value: object) -> str:
+    """A segment's name as the state records it: a plain file name (a damaged state.json)."""
+    if not isinstance(value, str) or not value.isalnum():
+        raise ValueError(f"{value!r} is not a segment name")
+    return value
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One segment file: its rows and the digest of its bytes."""
+
+    rows: int
+    digest: str
 
 
 def _count(value: object) -> int:
@@ -112,9 +131,9 @@ class State:
     #: judges its rows exactly as a full read only when the full read has the same columns.
     columns: list[tuple[str, str]]
     files: dict[str, FileRecord] = field(default_factory=dict)  # by path
-
-    def next_serial(self) -> int:
-        return max((record.serial for record in self.files.values()), default=0) + 1
+    segments: dict[str, Segment] = field(default_factory=dict)  # by name
+    #: The serial the next file read gets: never one an older segment may still hold.
+    next_serial: int = 1
 
     def size_bytes(self) -> int:
         return sum(path.stat().st_size for path in self.root.rglob("*") if path.is_file())
@@ -136,21 +155,28 @@ def load_state(root: Path, *, verify: bool = True) -> State:
             )
         columns = [(str(name), str(kind)) for name, kind in data["columns"]]
         records = [FileRecord.from_json(entry) for entry in data["files"]]
-    except (KeyError, TypeError, ValueError) as error:
+        segments = {
+            _name(name): Segment(rows=_count(entry["rows"]), digest=str(entry["digest"]))
+            for name, entry in data["segments"].items()
+        }
+        next_serial = _count(data["next_serial"])
+        if any(r.segment not in segments or r.serial >= next_serial for r in records):
+            raise ValueError("a file's segment or serial is not the state's")
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise StateError(f"{META} is damaged ({type(error).__name__}: {error})") from error
-    state = State(root, columns, {record.fingerprint.path: record for record in records})
-    for record in records:
-        paths = (
-            (record.pairs_path(root), record.pairs_digest),
-            (record.quarantined_path(root), record.quarantined_digest),
-        )
-        for path, digest in paths:
-            if path is None:
-                continue
-            if not path.is_file():
-                raise StateError(f"state file {path.relative_to(root)} is missing")
-            if verify and digest_file(path) != digest:
-                raise StateError(f"state file {path.relative_to(root)} is damaged (digest)")
+    state = State(
+        root,
+        columns,
+        {record.fingerprint.path: record for record in records},
+        segments,
+        next_serial,
+    )
+    for name, segment in segments.items():
+        path = segment_path(root, name)
+        if not path.is_file():
+            raise StateError(f"state file {path.relative_to(root)} is missing")
+        if verify and digest_file(path) != segment.digest:
+            raise StateError(f"state file {path.relative_to(root)} is damaged (digest)")
     return state
 
 
@@ -159,6 +185,8 @@ def write_meta(state: State) -> None:
     data = {
         "format": STATE_FORMAT,
         "columns": [list(column) for column in state.columns],
+        "next_serial": state.next_serial,
+        "segments": {name: asdict(segment) for name, segment in sorted(state.segments.items())},
         "files": [
             record.to_json()
             for record in sorted(state.files.values(), key=lambda record: record.serial)
