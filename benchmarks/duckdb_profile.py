@@ -83,7 +83,7 @@ def profiled(memory: Memory, lines: list[dict[str, Any]]) -> None:
         )
         return result
 
-    execute_all, to_arrow = backend._execute_all, backend.to_arrow
+    execute_all, to_arrow, execute = backend._execute_all, backend.to_arrow, backend.execute
 
     def _execute_all(self: Any, statements: list[str]) -> None:
         tables = [re.match(r'CREATE OR REPLACE TABLE "([^"]+)"', s) for s in statements]
@@ -98,7 +98,13 @@ def profiled(memory: Memory, lines: list[dict[str, Any]]) -> None:
             ),
         )
 
+    def _execute(self: Any, sql: str) -> None:
+        target = re.search(r"\) TO '([^']+)'", sql)
+        where = Path(target.group(1)).name if target else sql[:40]
+        timed(lambda: execute(self, sql), lambda _: f"statement {sql.split()[0]} {where}")
+
     backend._execute_all = _execute_all  # type: ignore[method-assign]
+    backend.execute = _execute  # type: ignore[method-assign]
     backend.to_arrow = _to_arrow  # type: ignore[method-assign]
 
 
