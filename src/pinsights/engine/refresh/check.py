@@ -292,8 +292,9 @@ class Refresh:
             columns = semantics.event_columns(table)
             return {
                 "file": table["__refresh_file"],
-                # A day stands for its instants: later steps read events by whole days.
-                "day": columns.pop("event_time").truncate("D"),
+                # A day stands for its instants (later steps read events by whole days): the
+                # instant here, its UTC day in the segment (SEGMENT_DAY).
+                "day": columns.pop("event_time"),
                 "pin_id": table.pin_id,
                 **columns,
             }
@@ -306,7 +307,8 @@ class Refresh:
         query = ibis_con.compile(validate.finish(expr, EVENTS, keep=keep))
         present = {row[0] for row in con.execute(f"DESCRIBE {query}").fetchall()}
         typed = ", ".join(
-            f"CAST({column if column in present else 'NULL'} AS {kind}) AS {column}"
+            f"CAST({SEGMENT_DAY if column == 'day' else column if column in present else 'NULL'}"
+            f" AS {kind}) AS {column}"
             for column, kind in SEGMENT_COLUMNS
         )
         backend.execute(  # type: ignore[attr-defined]
@@ -438,6 +440,17 @@ SEGMENT_COLUMNS = (
     (SOURCE_FILE, "VARCHAR"),
     (LINE, "BIGINT"),
     (ROW, "VARCHAR"),
+)
+
+
+#: The UTC day of the instant ``day`` by integer arithmetic (floored, so before 1970 too):
+#: ``date_trunc`` of a timestamp with time zone is a calendar computation per row, ~3.5 CPU s
+#: for 20M events against ~0.4 for this, with the same results.
+_MICROS = "epoch_us(day)"
+_DAY_MICROS = 86_400_000_000
+SEGMENT_DAY = (
+    f"to_timestamp(CAST(({_MICROS} - ((({_MICROS} % {_DAY_MICROS}) + {_DAY_MICROS})"
+    f" % {_DAY_MICROS})) // 1000000 AS DOUBLE))"
 )
 
 
