@@ -36,6 +36,7 @@ from pinsights.server.documents import RECHECK_AFTER
 from pinsights.server.tokens import TokenService
 from pinsights.store import SHARED_ACCOUNT, SnapshotInfo, Store
 from pinsights.store.snapshot import write_snapshot_file
+from tests import parallel
 from tests.processes import OWN_PREFIXES, scrubbed_environment
 
 # Property tests assert what a build or a column holds, never how fast it is made: Hypothesis'
@@ -522,3 +523,20 @@ def built_server(built_platform: BuiltPlatform) -> Iterator[RunningServer]:
     running = start_server(built_platform.store)
     yield running
     running.stop()
+
+
+# --- two processes (tests/parallel.py; `make test TEST_WORKERS=2`) -------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    parallel.order_costliest_first(config, items)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadscope``: a module is a unit, or a test of a module that tests/parallel.py
+    splits; other --dist modes are xdist's own."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    return parallel.module_scheduler(config, log)
