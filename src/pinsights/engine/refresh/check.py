@@ -312,7 +312,7 @@ class Refresh:
             for column, kind in SEGMENT_COLUMNS
         )
         backend.execute(  # type: ignore[attr-defined]
-            f"COPY (SELECT {typed} FROM ({query})) TO '{_sql(str(path))}' (FORMAT parquet)"
+            f"COPY (SELECT {typed} FROM ({query})) TO '{_sql(str(path))}' ({SEGMENT_FORMAT})"
         )
         con.execute(
             "CREATE OR REPLACE VIEW refresh_segment AS"
@@ -364,7 +364,7 @@ class Refresh:
                 backend.execute(  # type: ignore[attr-defined]
                     f"COPY (SELECT * FROM read_parquet('{_sql(str(source))}',"
                     f" hive_partitioning=false) WHERE file IN ({serials}))"
-                    f" TO '{_sql(str(target))}' (FORMAT parquet)"
+                    f" TO '{_sql(str(target))}' ({SEGMENT_FORMAT})"
                 )
                 state.segments[name] = Segment(rows=live, digest=digest_file(target))
                 records = [replace(record, segment=name) for record in records]
@@ -442,6 +442,10 @@ SEGMENT_COLUMNS = (
     (ROW, "VARCHAR"),
 )
 
+
+#: Parquet's version 2 encodings (delta-packed integers): at 2M events writing a segment took
+#: 0.39 CPU s against 0.49 and 21 MiB against 25 with the default.
+SEGMENT_FORMAT = "FORMAT parquet, PARQUET_VERSION v2"
 
 #: The UTC day of the instant ``day`` by integer arithmetic (floored, so before 1970 too):
 #: ``date_trunc`` of a timestamp with time zone is a calendar computation per row, ~3.5 CPU s
