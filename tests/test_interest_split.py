@@ -48,7 +48,7 @@ def brute_force(members: Members, interests: Interests) -> Counter[tuple[int, in
 
 
 def engine_counts(
-    members: Members, interests: Interests, share: Fraction
+    members: Members, interests: Interests, share: Fraction | None
 ) -> Counter[tuple[int, int, int, int]]:
     users = sorted({u for _, u, _ in members} | {u for u, _ in interests})
     member_rows = sorted(members) + [(semantics.SHARED_ACCOUNT_KEY, u, False) for u in users]
@@ -70,17 +70,20 @@ def engine_counts(
             }
         )
     )
-    heavy = semantics.heavy_users(interest_table, share)
-    counted = semantics.interest_member_counts(member_table, interest_table, heavy)
+    heavy = semantics.heavy_users(interest_table, semantics.HEAVY_SHARE if share is None else share)
+    counted = semantics.interest_member_counts(
+        member_table, interest_table, heavy, split=share is not None
+    )
     rows = ibis.duckdb.connect().to_pyarrow(counted).to_pylist()
     return Counter((r["account_key"], r["interest_key"], r["total"], r["engaged"]) for r in rows)
 
 
-@pytest.mark.parametrize("share", [Fraction(0), semantics.HEAVY_SHARE, Fraction(1)])
+#: None: the plain join the build takes when nobody is heavy (no split at all).
+@pytest.mark.parametrize("share", [Fraction(0), semantics.HEAVY_SHARE, Fraction(1), None])
 @settings(max_examples=40, deadline=None)
 @given(members_and_interests)
 def test_interest_counts_equal_brute_force_wherever_the_split_falls(
-    share: Fraction, drawn: tuple[Members, Interests]
+    share: Fraction | None, drawn: tuple[Members, Interests]
 ) -> None:
     members, interests = drawn
     assert engine_counts(members, interests, share) == brute_force(members, interests)

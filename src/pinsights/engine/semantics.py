@@ -330,8 +330,27 @@ def heavy_users(interests_of_users: ir.Table, share: Fraction = HEAVY_SHARE) -> 
     return held.filter(above).select("user_id")
 
 
+def _members_with(advertised: ir.Table, pairs: ir.Table, prefix: str) -> ir.Table:
+    """(account_key, interest_key, <prefix>_total, <prefix>_engaged) of (user, interest)
+    ``pairs`` joined with the accounts' members."""
+    joined = advertised.join(pairs, advertised.user_id == pairs.user_id)
+    counted = _count_members(
+        joined.select(
+            account_key=joined.account_key,
+            engaged=joined.engaged,
+            interest_key=joined.interest_key,
+        ),
+        "interest_key",
+    )
+    return counted.rename(**{f"{prefix}_total": "total", f"{prefix}_engaged": "engaged"})
+
+
 def interest_member_counts(
-    members: ir.Table, interests_of_users: ir.Table, heavy: ir.Table | None = None
+    members: ir.Table,
+    interests_of_users: ir.Table,
+    heavy: ir.Table | None = None,
+    *,
+    split: bool = True,
 ) -> ir.Table:
     """(account_key, interest_key, total, engaged): members of T(a) (and of E(a)) having each
     level-1 and level-2 interest, counted together from :func:`audience_members`; P's under the
@@ -346,29 +365,43 @@ def interest_member_counts(
     Only the accounts' members are joined with their interests: P is everyone in the window, and
     the interests of users hold only users in the window, one row per (user, interest), so P's
     count of an interest is its number of rows there — without P's million members in the join.
+
+    With ``split`` false (the caller found nobody heavy), every user is joined with the interests
+    they hold: the same counts, without the split's extra joins, which cost Spark more than they
+    save where nobody is heavy (BENCHMARKS.md).
     """
-    heavy = heavy_users(interests_of_users) if heavy is None else heavy
-    universe = interest_universe(interests_of_users)
     advertised = members.filter(members.account_key != SHARED_ACCOUNT_KEY)
 
-    def members_with(pairs: ir.Table, prefix: str) -> ir.Table:
-        """(account_key, interest_key, <prefix>_total, <prefix>_engaged) of (user, interest)
-        ``pairs`` joined with the accounts' members."""
-        joined = advertised.join(pairs, advertised.user_id == pairs.user_id)
-        counted = _count_members(
-            joined.select(
-                account_key=joined.account_key,
-                engaged=joined.engaged,
-                interest_key=joined.interest_key,
-            ),
-            "interest_key",
+    if split:
+        advertised_counts = _split_interest_counts(advertised, interests_of_users, heavy)
+    else:
+        plain = _members_with(advertised, interests_of_users, "held")
+        advertised_counts = plain.select(
+            "account_key", "interest_key", total="held_total", engaged="held_engaged"
         )
-        return counted.rename(**{f"{prefix}_total": "total", f"{prefix}_engaged": "engaged"})
 
-    held = members_with(interests_of_users.anti_join(heavy, "user_id"), "held")
+    platform = interests_of_users.group_by("interest_key").aggregate(
+        total=interests_of_users.count()
+    )
+    everyone = platform.select(
+        account_key=ibis.literal(SHARED_ACCOUNT_KEY, "int32"),
+        interest_key=platform.interest_key,
+        total=platform.total,
+        engaged=ibis.literal(0, "int64"),
+    )
+    return advertised_counts.union(everyone, distinct=False)
+
+
+def _split_interest_counts(
+    advertised: ir.Table, interests_of_users: ir.Table, heavy: ir.Table | None
+) -> ir.Table:
+    """The accounts' rows of :func:`interest_member_counts`, light and heavy users apart."""
+    heavy = heavy_users(interests_of_users) if heavy is None else heavy
+    universe = interest_universe(interests_of_users)
+    held = _members_with(advertised, interests_of_users.anti_join(heavy, "user_id"), "held")
     heavy_held = interests_of_users.semi_join(heavy, "user_id")
     lacking = heavy.cross_join(universe).anti_join(heavy_held, ["user_id", "interest_key"])
-    lacked = members_with(lacking, "lacked")
+    lacked = _members_with(advertised, lacking, "lacked")
     heavy_members = _count_members(advertised.semi_join(heavy, "user_id")).rename(
         heavy_total="total", heavy_engaged="engaged"
     )
@@ -398,18 +431,7 @@ def interest_member_counts(
         total=count("total"),
         engaged=count("engaged"),
     )
-    advertised_counts = counted.filter(counted.total > 0)
-
-    platform = interests_of_users.group_by("interest_key").aggregate(
-        total=interests_of_users.count()
-    )
-    everyone = platform.select(
-        account_key=ibis.literal(SHARED_ACCOUNT_KEY, "int32"),
-        interest_key=platform.interest_key,
-        total=platform.total,
-        engaged=ibis.literal(0, "int64"),
-    )
-    return advertised_counts.union(everyone, distinct=False)
+    return counted.filter(counted.total > 0)
 
 
 def sizes_of_audiences(members: ir.Table) -> ir.Table:

@@ -92,11 +92,13 @@ class Counting:
         # The interest and demographic counts of members (all of them, and the engaged ones) are
         # materialised once, then taken apart into P, T and E rows (semantics.per_audience reads
         # them three times). The sizes' aggregate is small work: read straight to Python. The
-        # heavy users (a few hundred) are read by three parts of the interest counts: kept.
+        # heavy users (a few hundred) are read by three parts of the interest counts: kept. Where
+        # nobody is heavy the plain join gives the same counts without the split's extra joins.
         heavy = scope.materialize("heavy_users", semantics.heavy_users(interests_of_users))
+        split = backend.rows(heavy) > 0
         counted = scope.materialize(
             "interest_member_counts",
-            semantics.interest_member_counts(members, interests_of_users, heavy),
+            semantics.interest_member_counts(members, interests_of_users, heavy, split=split),
         )
         size_rows = backend.to_arrow(semantics.sizes_of_audiences(members)).to_pydict()
         sizes = {
