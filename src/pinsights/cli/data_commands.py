@@ -7,7 +7,6 @@ store); what a person sees at a terminal is in ``build_screens.py``.
 from __future__ import annotations
 
 import datetime
-import errno
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -328,13 +327,10 @@ def store_check(
     from pinsights.cli.errors import ExitStatus
     from pinsights.store.check import check_store
 
-    if isinstance(data, Path) and not data.is_dir():  # as `build` says it (exit status 3)
-        from pinsights.data.sources import unusable_path
+    if isinstance(data, Path):  # refused as `build` refuses it (exit status 3)
+        from pinsights.data.sources import LocalTree, require_directory
 
-        there = data.exists()
-        reason = "is a file, not a directory" if there else "does not exist"
-        code = errno.ENOTDIR if there else errno.ENOENT
-        raise unusable_path(f"the data directory {data} {reason}", code, data)
+        require_directory(data, LocalTree())
     if deep and data is None:
         raise typer.BadParameter(
             "--deep recounts from the input: give the dataset directory with --data DIR",

@@ -218,6 +218,15 @@ def broken_link(path: Path) -> InputError:
     )
 
 
+def require_directory(data_dir: DataPath, tree: FileTree) -> None:
+    """Refuse a data directory that is a file or missing, as an unusable path (exit status 3)."""
+    kind = tree.kind(data_dir)
+    if kind != "dir":
+        code = errno.ENOTDIR if kind == "file" else errno.ENOENT
+        reason = "is a file, not a directory" if kind == "file" else "does not exist"
+        raise unusable_path(f"the data directory {data_dir} {reason}", code, data_dir)
+
+
 def discover(data_dir: DataPath, tree: FileTree | None = None) -> dict[str, TableSource]:
     """Locate every table of the contract in ``data_dir``; a missing required table is an error.
 
@@ -233,11 +242,7 @@ def discover(data_dir: DataPath, tree: FileTree | None = None) -> dict[str, Tabl
                 data_dir,
             )
         tree = LocalTree()
-    kind = tree.kind(data_dir)
-    if kind != "dir":
-        code = errno.ENOTDIR if kind == "file" else errno.ENOENT
-        reason = "is a file, not a directory" if kind == "file" else "does not exist"
-        raise unusable_path(f"the data directory {data_dir} {reason}", code, data_dir)
+    require_directory(data_dir, tree)
     entries = tree.entries(data_dir)
     sources: dict[str, TableSource] = {}
     for table in TABLES:
