@@ -44,7 +44,12 @@ from pinsights.engine.settings import BuildSettings
 from pinsights.engine.steps import BuildError, check, counts, documents
 from pinsights.engine.steps.check import Checked
 from pinsights.engine.steps.dates import dates_to_build
-from pinsights.engine.steps.publish import Publisher, PublishError, SnapshotContents
+from pinsights.engine.steps.publish import (
+    Publisher,
+    PublishError,
+    SnapshotContents,
+    report_name,
+)
 from pinsights.engine.steps.run import Run, new_build_id
 from pinsights.engine.steps.scope import Scope
 
@@ -305,5 +310,5 @@ def _build_date(
     run.count("publish", len(written), len(written))
     report["timings"] = run.timings
     report.update(run.performance())
-    publisher.write_report(f"{run.build_id}--{date.isoformat()}", report)
+    publisher.write_report(report_name(run.build_id, date), report)
     return report

@@ -30,6 +30,7 @@ from pinsights.data.sources import DataPath, InputError
 from pinsights.engine.refresh.state import State, StateError, load_state
 from pinsights.engine.settings import BuildSettings
 from pinsights.engine.steps import BuildError
+from pinsights.engine.steps.publish import report_name
 from pinsights.store import BUILD_KIND, REPORT_DIR, SnapshotInfo, Store, StoreError, temporary_name
 from pinsights.store.digest import VOLATILE, quarantine_digest, snapshot_digests
 from pinsights.store.quarantine import QUARANTINE
@@ -97,7 +98,7 @@ def deep_check(store: Store, data: DataPath) -> DeepResult:
 
 
 def _report(store: Store, build_id: str, info: SnapshotInfo) -> dict[str, Any] | None:
-    path = store.root / REPORT_DIR / f"{build_id}--{info.date.isoformat()}.json"
+    path = store.root / REPORT_DIR / f"{report_name(build_id, info.date)}.json"
     try:
         report: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -37,6 +37,11 @@ class SnapshotContents:
     report: dict[str, Any]
 
 
+def report_name(build_id: str, date: dt.date) -> str:
+    """The name a build's report of one date is written under (the store reads it back by it)."""
+    return f"{build_id}--{date.isoformat()}"
+
+
 class Publisher(Protocol):
     def lock(self) -> AbstractContextManager[list[str]]:
         """Held for the whole build, so no other build publishes meanwhile; yields what was
