@@ -129,8 +129,12 @@ def compress(data: bytes, suffix: str) -> bytes:
     return data
 
 
-def text_lines(fmt: str, table: str, rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
-    """The lines of a CSV (header first) or JSON Lines file, without line ends."""
+def text_lines(
+    fmt: str, table: str, rows: list[dict[str, Any]], columns: list[str], padded: bool = False
+) -> list[str]:
+    """The lines of a CSV (header first) or JSON Lines file, without line ends. ``padded``: every
+    non-empty CSV field of a row quoted, with a space before and one or two after (the contract
+    ignores spaces around a quoted field: ``1, "x" ,2`` reads ``x``)."""
     if fmt == "jsonl":
         return [
             json.dumps({c: _text(row.get(c)) for c in columns}, ensure_ascii=False) for row in rows
@@ -138,17 +142,32 @@ def text_lines(fmt: str, table: str, rows: list[dict[str, Any]], columns: list[s
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
+    if padded:
+        lines = buffer.getvalue().split("\n")[:1]
+        for row in rows:
+            fields = [_csv_field(row.get(column)) for column in columns]
+            lines.append(",".join(_padded(field, i) for i, field in enumerate(fields)))
+        return lines
     for row in rows:
         writer.writerow([_csv_field(row.get(column)) for column in columns])
     return buffer.getvalue().split("\n")[:-1]
 
 
+def _padded(field: str, index: int) -> str:
+    """A CSV field quoted between spaces (an empty field, a null, stays empty)."""
+    if field == "":
+        return field
+    return ' "' + field.replace('"', '""') + '"' + " " * (1 + index % 2)
+
+
 @dataclass(frozen=True)
 class TextStyle:
-    """How a text file is exported: a byte-order mark, CRLF line ends, and broken lines."""
+    """How a text file is exported: a byte-order mark, CRLF line ends, CSV fields quoted between
+    spaces, and broken lines."""
 
     bom: bool = False
     crlf: bool = False
+    padded: bool = False
     #: (position among the data lines, raw bytes of a line that cannot be read as a row)
     malformed: tuple[tuple[int, bytes], ...] = ()
 
@@ -170,7 +189,7 @@ def write_file(
         return []
     fmt = suffix.split(".")[0]
     lines: list[tuple[bytes, bool]] = [
-        (line.encode(), False) for line in text_lines(fmt, table, rows, columns)
+        (line.encode(), False) for line in text_lines(fmt, table, rows, columns, style.padded)
     ]
     header = 1 if fmt == "csv" else 0
     for position, raw in sorted(style.malformed, key=lambda item: -item[0]):
@@ -259,7 +278,7 @@ def write_dataset(
             text = suffix_of(path) != "parquet"
             file_style = style
             if not text or broken:
-                file_style = TextStyle(bom=style.bom, crlf=style.crlf)
+                file_style = TextStyle(bom=style.bom, crlf=style.crlf, padded=style.padded)
             lines = write_file(path, table, [rows[i] for i in indexes], columns, file_style)
             written.malformed.extend((table, path, number, raw) for number, raw in lines)
             broken = broken or bool(lines)
@@ -676,6 +695,7 @@ def malformed_lines(fmt: str, columns: int) -> st.SearchStrategy[bytes]:
                 b'"open' + b"," * (columns - 1),  # a quote never closed, before any row
                 b",".join([b"1"] * (columns + 2)),  # too many fields
                 b'"7"x' + b"," * (columns - 1),  # text after a closing quote
+                b' "7" x' + b"," * (columns - 1),  # … after a quoted field and its spaces
                 b",".join([b"caf\xe9"] * columns),  # Latin-1, not UTF-8
                 b"\xff\xfe" + b"," * (columns - 1),  # bytes that are no text at all
             ]
@@ -699,7 +719,8 @@ def export_layouts(
     draw: st.DrawFn, tables: tuple[str, ...] = tuple(COLUMNS)
 ) -> tuple[dict[str, str], dict[str, TextStyle]]:
     """Per table, independently: its format (any suffix, or a directory mixing two), and for its
-    text files a byte-order mark, CRLF line ends and up to two malformed lines."""
+    text files a byte-order mark, CRLF line ends, CSV fields quoted between spaces and up to two
+    malformed lines."""
     formats: dict[str, str] = {}
     styles: dict[str, TextStyle] = {}
     for table in tables:
@@ -722,6 +743,7 @@ def export_layouts(
         styles[table] = TextStyle(
             bom=draw(st.booleans()),
             crlf=draw(st.booleans()),
+            padded=_maybe(draw, 2),
             malformed=tuple((draw(st.integers(0, 40)), raw) for raw in broken),
         )
     return formats, styles

@@ -4,7 +4,8 @@ It is written from the SPEC alone with plain sets, dicts and fractions, and neve
 pinsights, so that it can disagree with the engine. Rows are given as written to a dataset:
 values may be strings (CSV/JSONL text), ints, floats, None or datetimes (Parquet timestamps).
 :func:`read_dataset` reads a dataset directory itself — Parquet with pyarrow, CSV with Python's
-csv module and JSON Lines with its json module, line by line, gzip and zstd included — and finds
+csv module (the header) and :func:`csv_fields` (each line, by the contract's rules) and JSON
+Lines with its json module, line by line, gzip and zstd included — and finds
 the malformed lines on its own.
 """
 
@@ -678,6 +679,50 @@ def _lines(path: Path, blank: bytes) -> list[tuple[int, bytes]]:
     ]
 
 
+def csv_fields(line: str) -> list[str] | None:
+    """The fields of one CSV line as docs/data-contract.md defines them; None when malformed.
+
+    A field is quoted when its first character other than spaces is ``"``: it runs to the next
+    quote that is not doubled, and spaces after it are ignored too (``1, "x" ,2`` reads ``x``);
+    anything else before the next comma (text, a tab) or no closing quote is malformed. Any other
+    field is read as written, spaces and quotes included (``ab"c``).
+    """
+    fields: list[str] = []
+    at = 0
+    while True:
+        start = at
+        while start < len(line) and line[start] == " ":
+            start += 1
+        if start < len(line) and line[start] == '"':
+            value, cursor = [], start + 1
+            while True:
+                closing = line.find('"', cursor)
+                if closing < 0:
+                    return None  # a quote never closed
+                value.append(line[cursor:closing])
+                if line.startswith('"', closing + 1):
+                    value.append('"')
+                    cursor = closing + 2
+                    continue
+                break
+            end = closing + 1
+            while end < len(line) and line[end] == " ":
+                end += 1
+            fields.append("".join(value))
+            if end == len(line):
+                return fields
+            if line[end] != ",":
+                return None  # text after a closing quote
+            at = end + 1
+        else:
+            comma = line.find(",", at)
+            if comma < 0:
+                fields.append(line[at:])
+                return fields
+            fields.append(line[at:comma])
+            at = comma + 1
+
+
 def _json_text(value: Any) -> Any:
     """A JSON Lines field as the contract reads it: text, whether string or number."""
     if value is None or isinstance(value, str):
@@ -713,11 +758,10 @@ def read_dataset(root: Path) -> ReadDataset:
                 for number, raw in lines[1:]:
                     numbers.append(number)
                     try:
-                        fields = next(csv.reader([raw.decode("utf-8")], strict=True))
-                    except (UnicodeDecodeError, csv.Error):
-                        parsed.append(None)
-                        continue
-                    if len(fields) != len(header):
+                        fields = csv_fields(raw.decode("utf-8"))
+                    except UnicodeDecodeError:
+                        fields = None
+                    if fields is None or len(fields) != len(header):
                         parsed.append(None)
                         continue
                     parsed.append(
