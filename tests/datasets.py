@@ -134,7 +134,7 @@ def text_lines(
 ) -> list[str]:
     """The lines of a CSV (header first) or JSON Lines file, without line ends. ``padded``: every
     non-empty CSV field of a row quoted, with a space before and one or two after (the contract
-    ignores spaces around a quoted field: ``1, "x" ,2`` reads ``x``)."""
+    ignores them: ``1, "x" ,2`` reads ``x``); a name with two spaces before (read as written)."""
     if fmt == "jsonl":
         return [
             json.dumps({c: _text(row.get(c)) for c in columns}, ensure_ascii=False) for row in rows
@@ -146,18 +146,24 @@ def text_lines(
         lines = buffer.getvalue().split("\n")[:1]
         for row in rows:
             fields = [_csv_field(row.get(column)) for column in columns]
-            lines.append(",".join(_padded(field, i) for i, field in enumerate(fields)))
+            lines.append(
+                ",".join(_padded(f, i, columns[i] == "name") for i, f in enumerate(fields))
+            )
         return lines
     for row in rows:
         writer.writerow([_csv_field(row.get(column)) for column in columns])
     return buffer.getvalue().split("\n")[:-1]
 
 
-def _padded(field: str, index: int) -> str:
-    """A CSV field quoted between spaces (an empty field, a null, stays empty)."""
+def _padded(field: str, index: int, name: bool) -> str:
+    """A CSV field quoted between spaces (an empty field, a null, stays empty). A name without a
+    comma gets two spaces before its quote: then the quote is an ordinary character and the name
+    is read as written, spaces and quotes included (docs/data-contract.md); only a name can hold
+    that text, and a comma would end the field there."""
     if field == "":
         return field
-    return ' "' + field.replace('"', '""') + '"' + " " * (1 + index % 2)
+    before = "  " if name and "," not in field else " "
+    return before + '"' + field.replace('"', '""') + '"' + " " * (1 + index % 2)
 
 
 @dataclass(frozen=True)

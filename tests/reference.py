@@ -682,17 +682,16 @@ def _lines(path: Path, blank: bytes) -> list[tuple[int, bytes]]:
 def csv_fields(line: str) -> list[str] | None:
     """The fields of one CSV line as docs/data-contract.md defines them; None when malformed.
 
-    A field is quoted when its first character other than spaces is ``"``: it runs to the next
-    quote that is not doubled, and spaces after it are ignored too (``1, "x" ,2`` reads ``x``);
+    A field is quoted when it starts with ``"``, or with one space and ``"``: it runs to the next
+    quote that is not doubled, and spaces after it are ignored (``1, "x" ,2`` reads ``x``);
     anything else before the next comma (text, a tab) or no closing quote is malformed. Any other
-    field is read as written, spaces and quotes included (``ab"c``).
+    field is read as written, spaces and quotes included (``ab"c``, and ``1,  "x"`` reads
+    ``  "x"``: two spaces before a quote make it an ordinary character).
     """
     fields: list[str] = []
     at = 0
     while True:
-        start = at
-        while start < len(line) and line[start] == " ":
-            start += 1
+        start = at + 1 if line.startswith(' "', at) else at
         if start < len(line) and line[start] == '"':
             value, cursor = [], start + 1
             while True:
