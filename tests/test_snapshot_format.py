@@ -180,6 +180,40 @@ def test_readers_across_publishes_see_whole_documents_of_one_snapshot(tmp_path: 
     assert len(list((tmp_path / "snapshots").iterdir())) == 1
 
 
+def test_a_thread_reading_a_snapshot_another_thread_opened_follows_the_manifest_when_it_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the test above met under load, made deterministic: thread A opened the newest
+    snapshot; thread B read the manifest; a publish (retain 1) unlinked that file; B then asks
+    for the newest snapshot, gets A's open one from the store's cache, and has no connection of
+    its own to it. B must get the new snapshot, not SnapshotFileGone."""
+    write_snapshot(tmp_path, DAY, AUDIENCES, retain=1)
+    store = Store(tmp_path)
+    assert store.latest() is not None  # opened on this thread (A)
+    seen_by_b = store.snapshots()  # the manifest as B read it, before the publish
+    write_snapshot(tmp_path, DAY + dt.timedelta(days=1), AUDIENCES, retain=1)
+    refresh = store._refresh
+    monkeypatch.setattr(
+        store, "_refresh", lambda force=False: refresh(force=True) if force else seen_by_b
+    )
+    read: list[object] = []
+
+    def thread_b() -> None:
+        try:
+            snapshot = store.latest()
+            assert snapshot is not None
+            read.append((snapshot.date, snapshot.document("1001", "YOUR_TOTAL_AUDIENCE")))
+        except Exception as error:
+            read.append(error)
+
+    b = threading.Thread(target=thread_b)
+    b.start()
+    b.join()
+    [answer] = read
+    assert not isinstance(answer, Exception), answer
+    assert answer[0] == DAY + dt.timedelta(days=1)
+
+
 def test_a_truncated_snapshot_is_found_by_store_check_and_set_aside(tmp_path: Path) -> None:
     write_snapshot(tmp_path, DAY - dt.timedelta(days=1), AUDIENCES)
     info = write_snapshot(tmp_path, DAY, AUDIENCES)

@@ -230,7 +230,9 @@ class Store:
             if info is None:
                 return None
             with contextlib.suppress(SnapshotFileGone):
-                return self._snapshot(info)
+                snapshot = self._snapshot(info)
+                snapshot.open_here()  # another thread may have opened it before the unlink
+                return snapshot
         raise StoreError(f"snapshots of {self.root} keep changing under the reader")
 
     def latest(self) -> Snapshot | None:

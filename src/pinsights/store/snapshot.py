@@ -315,6 +315,15 @@ class Snapshot:
         """This thread's connection, for ad-hoc SQL (tests, tools); the methods below are the API."""
         return self._file.connection()
 
+    def open_here(self) -> None:
+        """Open this thread's connection now (SnapshotFileGone if a publish unlinked the file).
+
+        Once open, a connection reads the file to the end even after it is unlinked; a thread
+        that first reads a snapshot another thread opened may find the file gone, so the store
+        opens it for the calling thread while it can still follow the manifest to the new one.
+        """
+        self._cursor()
+
     def has_account(self, ad_account_id: str) -> bool:
         return (
             self._file.one("SELECT 1 FROM accounts WHERE ad_account_id = ?", (ad_account_id,))
