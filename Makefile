@@ -16,9 +16,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# TEST_WORKERS=N: the suite on N pytest-xdist worker processes (tests/parallel.py says what runs
-# together and what first). Not the default yet: no whole suite has passed that way (README: Testing).
-TEST_WORKERS ?= 0
+# The suite on TEST_WORKERS pytest-xdist worker processes (tests/parallel.py says what runs together
+# and what first); TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope)
 
 test: install

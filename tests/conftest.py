@@ -67,9 +67,12 @@ def _spark_class_archive_of_the_session(
     _no_settings_from_the_shell: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
     """Spark builds the tests start record their JVM's class archive (about 170 MB, see
-    engine/spark/class_archive.py) in the session's temporary directory, not in the user's ~/.cache:
-    the first local Spark build of a run records it, later ones start from it."""
-    os.environ["PINSIGHTS_SPARK_CLASS_ARCHIVE"] = str(tmp_path_factory.mktemp("spark-classes"))
+    engine/spark/class_archive.py) in the run's temporary directory, not in the user's ~/.cache:
+    the first local Spark build of a run records it, later ones start from it (on either worker:
+    each recording has its own name and is moved into place whole)."""
+    archives = parallel.shared_directory(tmp_path_factory) / "spark-classes"
+    archives.mkdir(exist_ok=True)
+    os.environ["PINSIGHTS_SPARK_CLASS_ARCHIVE"] = str(archives)
     yield
     os.environ.pop("PINSIGHTS_SPARK_CLASS_ARCHIVE", None)
 
@@ -446,26 +449,46 @@ class BuiltPlatform:
 
 @pytest.fixture(scope="session")
 def built_platform(tmp_path_factory: pytest.TempPathFactory) -> BuiltPlatform:
-    """The one generated platform of the client, dashboard and server tests, built once a session
+    """The one generated platform of the client, dashboard and server tests, built once a run
     by the real engine: 3k users, 5 accounts, 30 days; the largest category's and the commonest
     metro's names hostile (interests as CSV); snapshots for its last two days (the newest
-    served by default). Tests that change a store copy it first."""
+    served by default). Tests that change a store copy it first.
+
+    On two workers (tests/parallel.py) the first to need it builds it, under a file lock in the
+    run's shared temporary directory; the other waits and reads what was built.
+    """
+    from filelock import FileLock
+
+    root = parallel.shared_directory(tmp_path_factory) / "platform"
+    summary_file = root / "platform.json"
+    with FileLock(f"{root}.lock"):
+        if not summary_file.exists():
+            _build_platform(root, summary_file)
+    summary = json.loads(summary_file.read_text())
+    return BuiltPlatform(
+        store=root / "store",
+        ad_account_ids=summary["ad_account_ids"],
+        data=root / "data",
+        dates=[dt.date.fromisoformat(date) for date in summary["dates"]],
+    )
+
+
+def _build_platform(root: Path, summary_file: Path) -> None:
     from pinsights.engine.settings import BuildSettings
     from pinsights.store.publish import build
     from pinsights.synthetic.generate import generate
 
-    root = tmp_path_factory.mktemp("platform")
+    root.mkdir(parents=True, exist_ok=True)
     summary = generate(root / "data", users=3000, accounts=5, days=30, seed=3)
     make_hostile(root / "data")
     dates = [summary.end_date, summary.end_date - dt.timedelta(days=1)]
     for day in reversed(dates):
         build(BuildSettings(data_dir=root / "data", store_dir=root / "store", date=day))
-    return BuiltPlatform(
-        store=root / "store",
-        ad_account_ids=list(summary.ad_account_ids),
-        data=root / "data",
-        dates=dates,
-    )
+    written = {
+        "ad_account_ids": list(summary.ad_account_ids),
+        "dates": [d.isoformat() for d in dates],
+    }
+    summary_file.write_text(json.dumps(written))  # last: its presence says the build is whole
 
 
 def make_hostile(data: Path) -> None:

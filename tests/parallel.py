@@ -15,6 +15,7 @@ process (``pytest tests/test_x.py``) keeps pytest's own order: this changes noth
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,13 @@ SECONDS_A_TEST = 0.5
 def distributed(config: pytest.Config) -> bool:
     """Whether this process is an xdist worker (the controller collects nothing)."""
     return hasattr(config, "workerinput")
+
+
+def shared_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A temporary directory of this run that every worker sees (xdist's documented pattern:
+    the parent of a worker's base temporary directory); on one process, its own."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 def unit_of(nodeid: str) -> str:
