@@ -10,9 +10,12 @@ figures (printed apart), so this answers "which query costs what", and ``benchma
 
 CPU seconds are what to compare on a shared machine (wall time moves with the neighbours): run a
 change and its baseline one after the other, several times, alternating. ``--refresh off`` builds
-without reading or writing the incremental refresh's state (a plain full build). Usage::
+without reading or writing the incremental refresh's state (a plain full build); ``--store S``
+builds on a copy of the store S (with its refresh state, so the build is incremental: make one with
+``benchmarks/refresh.py``, whose scratch directory keeps ``data`` and ``store-previous``). Usage::
 
     python benchmarks/duckdb_profile.py /work/bench-data/events-20000000 [--refresh off] [--json]
+    python benchmarks/duckdb_profile.py DIR/data --store DIR/store-previous
 """
 
 from __future__ import annotations
@@ -113,6 +116,11 @@ def main() -> None:
     parser.add_argument("data", type=Path)
     parser.add_argument("--refresh", default="auto", help="auto (the default), full or off")
     parser.add_argument("--json", action="store_true", help="Print the lines as JSON too.")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        help="build on a copy of this store (with its refresh state: an incremental build)",
+    )
     args = parser.parse_args()
     memory = Memory()
     lines: list[dict[str, Any]] = []
@@ -124,6 +132,8 @@ def main() -> None:
         lines.append({"what": f"-- step {name}", "peak_mib": peak, "rss_mib": now})
 
     store = Path(tempfile.mkdtemp(prefix="duckdb-profile-"))
+    if args.store is not None:  # a copy: the profiled build publishes into it
+        shutil.copytree(args.store, store, dirs_exist_ok=True)
     try:
         settings = BuildSettings(data_dir=args.data, store_dir=store, refresh=args.refresh)
         report = build(settings, on_step=on_step)

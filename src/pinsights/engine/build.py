@@ -38,6 +38,7 @@ from pinsights.engine.dp.budget import BudgetExceededError, check_budget
 from pinsights.engine.dp.ledger import Ledger, LedgerError
 from pinsights.engine.dp.release import noisy_counts
 from pinsights.engine.duckdb.backend import DuckDBBackend
+from pinsights.engine.refresh import window
 from pinsights.engine.refresh.check import Refresh
 from pinsights.engine.semantics import window_bounds
 from pinsights.engine.settings import BuildSettings
@@ -126,10 +127,14 @@ def start_refresh(settings: BuildSettings, publisher: Publisher, build_id: str) 
     if settings.engine != "duckdb" or settings.refresh == "off":
         why = "--refresh off" if settings.refresh == "off" else "the Spark engine keeps no state"
         return Refresh(previous_root=None, staging=None, reason=why)
+    # Counts by deltas (and a window part kept) for the default date (the latest valid day) in
+    # the exact mode: docs/engine.md, "Counting by deltas".
+    windowed = settings.privacy_mode == "exact" and not settings.requested_dates()
     return Refresh(
         previous_root=publisher.refresh_state(),
         staging=publisher.refresh_staging(build_id),
         forced_full=settings.refresh == "full",
+        window_days=settings.window_days if windowed else None,
     )
 
 
@@ -181,14 +186,20 @@ def _build_locked(publisher: Publisher, run: Run, cleaned: list[str]) -> list[di
         run.count("validate", read, used_rows)
         run.count("quarantine", read, read - used_rows)
         checked.free_pins()
-        dates = dates_to_build(backend, settings, checked.used["events"])
+        dates = (
+            [refresh.delta_date(backend, checked.used["events"])]
+            if refresh.delta
+            else dates_to_build(backend, settings, checked.used["events"])
+        )
         publisher.check_retention(dates, settings.retain)
         shared_timings = dict(run.timings)
         reports = []
         for number, date in enumerate(dates, start=1):
             run.timings = dict(shared_timings)
             last = number == len(dates)
-            reports.append(_build_date(backend, publisher, run, checked, date, cleaned, last=last))
+            reports.append(
+                _build_date(backend, publisher, run, checked, date, cleaned, refresh, last=last)
+            )
             run.published.append(date.isoformat())
         checked.scope.close()
         if refresh.new_state is not None:
@@ -208,6 +219,7 @@ def _build_date(
     checked: Checked,
     date: dt.date,
     cleaned: list[str],
+    refresh: Refresh,
     *,
     last: bool = True,
 ) -> dict[str, Any]:
@@ -221,19 +233,52 @@ def _build_date(
     dp = settings.privacy_mode == "dp"
     start, end = window_bounds(date, settings.window_days)
     events_used = run.tables["events"]["used"]
+    windowed = refresh.window_days is not None and refresh.staging is not None
     with Scope(backend) as made:
+        window_facts = window_interests = None
+        carried: window.Delta | None = None
         with run.step("facts"):
-            facts = counts.facts(made, checked, start, end)
-        facts_rows = backend.rows(facts)
+            if refresh.delta:  # the state's window part and the new files' events
+                carried = window.carry(
+                    backend, checked.used["events"], checked.keys.levels, start, end
+                )
+            elif windowed:  # kept for the next build: each fact's latest day
+                window_facts = made.materialize(
+                    "window_facts", window.window_facts(checked.used["events"], start, end)
+                )
+                facts = made.materialize("facts", window.facts_of(window_facts))
+            else:
+                facts = counts.facts(made, checked, start, end)
+        facts_rows = carried.rows["facts"] if carried is not None else backend.rows(facts)
         run.count("facts", events_used, facts_rows)
         with run.step("memberships"):
-            members, interests_of_users = counts.memberships(
-                made, checked, facts, start, end, caps=settings.dp.caps if dp else None
-            )
-            made.free(facts)
+            if carried is None:
+                if windowed:
+                    window_interests = made.materialize(
+                        "window_interests",
+                        window.window_interests(
+                            checked.used["events"], checked.keys.levels, start, end
+                        ),
+                    )
+                members, interests_of_users = counts.memberships(
+                    made,
+                    checked,
+                    facts,
+                    start,
+                    end,
+                    caps=settings.dp.caps if dp else None,
+                    interests=(
+                        None if window_interests is None else window.interests_of(window_interests)
+                    ),
+                )
+                made.free(facts)
             if last:
                 checked.free_events()
-        member_rows = backend.rows(members) + backend.rows(interests_of_users)
+        member_rows = (
+            carried.rows["members"]
+            if carried is not None
+            else backend.rows(members) + backend.rows(interests_of_users)
+        )
         run.count("memberships", facts_rows + events_used, member_rows)
         with run.step("counts"):
             names = documents.catalogue(backend, checked)
@@ -257,11 +302,33 @@ def _build_date(
                     domain,
                     accounts,
                 )
+            elif carried is not None:
+                with counts.Counting(
+                    made, rules, None, None, checked, counted=carried.counted
+                ) as counting:
+                    assembler = documents.prepare(counting.counts, names, rules, date, accounts)
+                    complete = counting.finish()
+                assert refresh.staging is not None
+                digests = window.save_carried(backend, refresh.staging, start)
+                refresh.keep_window(backend, date, start, digests)
             else:
                 with counts.Counting(made, rules, members, interests_of_users, checked) as counting:
                     # The interest part of every document is written while the engine counts.
                     assembler = documents.prepare(counting.counts, names, rules, date, accounts)
                     complete = counting.finish()
+                if window_facts is not None and window_interests is not None:
+                    assert counting.demographic_counted is not None and refresh.staging
+                    digests = window.save_recounted(
+                        backend,
+                        refresh.staging,
+                        facts=window_facts,
+                        interests=window_interests,
+                        users=checked.used["users"],
+                        members=members,
+                        interest_counted=counting.interest_counted,
+                        demographic_counted=counting.demographic_counted,
+                    )
+                    refresh.keep_window(backend, date, start, digests)
             made.close()
             if last:
                 checked.free_users()

@@ -27,6 +27,7 @@ state writes it; docs/engine.md, "Incremental refresh", gives the exactness argu
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import shutil
 from dataclasses import dataclass, field, replace
@@ -43,12 +44,14 @@ from pinsights.data.tables import EVENTS, LINE, SOURCE_FILE, Rule
 from pinsights.data.validate import ROW, RULE
 from pinsights.engine import semantics
 from pinsights.engine.backend import Backend
+from pinsights.engine.refresh import window
 from pinsights.engine.refresh.state import (
     FileRecord,
     Fingerprint,
     Segment,
     State,
     StateError,
+    Window,
     digest_file,
     fingerprint,
     link_or_copy,
@@ -71,6 +74,14 @@ class Refresh:
     previous_root: Path | None
     staging: Path | None
     forced_full: bool = False
+    #: The build may count by deltas and keep a window part: exact mode, the default date
+    #: (the latest valid day), and this window length (engine/refresh/window.py).
+    window_days: int | None = None
+    #: Counts carried by deltas from the state's window part, or (why not) recounted.
+    delta: bool = False
+    counts_reason: str = ""
+    dimensions: dict[str, Any] | None = None
+    pins: list[list[str]] = field(default_factory=list)
     mode: str = "full"
     reason: str = ""
     previous: State | None = None
@@ -103,6 +114,9 @@ class Refresh:
             if not self.keeps_state:
                 raw["events"] = backend.raw_table(events)
                 return raw
+            self.pins = sorted(
+                [str(f.path), digest_file(Path(str(f.path)))] for f in sources["pins"].files
+            )
             self._plan(backend, events)
         except InputError as error:
             raise BuildError(str(error)) from error
@@ -161,7 +175,23 @@ class Refresh:
         figures: dict[int, dict[str, int]] = {}
         used_parts: list[ir.Table] = []
         judged: ir.Table | None = None
-        if self.kept:
+        if self.window_days is not None:
+            self.dimensions = window.dimensions(backend, checked.keys, self.pins)
+            self._decide_delta(backend, checked)
+        if self.kept and self.delta:
+            # Users and pins as in the last build: each kept file's rule counts are its
+            # record's, its quarantined rows its bad rows still unknown; no kept event is read.
+            _, kept_quarantined = self._open_kept(backend)
+            for record in self.kept.values():
+                figures[record.serial] = {
+                    "read": record.read,
+                    Rule.MALFORMED.value: record.malformed,
+                    Rule.BAD_VALUE.value: record.bad_value,
+                    UNKNOWN: record.unknown,
+                }
+            serials = [record.serial for record in self.kept.values()]
+            self._rows.append(_kept_quarantine_rows(kept_quarantined, serials, users, pins))
+        elif self.kept:
             kept_pairs, kept_quarantined = self._open_kept(backend)
             # One pass over the kept pairs: each judged against today's users and pins.
             judged = scope.materialize("refresh_kept_events", _judged(kept_pairs, users, pins))
@@ -176,13 +206,14 @@ class Refresh:
                 self.to_read.append(next(f for f in self._all_files if str(f.path) == path))
                 self.reason += f"; {path} read again (a user or pin it names is gone)"
             serials = [record.serial for record in self.kept.values()]
-            for record in self.kept.values():
+            for path, record in self.kept.items():
                 figures[record.serial] = {
                     "read": record.read,
                     Rule.MALFORMED.value: record.malformed,
                     Rule.BAD_VALUE.value: record.bad_value,
                     UNKNOWN: unresolved.get(record.serial, 0),
                 }
+                self.kept[path] = replace(record, unknown=unresolved.get(record.serial, 0))
             self.state_rows_read = sum(record.pairs for record in self.kept.values())
             if self.kept:
                 known = judged.filter(judged.known)
@@ -198,6 +229,10 @@ class Refresh:
             used_parts.append(new_used)
         # Neither part is copied: the kept part is materialised, the read part is the new
         # segment on disk (its used rows), and the union is read where it is used.
+        if not used_parts:  # nothing new, the counts carried: no used event to add
+            rows = backend.ibis.table("refresh_kept_rows")  # type: ignore[attr-defined]
+            used_parts.append(_used_events(rows.filter(ibis.literal(False))))
+            held = rows
         used = _union(used_parts)
         assert held is not None
         checked.tables["events"] = held  # freed with the events (Checked.free_events)
@@ -206,6 +241,39 @@ class Refresh:
         if self.staging is not None:
             self.new_state = self._stage(backend, new_records)
         return checked
+
+    def _decide_delta(self, backend: Backend, checked: Checked) -> None:
+        """Whether the state's window part answers this build's counts by deltas, else why not
+        (then the counts are recounted from the kept events, and a new window part written)."""
+        self.delta, self.counts_reason = window.decide(
+            backend,
+            self.previous,
+            kept=len(self.kept),
+            window_days=self.window_days,
+            dimensions=self.dimensions,
+            users=checked.used["users"],
+        )
+        self.counts_reason = self.counts_reason or self.reason
+
+    def delta_date(self, backend: Backend, events: ir.Table) -> dt.date:
+        """The date of a delta build: the latest valid day, of the state's files or the new."""
+        assert self.previous is not None and self.previous.window is not None
+        return window.latest_day(backend, events, self.previous.window)
+
+    def keep_window(
+        self, backend: Backend, date: dt.date, start: dt.datetime, digests: dict[str, str]
+    ) -> None:
+        """The window part written (its files' ``digests``): recorded in the new state."""
+        assert self.new_state is not None and self.dimensions is not None
+        assert self.window_days is not None
+        self.new_state.window = Window(
+            window_days=self.window_days,
+            date=date.isoformat(),
+            start=start.date().isoformat(),
+            dimensions=self.dimensions,
+            digests=digests,
+        )
+        write_meta(self.new_state)
 
     def _open_kept(self, backend: Backend) -> tuple[ir.Table, ir.Table | None]:
         """The kept files' rows, from the segments that hold them: their events that passed the
@@ -220,6 +288,7 @@ class Refresh:
             f"(SELECT * FROM read_parquet([{listed}], hive_partitioning=false)"
             f" WHERE file IN ({serials}))"
         )
+        con.execute(f"CREATE OR REPLACE VIEW refresh_kept_rows AS SELECT * FROM {rows}")
         con.execute(
             "CREATE OR REPLACE VIEW refresh_pairs AS SELECT file, day, user_id, pin_id, engaged"
             f" FROM {rows} WHERE {RULE} IS NULL OR {RULE} = '{UNKNOWN}'"
@@ -419,6 +488,8 @@ class Refresh:
             "events_read": self.events_read if self.keeps_state else None,
             "state_rows_read": self.state_rows_read,
             "state_kept": self.keeps_state,
+            "counts": "delta" if self.delta else "recounted",
+            "counts_reason": self.counts_reason,
         }
 
     def discard(self) -> None:
@@ -465,6 +536,7 @@ def _sql(text: str) -> str:
 def _record(printed: Fingerprint, serial: int, segment: str, figures: dict[str, int]) -> FileRecord:
     bad = sum(count for rule, count in figures.items() if rule != "read")
     return FileRecord(
+        unknown=figures.get(UNKNOWN, 0),
         fingerprint=printed,
         serial=serial,
         read=figures["read"],

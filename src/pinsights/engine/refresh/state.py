@@ -37,10 +37,13 @@ from typing import Any
 #: Bumped whenever the layout or the meaning of a state file changes: an older state is then
 #: not used (the build is full, and says why) and the new build writes the new format.
 #: 1 (never released): pairs grouped, with their number n; 2: one pairs and one quarantined file
-#: per input file (a partitioned write: 3x the CPU of one file).
-STATE_FORMAT = 3
+#: per input file (a partitioned write: 3x the CPU of one file); 3: segments, no window part.
+STATE_FORMAT = 4
 META = "state.json"
 SEGMENTS_DIR = "segments"
+WINDOW_DIR = "window"
+#: The window part's files (engine/refresh/window.py), in the order they are written.
+WINDOW_FILES = ("facts", "interests", "users", "sizes", "interest_counts", "demographic_counts")
 
 
 class StateError(Exception):
@@ -80,6 +83,9 @@ class FileRecord:
     pairs: int  # its rows that passed the row rules (judged again by each build)
     quarantined: int  # its rows that broke a rule when it was read
     segment: str  # the segment holding its rows
+    #: Its rows that were ``unknown_reference`` in the last build (users and pins unchanged
+    #: since, they still are: the window's delta path takes the figure from here).
+    unknown: int = 0
 
     def segment_path(self, root: Path) -> Path:
         return segment_path(root, self.segment)
@@ -89,7 +95,7 @@ class FileRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FileRecord:
-        counts = ("serial", "read", "malformed", "bad_value", "pairs", "quarantined")
+        counts = ("serial", "read", "malformed", "bad_value", "pairs", "quarantined", "unknown")
         numbers = {name: _count(data[name]) for name in counts}
         printed = Fingerprint(**data["fingerprint"])
         _count(printed.size), _count(printed.mtime_ns)
@@ -105,6 +111,31 @@ def _name(value: object) -> str:
     if not isinstance(value, str) or not value.isalnum():
         raise ValueError(f"{value!r} is not a segment name")
     return value
+
+
+def window_path(root: Path, name: str) -> Path:
+    return root / WINDOW_DIR / f"{name}.parquet"
+
+
+@dataclass(frozen=True)
+class Window:
+    """What ``state.json`` records of the window part (engine/refresh/window.py): the window
+    its counts are of, and what they were made under (compared by the next build)."""
+
+    window_days: int
+    date: str  # the build's date: the latest valid day of every file the state holds
+    start: str
+    #: Dense keys and the hierarchy as that build numbered them, and the pins files'
+    #: fingerprints (path, BLAKE2b): the same, the same keyed pins.
+    dimensions: dict[str, Any]
+    digests: dict[str, str]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Window:
+        window = cls(**data)
+        if set(window.digests) != set(WINDOW_FILES) or _count(window.window_days) < 1:
+            raise ValueError("the window part's files are not the state's")
+        return window
 
 
 @dataclass(frozen=True)
@@ -134,6 +165,9 @@ class State:
     segments: dict[str, Segment] = field(default_factory=dict)  # by name
     #: The serial the next file read gets: never one an older segment may still hold.
     next_serial: int = 1
+    #: The window part, or None (none written, or unusable: ``window_problem`` says why).
+    window: Window | None = None
+    window_problem: str = ""
 
     def size_bytes(self) -> int:
         return sum(path.stat().st_size for path in self.root.rglob("*") if path.is_file())
@@ -177,7 +211,30 @@ def load_state(root: Path, *, verify: bool = True) -> State:
             raise StateError(f"state file {path.relative_to(root)} is missing")
         if verify and digest_file(path) != segment.digest:
             raise StateError(f"state file {path.relative_to(root)} is damaged (digest)")
+    _load_window(state, data.get("window"), verify=verify)
     return state
+
+
+def _load_window(state: State, data: Any, *, verify: bool) -> None:
+    """The window part, if there is one and it is whole: a damaged window part leaves the events'
+    part usable (the build recounts from the kept events and writes a new window part)."""
+    if data is None:
+        state.window_problem = "the state has no window part"
+        return
+    try:
+        window = Window.from_json(data)
+    except (KeyError, TypeError, ValueError) as error:
+        state.window_problem = f"the window part is damaged ({type(error).__name__}: {error})"
+        return
+    for name in WINDOW_FILES:
+        path = window_path(state.root, name)
+        if not path.is_file():
+            state.window_problem = f"window file {name} is missing"
+            return
+        if verify and digest_file(path) != window.digests[name]:
+            state.window_problem = f"window file {name} is damaged (digest)"
+            return
+    state.window = window
 
 
 def write_meta(state: State) -> None:
@@ -187,6 +244,7 @@ def write_meta(state: State) -> None:
         "columns": [list(column) for column in state.columns],
         "next_serial": state.next_serial,
         "segments": {name: asdict(segment) for name, segment in sorted(state.segments.items())},
+        "window": None if state.window is None else asdict(state.window),
         "files": [
             record.to_json()
             for record in sorted(state.files.values(), key=lambda record: record.serial)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from types import TracebackType
 
 import ibis.expr.types as ir
@@ -41,12 +42,15 @@ def memberships(
     start: dt.datetime,
     end: dt.datetime,
     caps: Caps | None = None,
+    interests: ir.Table | None = None,
 ) -> tuple[ir.Table, ir.Table]:
     """The audiences' members and the interests of users; the two are independent. With the DP
-    mode's ``caps``, each user's contribution is bounded (:mod:`pinsights.engine.dp.bounding`)."""
-    interests = semantics.user_interests(
-        semantics.events_in_window(checked.used["events"], start, end), checked.keys.levels
-    )
+    mode's ``caps``, each user's contribution is bounded (:mod:`pinsights.engine.dp.bounding`).
+    ``interests``: the interests of users when the caller has them (the refresh's window)."""
+    if interests is None:
+        interests = semantics.user_interests(
+            semantics.events_in_window(checked.used["events"], start, end), checked.keys.levels
+        )
     kept = scope.materialize_all(
         {
             # Exact counts read T(a) with E(a) marked (one pass for both); the DP parts are
@@ -75,32 +79,61 @@ def count_rows(counts: Counts) -> int:
     return len(counts.sizes) + interests + demographics
 
 
+@dataclass(frozen=True)
+class Counted:
+    """Members counted per account (and per cell), unsuppressed: what documents are made of.
+
+    ``sizes`` (account_key, total, engaged), ``interests`` (account_key, interest_key, total,
+    engaged), ``demographics`` (account_key, dimension, key, total, engaged); P under the shared
+    key (see :func:`pinsights.engine.semantics.per_audience`). The incremental refresh keeps
+    them in its state and hands its updated ones in (engine/refresh/window.py).
+    """
+
+    sizes: ir.Table
+    interests: ir.Table
+    demographics: ir.Table
+
+
 class Counting:
     """Counts under way: sizes and interest counts are in :attr:`counts`; the demographic counts
-    run in the engine until :meth:`finish` fills them in (the same object)."""
+    run in the engine until :meth:`finish` fills them in (the same object).
+
+    With ``counted`` (the refresh's delta path) the counts are read from those tables; else they
+    are counted from ``members`` and ``interests_of_users``, and the tables counted are kept as
+    :attr:`interest_counted` and (after :meth:`finish`) :attr:`demographic_counted`.
+    """
 
     def __init__(
         self,
         scope: Scope,
         rules: PrivacyRules,
-        members: ir.Table,
-        interests_of_users: ir.Table,
+        members: ir.Table | None,
+        interests_of_users: ir.Table | None,
         checked: Checked,
+        counted: Counted | None = None,
     ) -> None:
         backend = scope.backend
         self._keys = checked.keys
-        # The interest and demographic counts of members (all of them, and the engaged ones) are
-        # materialised once, then taken apart into P, T and E rows (semantics.per_audience reads
-        # them three times). The sizes' aggregate is small work: read straight to Python. The
-        # heavy users (a few hundred) are read by three parts of the interest counts: kept. Where
-        # nobody is heavy the plain join gives the same counts without the split's extra joins.
-        heavy = scope.materialize("heavy_users", semantics.heavy_users(interests_of_users))
-        split = backend.rows(heavy) > 0
-        counted = scope.materialize(
-            "interest_member_counts",
-            semantics.interest_member_counts(members, interests_of_users, heavy, split=split),
-        )
-        size_rows = backend.to_arrow(semantics.sizes_of_audiences(members)).to_pydict()
+        self.demographic_counted: ir.Table | None = None
+        if counted is None:
+            assert members is not None and interests_of_users is not None
+            # The interest and demographic counts of members (all of them, and the engaged
+            # ones) are materialised once, then taken apart into P, T and E rows
+            # (semantics.per_audience reads them three times). The sizes' aggregate is small
+            # work: read straight to Python. The heavy users (a few hundred) are read by three
+            # parts of the interest counts: kept. Where nobody is heavy the plain join gives the
+            # same counts without the split's extra joins.
+            heavy = scope.materialize("heavy_users", semantics.heavy_users(interests_of_users))
+            split = backend.rows(heavy) > 0
+            self.interest_counted = scope.materialize(
+                "interest_member_counts",
+                semantics.interest_member_counts(members, interests_of_users, heavy, split=split),
+            )
+            sizes_expr = semantics.sizes_of_audiences(members)
+        else:
+            self.interest_counted = counted.interests
+            sizes_expr = semantics.per_audience(counted.sizes).rename(size="users")
+        size_rows = backend.to_arrow(sizes_expr).to_pydict()
         sizes = {
             self._audience(account_key, code): int(size)
             for account_key, code, size in zip(
@@ -108,7 +141,7 @@ class Counting:
             )
         }
         interest_counts = rules.suppress_small_cells(
-            semantics.per_audience(counted, "interest_key")
+            semantics.per_audience(self.interest_counted, "interest_key")
         )
         interest_rows = backend.to_arrow(
             interest_counts.order_by("account_key", "audience")
@@ -118,20 +151,26 @@ class Counting:
         )
 
         def demographic_rows() -> pa.Table:
-            value_keys = scope.materialize(
-                "demographic_value_keys", semantics.demographic_value_keys(checked.used["users"])
-            )
-            member_values = scope.materialize(
-                "member_demographics",
-                semantics.member_demographics(members, checked.used["users"], value_keys),
-            )
-            counted = scope.materialize(
-                "demographic_member_counts",
-                semantics.demographic_member_counts(member_values, value_keys),
-            )
+            if counted is not None:
+                demographic_counted = counted.demographics
+            else:
+                assert members is not None
+                value_keys = scope.materialize(
+                    "demographic_value_keys",
+                    semantics.demographic_value_keys(checked.used["users"]),
+                )
+                member_values = scope.materialize(
+                    "member_demographics",
+                    semantics.member_demographics(members, checked.used["users"], value_keys),
+                )
+                demographic_counted = scope.materialize(
+                    "demographic_member_counts",
+                    semantics.demographic_member_counts(member_values, value_keys),
+                )
+            self.demographic_counted = demographic_counted
             return backend.to_arrow(
                 rules.suppress_small_cells(
-                    semantics.per_audience(counted, "dimension", "key")
+                    semantics.per_audience(demographic_counted, "dimension", "key")
                 ).order_by("account_key", "audience")
             )
 

@@ -1,0 +1,425 @@
+"""The refresh state's window part: the counts of the last build and what they were made of,
+reduced, so that a daily build recounts only what changed (signed deltas).
+
+Every published figure is a number of distinct users, so a build's counts can be carried to
+the next day by set arithmetic: with M the audiences' member rows (account, user, engaged), I
+the (user, interest) pairs and U the users' demographic values of a window,
+
+    counts(M', I') − counts(M, I) = ΔM ⋈ I + M' ⋈ ΔI        (interest counts)
+    counts(M', U') − counts(M, U) = ΔM ⋈ U + M' ⋈ ΔU        (demographic counts)
+    sizes(M') − sizes(M) = Σ ΔM
+
+(signed rows: +1 a row that enters, −1 one that leaves; the join rule of DBSP,
+Δ(L⋈R) = ΔL⋈R + L⋈ΔR + ΔL⋈ΔR, with L⋈ΔR + ΔL⋈ΔR = L'⋈ΔR). Integer sums, so exact.
+
+What the state keeps of a window ``[start, date]`` (``window/`` in the state directory):
+
+- ``facts.parquet`` (user_id, account_key, last_day, last_engaged): per (user, advertiser) of
+  the window (account_key 0: content no account owns) the latest day with an event, and the
+  latest with an engagement (null: none in the window);
+- ``interests.parquet`` (user_id, interest_key, last_day): I(u) (level-1 and level-2 keys), with
+  the latest day of an engagement that gave it;
+- ``users.parquet``: every used user's demographic values (as counted: nulls as the SPEC says);
+- ``sizes``, ``interest_counts``, ``demographic_counts``: the unsuppressed counts
+  (:class:`~pinsights.engine.steps.counts.Counted`).
+
+A later window ``[start', date']`` (date' ≥ date, same length) over the same kept events plus
+new files is then: a (user, advertiser) is a member iff max(last_day, its new events' latest
+day) ≥ start' (every kept event is at most ``date``: the state is written only by a build of
+the latest valid day, and its rows hold every kept event of ``[start, date]``; one before
+``start`` is before ``start'`` too). So ΔM and ΔI follow from the state and the new files'
+events alone, without reading a kept event. docs/engine.md ("Counting by deltas") says when
+the state cannot answer (another window length, changed pins or accounts or interests, users
+that came or went, a kept file changed or gone, a requested date): then the build recounts from
+the kept events and writes a new window part.
+
+DuckDB SQL (the state is DuckDB's only: Spark keeps no state yet).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ibis.expr.types as ir
+
+from pinsights.engine import semantics
+from pinsights.engine.backend import Backend
+from pinsights.engine.refresh.state import (
+    WINDOW_FILES,
+    State,
+    Window,
+    digest_file,
+    window_path,
+)
+from pinsights.engine.steps.check import Keys
+from pinsights.engine.steps.counts import Counted
+from pinsights.engine.steps.dates import as_date
+
+FORMAT = "FORMAT parquet, PARQUET_VERSION v2"
+DIMENSIONS = tuple((name, column) for name, column, _ in semantics.DEMOGRAPHICS)
+
+
+def dimensions(backend: Backend, keys: Keys, pins: list[list[str]]) -> dict[str, Any]:
+    """What the window's counts were made under, as this build has it (equal to the state's:
+    the same keyed pins and hierarchy, so the kept events' facts and interests are the same)."""
+    levels = backend.to_arrow(keys.levels).to_pylist()
+    return {
+        "accounts": {str(k): v for k, v in sorted(keys.accounts.items())},
+        "interests": {str(k): v for k, v in sorted(keys.interests.items())},
+        "levels": sorted(
+            ([row["interest_key"], row["level1_key"], row["level2_key"]] for row in levels),
+            key=lambda row: [-1 if value is None else value for value in row],
+        ),
+        "pins": pins,
+    }
+
+
+def decide(
+    backend: Backend,
+    previous: State | None,
+    *,
+    kept: int,
+    window_days: int | None,
+    dimensions: dict[str, Any] | None,
+    users: ir.Table,
+) -> tuple[bool, str]:
+    """Whether the state's window part answers this build's counts by deltas; why (not)."""
+    window = previous.window if previous is not None else None
+    if previous is None or not kept:
+        return False, ""
+    if window is None:
+        return False, previous.window_problem
+    if window.window_days != window_days:
+        return False, "the state's window part is of another --window-days"
+    if kept != len(previous.files):
+        return False, "an event file of the state changed or is gone"
+    if window.dimensions != dimensions:
+        return False, "the pins, ad accounts or interests changed"
+    open_previous(backend, previous.root)
+    came, went = changed_users(backend, users)
+    if came or went:
+        return False, f"users came ({came}) or went ({went})"
+    return True, "deltas of the state's window part"
+
+
+def latest_day(backend: Backend, events: ir.Table, window: Window) -> dt.date:
+    """The latest valid day: the window part's date (the latest of the files it holds) or the
+    new files' latest."""
+    span = backend.to_arrow(semantics.event_span(events, [])).to_pylist()[0]
+    held = dt.date.fromisoformat(window.date)
+    last = as_date(span["last"])
+    return held if last is None else max(held, last)
+
+
+# --- a window from the used events (a build that recounted) -------------------------------------
+
+
+def window_facts(events: ir.Table, start: dt.datetime, end: dt.datetime) -> ir.Table:
+    """(user_id, account_key or 0, last_day, last_engaged) of the used events in the window;
+    :func:`facts_of` gives :func:`semantics.engagement_facts` from it (the same rows)."""
+    w = semantics.events_in_window(events, start, end)
+    return w.group_by(user_id=w.user_id, account_key=w.account_key.fill_null(0)).aggregate(
+        last_day=w.event_time.max(), last_engaged=w.event_time.max(where=w.engaged)
+    )
+
+
+def facts_of(window: ir.Table) -> ir.Table:
+    """The facts (user_id, account_key or null, engaged) of :func:`window_facts`."""
+    return window.select(
+        user_id=window.user_id,
+        account_key=window.account_key.nullif(0),
+        engaged=window.last_engaged.notnull(),
+    )
+
+
+def window_interests(
+    events: ir.Table, levels: ir.Table, start: dt.datetime, end: dt.datetime
+) -> ir.Table:
+    """(user_id, interest_key, last_day): :func:`semantics.user_interests` with the latest day
+    of an engagement that gave each pair."""
+    w = semantics.events_in_window(events, start, end)
+    engaged = w.filter(w.engaged & w.interest_key.notnull())
+    pairs = engaged.group_by("user_id", "interest_key").aggregate(last_day=engaged.event_time.max())
+    joined = pairs.join(levels, pairs.interest_key == levels.interest_key)
+    level1 = joined.select(
+        user_id=joined.user_id, interest_key=joined.level1_key, last_day=joined.last_day
+    )
+    level2 = joined.filter(joined.level2_key.notnull()).select(
+        user_id=joined.user_id, interest_key=joined.level2_key, last_day=joined.last_day
+    )
+    both = level1.union(level2, distinct=False)
+    return both.group_by("user_id", "interest_key").aggregate(last_day=both.last_day.max())
+
+
+def interests_of(window: ir.Table) -> ir.Table:
+    return window.select("user_id", "interest_key")
+
+
+def _sql(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _compiled(backend: Backend, expr: ir.Table) -> str:
+    return str(backend.ibis.compile(expr))  # type: ignore[attr-defined]
+
+
+def _copy(backend: Backend, query: str, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    backend.execute(f"COPY ({query}) TO '{_sql(str(path))}' ({FORMAT})")  # type: ignore[attr-defined]
+    return digest_file(path)
+
+
+COUNT_COLUMNS = {
+    "sizes": ("account_key",),
+    "interest_counts": ("account_key", "interest_key"),
+    "demographic_counts": ("account_key", "dimension", "key"),
+}
+KEY_TYPES = {"account_key": "INTEGER", "interest_key": "INTEGER", "dimension": "VARCHAR"}
+
+
+def _counts_query(table: str, name: str) -> str:
+    keys = ", ".join(
+        f"CAST({k} AS {KEY_TYPES.get(k, 'VARCHAR')}) AS {k}" for k in COUNT_COLUMNS[name]
+    )
+    return (
+        f"SELECT {keys}, CAST(total AS BIGINT) AS total, CAST(engaged AS BIGINT) AS engaged"
+        f" FROM {table}"
+    )
+
+
+def save(
+    backend: Backend,
+    root: Path,
+    *,
+    facts: str,
+    interests: str,
+    users: str,
+    counted: dict[str, str],
+) -> dict[str, str]:
+    """Write the window part from the named tables or queries (SQL ``FROM`` items); digests."""
+    digests = {
+        "facts": _copy(
+            backend,
+            "SELECT CAST(user_id AS BIGINT) AS user_id, CAST(account_key AS INTEGER) AS"
+            f" account_key, last_day, last_engaged FROM {facts}",
+            window_path(root, "facts"),
+        ),
+        "interests": _copy(
+            backend,
+            "SELECT CAST(user_id AS BIGINT) AS user_id, CAST(interest_key AS INTEGER) AS"
+            f" interest_key, last_day FROM {interests}",
+            window_path(root, "interests"),
+        ),
+        "users": _copy(backend, f"SELECT * FROM {users}", window_path(root, "users")),
+    }
+    for name, table in counted.items():
+        digests[name] = _copy(backend, _counts_query(table, name), window_path(root, name))
+    return digests
+
+
+def save_recounted(
+    backend: Backend,
+    root: Path,
+    *,
+    facts: ir.Table,
+    interests: ir.Table,
+    users: ir.Table,
+    members: ir.Table,
+    interest_counted: ir.Table,
+    demographic_counted: ir.Table,
+) -> dict[str, str]:
+    """The window part of a build that counted from the used events (its tables)."""
+    sizes = semantics.member_counts(members)
+    return save(
+        backend,
+        root,
+        facts=f"({_compiled(backend, facts)})",
+        interests=f"({_compiled(backend, interests)})",
+        users=f"({_compiled(backend, semantics.demographic_values(users))})",
+        counted={
+            "sizes": f"({_compiled(backend, sizes)})",
+            "interest_counts": f"({_compiled(backend, interest_counted)})",
+            "demographic_counts": f"({_compiled(backend, demographic_counted)})",
+        },
+    )
+
+
+# --- the delta path --------------------------------------------------------------------------
+
+
+def open_previous(backend: Backend, root: Path) -> None:
+    """Views ``rw_old_<file>`` over the previous window part."""
+    con = backend.con  # type: ignore[attr-defined]
+    for name in WINDOW_FILES:
+        con.execute(
+            f"CREATE OR REPLACE VIEW rw_old_{name} AS SELECT * FROM"
+            f" read_parquet('{_sql(str(window_path(root, name)))}')"
+        )
+
+
+def changed_users(backend: Backend, users: ir.Table) -> tuple[int, int]:
+    """``rw_users`` (this build's demographic values) and ``rw_delta_users`` (user_id, dimension,
+    key, sign: each changed value out and in); how many users came and went since the state."""
+    con = backend.con  # type: ignore[attr-defined]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rw_users AS"
+        f" {_compiled(backend, semantics.demographic_values(users))}"
+    )
+    came, went = con.execute(
+        "SELECT count(*) FILTER (WHERE o.user_id IS NULL), count(*) FILTER (WHERE n.user_id IS"
+        " NULL) FROM rw_old_users o FULL OUTER JOIN rw_users n ON o.user_id = n.user_id"
+    ).fetchone()
+    parts = " UNION ALL ".join(
+        f"SELECT o.user_id, '{name}' AS dimension, o.{column} AS key, -1 AS sign FROM rw_old_users"
+        f" o JOIN rw_users n ON o.user_id = n.user_id WHERE o.{column} <> n.{column}"
+        f" UNION ALL SELECT n.user_id, '{name}', n.{column}, 1 FROM rw_old_users o JOIN rw_users"
+        f" n ON o.user_id = n.user_id WHERE o.{column} <> n.{column}"
+        for name, column in DIMENSIONS
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE rw_delta_users AS {parts}")
+    return int(came), int(went)
+
+
+@dataclass
+class Delta:
+    """One date's counts carried from the state by deltas (see the module's docstring)."""
+
+    counted: Counted
+    rows: dict[str, int]
+
+
+def carry(
+    backend: Backend,
+    new_events: ir.Table,
+    levels: ir.Table,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> Delta:
+    """The window ``[start, end)`` from the previous window part (``rw_old_*``), this build's
+    users (``rw_users``, ``rw_delta_users``) and the new files' used events: ``rw_facts``,
+    ``rw_interests`` (the new window, as the state keeps it) and the counts."""
+    con = backend.con  # type: ignore[attr-defined]
+    ibis_con = backend.ibis  # type: ignore[attr-defined]
+    begin = f"'{start.isoformat()}'::TIMESTAMPTZ"
+    new_facts = _compiled(backend, window_facts(new_events, start, end))
+    new_interests = _compiled(backend, window_interests(new_events, levels, start, end))
+    # Old and new side by side, per (user, advertiser) and per (user, interest): every old row
+    # is in the old window; a row is in the new one when its latest day is.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rw_both_facts AS SELECT coalesce(o.user_id, n.user_id) AS"
+        " user_id, coalesce(o.account_key, n.account_key) AS account_key, o.user_id IS NOT NULL"
+        " AS was, o.last_engaged IS NOT NULL AS was_engaged, greatest(o.last_day, n.last_day) AS"
+        " last_day, greatest(o.last_engaged, n.last_engaged) AS last_engaged FROM rw_old_facts o"
+        f" FULL OUTER JOIN ({new_facts}) n ON o.user_id = n.user_id AND o.account_key ="
+        " n.account_key"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW rw_facts AS SELECT user_id, account_key, last_day, CASE WHEN"
+        f" last_engaged >= {begin} THEN last_engaged END AS last_engaged, was, was_engaged FROM"
+        f" rw_both_facts WHERE last_day >= {begin} OR was"
+    )
+    now, now_engaged = f"(last_day >= {begin})", "(last_engaged IS NOT NULL)"
+    # ΔM: an advertiser's member leaves, enters or changes its engaged mark (out, then in);
+    # P's member is a user with any fact.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rw_delta_members AS"
+        " SELECT account_key, user_id, was_engaged AS engaged, -1 AS sign FROM rw_facts"
+        f" WHERE account_key <> 0 AND was AND (NOT {now} OR was_engaged <> {now_engaged})"
+        f" UNION ALL SELECT account_key, user_id, {now_engaged}, 1 FROM rw_facts"
+        f" WHERE account_key <> 0 AND {now} AND (NOT was OR was_engaged <> {now_engaged})"
+        " UNION ALL SELECT 0, user_id, false, CASE WHEN bool_or(" + now + ") THEN 1 ELSE -1 END"
+        " FROM rw_facts GROUP BY user_id HAVING bool_or(was) <> bool_or(" + now + ")"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rw_both_interests AS SELECT coalesce(o.user_id, n.user_id)"
+        " AS user_id, coalesce(o.interest_key, n.interest_key) AS interest_key, o.user_id IS NOT"
+        " NULL AS was, greatest(o.last_day, n.last_day) AS last_day FROM rw_old_interests o FULL"
+        f" OUTER JOIN ({new_interests}) n ON o.user_id = n.user_id AND o.interest_key ="
+        " n.interest_key"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rw_delta_interests AS SELECT user_id, interest_key, CASE"
+        f" WHEN {now} THEN 1 ELSE -1 END AS sign FROM rw_both_interests WHERE was <> {now}"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW rw_interests AS SELECT user_id, interest_key, last_day FROM"
+        f" rw_both_interests WHERE {now}"
+    )
+    # M' of the users whose interests or values changed (few): the right side of M' ⋈ ΔI, M' ⋈ ΔU.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rw_touched_members AS WITH touched AS (SELECT user_id FROM"
+        " rw_delta_interests UNION SELECT user_id FROM rw_delta_users), mine AS (SELECT f.* FROM"
+        f" rw_facts f SEMI JOIN touched t ON f.user_id = t.user_id WHERE {now})"
+        f" SELECT account_key, user_id, {now_engaged} AS engaged FROM mine WHERE account_key <> 0"
+        " UNION ALL SELECT DISTINCT 0, user_id, false FROM mine"
+    )
+    engaged = "CASE WHEN engaged THEN sign ELSE 0 END"
+    old_values = " UNION ALL ".join(
+        f"SELECT user_id, '{name}' AS dimension, {column} AS key FROM rw_old_users"
+        for name, column in DIMENSIONS
+    )
+    deltas = {
+        "sizes": (
+            f"SELECT account_key, sign, {engaged} AS engaged_sign FROM rw_delta_members",
+            ("account_key",),
+        ),
+        "interest_counts": (
+            "SELECT d.account_key, i.interest_key, d.sign, CASE WHEN d.engaged THEN d.sign ELSE"
+            " 0 END AS engaged_sign FROM rw_delta_members d JOIN rw_old_interests i ON d.user_id"
+            " = i.user_id UNION ALL SELECT m.account_key, d.interest_key, d.sign, CASE WHEN"
+            " m.engaged THEN d.sign ELSE 0 END FROM rw_touched_members m JOIN rw_delta_interests"
+            " d ON m.user_id = d.user_id",
+            ("account_key", "interest_key"),
+        ),
+        "demographic_counts": (
+            f"SELECT d.account_key, v.dimension, v.key, d.sign, CASE WHEN d.engaged THEN d.sign"
+            f" ELSE 0 END AS engaged_sign FROM rw_delta_members d JOIN ({old_values}) v ON"
+            " d.user_id = v.user_id UNION ALL SELECT m.account_key, d.dimension, d.key, d.sign,"
+            " CASE WHEN m.engaged THEN d.sign ELSE 0 END FROM rw_touched_members m JOIN"
+            " rw_delta_users d ON m.user_id = d.user_id",
+            ("account_key", "dimension", "key"),
+        ),
+    }
+    tables: dict[str, ir.Table] = {}
+    for name, (query, keys) in deltas.items():
+        listed = ", ".join(keys)
+        joined = " AND ".join(f"o.{k} = d.{k}" for k in keys)
+        picked = ", ".join(f"coalesce(o.{k}, d.{k}) AS {k}" for k in keys)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE rw_new_{name} AS SELECT * FROM (SELECT {picked},"
+            " CAST(coalesce(o.total, 0) + coalesce(d.total, 0) AS BIGINT) AS total,"
+            " CAST(coalesce(o.engaged, 0) + coalesce(d.engaged, 0) AS BIGINT) AS engaged FROM"
+            f" rw_old_{name} o FULL OUTER JOIN (SELECT {listed}, sum(sign) AS total,"
+            f" sum(engaged_sign) AS engaged FROM ({query}) GROUP BY {listed}) d ON {joined})"
+            " WHERE total <> 0"
+        )
+        tables[name] = ibis_con.table(f"rw_new_{name}")
+    facts_rows, members, interests = con.execute(
+        f"SELECT (SELECT count(*) FROM rw_facts WHERE {now}), (SELECT count(*) FROM rw_facts"
+        f" WHERE {now} AND account_key <> 0) + (SELECT count(DISTINCT user_id) FROM rw_facts"
+        f" WHERE {now}), (SELECT count(*) FROM rw_interests)"
+    ).fetchone()
+    return Delta(
+        counted=Counted(
+            sizes=tables["sizes"],
+            interests=tables["interest_counts"],
+            demographics=tables["demographic_counts"],
+        ),
+        rows={"facts": int(facts_rows), "members": int(members) + int(interests)},
+    )
+
+
+def save_carried(backend: Backend, root: Path, start: dt.datetime) -> dict[str, str]:
+    """The window part of a delta build (after :func:`carry`)."""
+    begin = f"'{start.isoformat()}'::TIMESTAMPTZ"
+    return save(
+        backend,
+        root,
+        facts=f"(SELECT * FROM rw_facts WHERE last_day >= {begin})",
+        interests="rw_interests",
+        users="rw_users",
+        counted={name: f"rw_new_{name}" for name in COUNT_COLUMNS},
+    )
