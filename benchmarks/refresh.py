@@ -103,6 +103,7 @@ def run_build(data: Path, store: Path, refresh: str) -> dict[str, Any]:
         "events_read": report["refresh"]["events_read"],
         "mode": report["refresh"]["mode"],
         "reason": report["refresh"]["reason"],
+        "counts": report["refresh"].get("counts"),
         "peak_rss_mib": round(report["peak_rss_bytes"] / 2**20),
         "state_mib": round(size / 2**20, 1),
         "validate_seconds": report["timings"].get("validate"),

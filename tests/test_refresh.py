@@ -165,7 +165,7 @@ def apply(platform: Platform, action: str, value: Any, data: st.DataObject) -> N
         (platform.root / "events" / name).unlink()
 
 
-def build(data: Path, store: Path, refresh: str) -> dict[str, Any] | str:
+def build(data: Path, store: Path, refresh: str, window_days: int = 3) -> dict[str, Any] | str:
     from pinsights.engine.build import BuildError
     from pinsights.engine.settings import BuildSettings
     from pinsights.store.publish import build as run_build
@@ -173,7 +173,7 @@ def build(data: Path, store: Path, refresh: str) -> dict[str, Any] | str:
     settings = BuildSettings(
         data_dir=data,
         store_dir=store,
-        window_days=3,
+        window_days=window_days,
         min_audience_size=1,
         min_cell_size=1,
         max_bad_fraction=1.0,
@@ -521,3 +521,78 @@ def test_a_segment_mostly_of_gone_files_is_rewritten_with_the_live_rows(tmp_path
     assert isinstance(again, dict) and again["refresh"]["events_read"] == 0
     assert isinstance(plain, dict) and without_volatile(again) == without_volatile(plain)
     assert_same_stores(tmp_path / "kept", tmp_path / "plain")
+
+
+def test_counts_carried_by_deltas_are_a_full_builds_and_say_when_they_are_not(
+    tmp_path: Path,
+) -> None:
+    """Day after day (a 3-day window: days expire), with demographic edits, the counts are
+    carried from the state's window part by signed deltas — and publish exactly what a full
+    build publishes; a late user, a re-pointed pin, another --window-days or a damaged window
+    file make the build recount from the kept events (saying why), and the next build carries
+    again."""
+    platform = Platform(tmp_path / "data", "parquet")
+    platform.users = {
+        u: {"user_id": u, "gender": ["female", "male"][u % 2], "country": "US"} for u in range(1, 9)
+    }
+    platform.pins = {
+        p: {"pin_id": p, "ad_account_id": ACCOUNTS[p % 3], "interest_id": ["11", "211"][p % 2]}
+        for p in range(1, 9)
+    }
+    kinds = ["IMPRESSION", "SAVE", "PIN_CLICK"]
+
+    def append(day: int) -> None:
+        date = START + dt.timedelta(days=day)
+        name = f"date={date.isoformat()}/part-0.parquet"
+        rows = [
+            {
+                "event_time": dt.datetime.combine(date, dt.time(n % 24), dt.UTC),
+                "user_id": 1 + (n * (day + 3)) % 9,  # user 9 arrives late
+                "pin_id": 1 + (n * 5 + day) % 8,
+                "event_type": kinds[(n + day) % 3],
+            }
+            for n in range(4 + 3 * (day % 3))
+        ]
+        platform.files[name] = (rows, TextStyle())
+        platform.write_events(name)
+
+    def built(window_days: int = 3) -> dict[str, Any]:
+        platform.write()
+        kept = build(platform.root, tmp_path / "kept", "auto", window_days=window_days)
+        plain = build(platform.root, tmp_path / "plain", "off", window_days=window_days)
+        assert isinstance(kept, dict) and isinstance(plain, dict), (kept, plain)
+        assert without_volatile(kept) == without_volatile(plain)
+        assert_same_stores(tmp_path / "kept", tmp_path / "plain")
+        return dict(kept["refresh"])
+
+    append(0)
+    first = built()
+    assert first["counts"] == "recounted" and first["mode"] == "full"
+    carried = []
+    for day in range(1, 6):  # days leave the window from day 3 on
+        append(day)
+        if day % 2:
+            platform.users[day]["country"] = "fr"
+            platform.users[day]["gender"] = None
+        carried.append(built())
+    assert {entry["counts"] for entry in carried} == {"delta"}, carried
+    platform.users[9] = {"user_id": 9, "gender": "male"}  # a late user: its events valid now
+    late = built()
+    assert late["counts"] == "recounted" and "users came (1)" in late["counts_reason"]
+    platform.pins[2]["ad_account_id"] = "101"  # was 103
+    repointed = built()
+    assert repointed["counts"] == "recounted" and "pins" in repointed["counts_reason"]
+    append(6)
+    assert built()["counts"] == "delta"
+    assert built(window_days=4)["counts"] == "recounted"
+    state = current_state(tmp_path / "kept")
+    assert state is not None
+    facts = state / "window" / "facts.parquet"
+    facts.write_bytes(facts.read_bytes()[:-9] + b"damaged!!")
+    found = pinsights("store", "check", "--store", str(tmp_path / "kept"), "--json", "--no-repair")
+    assert found.returncode == 6, found.stdout
+    assert "window file facts is damaged" in json.loads(found.stdout)["problems"][0]
+    damaged = built(window_days=4)
+    assert damaged["counts"] == "recounted" and "damaged" in damaged["counts_reason"]
+    append(7)
+    assert built(window_days=4)["counts"] == "delta"

@@ -37,7 +37,7 @@ import duckdb
 from pinsights.contract import AudienceInsightType
 from pinsights.data.sources import DataPath
 from pinsights.engine.documents import SHARED_ACCOUNT
-from pinsights.engine.refresh.state import StateError, load_state
+from pinsights.engine.refresh.state import NO_WINDOW, StateError, load_state, write_meta
 from pinsights.engine.semantics import PINTEREST_TOTAL_AUDIENCE
 from pinsights.store import (
     SNAPSHOT_DIR,
@@ -219,6 +219,20 @@ def _check_refresh_state(store: Store, result: CheckResult, *, repair: bool) -> 
         result.repaired.append(f"{message}; dropped it (the next build is full and writes one)")
         return
     result.refresh_state.update(files=len(state.files), bytes=state.size_bytes())
+    # The window part (counts carried by deltas) is never used unless whole: a damaged one costs
+    # the next build a recount (which writes a new one), not a wrong count. Reported, kept.
+    result.refresh_state["window"] = (
+        {"date": state.window.date, "window_days": state.window.window_days}
+        if state.window is not None
+        else {"problem": state.window_problem}
+    )
+    if state.window is None and state.window_problem != NO_WINDOW:
+        message = f"refresh state {directory.relative_to(store.root)}: {state.window_problem}"
+        if not repair:
+            result.problems.append(message)
+            return
+        write_meta(state)  # without the window part: the next build recounts, writes a new one
+        result.repaired.append(f"{message}; dropped the window part (the next build recounts)")
 
 
 def _check_manifest_and_snapshots(

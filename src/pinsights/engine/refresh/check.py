@@ -46,6 +46,9 @@ from pinsights.engine import semantics
 from pinsights.engine.backend import Backend
 from pinsights.engine.refresh import window
 from pinsights.engine.refresh.state import (
+    SEGMENT_COLUMNS,
+    SEGMENT_DAY,
+    SEGMENT_FORMAT,
     FileRecord,
     Fingerprint,
     Segment,
@@ -57,6 +60,7 @@ from pinsights.engine.refresh.state import (
     link_or_copy,
     load_state,
     segment_path,
+    sql_quoted,
     write_meta,
 )
 from pinsights.engine.steps import BuildError, check
@@ -282,7 +286,7 @@ class Refresh:
         con = backend.con  # type: ignore[attr-defined]
         root = self.previous.root
         segments = sorted({record.segment for record in self.kept.values()})
-        listed = ", ".join(f"'{_sql(str(segment_path(root, name)))}'" for name in segments)
+        listed = ", ".join(f"'{sql_quoted(str(segment_path(root, name)))}'" for name in segments)
         serials = ", ".join(str(record.serial) for record in self.kept.values())
         rows = (
             f"(SELECT * FROM read_parquet([{listed}], hive_partitioning=false)"
@@ -381,11 +385,11 @@ class Refresh:
             for column, kind in SEGMENT_COLUMNS
         )
         backend.execute(  # type: ignore[attr-defined]
-            f"COPY (SELECT {typed} FROM ({query})) TO '{_sql(str(path))}' ({SEGMENT_FORMAT})"
+            f"COPY (SELECT {typed} FROM ({query})) TO '{sql_quoted(str(path))}' ({SEGMENT_FORMAT})"
         )
         con.execute(
             "CREATE OR REPLACE VIEW refresh_segment AS"
-            f" SELECT * FROM read_parquet('{_sql(str(path))}', hive_partitioning=false)"
+            f" SELECT * FROM read_parquet('{sql_quoted(str(path))}', hive_partitioning=false)"
         )
         new = ibis_con.table("refresh_segment")
         rule = new[validate.RULE]
@@ -431,9 +435,9 @@ class Refresh:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 serials = ", ".join(str(record.serial) for record in records)
                 backend.execute(  # type: ignore[attr-defined]
-                    f"COPY (SELECT * FROM read_parquet('{_sql(str(source))}',"
+                    f"COPY (SELECT * FROM read_parquet('{sql_quoted(str(source))}',"
                     f" hive_partitioning=false) WHERE file IN ({serials}))"
-                    f" TO '{_sql(str(target))}' ({SEGMENT_FORMAT})"
+                    f" TO '{sql_quoted(str(target))}' ({SEGMENT_FORMAT})"
                 )
                 state.segments[name] = Segment(rows=live, digest=digest_file(target))
                 records = [replace(record, segment=name) for record in records]
@@ -496,41 +500,6 @@ class Refresh:
         """The build failed: the staged state is not published."""
         if self.staging is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
-
-
-#: A segment's columns (engine/refresh/state.py): the same whatever the files' format.
-SEGMENT_COLUMNS = (
-    ("file", "INTEGER"),
-    ("day", "TIMESTAMP WITH TIME ZONE"),
-    ("user_id", "BIGINT"),
-    ("pin_id", "BIGINT"),
-    ("account_key", "INTEGER"),
-    ("interest_key", "INTEGER"),
-    ("engaged", "BOOLEAN"),
-    (RULE, "VARCHAR"),
-    (SOURCE_FILE, "VARCHAR"),
-    (LINE, "BIGINT"),
-    (ROW, "VARCHAR"),
-)
-
-
-#: Parquet's version 2 encodings (delta-packed integers): at 2M events writing a segment took
-#: 0.39 CPU s against 0.49 and 21 MiB against 25 with the default.
-SEGMENT_FORMAT = "FORMAT parquet, PARQUET_VERSION v2"
-
-#: The UTC day of the instant ``day`` by integer arithmetic (floored, so before 1970 too):
-#: ``date_trunc`` of a timestamp with time zone is a calendar computation per row, ~3.5 CPU s
-#: for 20M events against ~0.4 for this, with the same results.
-_MICROS = "epoch_us(day)"
-_DAY_MICROS = 86_400_000_000
-SEGMENT_DAY = (
-    f"to_timestamp(CAST(({_MICROS} - ((({_MICROS} % {_DAY_MICROS}) + {_DAY_MICROS})"
-    f" % {_DAY_MICROS})) // 1000000 AS DOUBLE))"
-)
-
-
-def _sql(text: str) -> str:
-    return text.replace("'", "''")
 
 
 def _record(printed: Fingerprint, serial: int, segment: str, figures: dict[str, int]) -> FileRecord:

@@ -34,6 +34,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pinsights.data.tables import LINE, SOURCE_FILE
+from pinsights.data.validate import ROW, RULE
+
 #: Bumped whenever the layout or the meaning of a state file changes: an older state is then
 #: not used (the build is full, and says why) and the new build writes the new format.
 #: 1 (never released): pairs grouped, with their number n; 2: one pairs and one quarantined file
@@ -42,12 +45,49 @@ STATE_FORMAT = 4
 META = "state.json"
 SEGMENTS_DIR = "segments"
 WINDOW_DIR = "window"
+NO_WINDOW = "the state has no window part"
 #: The window part's files (engine/refresh/window.py), in the order they are written.
 WINDOW_FILES = ("facts", "interests", "users", "sizes", "interest_counts", "demographic_counts")
 
 
 class StateError(Exception):
     """The state cannot be used as it is (missing, damaged, another format): the build is full."""
+
+
+#: A segment's columns: the same whatever the files' format.
+SEGMENT_COLUMNS = (
+    ("file", "INTEGER"),
+    ("day", "TIMESTAMP WITH TIME ZONE"),
+    ("user_id", "BIGINT"),
+    ("pin_id", "BIGINT"),
+    ("account_key", "INTEGER"),
+    ("interest_key", "INTEGER"),
+    ("engaged", "BOOLEAN"),
+    (RULE, "VARCHAR"),
+    (SOURCE_FILE, "VARCHAR"),
+    (LINE, "BIGINT"),
+    (ROW, "VARCHAR"),
+)
+
+
+#: Parquet's version 2 encodings (delta-packed integers): at 2M events writing a segment took
+#: 0.39 CPU s against 0.49 and 21 MiB against 25 with the default.
+SEGMENT_FORMAT = "FORMAT parquet, PARQUET_VERSION v2"
+
+#: The UTC day of the instant ``day`` by integer arithmetic (floored, so before 1970 too):
+#: ``date_trunc`` of a timestamp with time zone is a calendar computation per row, ~3.5 CPU s
+#: for 20M events against ~0.4 for this, with the same results.
+_MICROS = "epoch_us(day)"
+_DAY_MICROS = 86_400_000_000
+SEGMENT_DAY = (
+    f"to_timestamp(CAST(({_MICROS} - ((({_MICROS} % {_DAY_MICROS}) + {_DAY_MICROS})"
+    f" % {_DAY_MICROS})) // 1000000 AS DOUBLE))"
+)
+
+
+def sql_quoted(text: str) -> str:
+    """``text`` inside a SQL string literal (a path of the state)."""
+    return text.replace("'", "''")
 
 
 @dataclass(frozen=True)
@@ -219,7 +259,7 @@ def _load_window(state: State, data: Any, *, verify: bool) -> None:
     """The window part, if there is one and it is whole: a damaged window part leaves the events'
     part usable (the build recounts from the kept events and writes a new window part)."""
     if data is None:
-        state.window_problem = "the state has no window part"
+        state.window_problem = NO_WINDOW
         return
     try:
         window = Window.from_json(data)

@@ -48,17 +48,18 @@ import ibis.expr.types as ir
 from pinsights.engine import semantics
 from pinsights.engine.backend import Backend
 from pinsights.engine.refresh.state import (
+    SEGMENT_FORMAT,
     WINDOW_FILES,
     State,
     Window,
     digest_file,
+    sql_quoted,
     window_path,
 )
 from pinsights.engine.steps.check import Keys
 from pinsights.engine.steps.counts import Counted
 from pinsights.engine.steps.dates import as_date
 
-FORMAT = "FORMAT parquet, PARQUET_VERSION v2"
 DIMENSIONS = tuple((name, column) for name, column, _ in semantics.DEMOGRAPHICS)
 
 
@@ -158,8 +159,9 @@ def interests_of(window: ir.Table) -> ir.Table:
     return window.select("user_id", "interest_key")
 
 
-def _sql(text: str) -> str:
-    return text.replace("'", "''")
+def _run(backend: Backend, sql: str) -> None:
+    """A statement, through the backend (its failures explained; timed by the profile)."""
+    backend.execute(sql)  # type: ignore[attr-defined]
 
 
 def _compiled(backend: Backend, expr: ir.Table) -> str:
@@ -168,7 +170,7 @@ def _compiled(backend: Backend, expr: ir.Table) -> str:
 
 def _copy(backend: Backend, query: str, path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
-    backend.execute(f"COPY ({query}) TO '{_sql(str(path))}' ({FORMAT})")  # type: ignore[attr-defined]
+    _run(backend, f"COPY ({query}) TO '{sql_quoted(str(path))}' ({SEGMENT_FORMAT})")
     return digest_file(path)
 
 
@@ -252,11 +254,11 @@ def save_recounted(
 
 def open_previous(backend: Backend, root: Path) -> None:
     """Views ``rw_old_<file>`` over the previous window part."""
-    con = backend.con  # type: ignore[attr-defined]
     for name in WINDOW_FILES:
-        con.execute(
+        _run(
+            backend,
             f"CREATE OR REPLACE VIEW rw_old_{name} AS SELECT * FROM"
-            f" read_parquet('{_sql(str(window_path(root, name)))}')"
+            f" read_parquet('{sql_quoted(str(window_path(root, name)))}')",
         )
 
 
@@ -264,9 +266,10 @@ def changed_users(backend: Backend, users: ir.Table) -> tuple[int, int]:
     """``rw_users`` (this build's demographic values) and ``rw_delta_users`` (user_id, dimension,
     key, sign: each changed value out and in); how many users came and went since the state."""
     con = backend.con  # type: ignore[attr-defined]
-    con.execute(
+    _run(
+        backend,
         "CREATE OR REPLACE TEMP TABLE rw_users AS"
-        f" {_compiled(backend, semantics.demographic_values(users))}"
+        f" {_compiled(backend, semantics.demographic_values(users))}",
     )
     came, went = con.execute(
         "SELECT count(*) FILTER (WHERE o.user_id IS NULL), count(*) FILTER (WHERE n.user_id IS"
@@ -279,7 +282,7 @@ def changed_users(backend: Backend, users: ir.Table) -> tuple[int, int]:
         f" n ON o.user_id = n.user_id WHERE o.{column} <> n.{column}"
         for name, column in DIMENSIONS
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE rw_delta_users AS {parts}")
+    _run(backend, f"CREATE OR REPLACE TEMP TABLE rw_delta_users AS {parts}")
     return int(came), int(went)
 
 
@@ -308,53 +311,64 @@ def carry(
     new_interests = _compiled(backend, window_interests(new_events, levels, start, end))
     # Old and new side by side, per (user, advertiser) and per (user, interest): every old row
     # is in the old window; a row is in the new one when its latest day is.
-    con.execute(
+    _run(
+        backend,
         "CREATE OR REPLACE TEMP TABLE rw_both_facts AS SELECT coalesce(o.user_id, n.user_id) AS"
         " user_id, coalesce(o.account_key, n.account_key) AS account_key, o.user_id IS NOT NULL"
         " AS was, o.last_engaged IS NOT NULL AS was_engaged, greatest(o.last_day, n.last_day) AS"
         " last_day, greatest(o.last_engaged, n.last_engaged) AS last_engaged FROM rw_old_facts o"
         f" FULL OUTER JOIN ({new_facts}) n ON o.user_id = n.user_id AND o.account_key ="
-        " n.account_key"
+        " n.account_key",
     )
-    con.execute(
+    _run(
+        backend,
         "CREATE OR REPLACE TEMP VIEW rw_facts AS SELECT user_id, account_key, last_day, CASE WHEN"
         f" last_engaged >= {begin} THEN last_engaged END AS last_engaged, was, was_engaged FROM"
-        f" rw_both_facts WHERE last_day >= {begin} OR was"
+        f" rw_both_facts WHERE last_day >= {begin} OR was",
     )
     now, now_engaged = f"(last_day >= {begin})", "(last_engaged IS NOT NULL)"
     # ΔM: an advertiser's member leaves, enters or changes its engaged mark (out, then in);
     # P's member is a user with any fact.
-    con.execute(
+    _run(
+        backend,
         "CREATE OR REPLACE TEMP TABLE rw_delta_members AS"
         " SELECT account_key, user_id, was_engaged AS engaged, -1 AS sign FROM rw_facts"
         f" WHERE account_key <> 0 AND was AND (NOT {now} OR was_engaged <> {now_engaged})"
         f" UNION ALL SELECT account_key, user_id, {now_engaged}, 1 FROM rw_facts"
         f" WHERE account_key <> 0 AND {now} AND (NOT was OR was_engaged <> {now_engaged})"
-        " UNION ALL SELECT 0, user_id, false, CASE WHEN bool_or(" + now + ") THEN 1 ELSE -1 END"
-        " FROM rw_facts GROUP BY user_id HAVING bool_or(was) <> bool_or(" + now + ")"
+        # P: only a user with a fact that entered or left may enter or leave.
+        " UNION ALL SELECT 0, f.user_id, false, CASE WHEN bool_or(" + now + ") THEN 1 ELSE -1"
+        f" END FROM rw_facts f SEMI JOIN (SELECT user_id FROM rw_facts WHERE NOT was OR NOT {now})"
+        " t ON f.user_id = t.user_id GROUP BY f.user_id HAVING bool_or(was) <> bool_or("
+        + now
+        + ")",
     )
-    con.execute(
+    _run(
+        backend,
         "CREATE OR REPLACE TEMP TABLE rw_both_interests AS SELECT coalesce(o.user_id, n.user_id)"
         " AS user_id, coalesce(o.interest_key, n.interest_key) AS interest_key, o.user_id IS NOT"
         " NULL AS was, greatest(o.last_day, n.last_day) AS last_day FROM rw_old_interests o FULL"
         f" OUTER JOIN ({new_interests}) n ON o.user_id = n.user_id AND o.interest_key ="
-        " n.interest_key"
+        " n.interest_key",
     )
-    con.execute(
+    _run(
+        backend,
         "CREATE OR REPLACE TEMP TABLE rw_delta_interests AS SELECT user_id, interest_key, CASE"
-        f" WHEN {now} THEN 1 ELSE -1 END AS sign FROM rw_both_interests WHERE was <> {now}"
+        f" WHEN {now} THEN 1 ELSE -1 END AS sign FROM rw_both_interests WHERE was <> {now}",
     )
-    con.execute(
+    _run(
+        backend,
         "CREATE OR REPLACE TEMP VIEW rw_interests AS SELECT user_id, interest_key, last_day FROM"
-        f" rw_both_interests WHERE {now}"
+        f" rw_both_interests WHERE {now}",
     )
     # M' of the users whose interests or values changed (few): the right side of M' ⋈ ΔI, M' ⋈ ΔU.
-    con.execute(
+    _run(
+        backend,
         "CREATE OR REPLACE TEMP TABLE rw_touched_members AS WITH touched AS (SELECT user_id FROM"
         " rw_delta_interests UNION SELECT user_id FROM rw_delta_users), mine AS (SELECT f.* FROM"
         f" rw_facts f SEMI JOIN touched t ON f.user_id = t.user_id WHERE {now})"
         f" SELECT account_key, user_id, {now_engaged} AS engaged FROM mine WHERE account_key <> 0"
-        " UNION ALL SELECT DISTINCT 0, user_id, false FROM mine"
+        " UNION ALL SELECT DISTINCT 0, user_id, false FROM mine",
     )
     engaged = "CASE WHEN engaged THEN sign ELSE 0 END"
     old_values = " UNION ALL ".join(
@@ -388,19 +402,20 @@ def carry(
         listed = ", ".join(keys)
         joined = " AND ".join(f"o.{k} = d.{k}" for k in keys)
         picked = ", ".join(f"coalesce(o.{k}, d.{k}) AS {k}" for k in keys)
-        con.execute(
+        _run(
+            backend,
             f"CREATE OR REPLACE TEMP TABLE rw_new_{name} AS SELECT * FROM (SELECT {picked},"
             " CAST(coalesce(o.total, 0) + coalesce(d.total, 0) AS BIGINT) AS total,"
             " CAST(coalesce(o.engaged, 0) + coalesce(d.engaged, 0) AS BIGINT) AS engaged FROM"
             f" rw_old_{name} o FULL OUTER JOIN (SELECT {listed}, sum(sign) AS total,"
             f" sum(engaged_sign) AS engaged FROM ({query}) GROUP BY {listed}) d ON {joined})"
-            " WHERE total <> 0"
+            " WHERE total <> 0",
         )
         tables[name] = ibis_con.table(f"rw_new_{name}")
+    # Members: T(a)'s rows and P's users, i.e. the new sizes' totals.
     facts_rows, members, interests = con.execute(
-        f"SELECT (SELECT count(*) FROM rw_facts WHERE {now}), (SELECT count(*) FROM rw_facts"
-        f" WHERE {now} AND account_key <> 0) + (SELECT count(DISTINCT user_id) FROM rw_facts"
-        f" WHERE {now}), (SELECT count(*) FROM rw_interests)"
+        f"SELECT (SELECT count(*) FROM rw_facts WHERE {now}), (SELECT sum(total) FROM"
+        " rw_new_sizes), (SELECT count(*) FROM rw_interests)"
     ).fetchone()
     return Delta(
         counted=Counted(
@@ -408,7 +423,7 @@ def carry(
             interests=tables["interest_counts"],
             demographics=tables["demographic_counts"],
         ),
-        rows={"facts": int(facts_rows), "members": int(members) + int(interests)},
+        rows={"facts": int(facts_rows), "members": int(members or 0) + int(interests)},
     )
 
 
