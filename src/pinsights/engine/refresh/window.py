@@ -271,15 +271,25 @@ def changed_users(backend: Backend, users: ir.Table) -> tuple[int, int]:
         "CREATE OR REPLACE TEMP TABLE rw_users AS"
         f" {_compiled(backend, semantics.demographic_values(users))}",
     )
+    # One join: the users who came, went, or changed a value (few); then their values apart.
+    columns = [column for _, column in DIMENSIONS]
+    differ = " OR ".join(f"o.{column} <> n.{column}" for column in columns)
+    _run(
+        backend,
+        "CREATE OR REPLACE TEMP TABLE rw_changed_users AS SELECT o.user_id AS old_id, n.user_id"
+        " AS new_id, "
+        + ", ".join(f"o.{c} AS old_{c}, n.{c} AS new_{c}" for c in columns)
+        + " FROM rw_old_users o FULL OUTER JOIN rw_users n ON o.user_id = n.user_id"
+        f" WHERE o.user_id IS NULL OR n.user_id IS NULL OR {differ}",
+    )
     came, went = con.execute(
-        "SELECT count(*) FILTER (WHERE o.user_id IS NULL), count(*) FILTER (WHERE n.user_id IS"
-        " NULL) FROM rw_old_users o FULL OUTER JOIN rw_users n ON o.user_id = n.user_id"
+        "SELECT count(*) FILTER (WHERE old_id IS NULL), count(*) FILTER (WHERE new_id IS NULL)"
+        " FROM rw_changed_users"
     ).fetchone()
     parts = " UNION ALL ".join(
-        f"SELECT o.user_id, '{name}' AS dimension, o.{column} AS key, -1 AS sign FROM rw_old_users"
-        f" o JOIN rw_users n ON o.user_id = n.user_id WHERE o.{column} <> n.{column}"
-        f" UNION ALL SELECT n.user_id, '{name}', n.{column}, 1 FROM rw_old_users o JOIN rw_users"
-        f" n ON o.user_id = n.user_id WHERE o.{column} <> n.{column}"
+        f"SELECT old_id AS user_id, '{name}' AS dimension, old_{column} AS key, -1 AS sign FROM"
+        f" rw_changed_users WHERE old_{column} <> new_{column} UNION ALL SELECT new_id,"
+        f" '{name}', new_{column}, 1 FROM rw_changed_users WHERE old_{column} <> new_{column}"
         for name, column in DIMENSIONS
     )
     _run(backend, f"CREATE OR REPLACE TEMP TABLE rw_delta_users AS {parts}")
@@ -311,37 +321,34 @@ def carry(
     new_interests = _compiled(backend, window_interests(new_events, levels, start, end))
     # Old and new side by side, per (user, advertiser) and per (user, interest): every old row
     # is in the old window; a row is in the new one when its latest day is.
+    latest_engaged = "greatest(o.last_engaged, n.last_engaged)"
     _run(
         backend,
-        "CREATE OR REPLACE TEMP TABLE rw_both_facts AS SELECT coalesce(o.user_id, n.user_id) AS"
-        " user_id, coalesce(o.account_key, n.account_key) AS account_key, o.user_id IS NOT NULL"
-        " AS was, o.last_engaged IS NOT NULL AS was_engaged, greatest(o.last_day, n.last_day) AS"
-        " last_day, greatest(o.last_engaged, n.last_engaged) AS last_engaged FROM rw_old_facts o"
-        f" FULL OUTER JOIN ({new_facts}) n ON o.user_id = n.user_id AND o.account_key ="
-        " n.account_key",
+        "CREATE OR REPLACE TEMP TABLE rw_facts AS SELECT *, last_day >= {begin} AS now,"
+        " last_engaged IS NOT NULL AS now_engaged FROM (SELECT coalesce(o.user_id, n.user_id)"
+        " AS user_id, coalesce(o.account_key, n.account_key) AS account_key, greatest(o.last_day,"
+        f" n.last_day) AS last_day, CASE WHEN {latest_engaged} >= {{begin}} THEN {latest_engaged}"
+        " END AS last_engaged, o.user_id IS NOT NULL AS was, o.last_engaged IS NOT NULL AS"
+        f" was_engaged FROM rw_old_facts o FULL OUTER JOIN ({new_facts}) n ON o.user_id ="
+        " n.user_id AND o.account_key = n.account_key)".replace("{begin}", begin),
     )
-    _run(
-        backend,
-        "CREATE OR REPLACE TEMP VIEW rw_facts AS SELECT user_id, account_key, last_day, CASE WHEN"
-        f" last_engaged >= {begin} THEN last_engaged END AS last_engaged, was, was_engaged FROM"
-        f" rw_both_facts WHERE last_day >= {begin} OR was",
-    )
-    now, now_engaged = f"(last_day >= {begin})", "(last_engaged IS NOT NULL)"
+    now, now_engaged, held = "now", "now_engaged", f"(last_day >= {begin})"
     # ΔM: an advertiser's member leaves, enters or changes its engaged mark (out, then in);
-    # P's member is a user with any fact.
+    # P's member is a user with any fact: only one with a fact that came or went may change.
+    _run(
+        backend,
+        "CREATE OR REPLACE TEMP TABLE rw_changed_facts AS SELECT * FROM rw_facts WHERE NOT was"
+        " OR NOT now OR was_engaged <> now_engaged",
+    )
     _run(
         backend,
         "CREATE OR REPLACE TEMP TABLE rw_delta_members AS"
-        " SELECT account_key, user_id, was_engaged AS engaged, -1 AS sign FROM rw_facts"
-        f" WHERE account_key <> 0 AND was AND (NOT {now} OR was_engaged <> {now_engaged})"
-        f" UNION ALL SELECT account_key, user_id, {now_engaged}, 1 FROM rw_facts"
-        f" WHERE account_key <> 0 AND {now} AND (NOT was OR was_engaged <> {now_engaged})"
-        # P: only a user with a fact that entered or left may enter or leave.
-        " UNION ALL SELECT 0, f.user_id, false, CASE WHEN bool_or(" + now + ") THEN 1 ELSE -1"
-        f" END FROM rw_facts f SEMI JOIN (SELECT user_id FROM rw_facts WHERE NOT was OR NOT {now})"
-        " t ON f.user_id = t.user_id GROUP BY f.user_id HAVING bool_or(was) <> bool_or("
-        + now
-        + ")",
+        " SELECT account_key, user_id, was_engaged AS engaged, -1 AS sign FROM rw_changed_facts"
+        " WHERE account_key <> 0 AND was UNION ALL SELECT account_key, user_id, now_engaged, 1"
+        " FROM rw_changed_facts WHERE account_key <> 0 AND now UNION ALL SELECT 0, f.user_id,"
+        " false, CASE WHEN bool_or(now) THEN 1 ELSE -1 END FROM rw_facts f SEMI JOIN (SELECT"
+        " user_id FROM rw_changed_facts WHERE NOT was OR NOT now) t ON f.user_id = t.user_id"
+        " GROUP BY f.user_id HAVING bool_or(was) <> bool_or(now)",
     )
     _run(
         backend,
@@ -354,12 +361,12 @@ def carry(
     _run(
         backend,
         "CREATE OR REPLACE TEMP TABLE rw_delta_interests AS SELECT user_id, interest_key, CASE"
-        f" WHEN {now} THEN 1 ELSE -1 END AS sign FROM rw_both_interests WHERE was <> {now}",
+        f" WHEN {held} THEN 1 ELSE -1 END AS sign FROM rw_both_interests WHERE was <> {held}",
     )
     _run(
         backend,
         "CREATE OR REPLACE TEMP VIEW rw_interests AS SELECT user_id, interest_key, last_day FROM"
-        f" rw_both_interests WHERE {now}",
+        f" rw_both_interests WHERE {held}",
     )
     # M' of the users whose interests or values changed (few): the right side of M' ⋈ ΔI, M' ⋈ ΔU.
     _run(
