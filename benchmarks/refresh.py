@@ -11,7 +11,9 @@ and builds day D on each copy, each build in its own process (peak RSS per build
 - ``full``: ``pinsights build --full``: the full check, the state rewritten;
 - ``incremental``: ``pinsights build``: only the new day's event file read.
 
-It prints wall seconds, the report's seconds, events read, peak RSS and state size of each, the
+``--window-days 29`` (with 30 days of data) makes day D's window drop its first day, as a daily
+refresh of a longer history does (the default, 30, drops none). It prints wall seconds, the
+report's seconds, events read, peak RSS and state size of each, the
 ratios against ``plain``, and whether the three stores serve the same bytes (every snapshot table
 and the quarantine, benchmarks/digests.py)::
 
@@ -70,7 +72,7 @@ from pathlib import Path
 from pinsights.engine.settings import BuildSettings
 from pinsights.store.publish import build
 report = build(BuildSettings(data_dir=Path(sys.argv[1]), store_dir=Path(sys.argv[2]),
-                             refresh=sys.argv[3]))
+                             refresh=sys.argv[3], window_days=int(sys.argv[4])))
 print(json.dumps(report))
 """
 
@@ -80,11 +82,11 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_build(data: Path, store: Path, refresh: str) -> dict[str, Any]:
+def run_build(data: Path, store: Path, refresh: str, window_days: int) -> dict[str, Any]:
     cpu = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", BUILD, str(data), str(store), refresh],
+        [sys.executable, "-c", BUILD, str(data), str(store), refresh, str(window_days)],
         capture_output=True,
         text=True,
         check=False,
@@ -123,6 +125,13 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="a generated dataset, one events/date=… a day")
     parser.add_argument("work", type=Path, help="a scratch directory (emptied)")
     parser.add_argument("--edited", type=float, default=0.005, help="users edited on day D")
+    parser.add_argument(
+        "--window-days",
+        type=int,
+        default=30,
+        help="the builds' window (29 with 30 days of data: day D's window drops the first day, as"
+        " a daily refresh of a longer history does; 30: no day leaves)",
+    )
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
     days = sorted(p.name for p in (args.data / "events").iterdir() if p.is_dir())
@@ -130,7 +139,7 @@ def main() -> None:
     data = args.work / "data"
     link_tree(args.data, data, skip={days[-1]})
     base = args.work / "store-previous"
-    prepared = run_build(data, base, "auto")
+    prepared = run_build(data, base, "auto", args.window_days)
     print(f"store of D-1 built ({prepared['report_seconds']} s, state {prepared['state_mib']} MiB)")
     link_tree(args.data / "events" / days[-1], data / "events" / days[-1], skip=set())
     edited = edit_demographics(data / "users.parquet", args.edited)
@@ -140,7 +149,10 @@ def main() -> None:
         store = args.work / f"store-{name}"
         shutil.copytree(base, store)
         load = os.getloadavg()[0]
-        results[name] = {**run_build(data, store, refresh), "load_before": round(load, 2)}
+        results[name] = {
+            **run_build(data, store, refresh, args.window_days),
+            "load_before": round(load, 2),
+        }
     plain = results["plain"]
     for name, result in results.items():
         wall = result["wall_seconds"] / plain["wall_seconds"]

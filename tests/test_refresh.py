@@ -526,11 +526,11 @@ def test_a_segment_mostly_of_gone_files_is_rewritten_with_the_live_rows(tmp_path
 def test_counts_carried_by_deltas_are_a_full_builds_and_say_when_they_are_not(
     tmp_path: Path,
 ) -> None:
-    """Day after day (a 3-day window: days expire), with demographic edits, the counts are
-    carried from the state's window part by signed deltas — and publish exactly what a full
-    build publishes; a late user, a re-pointed pin, another --window-days or a damaged window
-    file make the build recount from the kept events (saying why), and the next build carries
-    again."""
+    """Day after day (a 3-day window: days expire), with demographic edits and a late user
+    (its kept events judged again), the counts are carried from the state's window part by
+    signed deltas — and publish exactly what a full build publishes; a user gone, a re-pointed
+    pin, another --window-days or a damaged window file make the build recount from the kept
+    events (saying why), and the next build carries again."""
     platform = Platform(tmp_path / "data", "parquet")
     platform.users = {
         u: {"user_id": u, "gender": ["female", "male"][u % 2], "country": "US"} for u in range(1, 9)
@@ -578,7 +578,10 @@ def test_counts_carried_by_deltas_are_a_full_builds_and_say_when_they_are_not(
     assert {entry["counts"] for entry in carried} == {"delta"}, carried
     platform.users[9] = {"user_id": 9, "gender": "male"}  # a late user: its events valid now
     late = built()
-    assert late["counts"] == "recounted" and "users came (1)" in late["counts_reason"]
+    assert late["counts"] == "delta" and "1 late users" in late["counts_reason"], late
+    del platform.users[4]  # its valid events turn unknown: their files are read again
+    gone = built()
+    assert gone["counts"] == "recounted" and "users went (1)" in gone["counts_reason"], gone
     platform.pins[2]["ad_account_id"] = "101"  # was 103
     repointed = built()
     assert repointed["counts"] == "recounted" and "pins" in repointed["counts_reason"]

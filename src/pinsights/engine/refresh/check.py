@@ -63,6 +63,7 @@ from pinsights.engine.refresh.state import (
     sql_quoted,
     write_meta,
 )
+from pinsights.engine.refresh.window import judged_pairs, used_events
 from pinsights.engine.steps import BuildError, check
 from pinsights.engine.steps.check import Checked
 
@@ -101,6 +102,7 @@ class Refresh:
     _rows: list[ir.Table] = field(default_factory=list)
     _segment: tuple[str, Segment] | None = None
     _all_files: list[InputFile] = field(default_factory=list)
+    _came: int = 0
 
     @property
     def keeps_state(self) -> bool:
@@ -193,12 +195,14 @@ class Refresh:
                     Rule.BAD_VALUE.value: record.bad_value,
                     UNKNOWN: record.unknown,
                 }
+            if self._came:  # late users: their kept unknown events whose pin is known are valid
+                used_parts.append(self._resolve_late_users(backend, scope, users, pins, figures))
             serials = [record.serial for record in self.kept.values()]
             self._rows.append(_kept_quarantine_rows(kept_quarantined, serials, users, pins))
         elif self.kept:
             kept_pairs, kept_quarantined = self._open_kept(backend)
             # One pass over the kept pairs: each judged against today's users and pins.
-            judged = scope.materialize("refresh_kept_events", _judged(kept_pairs, users, pins))
+            judged = scope.materialize("refresh_kept_events", judged_pairs(kept_pairs, users, pins))
             unresolved, still = self._unresolved(backend, judged, kept_quarantined, users, pins)
             flipped = [
                 path
@@ -223,7 +227,7 @@ class Refresh:
                 known = judged.filter(judged.known)
                 if flipped:
                     known = known.filter(known.file.isin(serials))
-                used_parts.append(_used_events(known))
+                used_parts.append(used_events(known))
                 self._rows.append(_kept_quarantine_rows(kept_quarantined, serials, users, pins))
         new_records: list[FileRecord] = []
         held = judged
@@ -235,7 +239,7 @@ class Refresh:
         # segment on disk (its used rows), and the union is read where it is used.
         if not used_parts:  # nothing new, the counts carried: no used event to add
             rows = backend.ibis.table("refresh_kept_rows")  # type: ignore[attr-defined]
-            used_parts.append(_used_events(rows.filter(ibis.literal(False))))
+            used_parts.append(used_events(rows.filter(ibis.literal(False))))
             held = rows
         used = _union(used_parts)
         assert held is not None
@@ -249,7 +253,7 @@ class Refresh:
     def _decide_delta(self, backend: Backend, checked: Checked) -> None:
         """Whether the state's window part answers this build's counts by deltas, else why not
         (then the counts are recounted from the kept events, and a new window part written)."""
-        self.delta, self.counts_reason = window.decide(
+        self.delta, self.counts_reason, self._came = window.decide(
             backend,
             self.previous,
             kept=len(self.kept),
@@ -258,6 +262,32 @@ class Refresh:
             users=checked.used["users"],
         )
         self.counts_reason = self.counts_reason or self.reason
+
+    def _resolve_late_users(
+        self,
+        backend: Backend,
+        scope: Any,
+        users: ir.Table,
+        pins: ir.Table,
+        figures: dict[int, dict[str, int]],
+    ) -> ir.Table:
+        """The kept events of users who came since the last build, judged again (the pins are
+        as in the last build, so only these rows can change): the used ones, as new events of
+        the window; each file's unknown references less them."""
+        rows = backend.ibis.table("refresh_kept_rows")  # type: ignore[attr-defined]
+        came = backend.ibis.table("rw_came_users")  # type: ignore[attr-defined]
+        rows = rows.filter(rows[RULE] == UNKNOWN).semi_join(came, "user_id")
+        pairs = rows.select("file", "day", "user_id", "pin_id", "engaged")
+        judged = judged_pairs(pairs, users, pins)
+        known = scope.materialize("refresh_late_events", judged.filter(judged.known))
+        counted = backend.to_arrow(known.group_by("file").aggregate(rows=known.count()))
+        by_path = {record.serial: path for path, record in self.kept.items()}
+        for row in counted.to_pylist():
+            serial, resolved = int(row["file"]), int(row["rows"])
+            figures[serial][UNKNOWN] -= resolved
+            record = self.kept[by_path[serial]]
+            self.kept[by_path[serial]] = replace(record, unknown=record.unknown - resolved)
+        return used_events(known)
 
     def delta_date(self, backend: Backend, events: ir.Table) -> dt.date:
         """The date of a delta build: the latest valid day, of the state's files or the new."""
@@ -410,7 +440,7 @@ class Refresh:
             _record(self.fingerprints[file], serial, name, figures.get(serial, {"read": 0}))
             for file, serial in serial_of.items()
         ]
-        return records, new, _used_events(new.filter(rule.isnull()))
+        return records, new, used_events(new.filter(rule.isnull()))
 
     def _stage(self, backend: Backend, new_records: list[FileRecord]) -> State:
         """The new state in the staging directory: the segments holding kept files linked from
@@ -519,34 +549,6 @@ def _record(printed: Fingerprint, serial: int, segment: str, figures: dict[str, 
 
 def _union(parts: list[ir.Table]) -> ir.Table:
     return parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
-
-
-def _used_events(rows: ir.Table) -> ir.Table:
-    """Used events in the shape of :func:`pinsights.engine.semantics.event_columns`, from kept
-    or segment rows: a day stands for its instants (later steps read events by whole days)."""
-    return rows.select(
-        event_time=rows.day.cast(validate.TIMESTAMP_UTC),
-        user_id=rows.user_id,
-        account_key=rows.account_key,
-        interest_key=rows.interest_key,
-        engaged=rows.engaged,
-    )
-
-
-def _judged(pairs: ir.Table, users: ir.Table, pins: ir.Table) -> ir.Table:
-    """Kept pairs judged by the reference rule against today's users and pins, as the events'
-    check judges a row: ``known`` when both exist, with the pin's account and interest."""
-    keyed = pins.rename(__pin="pin_id")
-    joined = pairs.left_join(keyed, pairs.pin_id == keyed["__pin"])
-    return joined.select(
-        file=joined.file,
-        day=joined.day,
-        user_id=joined.user_id,
-        engaged=joined.engaged,
-        account_key=joined.account_key,
-        interest_key=joined.interest_key,
-        known=joined["__pin"].notnull() & joined.user_id.isin(users.user_id).fill_null(False),
-    )
 
 
 def _kept_quarantine_rows(

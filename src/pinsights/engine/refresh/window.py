@@ -45,6 +45,7 @@ from typing import Any
 
 import ibis.expr.types as ir
 
+from pinsights.data import validate
 from pinsights.engine import semantics
 from pinsights.engine.backend import Backend
 from pinsights.engine.refresh.state import (
@@ -86,24 +87,26 @@ def decide(
     window_days: int | None,
     dimensions: dict[str, Any] | None,
     users: ir.Table,
-) -> tuple[bool, str]:
-    """Whether the state's window part answers this build's counts by deltas; why (not)."""
+) -> tuple[bool, str, int]:
+    """Whether the state's window part answers this build's counts by deltas; why (not); how
+    many users came (their kept events are judged again: ``rw_came_users``)."""
     window = previous.window if previous is not None else None
     if previous is None or not kept:
-        return False, ""
+        return False, "", 0
     if window is None:
-        return False, previous.window_problem
+        return False, previous.window_problem, 0
     if window.window_days != window_days:
-        return False, "the state's window part is of another --window-days"
+        return False, "the state's window part is of another --window-days", 0
     if kept != len(previous.files):
-        return False, "an event file of the state changed or is gone"
+        return False, "an event file of the state changed or is gone", 0
     if window.dimensions != dimensions:
-        return False, "the pins, ad accounts or interests changed"
+        return False, "the pins, ad accounts or interests changed", 0
     open_previous(backend, previous.root)
     came, went = changed_users(backend, users)
-    if came or went:
-        return False, f"users came ({came}) or went ({went})"
-    return True, "deltas of the state's window part"
+    if went:  # their valid events turn unknown: their files are read again (whole rows)
+        return False, f"users went ({went})", 0
+    late = f"; {came} late users' kept events judged again" if came else ""
+    return True, f"deltas of the state's window part{late}", came
 
 
 def latest_day(backend: Backend, events: ir.Table, window: Window) -> dt.date:
@@ -113,6 +116,37 @@ def latest_day(backend: Backend, events: ir.Table, window: Window) -> dt.date:
     held = dt.date.fromisoformat(window.date)
     last = as_date(span["last"])
     return held if last is None else max(held, last)
+
+
+# --- kept events judged again (engine/refresh/check.py) --------------------------------------
+
+
+def used_events(rows: ir.Table) -> ir.Table:
+    """Used events in the shape of :func:`pinsights.engine.semantics.event_columns`, from kept
+    or segment rows: a day stands for its instants (later steps read events by whole days)."""
+    return rows.select(
+        event_time=rows.day.cast(validate.TIMESTAMP_UTC),
+        user_id=rows.user_id,
+        account_key=rows.account_key,
+        interest_key=rows.interest_key,
+        engaged=rows.engaged,
+    )
+
+
+def judged_pairs(pairs: ir.Table, users: ir.Table, pins: ir.Table) -> ir.Table:
+    """Kept pairs judged by the reference rule against today's users and pins, as the events'
+    check judges a row: ``known`` when both exist, with the pin's account and interest."""
+    keyed = pins.rename(__pin="pin_id")
+    joined = pairs.left_join(keyed, pairs.pin_id == keyed["__pin"])
+    return joined.select(
+        file=joined.file,
+        day=joined.day,
+        user_id=joined.user_id,
+        engaged=joined.engaged,
+        account_key=joined.account_key,
+        interest_key=joined.interest_key,
+        known=joined["__pin"].notnull() & joined.user_id.isin(users.user_id).fill_null(False),
+    )
 
 
 # --- a window from the used events (a build that recounted) -------------------------------------
@@ -286,13 +320,20 @@ def changed_users(backend: Backend, users: ir.Table) -> tuple[int, int]:
         "SELECT count(*) FILTER (WHERE old_id IS NULL), count(*) FILTER (WHERE new_id IS NULL)"
         " FROM rw_changed_users"
     ).fetchone()
+    # Each changed value out and in; a user who came has every value in (U had no row of it).
     parts = " UNION ALL ".join(
         f"SELECT old_id AS user_id, '{name}' AS dimension, old_{column} AS key, -1 AS sign FROM"
         f" rw_changed_users WHERE old_{column} <> new_{column} UNION ALL SELECT new_id,"
         f" '{name}', new_{column}, 1 FROM rw_changed_users WHERE old_{column} <> new_{column}"
+        f" OR old_id IS NULL"
         for name, column in DIMENSIONS
     )
     _run(backend, f"CREATE OR REPLACE TEMP TABLE rw_delta_users AS {parts}")
+    _run(
+        backend,
+        "CREATE OR REPLACE TEMP TABLE rw_came_users AS SELECT new_id AS user_id FROM"
+        " rw_changed_users WHERE old_id IS NULL",
+    )
     return int(came), int(went)
 
 
