@@ -237,12 +237,11 @@ class Refresh:
             used_parts.append(new_used)
         # Neither part is copied: the kept part is materialised, the read part is the new
         # segment on disk (its used rows), and the union is read where it is used.
-        if not used_parts:  # nothing new, the counts carried: no used event to add
-            rows = backend.ibis.table("refresh_kept_rows")  # type: ignore[attr-defined]
-            used_parts.append(used_events(rows.filter(ibis.literal(False))))
-            held = rows
+        if held is None:  # the counts carried, no file read: the kept rows' view stands in
+            held = backend.ibis.table("refresh_kept_rows")  # type: ignore[attr-defined]
+        if not used_parts:  # ... and no used event to add
+            used_parts.append(used_events(held.filter(ibis.literal(False))))
         used = _union(used_parts)
-        assert held is not None
         checked.tables["events"] = held  # freed with the events (Checked.free_events)
         checked.used["events"] = used
         self._figures = _events_figures(figures)
