@@ -451,6 +451,48 @@ def test_the_one_pass_check_finds_every_rule_in_every_row_group(tmp_path: Path) 
     assert_same_stores(tmp_path / "kept", tmp_path / "plain")
 
 
+def test_a_bad_rows_provenance_comes_back_whole_from_the_segment(tmp_path: Path) -> None:
+    """A segment keeps a bad row's rule, line number and original text in one column, the text
+    last (``__bad``): text holding that column's separator (``\\x1f``), quotes, a line break
+    and non-ASCII characters comes back byte for byte, with its line number and its file, from
+    the build that wrote the segment and from the next one, which reads it from the state."""
+    from pinsights.store.quarantine import read_quarantine
+
+    platform = Platform(tmp_path / "data", "csv")
+    platform.users = {u: {"user_id": u} for u in range(1, 4)}
+    platform.pins = {p: {"pin_id": p, "ad_account_id": "101", "interest_id": "11"} for p in (1, 2)}
+    platform.write()
+    path = platform.root / "events" / "day-1.csv"
+    path.parent.mkdir(parents=True)
+    good = [f"2026-11-01T12:00:00Z,{1 + n % 3},{1 + n % 2},SAVE" for n in range(300)]
+    bad = [
+        "2026-11-01T12:00:00Z,1,1,SA\x1fVE",  # bad_value: the separator inside the row's JSON
+        "2026-11-01T12:00:00Z,7,1,CLOSEUP",  # unknown_reference (user 7)
+        "not\x1fa,row",  # malformed: a field short, the separator in the raw line
+        '2026-11-01T12:00:00Z,2,1,"é ""quoted""\nline"',  # bad_value over two lines
+    ]
+    path.write_text("\n".join(["event_time,user_id,pin_id,event_type", *good, *bad]) + "\n")
+
+    def quarantined(store: str) -> list[tuple[str, int | None, str, str]]:
+        rows = read_quarantine(tmp_path / store / "quarantine.duckdb")
+        return sorted((r.rule, r.line, r.text, r.source_file) for r in rows if r.table == "events")
+
+    for step in ("full", "incremental"):
+        report = build(platform.root, tmp_path / "kept", "auto")
+        assert isinstance(report, dict) and report["refresh"]["mode"] == step
+        assert isinstance(build(platform.root, tmp_path / "plain", "off"), dict)
+        assert_same_stores(tmp_path / "kept", tmp_path / "plain")
+        found = quarantined("kept")
+        assert found == quarantined("plain")
+        assert [rule for rule, *_ in found] == sorted(
+            ["bad_value", "bad_value", "malformed", "unknown_reference"]
+        )
+        assert {source for *_, source in found} == {str(path)}
+        assert ("malformed", 304, "not\x1fa,row", str(path)) in found
+        assert any("SA\\u001FVE" in text for _, _, text, _ in found)  # as JSON escapes it
+        assert any('\\"quoted\\"\\nline' in text for _, _, text, _ in found)
+
+
 def _time_text(value: dt.datetime | None) -> str | None:
     """An instant as the quarantine writes it (validate._time_text)."""
     return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -46,8 +46,8 @@ from pinsights.engine import semantics
 from pinsights.engine.backend import Backend
 from pinsights.engine.refresh import window
 from pinsights.engine.refresh.state import (
+    BAD,
     SEGMENT_COLUMNS,
-    SEGMENT_DAY,
     SEGMENT_FORMAT,
     FileRecord,
     Fingerprint,
@@ -60,6 +60,8 @@ from pinsights.engine.refresh.state import (
     link_or_copy,
     load_state,
     segment_path,
+    segment_rows,
+    segment_written,
     sql_quoted,
     write_meta,
 )
@@ -315,12 +317,10 @@ class Refresh:
         con = backend.con  # type: ignore[attr-defined]
         root = self.previous.root
         segments = sorted({record.segment for record in self.kept.values()})
-        listed = ", ".join(f"'{sql_quoted(str(segment_path(root, name)))}'" for name in segments)
         serials = ", ".join(str(record.serial) for record in self.kept.values())
-        rows = (
-            f"(SELECT * FROM read_parquet([{listed}], hive_partitioning=false)"
-            f" WHERE file IN ({serials}))"
-        )
+        paths = {record.serial: path for path, record in self.kept.items()}
+        decoded = segment_rows([segment_path(root, name) for name in segments], paths)
+        rows = f"({decoded} WHERE file IN ({serials}))"
         con.execute(f"CREATE OR REPLACE VIEW refresh_kept_rows AS SELECT * FROM {rows}")
         con.execute(
             "CREATE OR REPLACE VIEW refresh_pairs AS SELECT file, day, user_id, pin_id, engaged"
@@ -408,18 +408,16 @@ class Refresh:
         path.parent.mkdir(parents=True, exist_ok=True)
         query = ibis_con.compile(validate.finish(expr, EVENTS, keep=keep))
         present = {row[0] for row in con.execute(f"DESCRIBE {query}").fetchall()}
+        computed = segment_written(present)
         typed = ", ".join(
-            f"CAST({SEGMENT_DAY if column == 'day' else column if column in present else 'NULL'}"
-            f" AS {kind}) AS {column}"
+            f"CAST({computed.get(column, column)} AS {kind}) AS {column}"
             for column, kind in SEGMENT_COLUMNS
         )
         backend.execute(  # type: ignore[attr-defined]
             f"COPY (SELECT {typed} FROM ({query})) TO '{sql_quoted(str(path))}' ({SEGMENT_FORMAT})"
         )
-        con.execute(
-            "CREATE OR REPLACE VIEW refresh_segment AS"
-            f" SELECT * FROM read_parquet('{sql_quoted(str(path))}', hive_partitioning=false)"
-        )
+        paths = {serial: file for file, serial in serial_of.items()}
+        con.execute(f"CREATE OR REPLACE VIEW refresh_segment AS {segment_rows([path], paths)}")
         new = ibis_con.table("refresh_segment")
         rule = new[validate.RULE]
         counted = backend.to_arrow(new.group_by("file", rule).aggregate(rows=new.count()))
@@ -439,7 +437,8 @@ class Refresh:
             _record(self.fingerprints[file], serial, name, figures.get(serial, {"read": 0}))
             for file, serial in serial_of.items()
         ]
-        return records, new, used_events(new.filter(rule.isnull()))
+        # Filtered on the stored column: a filter DuckDB pushes into the segment's scan.
+        return records, new, used_events(new.filter(new[BAD].isnull()))
 
     def _stage(self, backend: Backend, new_records: list[FileRecord]) -> State:
         """The new state in the staging directory: the segments holding kept files linked from

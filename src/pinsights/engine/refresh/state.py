@@ -6,14 +6,15 @@ A state is a directory the store publishes (``store/state.py``) and the engine r
                               file, the segments with their digests, the next file serial
     segments/<name>.parquet   every event row of the files one build read, as that build's check
                               wrote it: (file, day, user_id, pin_id, account_key, interest_key,
-                              engaged, __rule, __source_file, __line, __row)
+                              engaged, __bad: a bad row's rule, line and original row in one
+                              text, null for used rows; see BAD)
 
 A segment is written by the one pass that checks the events (``COPY`` of the check query: one
 file, not one per input file — a partitioned write cost three times the CPU and twice the
 memory), and the build reads its used events back from it. For the next build a file's rows are
 found in its segment by its serial (``file``): the events that passed the row rules
-(``__rule`` null or ``unknown_reference``: judged again) and its bad rows, whole (``__rule`` not
-null, ``__row`` the original). Serials are never reused (``next_serial``), so the rows of a file
+(rule null or ``unknown_reference``: judged again) and its bad rows, whole (``__bad`` not
+null, holding the original). Serials are never reused (``next_serial``), so the rows of a file
 that is gone or was read again, still in an older segment, are never taken for another's; a
 segment whose live rows fall below half is rewritten with them only.
 
@@ -40,8 +41,9 @@ from pinsights.data.validate import ROW, RULE
 #: Bumped whenever the layout or the meaning of a state file changes: an older state is then
 #: not used (the build is full, and says why) and the new build writes the new format.
 #: 1 (never released): pairs grouped, with their number n; 2: one pairs and one quarantined file
-#: per input file (a partitioned write: 3x the CPU of one file); 3: segments, no window part.
-STATE_FORMAT = 4
+#: per input file (a partitioned write: 3x the CPU of one file); 3: segments, no window part;
+#: 4: the window part; 5: a bad row's provenance in one segment column (BAD).
+STATE_FORMAT = 5
 META = "state.json"
 SEGMENTS_DIR = "segments"
 WINDOW_DIR = "window"
@@ -54,6 +56,14 @@ class StateError(Exception):
     """The state cannot be used as it is (missing, damaged, another format): the build is full."""
 
 
+#: A bad row's provenance in one column, null for used rows: ``rule \x1f line \x1f row`` (the
+#: rule and the line number never hold the separator; the row, last, may hold anything); its
+#: source file is its file's, found by the serial. Four columns (rule, source file, line, row),
+#: null for 20M used rows, cost 1.25-1.3 CPU s of the 20M segment's 4.6-5.1 to write: DuckDB's
+#: Parquet writer pays ~0.3 s per column of 20M nulls (BENCHMARKS.md, "Fifth round").
+BAD = "__bad"
+
+
 #: A segment's columns: the same whatever the files' format.
 SEGMENT_COLUMNS = (
     ("file", "INTEGER"),
@@ -63,10 +73,7 @@ SEGMENT_COLUMNS = (
     ("account_key", "INTEGER"),
     ("interest_key", "INTEGER"),
     ("engaged", "BOOLEAN"),
-    (RULE, "VARCHAR"),
-    (SOURCE_FILE, "VARCHAR"),
-    (LINE, "BIGINT"),
-    (ROW, "VARCHAR"),
+    (BAD, "VARCHAR"),
 )
 
 
@@ -300,3 +307,32 @@ def link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         target.write_bytes(source.read_bytes())
+
+
+def segment_written(present: set[str]) -> dict[str, str]:
+    """The SQL of the segment's computed columns over the check query's (``present``): the
+    instant's day, and :data:`BAD` from the rule, the line (text files) and the row."""
+    line = f"CAST({LINE} AS VARCHAR)" if LINE in present else "''"
+    return {
+        "day": SEGMENT_DAY,
+        BAD: f"CASE WHEN {RULE} IS NOT NULL THEN {RULE} || chr(31) || coalesce({line}, '')"
+        f" || chr(31) || {ROW} END",
+    }
+
+
+def segment_rows(paths: list[Path], files: dict[int, str]) -> str:
+    """A query of segments' rows with the check's columns besides :data:`BAD`: ``__rule``,
+    ``__source_file`` (the path of the row's file, from ``files``: serial to path), ``__line``
+    and ``__row``, decoded from it (null for used rows)."""
+    listed = ", ".join(f"'{sql_quoted(str(path))}'" for path in paths)
+    rule, line = (f"split_part({BAD}, chr(31), {n})" for n in (1, 2))
+    sources = " ".join(f"WHEN {serial} THEN '{sql_quoted(path)}'" for serial, path in files.items())
+    source = f"CASE file {sources} END" if files else "NULL"
+    return (
+        f"SELECT file, day, user_id, pin_id, account_key, interest_key, engaged, {BAD},"
+        f" {rule} AS {RULE},"
+        f" CASE WHEN {BAD} IS NOT NULL THEN {source} END AS {SOURCE_FILE},"
+        f" CAST(nullif({line}, '') AS BIGINT) AS {LINE},"
+        f" substr({BAD}, length({rule}) + length({line}) + 3) AS {ROW}"
+        f" FROM read_parquet([{listed}], hive_partitioning=false)"
+    )
