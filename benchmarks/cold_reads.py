@@ -148,11 +148,11 @@ def tables(accounts: int, size: int) -> dict[str, pa.Table]:
 def prepare(directory: Path, accounts: int, size: int, legacy: bool) -> Path:
     """A store of ``accounts`` accounts (generated once, reused), in format 2 or 1."""
     from pinsights.store import Store
+    from pinsights.store.legacy_snapshot import write_legacy_snapshot_file
     from pinsights.store.snapshot import (
         FORMAT,
         LEGACY_FORMAT,
         SUFFIXES,
-        write_legacy_snapshot_file,
         write_snapshot_file,
     )
 

@@ -19,12 +19,12 @@ import pyarrow as pa
 import pytest
 
 from pinsights.store import EMPTY_ITEMS, Snapshot, SnapshotInfo, Store
+from pinsights.store.legacy_snapshot import write_legacy_snapshot_file
 from pinsights.store.snapshot import (
     FORMAT,
     LEGACY_FORMAT,
     SnapshotFile,
     SnapshotFileError,
-    write_legacy_snapshot_file,
     write_snapshot_file,
 )
 from tests.conftest import (

@@ -50,13 +50,13 @@ from typing import Any
 
 from pinsights.engine.documents import SHARED_ACCOUNT as SHARED_ACCOUNT
 from pinsights.engine.steps.publish import PublishError
+from pinsights.store.legacy_snapshot import LegacySnapshot
 from pinsights.store.quarantine import QUARANTINE, QuarantinedRow, read_quarantine
 from pinsights.store.snapshot import EMPTY_ITEMS as EMPTY_ITEMS
 from pinsights.store.snapshot import (
     FORMAT,
     LEGACY_FORMAT,
     SUFFIXES,
-    LegacySnapshot,
     Snapshot,
     SnapshotFileGone,
 )

@@ -48,6 +48,7 @@ from pinsights.store import (
     StoreLockedError,
 )
 from pinsights.store.deep import deep_check
+from pinsights.store.legacy_snapshot import read_tables
 from pinsights.store.quarantine import QUARANTINE
 from pinsights.store.snapshot import (
     FORMAT,
@@ -56,7 +57,6 @@ from pinsights.store.snapshot import (
     TABLE_KEYS,
     SnapshotFile,
     SnapshotFileError,
-    read_tables,
     write_snapshot_file,
 )
 from pinsights.store.state import STATE_DIR, current_state, drop_state, remove_stale_states
