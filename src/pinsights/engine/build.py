@@ -236,6 +236,7 @@ def _build_date(
     windowed = refresh.window_days is not None and refresh.staging is not None
     with Scope(backend) as made:
         window_facts = window_interests = None
+        digests: dict[str, str] = {}
         carried: window.Delta | None = None
         with run.step("facts"):
             if refresh.delta:  # the state's window part and the new files' events
@@ -272,6 +273,16 @@ def _build_date(
                     ),
                 )
                 made.free(facts)
+                if window_facts is not None and window_interests is not None:
+                    assert refresh.staging is not None
+                    digests = window.save_reduced(
+                        backend,
+                        refresh.staging,
+                        facts=window_facts,
+                        interests=window_interests,
+                        users=checked.used["users"],
+                    )
+                    made.free(window_facts, window_interests)
             if last:
                 checked.free_events()
         member_rows = (
@@ -318,12 +329,9 @@ def _build_date(
                     complete = counting.finish()
                 if window_facts is not None and window_interests is not None:
                     assert counting.demographic_counted is not None and refresh.staging
-                    digests = window.save_recounted(
+                    digests |= window.save_counted(
                         backend,
                         refresh.staging,
-                        facts=window_facts,
-                        interests=window_interests,
-                        users=checked.used["users"],
                         members=members,
                         interest_counted=counting.interest_counted,
                         demographic_counted=counting.demographic_counted,

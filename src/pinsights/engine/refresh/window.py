@@ -226,6 +226,16 @@ def _counts_query(table: str, name: str) -> str:
     )
 
 
+_FACTS = (
+    "SELECT CAST(user_id AS BIGINT) AS user_id, CAST(account_key AS INTEGER) AS account_key,"
+    " last_day, last_engaged FROM {}"
+)
+_INTERESTS = (
+    "SELECT CAST(user_id AS BIGINT) AS user_id, CAST(interest_key AS INTEGER) AS interest_key,"
+    " last_day FROM {}"
+)
+
+
 def save(
     backend: Backend,
     root: Path,
@@ -237,18 +247,8 @@ def save(
 ) -> dict[str, str]:
     """Write the window part from the named tables or queries (SQL ``FROM`` items); digests."""
     digests = {
-        "facts": _copy(
-            backend,
-            "SELECT CAST(user_id AS BIGINT) AS user_id, CAST(account_key AS INTEGER) AS"
-            f" account_key, last_day, last_engaged FROM {facts}",
-            window_path(root, "facts"),
-        ),
-        "interests": _copy(
-            backend,
-            "SELECT CAST(user_id AS BIGINT) AS user_id, CAST(interest_key AS INTEGER) AS"
-            f" interest_key, last_day FROM {interests}",
-            window_path(root, "interests"),
-        ),
+        "facts": _copy(backend, _FACTS.format(facts), window_path(root, "facts")),
+        "interests": _copy(backend, _INTERESTS.format(interests), window_path(root, "interests")),
         "users": _copy(backend, f"SELECT * FROM {users}", window_path(root, "users")),
     }
     for name, table in counted.items():
@@ -256,31 +256,51 @@ def save(
     return digests
 
 
-def save_recounted(
+def save_reduced(
+    backend: Backend, root: Path, *, facts: ir.Table, interests: ir.Table, users: ir.Table
+) -> dict[str, str]:
+    """The window part's facts, interests and users of a build that counted from the used
+    events, written as soon as its memberships are made (then freed: the counts that follow
+    need the memory); digests."""
+    return {
+        "facts": _copy(
+            backend, _FACTS.format(f"({_compiled(backend, facts)})"), window_path(root, "facts")
+        ),
+        "interests": _copy(
+            backend,
+            _INTERESTS.format(f"({_compiled(backend, interests)})"),
+            window_path(root, "interests"),
+        ),
+        "users": _copy(
+            backend,
+            f"SELECT * FROM ({_compiled(backend, semantics.demographic_values(users))})",
+            window_path(root, "users"),
+        ),
+    }
+
+
+def save_counted(
     backend: Backend,
     root: Path,
     *,
-    facts: ir.Table,
-    interests: ir.Table,
-    users: ir.Table,
     members: ir.Table,
     interest_counted: ir.Table,
     demographic_counted: ir.Table,
 ) -> dict[str, str]:
-    """The window part of a build that counted from the used events (its tables)."""
-    sizes = semantics.member_counts(members)
-    return save(
-        backend,
-        root,
-        facts=f"({_compiled(backend, facts)})",
-        interests=f"({_compiled(backend, interests)})",
-        users=f"({_compiled(backend, semantics.demographic_values(users))})",
-        counted={
-            "sizes": f"({_compiled(backend, sizes)})",
-            "interest_counts": f"({_compiled(backend, interest_counted)})",
-            "demographic_counts": f"({_compiled(backend, demographic_counted)})",
-        },
-    )
+    """The window part's unsuppressed counts of a build that counted them; digests."""
+    queries = {
+        "sizes": semantics.member_counts(members),
+        "interest_counts": interest_counted,
+        "demographic_counts": demographic_counted,
+    }
+    return {
+        name: _copy(
+            backend,
+            _counts_query(f"({_compiled(backend, expr)})", name),
+            window_path(root, name),
+        )
+        for name, expr in queries.items()
+    }
 
 
 # --- the delta path --------------------------------------------------------------------------
