@@ -77,7 +77,7 @@ _LEGACY_WIDTH = {
 
 
 def read_tables(path: Path, format: int) -> dict[str, pa.Table]:
-    """Every table of a snapshot file of either format, as Arrow (to convert format 1)."""
+    """Every table of a format-1 snapshot file, as Arrow (``store check`` converts it to format 2)."""
     if format == LEGACY_FORMAT:
         with duckdb.connect(str(path), read_only=True) as con:
             return {name: con.sql(f"SELECT * FROM {name}").to_arrow_table() for name in TABLE_KEYS}
