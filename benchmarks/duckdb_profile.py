@@ -121,6 +121,15 @@ def main() -> None:
         type=Path,
         help="build on a copy of this store (with its refresh state: an incremental build)",
     )
+    parser.add_argument(
+        "--window-days",
+        type=int,
+        default=30,
+        help="the build's window (a store's own, for --store)",
+    )
+    parser.add_argument(
+        "--cprofile", type=int, default=0, help="also print the N costliest Python functions"
+    )
     args = parser.parse_args()
     memory = Memory()
     lines: list[dict[str, Any]] = []
@@ -135,8 +144,22 @@ def main() -> None:
     if args.store is not None:  # a copy: the profiled build publishes into it
         shutil.copytree(args.store, store, dirs_exist_ok=True)
     try:
-        settings = BuildSettings(data_dir=args.data, store_dir=store, refresh=args.refresh)
-        report = build(settings, on_step=on_step)
+        settings = BuildSettings(
+            data_dir=args.data,
+            store_dir=store,
+            refresh=args.refresh,
+            window_days=args.window_days,
+        )
+        if args.cprofile:
+            import cProfile
+            import pstats
+
+            with cProfile.Profile() as python_profile:
+                report = build(settings, on_step=on_step)
+            stats = pstats.Stats(python_profile, stream=sys.stdout)
+            stats.sort_stats("cumulative").print_stats(args.cprofile)
+        else:
+            report = build(settings, on_step=on_step)
     finally:
         shutil.rmtree(store, ignore_errors=True)
     print(f"imports: {IMPORTS_CPU:.2f} CPU s before the build")

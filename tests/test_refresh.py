@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -648,3 +649,80 @@ def test_counts_carried_by_deltas_are_a_full_builds_and_say_when_they_are_not(
     assert damaged["counts"] == "recounted" and "damaged" in damaged["counts_reason"]
     append(7)
     assert built(window_days=4)["counts"] == "delta"
+
+
+def test_an_event_file_is_hashed_again_only_when_its_status_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kept event file whose inode, size, modification and change times are those its digest
+    was taken with is not read to be hashed again; one rewritten in place with the same size and
+    modification time is (its change time moved), and the build reads it again — publishing
+    exactly what a full build publishes. A file changed within RACY_NS of its digest is never
+    trusted on its status."""
+    from pinsights.engine.refresh import state as state_module
+
+    # The store's clock: every digest is taken long after the files' last change.
+    monkeypatch.setattr(state_module, "RACY_NS", -(10**12))
+    hashed: list[str] = []
+    digest = state_module.digest_file
+
+    def counting(path: Path) -> str:
+        if "events" in Path(path).parts:  # input event files (not the state's, not pins)
+            hashed.append(Path(path).name)
+        return digest(path)
+
+    monkeypatch.setattr(state_module, "digest_file", counting)
+    platform = Platform(tmp_path / "data", "csv")
+    platform.users = {u: {"user_id": u} for u in range(1, 4)}
+    platform.pins = {
+        p: {"pin_id": p, "ad_account_id": ACCOUNTS[p % 3], "interest_id": "11"} for p in (1, 2)
+    }
+    for day in range(3):
+        date = START + dt.timedelta(days=day)
+        rows = [
+            {
+                "event_time": dt.datetime.combine(date, dt.time(n), dt.UTC),
+                "user_id": 1 + n % 3,
+                "pin_id": 1 + n % 2,
+                "event_type": "SAVE",
+            }
+            for n in range(4)
+        ]
+        platform.files[f"date={date.isoformat()}/part-0.csv"] = (rows, TextStyle())
+        platform.write_events(f"date={date.isoformat()}/part-0.csv")
+    platform.write()
+
+    def both() -> dict[str, Any]:
+        kept = build(platform.root, tmp_path / "kept", "auto")
+        plain = build(platform.root, tmp_path / "plain", "off")
+        assert isinstance(kept, dict) and isinstance(plain, dict), (kept, plain)
+        assert without_volatile(kept) == without_volatile(plain)
+        assert_same_stores(tmp_path / "kept", tmp_path / "plain")
+        return dict(kept["refresh"])
+
+    both()
+    hashed.clear()
+    again = both()
+    assert hashed == [] and again["event_files"]["kept"] == 3, (hashed, again)
+    # Rewritten in place: same size, same modification time, other bytes (a 1 became a 2).
+    target = platform.root / "events" / "date=2026-11-02" / "part-0.csv"
+    before = target.stat()
+    text = target.read_text()
+    changed = text.replace(",1,", ",2,", 1)
+    assert changed != text and len(changed) == len(text)
+    with target.open("r+") as handle:
+        handle.write(changed)
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert after.st_ctime_ns != before.st_ctime_ns  # a build ran between: the clock moved
+    hashed.clear()
+    reread = both()
+    assert hashed == ["part-0.csv"] and reread["event_files"]["read"] == 1, (hashed, reread)
+    # The rule itself: a digest taken within RACY_NS of the file's last change is not trusted.
+    monkeypatch.setattr(state_module, "RACY_NS", 2_000_000_000)
+    printed = state_module.fingerprint(target)  # taken now: the digest of its bytes
+    racy = replace(printed, taken_ns=after.st_ctime_ns + 10**9)
+    aged = replace(printed, taken_ns=after.st_ctime_ns + 3 * 10**9)
+    assert not racy.still(target.stat()) and aged.still(target.stat())
+    assert not replace(aged, inode=aged.inode + 1).still(target.stat())

@@ -134,20 +134,25 @@ class Refresh:
         from pinsights.engine.duckdb.raw_columns import raw_columns
 
         con = backend.con  # type: ignore[attr-defined]  # keeps_state: DuckDB only (see build)
-        self.fingerprints = {str(f.path): fingerprint(Path(str(f.path))) for f in events.files}
-        self.columns = raw_columns(con, events)
         self.to_read = list(events.files)
         self._all_files = list(events.files)
+        previous: State | None = None
         if self.forced_full:
-            self.reason = "--full"
-            return
-        if self.previous_root is None:
+            self.reason = "--full"  # every input file's digest taken again
+        elif self.previous_root is None:
             self.reason = "no refresh state in the store yet"
-            return
-        try:
-            previous = load_state(self.previous_root)
-        except StateError as error:
-            self.reason = f"the refresh state is unusable: {error}"
+        else:
+            try:
+                previous = load_state(self.previous_root)
+            except StateError as error:
+                self.reason = f"the refresh state is unusable: {error}"
+        known = previous.files if previous is not None else {}
+        self.fingerprints = {
+            path: fingerprint(Path(path), known[path].fingerprint if path in known else None)
+            for path in (str(f.path) for f in events.files)
+        }
+        self.columns = raw_columns(con, events)
+        if previous is None:
             return
         if previous.columns != self.columns:
             self.reason = "the event files' columns or types differ from the state's"

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,9 @@ from pinsights.data.validate import ROW, RULE
 #: not used (the build is full, and says why) and the new build writes the new format.
 #: 1 (never released): pairs grouped, with their number n; 2: one pairs and one quarantined file
 #: per input file (a partitioned write: 3x the CPU of one file); 3: segments, no window part;
-#: 4: the window part; 5: a bad row's provenance in one segment column (BAD).
-STATE_FORMAT = 5
+#: 4: the window part; 5: a bad row's provenance in one segment column (BAD); 6: fingerprints
+#: with the file's status (a digest not taken again while it holds).
+STATE_FORMAT = 6
 META = "state.json"
 SEGMENTS_DIR = "segments"
 WINDOW_DIR = "window"
@@ -97,14 +99,45 @@ def sql_quoted(text: str) -> str:
     return text.replace("'", "''")
 
 
+#: How long before a file's digest was taken its last change (ctime) must lie for the digest to
+#: be trusted again on an unchanged stat: a change within the file system's timestamp
+#: granularity of the reading could keep the ctime it had (git's "racy" index entries).
+RACY_NS = 2_000_000_000
+
+
 @dataclass(frozen=True)
 class Fingerprint:
-    """What identifies an input file's contents: a changed digest is a changed file."""
+    """What identifies an input file's contents: a changed digest is a changed file.
+
+    The digest is taken again only when the file's status changed: a file whose inode, size,
+    modification and change times are those it had when its digest was taken, and whose last
+    change (``ctime``, which no program can set back) lay :data:`RACY_NS` before that, has
+    the same bytes (docs/engine.md, "What a build with a state does")."""
 
     path: str
     size: int
     mtime_ns: int
     digest: str
+    device: int = 0
+    inode: int = 0
+    ctime_ns: int = 0
+    #: When the digest was taken (before reading the file): 0, never trusted on its status.
+    taken_ns: int = 0
+
+    def still(self, status: os.stat_result) -> bool:
+        """The file, with this ``status`` now, certainly holds the bytes the digest is of."""
+        return (
+            self.taken_ns > 0
+            and self.ctime_ns + RACY_NS <= self.taken_ns
+            and (self.device, self.inode, self.size, self.mtime_ns, self.ctime_ns)
+            == (
+                status.st_dev,
+                status.st_ino,
+                status.st_size,
+                status.st_mtime_ns,
+                status.st_ctime_ns,
+            )
+        )
 
 
 def digest_file(path: Path) -> str:
@@ -112,9 +145,23 @@ def digest_file(path: Path) -> str:
         return hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
 
 
-def fingerprint(path: Path) -> Fingerprint:
+def fingerprint(path: Path, known: Fingerprint | None = None) -> Fingerprint:
+    """``path``'s fingerprint; ``known``'s digest where the file's status says it still holds
+    (:meth:`Fingerprint.still`), else a new digest of its bytes."""
+    taken = time.time_ns()
     status = path.stat()
-    return Fingerprint(str(path), status.st_size, status.st_mtime_ns, digest_file(path))
+    if known is not None and known.path == str(path) and known.still(status):
+        return known
+    return Fingerprint(
+        str(path),
+        status.st_size,
+        status.st_mtime_ns,
+        digest_file(path),
+        device=status.st_dev,
+        inode=status.st_ino,
+        ctime_ns=status.st_ctime_ns,
+        taken_ns=taken,
+    )
 
 
 @dataclass(frozen=True)
@@ -145,7 +192,9 @@ class FileRecord:
         counts = ("serial", "read", "malformed", "bad_value", "pairs", "quarantined", "unknown")
         numbers = {name: _count(data[name]) for name in counts}
         printed = Fingerprint(**data["fingerprint"])
-        _count(printed.size), _count(printed.mtime_ns)
+        for number in (printed.size, printed.mtime_ns, printed.inode, printed.ctime_ns):
+            _count(number)
+        _count(printed.device), _count(printed.taken_ns)
         return cls(**{**data, **numbers, "fingerprint": printed, "segment": _name(data["segment"])})
 
 
