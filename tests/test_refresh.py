@@ -726,3 +726,80 @@ def test_an_event_file_is_hashed_again_only_when_its_status_changed(
     aged = replace(printed, taken_ns=after.st_ctime_ns + 3 * 10**9)
     assert not racy.still(target.stat()) and aged.still(target.stat())
     assert not replace(aged, inode=aged.inode + 1).still(target.stat())
+
+
+def test_the_pins_check_is_kept_while_pins_accounts_and_interests_are_the_same_bytes(
+    tmp_path: Path,
+) -> None:
+    """The pins' check (keyed pins, figures, quarantined rows) is the state's while the pins, ad
+    accounts and interests files are unchanged — a users' edit alone does not check the pins
+    again; a late pin, a re-pointed pin, a pin gone or an account edited do; and every build
+    publishes exactly what a full build publishes, a quarantined pin included."""
+    platform = Platform(tmp_path / "data", "parquet")
+    platform.users = {u: {"user_id": u, "gender": "female"} for u in range(1, 6)}
+    platform.pins = {
+        p: {"pin_id": p, "ad_account_id": ACCOUNTS[p % 3], "interest_id": "11"} for p in (1, 2, 3)
+    }
+    # A pin whose advertiser does not exist: quarantined (unknown_reference), by the state too.
+    platform.pins[4] = {"pin_id": 4, "ad_account_id": "999", "interest_id": "1"}
+
+    def append(day: int) -> None:
+        date = START + dt.timedelta(days=day)
+        name = f"date={date.isoformat()}/part-0.parquet"
+        rows = [
+            {
+                "event_time": dt.datetime.combine(date, dt.time(n), dt.UTC),
+                "user_id": 1 + (n + day) % 5,
+                "pin_id": 1 + (n * 3 + day) % 6,  # pins 5 and 6 arrive late
+                "event_type": ["SAVE", "IMPRESSION"][n % 2],
+            }
+            for n in range(6)
+        ]
+        platform.files[name] = (rows, TextStyle())
+        platform.write_events(name)
+
+    def built(*, rewrite: bool = True) -> dict[str, Any]:
+        if rewrite:
+            platform.write()
+        kept = build(platform.root, tmp_path / "kept", "auto")
+        plain = build(platform.root, tmp_path / "plain", "off")
+        assert isinstance(kept, dict) and isinstance(plain, dict), (kept, plain)
+        assert without_volatile(kept) == without_volatile(plain)
+        assert kept["tables"]["pins"]["quarantined"] == {"unknown_reference": 1}
+        assert_same_stores(tmp_path / "kept", tmp_path / "plain")
+        return dict(kept["refresh"])
+
+    append(0)
+    assert built()["pins"] == "checked"  # no state yet
+    append(1)
+    same = built()  # every file rewritten, the same bytes: kept
+    assert same["pins"] == "kept" and same["counts"] == "delta", same
+    platform.users[2]["gender"] = "male"  # a users' edit: not an input of the pins' check
+    append(2)
+    assert built()["pins"] == "kept"
+    platform.pins[5] = {"pin_id": 5, "ad_account_id": "101", "interest_id": "211"}  # late pin
+    assert built()["pins"] == "checked"
+    assert built(rewrite=False)["pins"] == "kept"
+    platform.pins[1]["ad_account_id"] = "103"  # re-pointed
+    append(3)
+    assert built()["pins"] == "checked"
+    del platform.pins[2]  # gone
+    assert built()["pins"] == "checked"
+    append(4)
+    assert built()["pins"] == "kept"
+    (platform.root / "ad_accounts.parquet").unlink()  # an account's name edited
+    write_file(
+        platform.root / "ad_accounts.parquet",
+        "ad_accounts",
+        [{"ad_account_id": a, "name": f"Advertiser {a}"} for a in ACCOUNTS],
+        ["ad_account_id", "name"],
+    )
+    assert built(rewrite=False)["pins"] == "checked"
+    # A damaged kept pins file: the state is unusable, the build full (and right).
+    state = current_state(tmp_path / "kept")
+    assert state is not None
+    keyed = state / "pins" / "keyed.parquet"
+    keyed.write_bytes(keyed.read_bytes()[:-9] + b"damaged!!")
+    damaged = built(rewrite=False)
+    assert damaged["mode"] == "full" and "damaged" in damaged["reason"], damaged
+    assert built(rewrite=False)["pins"] == "kept"

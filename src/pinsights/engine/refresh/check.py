@@ -4,8 +4,9 @@
 :mod:`pinsights.engine.steps.check`) and gives the build the same checked input, figures and
 quarantined rows a full check gives:
 
-- the dimension tables (interests, ad accounts, users, metros, pins) are read and checked in
-  full, every build, as without a state (they are small beside the events);
+- the dimension tables are checked in full, as without a state, but the pins: while the pins,
+  ad accounts and interests files are the same bytes, the state's check of them stands
+  (engine/refresh/pins.py);
 - an event file whose fingerprint (path and BLAKE2b of its bytes) is in the state is not read:
   its row-rule counts and bad rows come from the state, and its events that passed the row rules
   (reduced to (day, user, pin, engaged), one row per event) are judged again against this
@@ -44,6 +45,7 @@ from pinsights.data.tables import EVENTS, LINE, SOURCE_FILE, Rule
 from pinsights.data.validate import ROW, RULE
 from pinsights.engine import semantics
 from pinsights.engine.backend import Backend
+from pinsights.engine.refresh import pins as pins_part
 from pinsights.engine.refresh import window
 from pinsights.engine.refresh.state import (
     BAD,
@@ -51,11 +53,14 @@ from pinsights.engine.refresh.state import (
     SEGMENT_FORMAT,
     FileRecord,
     Fingerprint,
+    PinsPart,
     Segment,
     State,
     StateError,
     Window,
     digest_file,
+    events_figures,
+    file_record,
     fingerprint,
     link_or_copy,
     load_state,
@@ -89,6 +94,11 @@ class Refresh:
     counts_reason: str = ""
     dimensions: dict[str, Any] | None = None
     pins: list[list[str]] = field(default_factory=list)
+    #: The files the pins' check depends on (table, path, BLAKE2b); the state's check of them
+    #: when it was made from the same (engine/refresh/pins.py), else None; this build's files.
+    pin_inputs: list[list[str]] = field(default_factory=list)
+    _pins_kept: PinsPart | None = None
+    _pins_digests: dict[str, str] = field(default_factory=dict)
     mode: str = "full"
     reason: str = ""
     previous: State | None = None
@@ -122,10 +132,12 @@ class Refresh:
             if not self.keeps_state:
                 raw["events"] = backend.raw_table(events)
                 return raw
-            self.pins = sorted(
-                [str(f.path), digest_file(Path(str(f.path)))] for f in sources["pins"].files
-            )
+            self.pin_inputs = pins_part.inputs(sources)
+            self.pins = [[path, digest] for name, path, digest in self.pin_inputs if name == "pins"]
             self._plan(backend, events)
+            self._pins_kept = pins_part.reusable(self.previous, self.pin_inputs)
+            if self._pins_kept is not None:  # the pins' check is the state's: not judged again
+                del raw["pins"]
         except InputError as error:
             raise BuildError(str(error)) from error
         return raw
@@ -181,7 +193,20 @@ class Refresh:
         """The checked input, as :func:`pinsights.engine.steps.check.check_tables` makes it."""
         if not self.keeps_state:
             return check.check_tables(backend, raw)
-        checked = check.check_tables(backend, raw)  # every table but the events
+        kept_pins = self._pins_kept
+        keyed = None
+        if kept_pins is not None:
+            assert self.previous is not None
+            keyed = pins_part.open_keyed(backend, self.previous.root)
+        # Every table but the events (and the pins, when the state's check of them holds).
+        checked = check.check_tables(backend, raw, keyed_pins=keyed)
+        if self.staging is not None and kept_pins is not None:
+            assert self.previous is not None
+            pins_part.link(self.previous.root, self.staging)
+        elif self.staging is not None:
+            self._pins_digests = pins_part.save(
+                backend, self.staging, checked.keys.pins, checked.tables["pins"]
+            )
         users = checked.used["users"].select("user_id")
         pins = checked.keys.pins
         scope = checked.scope
@@ -251,7 +276,7 @@ class Refresh:
         used = _union(used_parts)
         checked.tables["events"] = held  # freed with the events (Checked.free_events)
         checked.used["events"] = used
-        self._figures = _events_figures(figures)
+        self._figures = events_figures(figures)
         if self.staging is not None:
             self.new_state = self._stage(backend, new_records)
         return checked
@@ -439,7 +464,7 @@ class Refresh:
         self._rows.append(validate.quarantine_rows(new, EVENTS))
         self._segment = (name, Segment(rows=written, digest=digest_file(path)))
         records = [
-            _record(self.fingerprints[file], serial, name, figures.get(serial, {"read": 0}))
+            file_record(self.fingerprints[file], serial, name, figures.get(serial, {"read": 0}))
             for file, serial in serial_of.items()
         ]
         # Filtered on the stored column: a filter DuckDB pushes into the segment's scan.
@@ -481,6 +506,7 @@ class Refresh:
             state.segments[self._segment[0]] = self._segment[1]
         for record in new_records:
             state.files[record.fingerprint.path] = record
+        state.pins = self._pins_kept  # this build's own, once counted (quarantine)
         write_meta(state)
         return state
 
@@ -498,15 +524,18 @@ class Refresh:
             keys=checked.keys,
         )
         tables, rows, failures = check.quarantine(backend, dimensions, max_bad_fraction)
-        figures = self._figures
-        tables["events"] = figures
-        bad = figures["read"] - figures["used"]
-        if figures["read"] and bad / figures["read"] > max_bad_fraction:
-            summary = ", ".join(f"{rule}: {n}" for rule, n in figures["quarantined"].items())
-            failures.append(
-                f"events: {bad} of {figures['read']} rows quarantined"
-                f" ({bad / figures['read']:.2%}; {summary})"
-            )
+        if self._pins_kept is not None:  # the state's check of the same pins: its figures, rows
+            assert self.previous is not None
+            tables["pins"] = dict(self._pins_kept.figures)
+            if (failure := check.too_many("pins", tables["pins"], max_bad_fraction)) is not None:
+                failures.append(failure)
+            rows = pa.concat_tables([rows, pins_part.quarantined(self.previous.root, rows.schema)])
+        elif self.new_state is not None:
+            self.new_state.pins = PinsPart(self.pin_inputs, tables["pins"], self._pins_digests)
+            write_meta(self.new_state)
+        tables["events"] = self._figures
+        if (failure := check.too_many("events", self._figures, max_bad_fraction)) is not None:
+            failures.append(failure)
         if self._rows:
             events = backend.to_arrow(_union(self._rows))
             rows = pa.concat_tables([rows, events.cast(rows.schema)])
@@ -525,6 +554,7 @@ class Refresh:
             "events_read": self.events_read if self.keeps_state else None,
             "state_rows_read": self.state_rows_read,
             "state_kept": self.keeps_state,
+            "pins": "kept" if self._pins_kept is not None else "checked",
             "counts": "delta" if self.delta else "recounted",
             "counts_reason": self.counts_reason,
         }
@@ -533,21 +563,6 @@ class Refresh:
         """The build failed: the staged state is not published."""
         if self.staging is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
-
-
-def _record(printed: Fingerprint, serial: int, segment: str, figures: dict[str, int]) -> FileRecord:
-    bad = sum(count for rule, count in figures.items() if rule != "read")
-    return FileRecord(
-        unknown=figures.get(UNKNOWN, 0),
-        fingerprint=printed,
-        serial=serial,
-        read=figures["read"],
-        malformed=figures.get(Rule.MALFORMED.value, 0),
-        bad_value=figures.get(Rule.BAD_VALUE.value, 0),
-        pairs=figures["read"] - bad + figures.get(UNKNOWN, 0),
-        quarantined=bad,
-        segment=segment,
-    )
 
 
 def _union(parts: list[ir.Table]) -> ir.Table:
@@ -570,13 +585,3 @@ def _kept_quarantine_rows(
         rule=rows.rule,
         row=rows.row,
     )
-
-
-def _events_figures(per_file: dict[int, dict[str, int]]) -> dict[str, Any]:
-    read = sum(figures["read"] for figures in per_file.values())
-    quarantined = {
-        rule.value: total
-        for rule in Rule
-        if (total := sum(figures.get(rule.value, 0) for figures in per_file.values()))
-    }
-    return {"read": read, "used": read - sum(quarantined.values()), "quarantined": quarantined}

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pinsights.data.tables import LINE, SOURCE_FILE
+from pinsights.data.tables import LINE, SOURCE_FILE, Rule
 from pinsights.data.validate import ROW, RULE
 
 #: Bumped whenever the layout or the meaning of a state file changes: an older state is then
@@ -44,11 +44,14 @@ from pinsights.data.validate import ROW, RULE
 #: 1 (never released): pairs grouped, with their number n; 2: one pairs and one quarantined file
 #: per input file (a partitioned write: 3x the CPU of one file); 3: segments, no window part;
 #: 4: the window part; 5: a bad row's provenance in one segment column (BAD); 6: fingerprints
-#: with the file's status (a digest not taken again while it holds).
+#: with the file's status (a digest not taken again while it holds), the pins part.
 STATE_FORMAT = 6
 META = "state.json"
 SEGMENTS_DIR = "segments"
 WINDOW_DIR = "window"
+#: The pins' check (pins_part): the keyed used pins and the pins' quarantined rows.
+PINS_DIR = "pins"
+PINS_FILES = ("keyed", "quarantined")
 NO_WINDOW = "the state has no window part"
 #: The window part's files (engine/refresh/window.py), in the order they are written.
 WINDOW_FILES = ("facts", "interests", "users", "sizes", "interest_counts", "demographic_counts")
@@ -234,6 +237,33 @@ class Window:
         return window
 
 
+def pins_path(root: Path, name: str) -> Path:
+    return root / PINS_DIR / f"{name}.parquet"
+
+
+@dataclass(frozen=True)
+class PinsPart:
+    """The pins' check as the last build made it, reused while what it depends on is the same
+    bytes: the pins, ad accounts and interests files (``inputs``: table, path, BLAKE2b). Their
+    checks are each a function of their own files' bytes (pins' references are to the used
+    ad accounts and interests; the dense keys are numbered from those), so the keyed used pins
+    (``keyed``: pin_id, account_key, interest_key), the pins' report figures and quarantined
+    rows (``quarantined``) are those a check of the same files makes."""
+
+    inputs: list[list[str]]
+    figures: dict[str, Any]
+    digests: dict[str, str]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PinsPart:
+        part = cls(**data)
+        if set(part.digests) != set(PINS_FILES) or not all(
+            isinstance(entry, list) and len(entry) == 3 for entry in part.inputs
+        ):
+            raise ValueError("the pins part's files are not the state's")
+        return part
+
+
 @dataclass(frozen=True)
 class Segment:
     """One segment file: its rows and the digest of its bytes."""
@@ -264,6 +294,8 @@ class State:
     #: The window part, or None (none written, or unusable: ``window_problem`` says why).
     window: Window | None = None
     window_problem: str = ""
+    #: The pins' check of the last build (None: none kept).
+    pins: PinsPart | None = None
 
     def size_bytes(self) -> int:
         return sum(path.stat().st_size for path in self.root.rglob("*") if path.is_file())
@@ -302,13 +334,23 @@ def load_state(root: Path, *, verify: bool = True) -> State:
         next_serial,
     )
     for name, segment in segments.items():
-        path = segment_path(root, name)
-        if not path.is_file():
-            raise StateError(f"state file {path.relative_to(root)} is missing")
-        if verify and digest_file(path) != segment.digest:
-            raise StateError(f"state file {path.relative_to(root)} is damaged (digest)")
+        _verified(root, segment_path(root, name), segment.digest, verify=verify)
+    if data.get("pins") is not None:
+        try:
+            state.pins = PinsPart.from_json(data["pins"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise StateError(f"{META} is damaged ({type(error).__name__}: {error})") from error
+        for name, digest in state.pins.digests.items():
+            _verified(root, pins_path(root, name), digest, verify=verify)
     _load_window(state, data.get("window"), verify=verify)
     return state
+
+
+def _verified(root: Path, path: Path, digest: str, *, verify: bool) -> None:
+    if not path.is_file():
+        raise StateError(f"state file {path.relative_to(root)} is missing")
+    if verify and digest_file(path) != digest:
+        raise StateError(f"state file {path.relative_to(root)} is damaged (digest)")
 
 
 def _load_window(state: State, data: Any, *, verify: bool) -> None:
@@ -341,6 +383,7 @@ def write_meta(state: State) -> None:
         "next_serial": state.next_serial,
         "segments": {name: asdict(segment) for name, segment in sorted(state.segments.items())},
         "window": None if state.window is None else asdict(state.window),
+        "pins": None if state.pins is None else asdict(state.pins),
         "files": [
             record.to_json()
             for record in sorted(state.files.values(), key=lambda record: record.serial)
@@ -385,3 +428,32 @@ def segment_rows(paths: list[Path], files: dict[int, str]) -> str:
         f" substr({BAD}, length({rule}) + length({line}) + 3) AS {ROW}"
         f" FROM read_parquet([{listed}], hive_partitioning=false)"
     )
+
+
+def file_record(
+    printed: Fingerprint, serial: int, segment: str, figures: dict[str, int]
+) -> FileRecord:
+    """A file's record from its per-rule ``figures`` as its check counted them."""
+    bad = sum(count for rule, count in figures.items() if rule != "read")
+    return FileRecord(
+        unknown=figures.get(Rule.UNKNOWN_REFERENCE.value, 0),
+        fingerprint=printed,
+        serial=serial,
+        read=figures["read"],
+        malformed=figures.get(Rule.MALFORMED.value, 0),
+        bad_value=figures.get(Rule.BAD_VALUE.value, 0),
+        pairs=figures["read"] - bad + figures.get(Rule.UNKNOWN_REFERENCE.value, 0),
+        quarantined=bad,
+        segment=segment,
+    )
+
+
+def events_figures(per_file: dict[int, dict[str, int]]) -> dict[str, Any]:
+    """The events' report figures from the files' (by serial) per-rule figures."""
+    read = sum(figures["read"] for figures in per_file.values())
+    quarantined = {
+        rule.value: total
+        for rule in Rule
+        if (total := sum(figures.get(rule.value, 0) for figures in per_file.values()))
+    }
+    return {"read": read, "used": read - sum(quarantined.values()), "quarantined": quarantined}

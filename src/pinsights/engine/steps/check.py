@@ -62,7 +62,8 @@ class Checked:
 
     def free_pins(self) -> None:
         """The pins served the events' check; nothing after reads them."""
-        self.scope.free(self.tables["pins"], self.keys.pins)
+        # A build that reused the refresh state's keyed pins has no checked pins table.
+        self.scope.free(*[t for t in (self.tables.get("pins"), self.keys.pins) if t is not None])
 
     def free_events(self) -> None:
         self.scope.free(self.tables["events"])
@@ -83,11 +84,15 @@ def read(
     return sources, raw
 
 
-def check_tables(backend: Backend, raw: dict[str, ir.Table]) -> Checked:
+def check_tables(
+    backend: Backend, raw: dict[str, ir.Table], *, keyed_pins: ir.Table | None = None
+) -> Checked:
     """Judge every table, each after the tables it references; the checked input.
 
     Tables that do not depend on each other are judged at the same time (see
-    :func:`~pinsights.engine.steps.schedule.check_waves`).
+    :func:`~pinsights.engine.steps.schedule.check_waves`). ``keyed_pins``: the keyed used pins
+    of an earlier check of the same pins, ad accounts and interests (the incremental refresh's
+    state; ``raw`` has no pins then): materialised as they are, not judged again.
     """
     scope = Scope(backend)
     checked: dict[str, ir.Table] = {}
@@ -102,7 +107,7 @@ def check_tables(backend: Backend, raw: dict[str, ir.Table]) -> Checked:
             lookups, keep = None, None
             if table.name == "events":
                 used = {name: validate.used_rows(done) for name, done in checked.items()}
-                keys = _keys(scope, used, levels)
+                keys = _keys(scope, used, levels, keyed_pins)
                 lookups, keep = {"pin_id": keys.pins}, semantics.event_columns
             expr = validate.check_table(
                 raw[table.name], table, used_keys=used_keys, lookups=lookups
@@ -115,7 +120,10 @@ def check_tables(backend: Backend, raw: dict[str, ir.Table]) -> Checked:
                 used_keys[table.name] = validate.used_rows(checked[table.name])[table.primary_key]
     if keys is None:  # no events among ``raw``: the incremental refresh judges them itself
         keys = _keys(
-            scope, {name: validate.used_rows(done) for name, done in checked.items()}, levels
+            scope,
+            {name: validate.used_rows(done) for name, done in checked.items()},
+            levels,
+            keyed_pins,
         )
     ordered = {table.name: checked[table.name] for table in TABLES if table.name in checked}
     return Checked(scope=scope, tables=ordered, keys=keys)
@@ -156,7 +164,9 @@ def _check_interests(scope: Scope, raw: ir.Table, table: Table) -> tuple[ir.Tabl
     return result, levels
 
 
-def _keys(scope: Scope, used: dict[str, ir.Table], levels: ir.Table) -> Keys:
+def _keys(
+    scope: Scope, used: dict[str, ir.Table], levels: ir.Table, pins: ir.Table | None = None
+) -> Keys:
     backend = scope.backend
     dense = scope.materialize_all(
         {
@@ -171,7 +181,11 @@ def _keys(scope: Scope, used: dict[str, ir.Table], levels: ir.Table) -> Keys:
     interests = backend.to_arrow(interest_keys).to_pydict()
     keyed = scope.materialize_all(
         {
-            "keyed_pins": semantics.keyed_pins(used["pins"], account_keys, interest_keys),
+            "keyed_pins": (
+                semantics.keyed_pins(used["pins"], account_keys, interest_keys)
+                if pins is None
+                else pins
+            ),
             "keyed_levels": semantics.keyed_levels(levels, interest_keys),
         }
     )
@@ -204,18 +218,23 @@ def quarantine(
         used = by_rule.pop(None, 0)
         quarantined = {rule.value: by_rule[rule.value] for rule in Rule if by_rule.get(rule.value)}
         tables[name] = {"read": read, "used": used, "quarantined": quarantined}
-        bad = read - used
-        if read and bad / read > max_bad_fraction:
-            summary = ", ".join(f"{rule}: {n}" for rule, n in quarantined.items())
-            failures.append(
-                f"{name}: {bad} of {read} rows quarantined ({bad / read:.2%}; {summary})"
-            )
+        if (failure := too_many(name, tables[name], max_bad_fraction)) is not None:
+            failures.append(failure)
     parts = [
         validate.quarantine_rows(table_checked, TABLES_BY_NAME[name])
         for name, table_checked in checked.tables.items()
     ]
     rows = backend.to_arrow(parts[0].union(*parts[1:], distinct=False))
     return tables, rows, failures
+
+
+def too_many(name: str, figures: dict[str, Any], max_bad_fraction: float) -> str | None:
+    """The line saying that table ``name`` (its report ``figures``) has too many bad rows."""
+    read, bad = figures["read"], figures["read"] - figures["used"]
+    if not read or bad / read <= max_bad_fraction:
+        return None
+    summary = ", ".join(f"{rule}: {n}" for rule, n in figures["quarantined"].items())
+    return f"{name}: {bad} of {read} rows quarantined ({bad / read:.2%}; {summary})"
 
 
 def too_many_bad(failures: list[str], max_bad_fraction: float) -> BuildError:
