@@ -230,9 +230,10 @@ def test_incremental_builds_publish_what_full_builds_publish(
             carried = False
             continue
         modes.append(incremental["refresh"]["mode"])
-        # New files, demographic edits and `store drop` change nothing the window part was
-        # made under: those builds carry the counts by deltas (one format: no column change).
-        if carried and suffix is not None and action in ("append", "demographics", "drop"):
+        # New files, demographic edits, late users and pins and `store drop` change nothing the
+        # window part was made under: those builds carry the counts by deltas (one format: no
+        # column change).
+        if carried and suffix is not None and action in ("append", "demographics", "drop", "late"):
             assert incremental["refresh"]["counts"] == "delta", (action, incremental["refresh"])
         carried = True
         assert without_volatile(incremental) == without_volatile(full), action
@@ -778,11 +779,15 @@ def test_the_pins_check_is_kept_while_pins_accounts_and_interests_are_the_same_b
     append(2)
     assert built()["pins"] == "kept"
     platform.pins[5] = {"pin_id": 5, "ad_account_id": "101", "interest_id": "211"}  # late pin
-    assert built()["pins"] == "checked"
+    late = built()  # its kept unknown events judged again, valid now: deltas
+    assert late["pins"] == "checked" and late["counts"] == "delta", late
+    assert "1 late pins" in late["counts_reason"], late
     assert built(rewrite=False)["pins"] == "kept"
     platform.pins[1]["ad_account_id"] = "103"  # re-pointed
     append(3)
-    assert built()["pins"] == "checked"
+    moved = built()
+    assert moved["pins"] == "checked" and moved["counts"] == "recounted", moved
+    assert "pins re-pointed or gone (1)" in moved["counts_reason"], moved
     del platform.pins[2]  # gone
     assert built()["pins"] == "checked"
     append(4)

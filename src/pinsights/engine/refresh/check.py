@@ -227,7 +227,7 @@ class Refresh:
                     Rule.BAD_VALUE.value: record.bad_value,
                     UNKNOWN: record.unknown,
                 }
-            if self._came:  # late users: their kept unknown events whose pin is known are valid
+            if self._came:  # late users and pins: their kept unknown events may be valid now
                 used_parts.append(self._resolve_late_users(backend, scope, users, pins, figures))
             serials = [record.serial for record in self.kept.values()]
             self._rows.append(_kept_quarantine_rows(kept_quarantined, serials, users, pins))
@@ -291,6 +291,7 @@ class Refresh:
             window_days=self.window_days,
             dimensions=self.dimensions,
             users=checked.used["users"],
+            pins=checked.keys.pins,
         )
         self.counts_reason = self.counts_reason or self.reason
 
@@ -302,12 +303,16 @@ class Refresh:
         pins: ir.Table,
         figures: dict[int, dict[str, int]],
     ) -> ir.Table:
-        """The kept events of users who came since the last build, judged again (the pins are
-        as in the last build, so only these rows can change): the used ones, as new events of
-        the window; each file's unknown references less them."""
+        """The kept unknown events of users and pins that came since the last build, judged
+        again (no pin moved, no user or pin went: only these rows can change): the used ones, as
+        new events of the window; each file's unknown references less them."""
         rows = backend.ibis.table("refresh_kept_rows")  # type: ignore[attr-defined]
         came = backend.ibis.table("rw_came_users")  # type: ignore[attr-defined]
-        rows = rows.filter(rows[RULE] == UNKNOWN).semi_join(came, "user_id")
+        came_pins = backend.ibis.table("rw_came_pins")  # type: ignore[attr-defined]
+        rows = rows.filter(
+            (rows[RULE] == UNKNOWN)
+            & (rows.user_id.isin(came.user_id) | rows.pin_id.isin(came_pins.pin_id))
+        )
         pairs = rows.select("file", "day", "user_id", "pin_id", "engaged")
         judged = judged_pairs(pairs, users, pins)
         known = scope.materialize("refresh_late_events", judged.filter(judged.known))

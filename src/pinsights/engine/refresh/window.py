@@ -54,6 +54,7 @@ from pinsights.engine.refresh.state import (
     State,
     Window,
     digest_file,
+    pins_path,
     sql_quoted,
     window_path,
 )
@@ -87,9 +88,11 @@ def decide(
     window_days: int | None,
     dimensions: dict[str, Any] | None,
     users: ir.Table,
+    pins: ir.Table,
 ) -> tuple[bool, str, int]:
     """Whether the state's window part answers this build's counts by deltas; why (not); how
-    many users came (their kept events are judged again: ``rw_came_users``)."""
+    many users and pins came (their kept unknown events are judged again: ``rw_came_users``,
+    ``rw_came_pins``)."""
     window = previous.window if previous is not None else None
     if previous is None or not kept:
         return False, "", 0
@@ -99,14 +102,55 @@ def decide(
         return False, "the state's window part is of another --window-days", 0
     if kept != len(previous.files):
         return False, "an event file of the state changed or is gone", 0
-    if window.dimensions != dimensions:
-        return False, "the pins, ad accounts or interests changed", 0
+    assert dimensions is not None
+    if _but_pins(window.dimensions) != _but_pins(dimensions):
+        return False, "the ad accounts or interests changed", 0
+    _run(backend, "CREATE OR REPLACE TEMP TABLE rw_came_pins (pin_id BIGINT)")
+    late_pins = 0
+    if window.dimensions["pins"] != dimensions["pins"]:
+        if previous.pins is None:
+            return False, "the pins changed", 0
+        late_pins, moved = changed_pins(backend, pins_path(previous.root, "keyed"), pins)
+        if moved:  # a kept event's advertiser or interest moves, or it turns unknown
+            return False, f"pins re-pointed or gone ({moved})", 0
     open_previous(backend, previous.root)
     came, went = changed_users(backend, users)
     if went:  # their valid events turn unknown: their files are read again (whole rows)
         return False, f"users went ({went})", 0
-    late = f"; {came} late users' kept events judged again" if came else ""
-    return True, f"deltas of the state's window part{late}", came
+    late = "".join(
+        f"; {n} late {what}' kept events judged again"
+        for n, what in ((came, "users"), (late_pins, "pins"))
+        if n
+    )
+    return True, f"deltas of the state's window part{late}", came + late_pins
+
+
+def _but_pins(dimensions: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in dimensions.items() if name != "pins"}
+
+
+def changed_pins(backend: Backend, kept: Path, pins: ir.Table) -> tuple[int, int]:
+    """This build's keyed pins against the state's (``kept``: those the window was made
+    under): how many came (``rw_came_pins``), and how many were re-pointed or are gone."""
+    con = backend.con  # type: ignore[attr-defined]
+    _run(
+        backend,
+        "CREATE OR REPLACE TEMP TABLE rw_pins_diff AS SELECT o.pin_id AS old_id, n.pin_id AS"
+        f" new_id FROM read_parquet('{sql_quoted(str(kept))}') o FULL OUTER JOIN"
+        f" ({_compiled(backend, pins)}) n ON o.pin_id = n.pin_id WHERE o.pin_id IS NULL OR"
+        " n.pin_id IS NULL OR o.account_key IS DISTINCT FROM n.account_key OR o.interest_key IS"
+        " DISTINCT FROM n.interest_key",
+    )
+    came, moved = con.execute(
+        "SELECT count(*) FILTER (WHERE old_id IS NULL), count(*) FILTER (WHERE old_id IS NOT"
+        " NULL) FROM rw_pins_diff"
+    ).fetchone()
+    _run(
+        backend,
+        "CREATE OR REPLACE TEMP TABLE rw_came_pins AS SELECT new_id AS pin_id FROM rw_pins_diff"
+        " WHERE old_id IS NULL",
+    )
+    return int(came), int(moved)
 
 
 def latest_day(backend: Backend, events: ir.Table, window: Window) -> dt.date:
