@@ -41,9 +41,11 @@ from typing import Any
 
 STARTED = time.time()
 
+from pinsights.data.sources import input_bytes  # noqa: E402
 from pinsights.engine.settings import BuildSettings  # noqa: E402
 from pinsights.engine.spark.class_archive import class_archive  # noqa: E402
 from pinsights.engine.spark.session import (  # noqa: E402
+    JAVA_OPTIONS,
     SparkSettings,
     check_java,
     defaults,
@@ -221,13 +223,15 @@ def main() -> None:
         *parse_conf(args.conf),
     ]
     if args.java_options:
-        base = defaults(args.master).get("spark.driver.extraJavaOptions", "")
-        conf.append(("spark.driver.extraJavaOptions", f"{base} {args.java_options}".strip()))
+        base = defaults(args.master, input_bytes(args.data)).get(JAVA_OPTIONS, "")
+        conf.append((JAVA_OPTIONS, f"{base} {args.java_options}".strip()))
     load_before = os.getloadavg()
     # The class archive as a build uses it (PINSIGHTS_SPARK_CLASS_ARCHIVE=off: without).
     classes = class_archive(check_java()) if args.master.startswith("local") else None
     settings = SparkSettings(master=args.master, conf=tuple(conf))
-    session, spark_log = start_session(settings, classes=classes)
+    session, spark_log = start_session(
+        settings, classes=classes, input_bytes=input_bytes(args.data)
+    )
     marks: list[tuple[str, float]] = []
     try:
         with tempfile.TemporaryDirectory(prefix="pinsights-profile-store-") as store:

@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,8 +40,13 @@ from pinsights.engine.memory import default_memory_limit, memory_bytes
 from pinsights.engine.settings import BuildSettings
 from pinsights.engine.spark.class_archive import class_archive
 from pinsights.engine.spark.session import (
+    C1_ONLY,
+    C2_LATER,
+    JAVA_OPTIONS,
+    SMALL_INPUT_BYTES,
     SparkSettings,
     check_java,
+    defaults,
     driver_heap_bytes,
     driver_memory,
     parse_conf,
@@ -68,8 +74,9 @@ TEST_CONF = (
 
 @pytest.fixture(scope="session")
 def spark_session() -> Iterator[Any]:
-    """The one local SparkSession of the test run (the JVM starts once)."""
-    session, log = start_session(SparkSettings("local[2]", TEST_CONF))
+    """The one local SparkSession of the test run (the JVM starts once). It reads small inputs
+    only: its JVM compiles as a build's on a small input does (``input_bytes``)."""
+    session, log = start_session(SparkSettings("local[2]", TEST_CONF), input_bytes=0)
     yield session
     session.stop()
     if log is not None:  # each run left its JVM's log in the temporary directory
@@ -490,6 +497,34 @@ def test_java_is_found_here() -> None:
     assert Path(check_java()).name == "java"
 
 
+def test_a_small_local_input_is_built_by_a_jvm_without_c2(tmp_path: Path) -> None:
+    """C2 pays back only on long tasks: a local JVM reading a small dataset compiles with C1
+    alone; a large one, a dataset of unknown size (a URL, a refused directory) and a cluster's
+    driver keep their settings."""
+    from pinsights.data.sources import data_path, input_bytes
+    from pinsights.synthetic.generate import generate
+
+    generate(tmp_path / "small", users=50, accounts=2, days=2, seed=3)
+    size = input_bytes(tmp_path / "small")
+    files = [p for p in (tmp_path / "small").rglob("*") if p.is_file()]
+    assert size == sum(p.stat().st_size for p in files) and 0 < size < SMALL_INPUT_BYTES
+    large = tmp_path / "large"  # the same tables, one event file grown (sparse: no disk used)
+    shutil.copytree(tmp_path / "small", large)
+    os.truncate(sorted((large / "events").rglob("*.parquet"))[0], SMALL_INPUT_BYTES)
+    assert (input_bytes(large) or 0) > SMALL_INPUT_BYTES
+    java = {
+        "small": defaults("local[2]", size)[JAVA_OPTIONS],
+        "large": defaults("local[2]", input_bytes(large))[JAVA_OPTIONS],
+        "url": defaults("local[2]", input_bytes(data_path("hdfs://nn:8020/data")))[JAVA_OPTIONS],
+        "refused": defaults("local[2]", input_bytes(tmp_path / "missing"))[JAVA_OPTIONS],
+    }
+    assert C1_ONLY in java["small"] and C2_LATER not in java["small"]
+    for kind in ("large", "url", "refused"):
+        assert C2_LATER in java[kind] and C1_ONLY not in java[kind], kind
+    assert all(options.startswith("-XX:+UseParallelGC ") for options in java.values())
+    assert JAVA_OPTIONS not in defaults("spark://h:7077", size)
+
+
 # --- memory: --memory-limit sizes the driver's heap; running out is one line -----------------
 
 
@@ -700,6 +735,8 @@ def standalone_cluster(scratch: Path, workers: int = 2) -> Iterator[Cluster]:
         "SPARK_LOG_DIR": str(scratch),
         "SPARK_WORKER_DIR": str(scratch / "work"),
         "SPARK_NO_DAEMONIZE": "1",
+        # The master and the workers only schedule: the JIT's quick compiler is enough for them.
+        "SPARK_DAEMON_JAVA_OPTS": C1_ONLY,
     }
     env.pop("PINSIGHTS_SPARK_MASTER", None)
     processes: list[subprocess.Popen[bytes]] = []
@@ -770,7 +807,10 @@ def test_build_on_a_standalone_cluster_publishes_the_same_documents(tmp_path: Pa
              "--spark-conf", "spark.driver.host=127.0.0.1",
              "--spark-conf", "spark.driver.bindAddress=127.0.0.1",
              "--spark-conf", "spark.executor.memory=512m",
-             "--spark-conf", "spark.sql.shuffle.partitions=2"],
+             "--spark-conf", "spark.sql.shuffle.partitions=2",
+             # 400 users: the driver and executors compile as a local build's on a small input.
+             "--spark-conf", f"spark.driver.extraJavaOptions={C1_ONLY}",
+             "--spark-conf", f"spark.executor.extraJavaOptions={C1_ONLY}"],
             capture_output=True, text=True, timeout=600, check=False,
             env={**os.environ, "TMPDIR": str(temp)},
         )  # fmt: skip

@@ -266,6 +266,18 @@ def discover(data_dir: DataPath, tree: FileTree | None = None) -> dict[str, Tabl
     return sources
 
 
+def input_bytes(data_dir: DataPath) -> int | None:
+    """The size of a local dataset's input files in all; None for a URL, or for a dataset that
+    discovery refuses (the build says why when it reads the input)."""
+    if isinstance(data_dir, UrlPath):
+        return None
+    try:
+        files = [file.path for source in discover(data_dir).values() for file in source.files]
+        return sum(path.stat().st_size for path in files if isinstance(path, Path))
+    except (InputError, OSError):
+        return None
+
+
 def _check_readable(path: DataPath) -> None:
     """A local input file the build may open, else an error naming it (exit status of an
     unusable path), before any work: without this a file the build's user may not read was

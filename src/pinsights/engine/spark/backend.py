@@ -86,11 +86,18 @@ class SparkBackend:
         self.memory_advice = memory_advice(None, None, {})
 
     @classmethod
-    def start(cls, settings: SparkSettings, *, memory_limit: str | None = None) -> SparkBackend:
+    def start(
+        cls,
+        settings: SparkSettings,
+        *,
+        memory_limit: str | None = None,
+        input_bytes: int | None = None,
+    ) -> SparkBackend:
         """A backend on the active session if there is one (tests share one), else a new one.
 
         ``memory_limit`` (the user's ``--memory-limit`` or PINSIGHTS_MEMORY_LIMIT, None when not
-        given) sizes the driver's heap of a session started here.
+        given) sizes the driver's heap of a session started here; ``input_bytes`` (the input's
+        size, None when unknown) chooses its JIT (:func:`~.session.jit_options`).
         """
         import_pyspark()
         from pyspark.sql import SparkSession
@@ -107,7 +114,9 @@ class SparkBackend:
             return cls(builder.getOrCreate(), owns_session=True)
         master = settings.resolved_master()
         classes = class_archive(check_java()) if master.startswith("local") else None
-        session, log_path = start_session(settings, memory_limit, classes=classes)
+        session, log_path = start_session(
+            settings, memory_limit, classes=classes, input_bytes=input_bytes
+        )
         backend = cls(session, owns_session=True, log_path=log_path, classes=classes)
         backend.memory_advice = memory_advice(master, memory_limit, dict(settings.conf))
         return backend

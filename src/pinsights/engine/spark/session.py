@@ -42,6 +42,11 @@ C2_LATER = (
     "-XX:Tier4InvocationThreshold=15000 -XX:Tier4MinInvocationThreshold=1800"
     " -XX:Tier4CompileThreshold=45000 -XX:Tier4BackEdgeThreshold=120000"
 )
+#: The JIT's quick compiler only (local masters, small inputs: see :func:`jit_options`).
+C1_ONLY = "-XX:TieredStopAtLevel=1"
+#: Input files smaller than this in all are built by a local JVM without C2 (2M generated events
+#: in Parquet, 27 MB, are about where either way costs the same: the line is drawn below them).
+SMALL_INPUT_BYTES = 16 * 2**20
 #: Spark 4.0 runs on Java 17 and 21.
 MIN_JAVA = 17
 
@@ -91,7 +96,24 @@ REQUIRED = {
 HADOOP = {"io.compression.codecs": ZSTD_CODEC}
 
 
-def defaults(master: str) -> dict[str, str]:
+def jit_options(input_bytes: int | None) -> str:
+    """How a local JVM compiles: C1 only for an input of known size below
+    :data:`SMALL_INPUT_BYTES`, else C2 for hot code only (:data:`C2_LATER`).
+
+    C2's optimised code pays back only on long tasks. A small build runs ~60 short queries whose
+    planning and generated code C2 compiles once each, for nothing: on 200 KB of input its
+    compiler threads took 17-19 CPU s of a 48-54 CPU s JVM, and C1 alone cut the build's wall time
+    from 52-53 s to 28-33 s; at 2M events (27 MB) the JVM still used less CPU without C2 (57-59
+    against 74-80 s), with more in the tasks (33-35 against 21-23 s). Measured in
+    docs/benchmarks-history.md ("C1 only for small inputs"). Unknown sizes (a URL) keep C2.
+    The size is the files' on disk, whatever their format: a conservative line for text, whose
+    bytes hold fewer rows than Parquet's.
+    """
+    small = input_bytes is not None and input_bytes < SMALL_INPUT_BYTES
+    return C1_ONLY if small else C2_LATER
+
+
+def defaults(master: str, input_bytes: int | None = None) -> dict[str, str]:
     """Settings the build relies on, before the user's ``--spark-conf`` (which wins).
 
     - UTC session time zone: instants compare as UTC, as on DuckDB.
@@ -99,8 +121,9 @@ def defaults(master: str) -> dict[str, str]:
     - No console progress bar and no UI: the build shows its own progress, and opens no port
       beyond what Spark needs.
     - A local master binds to loopback only, uses few shuffle partitions (the adaptive
-      executor coalesces them further), the parallel garbage collector and shuffled hash joins
-      (each measured in docs/benchmarks-history.md); a cluster keeps Spark's own defaults.
+      executor coalesces them further), the parallel garbage collector, a JIT suited to the
+      input's size (``input_bytes``, see :func:`jit_options`) and shuffled hash joins (each
+      measured in docs/benchmarks-history.md); a cluster keeps Spark's own defaults.
     """
     settings = {
         **REQUIRED,
@@ -123,8 +146,8 @@ def defaults(master: str) -> dict[str, str]:
                 # limit: see driver_memory.
                 # Throughput collector: G1's concurrent marking and barriers cost CPU the tasks
                 # need on few cores. C2 compiles only hot code (3x the JVM's thresholds): its
-                # compilations of lukewarm code compete with the tasks.
-                "spark.driver.extraJavaOptions": "-XX:+UseParallelGC " + C2_LATER,
+                # compilations of lukewarm code compete with the tasks; not at all on a small input.
+                JAVA_OPTIONS: "-XX:+UseParallelGC " + jit_options(input_bytes),
                 # Joins of stored results (whose size Spark only learns after the shuffle) build
                 # a hash table per partition instead of sorting both sides, when it is small.
                 "spark.sql.join.preferSortMergeJoin": "false",
@@ -266,6 +289,7 @@ def start_session(
     memory_limit: str | None = None,
     *,
     classes: ClassArchive | None = None,
+    input_bytes: int | None = None,
 ) -> tuple[SparkSession, Path | None]:
     """A new SparkSession for ``settings``; the JVM's output goes to a log file unless verbose.
 
@@ -273,6 +297,8 @@ def start_session(
     ``memory_limit`` (see :func:`driver_memory`). Spark Connect URLs (``sc://``) are refused with
     a clear message (see docs/spark.md). With ``classes``, the JVM starts from that
     class-data-sharing archive, or records it (see :mod:`pinsights.engine.spark.class_archive`).
+    ``input_bytes``, the size of the input when known, chooses a local JVM's JIT
+    (:func:`jit_options`).
     """
     import_pyspark()
     from py4j.protocol import Py4JJavaError
@@ -282,7 +308,7 @@ def start_session(
 
     master = settings.resolved_master()
     user = dict(settings.conf)
-    merged = {**defaults(master), **driver_memory(master, memory_limit, user), **user}
+    merged = {**defaults(master, input_bytes), **driver_memory(master, memory_limit, user), **user}
     if master.startswith("sc://"):
         raise SparkUnavailable(
             f"--spark-master {master}: the build does not run on Spark Connect yet (its readers"
