@@ -112,17 +112,27 @@ def typed_column(column: ir.Value, kind: Kind) -> tuple[ir.Value, ir.BooleanValu
 LARGE_SET = 16
 
 
-def _in_allowed(raw: ir.Table, value: ir.Value, allowed: tuple[str, ...]) -> ir.BooleanValue:
-    """Whether ``value`` is in ``allowed``.
+def _present_allowed(raw: ir.Table, value: ir.Value, allowed: tuple[str, ...]) -> ir.Table:
+    """The values of ``value`` in ``raw`` that are in ``allowed``: one row each, to join with.
 
-    A long IN list (the 249 country codes) is evaluated as a chain of comparisons per row; testing
-    the few distinct values present and joining back is an order of magnitude cheaper.
+    A long IN list (the 249 country codes in every case) is evaluated as a chain of comparisons
+    per row; testing the few distinct values present and joining back is an order of magnitude
+    cheaper.
     """
-    if len(allowed) <= LARGE_SET:
-        return value.isin(allowed)
     present = raw.select(value=value).distinct()
-    valid = present.filter(present.value.isin(allowed))
-    return value.isin(valid.value).fill_null(False)
+    return present.filter(present.value.isin(allowed))
+
+
+def _joined(
+    source: ir.Table, lookup: ir.Table, prefix: str, value: ir.Value
+) -> tuple[ir.Table, ir.Column, dict[str, ir.Value]]:
+    """``source`` left-joined with ``lookup`` on ``value`` = its first column (unique), the
+    lookup's columns renamed under ``prefix``: the joined table, the matched key (null where
+    nothing matched) and the lookup's other columns."""
+    prefixed = lookup.rename(**{f"{prefix}{name}": name for name in lookup.columns})
+    found = prefixed[f"{prefix}{lookup.columns[0]}"]
+    carried = {name: prefixed[f"{prefix}{name}"] for name in lookup.columns[1:]}
+    return source.left_join(prefixed, value == found), found, carried
 
 
 def check_table(
@@ -144,9 +154,16 @@ def check_table(
     those attributes along, so a later step needs no second join on the same key. The build uses
     it for events → pins, the largest join there is.
     """
+    # Every test that needs another table (a long value set, the duplicate keys, a reference) is
+    # a left join, not an ``IN`` subquery: the rule is read three times by :func:`finish` (the
+    # rule, the source file, the row), and DuckDB ran such a subquery once per read — three mark
+    # joins of the 20M events with the users, and for the users five reads of their file with
+    # seven mark joins. A joined column read three times costs nothing more. Every lookup is unique
+    # on its key, so no row is repeated.
     typed: dict[str, ir.Value] = {}
     malformed: ir.BooleanValue | None = None
     bad_value: ir.BooleanValue = ibis.literal(False)
+    source = raw
     if MALFORMED in raw.columns:
         # A malformed line has no values; it must not take part in the other rules either.
         malformed = raw[MALFORMED].fill_null(False)
@@ -162,8 +179,13 @@ def check_table(
         bad = unparsable
         if column.required:
             bad = bad | raw[column.name].isnull()
-        if column.accepted is not None:
-            bad = bad | (value.notnull() & ~_in_allowed(raw, value, column.accepted))
+        accepted = column.accepted
+        if accepted is not None and len(accepted) <= LARGE_SET:
+            bad = bad | (value.notnull() & ~value.isin(accepted))
+        elif accepted is not None:
+            valid = _present_allowed(raw, value, accepted)
+            source, found, _ = _joined(source, valid, f"__allowed:{column.name}:", value)
+            bad = bad | (value.notnull() & found.isnull())
         if column.case is Case.LOWER:
             value = value.lower()
         elif column.case is Case.UPPER:
@@ -175,21 +197,16 @@ def check_table(
 
     duplicate: ir.BooleanValue = ibis.literal(False)
     if table.primary_key is not None:
-        # Keys seen more than once among the rows that passed; a grouped semi-join, not a window:
-        # windows partition and buffer every row, grouping only counts.
+        # Keys seen more than once among the rows that passed; grouped, not a window: windows
+        # partition and buffer every row, grouping only counts.
         key = typed[table.primary_key]
-        passing = raw.filter(~bad_value).select(key=key)
+        passing = source.filter(~bad_value).select(key=key)
         repeated = passing.group_by("key").aggregate(rows=passing.count())
-        repeated = repeated.filter(repeated.rows > 1)
-        duplicate = ~bad_value & key.isin(repeated.key).fill_null(False)
+        repeated = repeated.filter(repeated.rows > 1).select("key")
+        source, found, _ = _joined(source, repeated, "__repeated:", key)
+        duplicate = ~bad_value & found.notnull()
 
-    # Every reference is checked by a left join with the referenced keys, not by an ``IN``
-    # subquery: the rule is read three times by :func:`finish` (the rule, the source file, the
-    # row), and DuckDB ran such a subquery once per read — three mark joins of the 20M events with
-    # the users. A joined column read three times costs nothing more. The keys are unique (the used
-    # rows' primary keys: every row of a duplicated key is quarantined), so no row is repeated.
     dangling: ir.BooleanValue = ibis.literal(False)
-    source = raw
     carried: dict[str, ir.Value] = {}
     for column in table.columns:
         if column.references is None or column.references in skip_references:
@@ -199,11 +216,8 @@ def check_table(
             lookup = lookups[column.name]
         else:
             lookup = used_keys[column.references].as_table()
-        prefix = f"__lookup:{column.name}:"
-        prefixed = lookup.rename(**{f"{prefix}{name}": name for name in lookup.columns})
-        found = prefixed[f"{prefix}{lookup.columns[0]}"]
-        source = source.left_join(prefixed, value == found)
-        carried.update({name: prefixed[f"{prefix}{name}"] for name in lookup.columns[1:]})
+        source, found, brought = _joined(source, lookup, f"__lookup:{column.name}:", value)
+        carried.update(brought)
         dangling = dangling | (value.notnull() & found.isnull())
 
     cases = [] if malformed is None else [(malformed, Rule.MALFORMED.value)]
