@@ -222,15 +222,11 @@ def window_interests(
     w = semantics.events_in_window(events, start, end)
     engaged = w.filter(w.engaged & w.interest_key.notnull())
     pairs = engaged.group_by("user_id", "interest_key").aggregate(last_day=engaged.event_time.max())
-    joined = pairs.join(levels, pairs.interest_key == levels.interest_key)
-    level1 = joined.select(
-        user_id=joined.user_id, interest_key=joined.level1_key, last_day=joined.last_day
+    joined = pairs.join(semantics.interest_ancestors(levels), "interest_key")
+    expanded = joined.select(
+        user_id=joined.user_id, interest_key=joined.ancestor_key, last_day=joined.last_day
     )
-    level2 = joined.filter(joined.level2_key.notnull()).select(
-        user_id=joined.user_id, interest_key=joined.level2_key, last_day=joined.last_day
-    )
-    both = level1.union(level2, distinct=False)
-    return both.group_by("user_id", "interest_key").aggregate(last_day=both.last_day.max())
+    return expanded.group_by("user_id", "interest_key").aggregate(last_day=expanded.last_day.max())
 
 
 def interests_of(window: ir.Table) -> ir.Table:
