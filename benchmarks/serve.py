@@ -228,10 +228,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: Command prefixes that pin the server and wrk to CPUs (``taskset -c …``), empty by default;
+#: ``--cold-pin`` sets them so the client never takes the server's core (cold_reads.py).
+SERVER_CPUS: list[str] = []
+CLIENT_CPUS: list[str] = []
+
+
 @contextlib.contextmanager
 def running(command: list[str], env: dict[str, str], log: Path, url: str) -> Iterator[Server]:
     with open(log, "wb") as handle:
-        process = subprocess.Popen(command, stdout=handle, stderr=handle, env=env)
+        process = subprocess.Popen([*SERVER_CPUS, *command], stdout=handle, stderr=handle, env=env)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -312,7 +318,9 @@ def run_wrk(server: Server, command: list[str], name: str) -> Result:
     """Run wrk; the figures of its output, with the server's and wrk's CPU per request."""
     cpu_before = server.cpu_seconds()
     client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [*CLIENT_CPUS, *command], capture_output=True, text=True, check=True
+    ).stdout
     client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = parse_wrk(out, name, server.cpu_seconds() - cpu_before)
     client = (client_after.ru_utime - client_before.ru_utime) + (
