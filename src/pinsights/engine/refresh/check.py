@@ -187,8 +187,6 @@ class Refresh:
             f" {self.dropped} gone"
         )
 
-    # --- validate --------------------------------------------------------------------------------
-
     def validate(self, backend: Backend, raw: dict[str, ir.Table]) -> Checked:
         """The checked input, as :func:`pinsights.engine.steps.check.check_tables` makes it."""
         if not self.keeps_state:
@@ -245,6 +243,9 @@ class Refresh:
                 del self.kept[path]
                 self.to_read.append(next(f for f in self._all_files if str(f.path) == path))
                 self.reason += f"; {path} read again (a user or pin it names is gone)"
+            if flipped and not self._read_alike(backend):  # read alone, typed otherwise: all
+                self.kept, self.to_read, self.mode = {}, list(self._all_files), "full"
+                self.reason = "a file to read again is typed otherwise alone than with the others"
             serials = [record.serial for record in self.kept.values()]
             for path, record in self.kept.items():
                 figures[record.serial] = {
@@ -280,6 +281,13 @@ class Refresh:
         if self.staging is not None:
             self.new_state = self._stage(backend, new_records)
         return checked
+
+    def _read_alike(self, backend: Backend) -> bool:
+        """The files to read, read alone, have the columns and types of a read of every file."""
+        from pinsights.engine.duckdb.raw_columns import raw_columns
+
+        read = raw_columns(backend.con, TableSource(EVENTS, tuple(self.to_read)))  # type: ignore[attr-defined]
+        return bool(read == self.columns)
 
     def _decide_delta(self, backend: Backend, checked: Checked) -> None:
         """Whether the state's window part answers this build's counts by deltas, else why not
