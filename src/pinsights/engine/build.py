@@ -31,7 +31,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pinsights.data.sources import input_bytes
 from pinsights.engine.backend import Backend, BackendError
 from pinsights.engine.documents import P_KEY, DocumentAssembler
 from pinsights.engine.dp import step as dp_step
@@ -121,7 +120,7 @@ def start_backend(settings: BuildSettings, temp_directory: Path) -> Backend:
         return SparkBackend.start(
             settings.spark,
             memory_limit=settings.memory_limit_given,
-            input_bytes=input_bytes(settings.data_dir),
+            data_dir=settings.data_dir,
         )
     raise ValueError(f"unknown engine {settings.engine!r}: this build knows 'duckdb' and 'spark'")
 

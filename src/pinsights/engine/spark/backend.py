@@ -24,7 +24,14 @@ import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from pinsights.data.sources import WHAT_TO_DO, DataPath, TableSource, UrlPath, discover
+from pinsights.data.sources import (
+    WHAT_TO_DO,
+    DataPath,
+    TableSource,
+    UrlPath,
+    discover,
+    input_bytes,
+)
 from pinsights.engine.backend import BackendError
 from pinsights.engine.spark.class_archive import ClassArchive, class_archive
 from pinsights.engine.spark.session import (
@@ -91,13 +98,14 @@ class SparkBackend:
         settings: SparkSettings,
         *,
         memory_limit: str | None = None,
-        input_bytes: int | None = None,
+        data_dir: DataPath | None = None,
     ) -> SparkBackend:
         """A backend on the active session if there is one (tests share one), else a new one.
 
         ``memory_limit`` (the user's ``--memory-limit`` or PINSIGHTS_MEMORY_LIMIT, None when not
-        given) sizes the driver's heap of a session started here; ``input_bytes`` (the input's
-        size, None when unknown) chooses its JIT (:func:`~.session.jit_options`).
+        given) sizes the driver's heap of a session started here; the size of the input in
+        ``data_dir`` chooses its JIT (:func:`~.session.jit_options`), measured only then: a
+        session that is already running has its JIT.
         """
         import_pyspark()
         from pyspark.sql import SparkSession
@@ -115,7 +123,10 @@ class SparkBackend:
         master = settings.resolved_master()
         classes = class_archive(check_java()) if master.startswith("local") else None
         session, log_path = start_session(
-            settings, memory_limit, classes=classes, input_bytes=input_bytes
+            settings,
+            memory_limit,
+            classes=classes,
+            input_bytes=None if data_dir is None else input_bytes(data_dir),
         )
         backend = cls(session, owns_session=True, log_path=log_path, classes=classes)
         backend.memory_advice = memory_advice(master, memory_limit, dict(settings.conf))
