@@ -77,6 +77,28 @@ def _spark_class_archive_of_the_session(
     os.environ.pop("PINSIGHTS_SPARK_CLASS_ARCHIVE", None)
 
 
+#: Small data: one shuffle partition per core is plenty and saves task overhead.
+SPARK_TEST_CONF = (
+    ("spark.sql.shuffle.partitions", "2"),
+    ("spark.default.parallelism", "2"),
+)
+
+
+@pytest.fixture(scope="session")
+def spark_session(_spark_class_archive_of_the_session: None) -> Iterator[Any]:
+    """The one local SparkSession of a test process (the JVM starts once): a build in the
+    process with no master of its own runs on it. Every in-process Spark build must use it,
+    since a process holds one SparkContext. It reads small inputs only: its JVM compiles as a
+    build's on a small input does (``input_bytes``)."""
+    from pinsights.engine.spark.session import SparkSettings, start_session
+
+    session, log = start_session(SparkSettings("local[2]", SPARK_TEST_CONF), input_bytes=0)
+    yield session
+    session.stop()
+    if log is not None:  # each run left its JVM's log in the temporary directory
+        log.unlink(missing_ok=True)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _crash_logs_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Crash logs of the processes the tests start go to the session's temporary directory, not

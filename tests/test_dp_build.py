@@ -217,7 +217,7 @@ def test_privacy_report_on_a_store_without_dp_releases(tmp_path: Path) -> None:
 
 
 def test_spark_gives_the_same_dp_documents_byte_for_byte(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spark_session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same release (same secret, date and release number) on Spark: the bounding's hash,
     the counts and so the noise and the documents are the same bytes as DuckDB's.
@@ -233,7 +233,6 @@ def test_spark_gives_the_same_dp_documents_byte_for_byte(
 
     monkeypatch.setenv("PINSIGHTS_DP_SECRET", SECRET)
     summary = generate(tmp_path / "data", users=1000, accounts=5, days=10, seed=3)
-    conf = (("spark.sql.shuffle.partitions", "2"), ("spark.default.parallelism", "2"))
     reports = {
         engine: build(
             BuildSettings(
@@ -241,7 +240,7 @@ def test_spark_gives_the_same_dp_documents_byte_for_byte(
                 store_dir=tmp_path / engine,
                 date=summary.end_date,
                 engine=engine,
-                spark=SparkSettings("local[2]", conf),
+                spark=SparkSettings(),  # the process's shared session (conftest)
                 privacy_mode="dp",
             )
         )

@@ -44,13 +44,11 @@ from pinsights.engine.spark.session import (
     C2_LATER,
     JAVA_OPTIONS,
     SMALL_INPUT_BYTES,
-    SparkSettings,
     check_java,
     defaults,
     driver_heap_bytes,
     driver_memory,
     parse_conf,
-    start_session,
 )
 from pinsights.store import Store
 from pinsights.store.publish import build
@@ -64,24 +62,6 @@ from tests.datasets import (
     write_dataset,
 )
 from tests.processes import pinsights
-
-#: Small data: one shuffle partition per core is plenty and saves task overhead.
-TEST_CONF = (
-    ("spark.sql.shuffle.partitions", "2"),
-    ("spark.default.parallelism", "2"),
-)
-
-
-@pytest.fixture(scope="session")
-def spark_session() -> Iterator[Any]:
-    """The one local SparkSession of the test run (the JVM starts once). It reads small inputs
-    only: its JVM compiles as a build's on a small input does (``input_bytes``)."""
-    session, log = start_session(SparkSettings("local[2]", TEST_CONF), input_bytes=0)
-    yield session
-    session.stop()
-    if log is not None:  # each run left its JVM's log in the temporary directory
-        log.unlink(missing_ok=True)
-
 
 # --- comparing two builds --------------------------------------------------------------------
 
