@@ -33,6 +33,7 @@ import sys
 from pathlib import Path
 
 from pinsights.store.digest import (
+    VOLATILE,
     Digest,
     quarantine_digest,
     rows_digest,
@@ -41,18 +42,20 @@ from pinsights.store.digest import (
 )
 
 
-def store_digests(store: Path) -> dict[str, Digest]:
+def store_digests(store: Path, volatile: frozenset[str] = VOLATILE) -> dict[str, Digest]:
+    """``volatile``: the report keys left out (``store.deep.DEEP_VOLATILE`` also leaves out the
+    engine that built it)."""
     out: dict[str, Digest] = {}
     manifest = json.loads((store / "manifest.json").read_text())
     for entry in sorted(manifest["snapshots"], key=lambda e: e["date"]):
-        for table, value in snapshot_digests(store / entry["file"]).items():
+        for table, value in snapshot_digests(store / entry["file"], volatile).items():
             out[f"snapshot {entry['date']} {table}"] = value
     quarantined = quarantine_digest(store / "quarantine.duckdb")
     if quarantined is not None:
         out["quarantine"] = quarantined
     reports = []
     for path in sorted((store / "reports").glob("*.json")):
-        report = without_volatile(json.loads(path.read_text()))
+        report = without_volatile(json.loads(path.read_text()), volatile)
         reports.append((json.dumps(report, sort_keys=True),))
     out["reports"] = rows_digest(reports)
     return out

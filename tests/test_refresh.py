@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 from benchmarks.digests import store_digests, without_volatile
 from pinsights.engine.refresh.state import load_state
 from pinsights.store import PUBLISH_STEPS, Store
+from pinsights.store.deep import DEEP_VOLATILE
+from pinsights.store.digest import VOLATILE
 from pinsights.store.state import STATE_PUBLISH_STEPS, current_state
 from tests.datasets import TextStyle, write_file
 from tests.processes import paused_build, pinsights
@@ -166,7 +168,11 @@ def apply(platform: Platform, action: str, value: Any, data: st.DataObject) -> N
         (platform.root / "events" / name).unlink()
 
 
-def build(data: Path, store: Path, refresh: str, window_days: int = 3) -> dict[str, Any] | str:
+def build(
+    data: Path, store: Path, refresh: str, window_days: int = 3, engine: str = "duckdb"
+) -> dict[str, Any] | str:
+    """One build in process; on Spark with the process's shared session (the caller requests
+    the ``spark_session`` fixture)."""
     from pinsights.engine.build import BuildError
     from pinsights.engine.settings import BuildSettings
     from pinsights.store.publish import build as run_build
@@ -180,6 +186,7 @@ def build(data: Path, store: Path, refresh: str, window_days: int = 3) -> dict[s
         max_bad_fraction=1.0,
         refresh=refresh,
         threads=1,
+        engine=engine,
     )
     try:
         return run_build(settings)
@@ -187,8 +194,8 @@ def build(data: Path, store: Path, refresh: str, window_days: int = 3) -> dict[s
         return f"BuildError: {error}"
 
 
-def assert_same_stores(incremental: Path, full: Path) -> None:
-    left, right = store_digests(incremental), store_digests(full)
+def assert_same_stores(incremental: Path, full: Path, volatile: frozenset[str] = VOLATILE) -> None:
+    left, right = store_digests(incremental, volatile), store_digests(full, volatile)
     assert left.keys() == right.keys()
     different = [name for name in left if left[name] != right[name]]
     assert not different, f"differ: {different}"
@@ -808,3 +815,77 @@ def test_the_pins_check_is_kept_while_pins_accounts_and_interests_are_the_same_b
     damaged = built(rewrite=False)
     assert damaged["mode"] == "full" and "damaged" in damaged["reason"], damaged
     assert built(rewrite=False)["pins"] == "kept"
+
+
+@pytest.mark.slow  # two Spark builds: ~2-3 min at load 2-5
+def test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_build_publishes(
+    spark_session: Any, tmp_path: Path
+) -> None:
+    """One store built by Spark and DuckDB on alternate days (a 3-day window: days expire; late
+    users, demographic edits). Spark keeps no state: its build is full, says why, and leaves the
+    store's state as it is — which stays right, because a state describes input files, not a
+    build: DuckDB's next build refreshes from it (the files Spark read since are new to it) and
+    carries the counts by deltas from the older window part. After every build the store
+    serves, byte for byte, what full DuckDB builds of the same input serve (only the report's
+    ``engine`` may differ)."""
+    platform = Platform(tmp_path / "data", "csv")
+    platform.users = {
+        u: {"user_id": u, "gender": ["female", "male"][u % 2], "country": "US"} for u in range(1, 9)
+    }
+    platform.pins = {
+        p: {"pin_id": p, "ad_account_id": ACCOUNTS[p % 3], "interest_id": ["11", "211"][p % 2]}
+        for p in range(1, 9)
+    }
+    kinds = ["IMPRESSION", "SAVE", "PIN_CLICK", "LIKE"]  # LIKE: bad_value
+
+    def append(day: int) -> None:
+        date = START + dt.timedelta(days=day)
+        name = f"date={date.isoformat()}/part-0.csv"
+        rows = [
+            {
+                "event_time": dt.datetime.combine(date, dt.time(n % 24), dt.UTC),
+                "user_id": 1 + (n * (day + 3)) % 10,  # users 9 and 10 arrive late
+                "pin_id": 1 + (n * 5 + day) % 9,  # pin 9 never exists
+                "event_type": kinds[(n + day) % 4],
+            }
+            for n in range(5 + 3 * (day % 3))
+        ]
+        malformed = ((2, b'2026-11-01T00:00:00Z,1,"broken'),) if day % 2 else ()
+        platform.files[name] = (rows, TextStyle(malformed=malformed))
+        platform.write_events(name)
+
+    def built(engine: str) -> dict[str, Any]:
+        platform.write()
+        mixed = build(platform.root, tmp_path / "mixed", "auto", engine=engine)
+        plain = build(platform.root, tmp_path / "plain", "off")
+        assert isinstance(mixed, dict) and isinstance(plain, dict), (mixed, plain)
+        assert mixed["engine"] == engine
+        assert without_volatile(mixed, DEEP_VOLATILE) == without_volatile(plain, DEEP_VOLATILE)
+        assert_same_stores(tmp_path / "mixed", tmp_path / "plain", DEEP_VOLATILE)
+        return dict(mixed["refresh"])
+
+    spark_reason = "the Spark engine keeps no state"
+    append(0)
+    first = built("spark")
+    assert (first["mode"], first["reason"], first["state_kept"]) == ("full", spark_reason, False)
+    assert current_state(tmp_path / "mixed") is None
+    append(1)
+    second = built("duckdb")  # a store Spark built: full, and it writes the state
+    assert second["reason"] == "no refresh state in the store yet", second
+    state = current_state(tmp_path / "mixed")
+    assert state is not None
+    append(2)
+    platform.users[3]["country"] = "fr"
+    platform.users[9] = {"user_id": 9, "gender": "male"}  # day 1's unknown events valid now
+    third = built("spark")
+    assert third["reason"] == spark_reason
+    assert current_state(tmp_path / "mixed") == state  # left as it is
+    append(3)
+    platform.users[5]["gender"] = None
+    fourth = built("duckdb")  # from day 1's state: days 2 and 3 are new files to it
+    assert fourth["mode"] == "incremental" and fourth["event_files"] == {
+        "read": 2,
+        "kept": 2,
+        "gone": 0,
+    }, fourth
+    assert fourth["counts"] == "delta" and "1 late users" in fourth["counts_reason"], fourth
