@@ -168,6 +168,19 @@ def apply(platform: Platform, action: str, value: Any, data: st.DataObject) -> N
         (platform.root / "events" / name).unlink()
 
 
+def eight_users_and_pins(root: Path, suffix: str) -> Platform:
+    """A platform of users and pins 1-8 (genders and accounts alternating), no event yet."""
+    platform = Platform(root, suffix)
+    platform.users = {
+        u: {"user_id": u, "gender": ["female", "male"][u % 2], "country": "US"} for u in range(1, 9)
+    }
+    platform.pins = {
+        p: {"pin_id": p, "ad_account_id": ACCOUNTS[p % 3], "interest_id": ["11", "211"][p % 2]}
+        for p in range(1, 9)
+    }
+    return platform
+
+
 def build(
     data: Path, store: Path, refresh: str, window_days: int = 3, engine: str = "duckdb"
 ) -> dict[str, Any] | str:
@@ -589,14 +602,7 @@ def test_counts_carried_by_deltas_are_a_full_builds_and_say_when_they_are_not(
     signed deltas — and publish exactly what a full build publishes; a user gone, a re-pointed
     pin, another --window-days or a damaged window file make the build recount from the kept
     events (saying why), and the next build carries again."""
-    platform = Platform(tmp_path / "data", "parquet")
-    platform.users = {
-        u: {"user_id": u, "gender": ["female", "male"][u % 2], "country": "US"} for u in range(1, 9)
-    }
-    platform.pins = {
-        p: {"pin_id": p, "ad_account_id": ACCOUNTS[p % 3], "interest_id": ["11", "211"][p % 2]}
-        for p in range(1, 9)
-    }
+    platform = eight_users_and_pins(tmp_path / "data", "parquet")
     kinds = ["IMPRESSION", "SAVE", "PIN_CLICK"]
 
     def append(day: int) -> None:
@@ -828,14 +834,7 @@ def test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_buil
     carries the counts by deltas from the older window part. After every build the store
     serves, byte for byte, what full DuckDB builds of the same input serve (only the report's
     ``engine`` may differ)."""
-    platform = Platform(tmp_path / "data", "csv")
-    platform.users = {
-        u: {"user_id": u, "gender": ["female", "male"][u % 2], "country": "US"} for u in range(1, 9)
-    }
-    platform.pins = {
-        p: {"pin_id": p, "ad_account_id": ACCOUNTS[p % 3], "interest_id": ["11", "211"][p % 2]}
-        for p in range(1, 9)
-    }
+    platform = eight_users_and_pins(tmp_path / "data", "csv")
     kinds = ["IMPRESSION", "SAVE", "PIN_CLICK", "LIKE"]  # LIKE: bad_value
 
     def append(day: int) -> None:
