@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 
 from pinsights.engine.build import BuildError
 from pinsights.engine.memory import default_memory_limit, memory_bytes
+from pinsights.engine.refresh.state import SEGMENT_COLUMNS
 from pinsights.engine.settings import BuildSettings
 from pinsights.engine.spark.class_archive import class_archive
 from pinsights.engine.spark.session import (
@@ -965,3 +966,72 @@ def test_a_viewfs_url_on_the_command_line_is_listed_and_read_through_hadoop(
         "/part-0.csv.gz: EOFException: Unexpected end of input stream. The file is damaged or"
         " truncated: export it again, or move it out of the dataset.\n"
     )
+
+
+def test_a_refresh_state_file_is_written_and_read_alike_by_both_engines(
+    spark_session: Any, tmp_path: Path
+) -> None:
+    """The refresh state's Parquet files on both engines (issue 23): rows of a segment's types
+    (engine/refresh/state.py SEGMENT_COLUMNS: 32- and 64-bit integers, instants with time zone
+    before 1970 and at a microsecond, booleans, text holding the separator and any character,
+    a null in every column) written by DuckDB, read and written again by Spark, read and
+    written again by DuckDB: every file holds the same types and rows, as DuckDB and Arrow read
+    them; and Spark writes an empty table as one file with its columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pinsights.engine.duckdb.backend import DuckDBBackend
+    from pinsights.engine.spark.backend import SparkBackend
+    from pinsights.engine.spark.session import SparkSettings
+
+    utc = dt.UTC
+    rows = pa.table(
+        {
+            "file": pa.array([1, 2, None, 2_000_000_000], pa.int32()),
+            "day": pa.array(
+                [
+                    dt.datetime(2026, 11, 1, tzinfo=utc),
+                    dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=utc),
+                    dt.datetime(2026, 11, 30, 23, 59, 59, 1, tzinfo=utc),
+                    None,
+                ],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "user_id": pa.array([1, -(2**63), 2**63 - 1, None], pa.int64()),
+            "pin_id": pa.array([None, 5, 6, 7], pa.int64()),
+            "account_key": pa.array([0, None, 3, -1], pa.int32()),
+            "interest_key": pa.array([None, 1, 2, 3], pa.int32()),
+            "engaged": pa.array([True, False, None, True], pa.bool_()),
+            "__bad": pa.array(
+                [None, 'bad_value\x1f7\x1f{"a":"é\\n"}', "", "unknown_reference\x1f\x1f\x1f"]
+            ),
+        }
+    )
+    source = tmp_path / "source.parquet"
+    pq.write_table(rows, source)
+    duck = DuckDBBackend(threads=1, temp_directory=tmp_path / "spill")
+    spark = SparkBackend.start(SparkSettings())  # the process's shared session (conftest)
+    written = {name: tmp_path / f"{name}.parquet" for name in ("duckdb", "spark", "again")}
+    try:
+        duck.write_parquet(duck.read_parquet("t_source", [source]), written["duckdb"])
+        spark.write_parquet(spark.read_parquet("t_duckdb", [written["duckdb"]]), written["spark"])
+        duck.write_parquet(duck.read_parquet("t_spark", [written["spark"]]), written["again"])
+        empty = spark.read_parquet("t_empty", [written["duckdb"]])
+        spark.write_parquet(empty.filter(empty.file < 0), tmp_path / "empty.parquet")
+        types = {
+            name: duck.con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
+            for name, path in written.items()
+        }
+    finally:
+        spark.close()
+        duck.close()
+    assert types["spark"] == types["duckdb"] == types["again"]
+    assert [row[1] for row in types["duckdb"]] == [kind for _, kind in SEGMENT_COLUMNS]
+    order = [("user_id", "ascending")]
+    for name, path in written.items():
+        table = pq.read_table(path).replace_schema_metadata(None)
+        assert table.schema == rows.schema, name
+        assert table.sort_by(order).to_pylist() == rows.sort_by(order).to_pylist(), name
+    empty_file = pq.read_table(tmp_path / "empty.parquet").replace_schema_metadata(None)
+    assert empty_file.num_rows == 0 and empty_file.schema == rows.schema
+    assert not list(tmp_path.glob(".*.spark"))  # Spark's own directories are gone

@@ -9,7 +9,8 @@ module that implements it: :mod:`pinsights.engine.duckdb` (the default, in-proce
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
 import ibis.expr.types as ir
@@ -51,6 +52,17 @@ class Backend(Protocol):
     def rows(self, table: ir.Table) -> int:
         """How many rows ``table`` has (known without a query for a result just materialised,
         where the engine counted it while keeping it)."""
+        ...
+
+    def write_parquet(self, expr: ir.Table, path: Path) -> None:
+        """``expr``'s rows as one Parquet file at ``path`` (a refresh state's file): either
+        engine writes the types the other reads back as its own — integers of their width, a
+        timestamp with time zone as UTC microseconds."""
+        ...
+
+    def read_parquet(self, name: str, paths: Sequence[Path]) -> ir.Table:
+        """The rows of Parquet files (a refresh state's, whichever engine wrote them) as the
+        table ``name``; dropped by :meth:`release`."""
         ...
 
     def close(self) -> None: ...

@@ -8,7 +8,7 @@ as the Spark engine explains Spark's: the build never sees a ``duckdb.Error`` it
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +22,11 @@ from pinsights.data.sources import DataPath, TableSource, discover
 from pinsights.engine.backend import BackendError
 from pinsights.engine.duckdb.reader import find_damaged, register_raw_view
 from pinsights.engine.memory import MIN_MEMORY_LIMIT, TOO_SMALL, buffer_pool_bytes, memory_bytes
+
+#: How DuckDB writes a refresh state's Parquet files: version 2 encodings (delta-packed
+#: integers): at 2M events writing a segment took 0.39 CPU s against 0.49 and 21 MiB against 25
+#: with the default.
+PARQUET_OPTIONS = "FORMAT parquet, PARQUET_VERSION v2"
 
 
 class DuckDBBackend:
@@ -130,6 +135,20 @@ class DuckDBBackend:
         explained as the portable statements' are (running out of memory, a damaged file)."""
         with self._errors():
             self.con.execute(sql)
+
+    def write_parquet(self, expr: ir.Table, path: Path) -> None:
+        """One ``COPY`` (:data:`PARQUET_OPTIONS`)."""
+        self.execute(
+            f"COPY ({self.ibis.compile(expr)}) TO '{_sql_text(str(path))}' ({PARQUET_OPTIONS})"
+        )
+
+    def read_parquet(self, name: str, paths: Sequence[Path]) -> ir.Table:
+        listed = ", ".join(f"'{_sql_text(str(path))}'" for path in paths)
+        self.execute(
+            f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM'
+            f" read_parquet([{listed}], hive_partitioning=false)"
+        )
+        return self.ibis.table(name)
 
     def release(self, *names: str) -> None:
         """Drop tables (or views: the refresh's checked events are one over the state)."""

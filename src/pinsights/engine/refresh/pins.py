@@ -27,13 +27,11 @@ from pinsights.data.tables import PINS
 from pinsights.engine.backend import Backend
 from pinsights.engine.refresh.state import (
     PINS_FILES,
-    SEGMENT_FORMAT,
     PinsPart,
     State,
     digest_file,
     link_or_copy,
     pins_path,
-    sql_quoted,
 )
 
 #: The tables the pins' check depends on (its own and its references').
@@ -59,11 +57,7 @@ def reusable(previous: State | None, printed: list[list[str]]) -> PinsPart | Non
 
 def open_keyed(backend: Backend, root: Path) -> ir.Table:
     """The kept keyed pins (pin_id, account_key, interest_key), to be materialised by the check."""
-    path = sql_quoted(str(pins_path(root, "keyed")))
-    backend.execute(  # type: ignore[attr-defined]
-        f"CREATE OR REPLACE VIEW refresh_keyed_pins AS SELECT * FROM read_parquet('{path}')"
-    )
-    return backend.ibis.table("refresh_keyed_pins")  # type: ignore[attr-defined]
+    return backend.read_parquet("refresh_keyed_pins", [pins_path(root, "keyed")])
 
 
 def link(previous: Path, staging: Path) -> None:
@@ -79,10 +73,7 @@ def save(backend: Backend, staging: Path, keyed: ir.Table, checked: ir.Table) ->
     for name, expr in queries.items():
         path = pins_path(staging, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        query = backend.ibis.compile(expr)  # type: ignore[attr-defined]
-        backend.execute(  # type: ignore[attr-defined]
-            f"COPY ({query}) TO '{sql_quoted(str(path))}' ({SEGMENT_FORMAT})"
-        )
+        backend.write_parquet(expr, path)
         digests[name] = digest_file(path)
     return digests
 

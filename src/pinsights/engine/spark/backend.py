@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -221,6 +222,36 @@ class SparkBackend:
         with self._spark_errors():
             rows = self.session.sql(self.ibis.compile(expr)).collect()
         return rows[0][0] if rows else None
+
+    def write_parquet(self, expr: ir.Table, path: Path) -> None:
+        """One task writes the rows (``coalesce(1)``) into a directory beside ``path``; its one
+        part file becomes ``path``. Timestamps as UTC microseconds (Spark's default, INT96, is
+        read by DuckDB as a timestamp without time zone)."""
+        staging = path.with_name(f".{path.name}.spark")
+        with self._spark_errors():
+            frame = self.session.sql(self.ibis.compile(expr)).coalesce(1)
+            writer = frame.write.mode("overwrite")
+            previous = self.session.conf.get("spark.sql.parquet.outputTimestampType", None)
+            self.session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+            try:
+                writer.parquet(staging.resolve().as_uri())
+            finally:
+                if previous is None:
+                    self.session.conf.unset("spark.sql.parquet.outputTimestampType")
+                else:
+                    self.session.conf.set("spark.sql.parquet.outputTimestampType", previous)
+        parts = sorted(staging.glob("part-*.parquet"))
+        if len(parts) != 1:
+            raise BackendError(f"Spark wrote {len(parts)} files for {path.name}, not one")
+        os.replace(parts[0], path)
+        shutil.rmtree(staging, ignore_errors=True)
+
+    def read_parquet(self, name: str, paths: Sequence[Path]) -> ir.Table:
+        with self._spark_errors():
+            frame = self.session.read.parquet(*(path.resolve().as_uri() for path in paths))
+            frame.createOrReplaceTempView(name)
+        self._views.add(name)
+        return self.ibis.table(name)
 
     def close(self) -> None:
         """Drop what was kept; stop a session this backend started, and remove its log unless an
