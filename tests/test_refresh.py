@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -168,7 +169,7 @@ def apply(platform: Platform, action: str, value: Any, data: st.DataObject) -> N
         (platform.root / "events" / name).unlink()
 
 
-def eight_users_and_pins(root: Path, suffix: str) -> Platform:
+def eight_users_and_pins(root: Path, suffix: str | None) -> Platform:
     """A platform of users and pins 1-8 (genders and accounts alternating), no event yet."""
     platform = Platform(root, suffix)
     platform.users = {
@@ -888,3 +889,51 @@ def test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_buil
         "gone": 0,
     }, fourth
     assert fourth["counts"] == "delta" and "1 late users" in fourth["counts_reason"], fourth
+
+
+def test_a_file_read_again_that_alone_would_be_typed_otherwise_makes_the_build_read_all(
+    tmp_path: Path,
+) -> None:
+    """Event files of two formats (Parquet, with native types, and JSON Lines, all text): a full
+    read types every file by the union (text), so a quarantined row of the Parquet file is
+    written with text values. When a user a kept Parquet row names is gone, that file must be
+    read again for the row's whole record: read alone it would keep its native types (the row
+    serialised otherwise), so the build reads every file, is full and says why — and publishes
+    what a plain build publishes (the property test's 12-example case, session 5)."""
+    platform = eight_users_and_pins(tmp_path / "data", None)
+    for day, suffix in ((0, "parquet"), (1, "jsonl.gz")):
+        date = START + dt.timedelta(days=day)
+        name = f"date={date.isoformat()}/part-0.{suffix}"
+        rows = [
+            {
+                "event_time": dt.datetime.combine(date, dt.time(n), dt.UTC),
+                "user_id": 1 + n if suffix == "parquet" else 7 + n % 2,
+                "pin_id": 1 + n,
+                "event_type": "SAVE",
+            }
+            for n in range(6)
+        ]
+        platform.files[name] = (rows, TextStyle())
+        platform.write_events(name)
+
+    def built() -> dict[str, Any]:
+        platform.write()
+        kept = build(platform.root, tmp_path / "kept", "auto")
+        plain = build(platform.root, tmp_path / "plain", "off")
+        assert isinstance(kept, dict) and isinstance(plain, dict), (kept, plain)
+        assert without_volatile(kept) == without_volatile(plain)
+        assert_same_stores(tmp_path / "kept", tmp_path / "plain")
+        return dict(kept["refresh"])
+
+    assert built()["reason"] == "no refresh state in the store yet"
+    assert built()["mode"] == "incremental"  # the state is usable with both formats
+    del platform.users[3]  # a valid row of the Parquet file now names a user that is gone
+    gone = built()
+    assert gone["mode"] == "full", gone
+    assert gone["reason"] == "a file to read again is typed otherwise alone than with the others"
+    with duckdb.connect(str(tmp_path / "kept" / "quarantine.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "SELECT row FROM quarantine WHERE rule = 'unknown_reference'"
+            " AND source_file LIKE '%.parquet'"
+        ).fetchall()
+    assert rows and all('"user_id":"3"' in row for (row,) in rows), rows  # text, as in a full read
