@@ -215,6 +215,26 @@ def assert_same_stores(incremental: Path, full: Path, volatile: frozenset[str] =
     assert not different, f"differ: {different}"
 
 
+def built_both(
+    data: Path,
+    root: Path,
+    *,
+    window_days: int = 3,
+    engine: str = "duckdb",
+    volatile: frozenset[str] = VOLATILE,
+) -> dict[str, Any]:
+    """``data`` built into ``root``/kept (with the refresh state, on ``engine``) and ``root``/plain
+    (DuckDB, the plain full check): both publish, and publish the same, byte for byte (the
+    reports without ``volatile``: DEEP_VOLATILE leaves the engine out); the first's report."""
+    kept = build(data, root / "kept", "auto", window_days=window_days, engine=engine)
+    plain = build(data, root / "plain", "off", window_days=window_days)
+    assert isinstance(kept, dict) and isinstance(plain, dict), (kept, plain)
+    assert kept["engine"] == engine
+    assert without_volatile(kept, volatile) == without_volatile(plain, volatile)
+    assert_same_stores(root / "kept", root / "plain", volatile)
+    return kept
+
+
 @settings(
     max_examples=int(os.environ.get("PINSIGHTS_REFRESH_EXAMPLES", "6")),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -623,12 +643,7 @@ def test_counts_carried_by_deltas_are_a_full_builds_and_say_when_they_are_not(
 
     def built(window_days: int = 3) -> dict[str, Any]:
         platform.write()
-        kept = build(platform.root, tmp_path / "kept", "auto", window_days=window_days)
-        plain = build(platform.root, tmp_path / "plain", "off", window_days=window_days)
-        assert isinstance(kept, dict) and isinstance(plain, dict), (kept, plain)
-        assert without_volatile(kept) == without_volatile(plain)
-        assert_same_stores(tmp_path / "kept", tmp_path / "plain")
-        return dict(kept["refresh"])
+        return dict(built_both(platform.root, tmp_path, window_days=window_days)["refresh"])
 
     append(0)
     first = built()
@@ -708,12 +723,7 @@ def test_an_event_file_is_hashed_again_only_when_its_status_changed(
     platform.write()
 
     def both() -> dict[str, Any]:
-        kept = build(platform.root, tmp_path / "kept", "auto")
-        plain = build(platform.root, tmp_path / "plain", "off")
-        assert isinstance(kept, dict) and isinstance(plain, dict), (kept, plain)
-        assert without_volatile(kept) == without_volatile(plain)
-        assert_same_stores(tmp_path / "kept", tmp_path / "plain")
-        return dict(kept["refresh"])
+        return dict(built_both(platform.root, tmp_path)["refresh"])
 
     both()
     hashed.clear()
@@ -776,12 +786,8 @@ def test_the_pins_check_is_kept_while_pins_accounts_and_interests_are_the_same_b
     def built(*, rewrite: bool = True) -> dict[str, Any]:
         if rewrite:
             platform.write()
-        kept = build(platform.root, tmp_path / "kept", "auto")
-        plain = build(platform.root, tmp_path / "plain", "off")
-        assert isinstance(kept, dict) and isinstance(plain, dict), (kept, plain)
-        assert without_volatile(kept) == without_volatile(plain)
+        kept = built_both(platform.root, tmp_path)
         assert kept["tables"]["pins"]["quarantined"] == {"unknown_reference": 1}
-        assert_same_stores(tmp_path / "kept", tmp_path / "plain")
         return dict(kept["refresh"])
 
     append(0)
@@ -856,30 +862,25 @@ def test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_buil
 
     def built(engine: str) -> dict[str, Any]:
         platform.write()
-        mixed = build(platform.root, tmp_path / "mixed", "auto", engine=engine)
-        plain = build(platform.root, tmp_path / "plain", "off")
-        assert isinstance(mixed, dict) and isinstance(plain, dict), (mixed, plain)
-        assert mixed["engine"] == engine
-        assert without_volatile(mixed, DEEP_VOLATILE) == without_volatile(plain, DEEP_VOLATILE)
-        assert_same_stores(tmp_path / "mixed", tmp_path / "plain", DEEP_VOLATILE)
-        return dict(mixed["refresh"])
+        report = built_both(platform.root, tmp_path, engine=engine, volatile=DEEP_VOLATILE)
+        return dict(report["refresh"])
 
     spark_reason = "the Spark engine keeps no state"
     append(0)
     first = built("spark")
     assert (first["mode"], first["reason"], first["state_kept"]) == ("full", spark_reason, False)
-    assert current_state(tmp_path / "mixed") is None
+    assert current_state(tmp_path / "kept") is None
     append(1)
     second = built("duckdb")  # a store Spark built: full, and it writes the state
     assert second["reason"] == "no refresh state in the store yet", second
-    state = current_state(tmp_path / "mixed")
+    state = current_state(tmp_path / "kept")
     assert state is not None
     append(2)
     platform.users[3]["country"] = "fr"
     platform.users[9] = {"user_id": 9, "gender": "male"}  # day 1's unknown events valid now
     third = built("spark")
     assert third["reason"] == spark_reason
-    assert current_state(tmp_path / "mixed") == state  # left as it is
+    assert current_state(tmp_path / "kept") == state  # left as it is
     append(3)
     platform.users[5]["gender"] = None
     fourth = built("duckdb")  # from day 1's state: days 2 and 3 are new files to it
@@ -918,12 +919,7 @@ def test_a_file_read_again_that_alone_would_be_typed_otherwise_makes_the_build_r
 
     def built() -> dict[str, Any]:
         platform.write()
-        kept = build(platform.root, tmp_path / "kept", "auto")
-        plain = build(platform.root, tmp_path / "plain", "off")
-        assert isinstance(kept, dict) and isinstance(plain, dict), (kept, plain)
-        assert without_volatile(kept) == without_volatile(plain)
-        assert_same_stores(tmp_path / "kept", tmp_path / "plain")
-        return dict(kept["refresh"])
+        return dict(built_both(platform.root, tmp_path)["refresh"])
 
     assert built()["reason"] == "no refresh state in the store yet"
     assert built()["mode"] == "incremental"  # the state is usable with both formats
