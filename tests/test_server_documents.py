@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import socket
 import threading
 import time
 from pathlib import Path
@@ -11,7 +13,9 @@ from typing import Any
 
 import httpx
 
-from pinsights.server.documents import RECHECK_AFTER
+from pinsights.contract import AudienceInsightType
+from pinsights.server.documents import RECHECK_AFTER, Documents
+from pinsights.store import Store
 from tests.conftest import (
     AUDIENCES_NEW,
     CATEGORIES,
@@ -25,6 +29,7 @@ from tests.conftest import (
     mint,
     write_snapshot,
 )
+from tests.test_server_metrics import scrape
 
 INSIGHTS = "/v5/ad_accounts/{account}/audience_insights?audience_insight_type={type}"
 DEFINITIONS = "/v5/ad_accounts/{account}/insights/audiences"
@@ -60,6 +65,66 @@ def test_every_document_is_served_byte_for_byte(server: RunningServer) -> None:
             )
             assert response.content == stored_bytes(document)
             assert response.headers["content-type"] == "application/json"
+
+
+def raw_answer(server: RunningServer, target: str, token: str) -> bytes:
+    """One GET on a new connection: the response's exact bytes (status line, headers, body)."""
+    host, port = server.base_url.removeprefix("http://").split(":")
+    head = f"GET {target} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    received = b""
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head.encode())
+        while True:
+            part = sock.recv(65536)
+            received += part
+            fields, separator, body = received.partition(b"\r\n\r\n")
+            length = re.search(rb"\r\ncontent-length: (\d+)", fields)
+            if not part or (separator and length and len(body) >= int(length.group(1))):
+                return received
+
+
+def test_a_cold_read_answers_exactly_as_a_hot_one(handmade_store: Path, server_factory) -> None:
+    """A document read from the store (its first and second reading: the LRU admits it when it is
+    read again) and from the LRU goes out as the same bytes: status line, headers (but the
+    date's value), body; and so does the 403 of an unknown account, read and cached, exactly
+    as the 403 of an account the token does not cover."""
+    server = server_factory(handmade_store)
+    path = INSIGHTS.format(account="1001", type="YOUR_TOTAL_AUDIENCE")
+    unknown = INSIGHTS.format(account="4242", type="YOUR_TOTAL_AUDIENCE")
+
+    def store_reads() -> float:
+        return scrape(server).get(("pinsights_documents_total", (("source", "store"),)), 0.0)
+
+    before = store_reads()
+    answers = [raw_answer(server, path, mint()) for _ in range(4)]
+    assert store_reads() - before == 2  # then from the LRU
+    refusals = [raw_answer(server, unknown, mint()) for _ in range(3)]
+    refusals.append(raw_answer(server, path, mint("1002")))  # a token for another account
+    for same in (answers, refusals):
+        dated = [re.sub(rb"\r\ndate: [^\r]*", b"\r\ndate: -", answer) for answer in same]
+        assert len(set(dated)) == 1, dated
+    document = insight_document(
+        "YOUR_TOTAL_AUDIENCE", NEW_DATE, expected_size("1001", "YOUR_TOTAL_AUDIENCE")
+    )
+    assert answers[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert answers[0].endswith(b"\r\n\r\n" + stored_bytes(document))
+    assert refusals[0].startswith(b"HTTP/1.1 403 Forbidden\r\n")
+
+
+def test_documents_read_once_never_push_a_hot_one_out_of_the_lru(handmade_store: Path) -> None:
+    """A scan of documents each read once (a platform's advertisers each reading their own)
+    leaves a document read again in the LRU: it is admitted on its second reading, they never."""
+    documents = Documents(Store(handmade_store), cache_size=1)
+    hot = ("1001", AudienceInsightType.YOUR_TOTAL_AUDIENCE, None)
+    first = documents.cached_insights(*hot)
+    assert documents.cached_insights(*hot) == first and documents.misses == 2
+    for account in ("1001", "1002"):
+        for insight_type in AudienceInsightType:
+            if (account, insight_type) != hot[:2]:
+                assert documents.cached_insights(account, insight_type, None)
+    hits = documents.hits
+    assert documents.cached_insights(*hot) == first
+    assert documents.hits == hits + 1
 
 
 def test_head_answers_headers_only(server: RunningServer) -> None:

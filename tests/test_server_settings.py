@@ -51,7 +51,9 @@ def test_document_cache_size_0_reads_every_document_from_the_store(
         if server is uncached:
             assert served == {"cache": 0, "store": 5}
         else:
-            assert served["cache"] >= 4 and served["store"] <= 1
+            # read from the store until read again (the LRU admits a document on its second
+            # reading), then from the LRU
+            assert served["cache"] >= 3 and served["store"] <= 2
 
 
 def _serve_fails(store: Path, **env: str) -> str:

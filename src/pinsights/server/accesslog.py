@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl
 
 from pinsights.server.journal import FLUSH_INTERVAL, Entry
 from pinsights.server.openapi import served_document
+from pinsights.server.sightings import Sightings
 
 __all__ = ["FLUSH_INTERVAL", "AccessLog"]
 
@@ -69,8 +70,10 @@ class AccessLog:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         # Requests repeat: for each (method, path, query, remote, client id) the escaped parts of
-        # its line are formatted once — what comes after the time up to the status, and the end.
+        # its line — what comes after the time up to the status, and the end — are kept from its
+        # second time on (most requests of a platform's API come once: sightings.py).
         self._parts: dict[tuple[str, str, bytes, str | None, str | None], tuple[str, str]] = {}
+        self._sightings = Sightings(REQUESTS_REMEMBERED)
         # Queries repeat far more than paths (a request never seen before — an advertiser's own
         # document — mostly has a query seen many times): redacted once per query string.
         self._queries: dict[bytes, str] = {}
@@ -116,7 +119,7 @@ class AccessLog:
             f'"query":{self._query(query, len(path))}',
             f',"client_id":{_string(client_id) if client_id is not None else "null"}}}\n',
         )
-        if len(path) + len(query) <= MAX_REMEMBERED_REQUEST:
+        if len(path) + len(query) <= MAX_REMEMBERED_REQUEST and self._sightings.again(key):
             if len(self._parts) >= REQUESTS_REMEMBERED:
                 self._parts.clear()
             self._parts[key] = parts

@@ -51,6 +51,7 @@ from pinsights.server.errors import (
 )
 from pinsights.server.protocol import write_response
 from pinsights.server.ratelimit import Decision, Limiter
+from pinsights.server.sightings import Sightings
 from pinsights.server.tokens import READ_SCOPE, Claims, TokenService
 
 logger = logging.getLogger("pinsights.server")
@@ -101,7 +102,8 @@ class Checked(NamedTuple):
 
 #: An operation checks a request's path segments (after /v5/ad_accounts/) and query.
 Operation = Callable[["DataApi", list[str], "Query"], Checked]
-#: Checked requests remembered per worker (forgotten all at once when full), those whose raw path
+#: Checked requests remembered per worker from their second sighting on (forgotten all at once
+#: when full; so are the hashes of those seen once), those whose raw path
 #: and query together are at most MAX_CHECKED_KEY bytes (every request the API defines is shorter):
 #: a flood of long distinct queries is checked each time, never kept (10,000 of 15 KB queries
 #: once held 140 MB).
@@ -121,6 +123,7 @@ class DataApi:
         # The in-memory storages decide at once: called directly, they spare a coroutine per request.
         self._spend: Callable[[str], Decision] | None = getattr(limiter, "spend", None)
         self._checked: dict[tuple[object, bytes], Checked] = {}
+        self._sightings = Sightings(CHECKED_CACHE_SIZE)
         #: Parsed query strings: far fewer distinct than paths (an insight type, a date), so a
         #: request for a path never seen still finds its query parsed.
         self._queries: dict[bytes, Query] = {}
@@ -134,6 +137,15 @@ class DataApi:
                     self._queries.clear()
                 self._queries[query_string] = query
         return query
+
+    def _remember(self, key: tuple[bytes | str, bytes], checked: Checked) -> None:
+        """Keep a checked request for its next time, from its second sighting on (a request seen
+        once is usually never seen again: see :mod:`~pinsights.server.sightings`)."""
+        if len(key[0]) + len(key[1]) > MAX_CHECKED_KEY or not self._sightings.again(key):
+            return
+        if len(self._checked) >= CHECKED_CACHE_SIZE:
+            self._checked.clear()
+        self._checked[key] = checked
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.respond(scope, send)
@@ -172,10 +184,7 @@ class DataApi:
                 raise MissingScope(READ_SCOPE)
             if checked is None:
                 checked = operation(self, segments, self._query(scope["query_string"]))
-                if len(key[0]) + len(key[1]) <= MAX_CHECKED_KEY:
-                    if len(self._checked) >= CHECKED_CACHE_SIZE:
-                        self._checked.clear()
-                    self._checked[key] = checked
+                self._remember(key, checked)
             if checked.ad_account_id is not None and not claims.may_read(checked.ad_account_id):
                 raise AccountForbidden()
             arguments = checked.arguments

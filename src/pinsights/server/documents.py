@@ -5,7 +5,9 @@ manifest (one ``stat``), then the LRU, then — on a miss only — a keyed read 
 file (format 2), on the event loop: it costs less than handing it to a worker thread. Only a store
 that still retains a format-1 (DuckDB) snapshot, where a read is a column scan, reads in a worker
 thread. Answers that are errors (unknown account, missing snapshot) are cached as well, so scanning
-for accounts is as cheap as reading one.
+for accounts is as cheap as reading one. The LRU admits an answer when it is read a second time
+(:mod:`~pinsights.server.sightings`): most reads of a platform's API are never repeated, and a
+document read once then neither pushes a hot one out nor leaves garbage behind.
 
 Consistency: every answer comes from one snapshot file. Cache keys name the snapshot files that the
 answer was read from, so a newly published snapshot is picked up by the next request (new key) and
@@ -35,6 +37,7 @@ from anyio import to_thread
 from pinsights.contract import DEFINITION_OF_INSIGHT_TYPE, AudienceInsightType
 from pinsights.server.accounts import account_json, account_order, page_body
 from pinsights.server.errors import AccountForbidden, ApiError, NotFound
+from pinsights.server.sightings import Sightings
 from pinsights.store import MANIFEST, Store
 from pinsights.store.snapshot import FORMAT, Snapshot, SnapshotFileGone
 
@@ -62,6 +65,8 @@ class Documents:
         self._newest: Snapshot | None = None
         self._cache: OrderedDict[Hashable, bytes | ApiError] = OrderedDict()
         self._cache_size = cache_size
+        #: Answers read once (by key hash): the LRU admits an answer when it is read again.
+        self._sightings = Sightings(max(cache_size, 1) * 4)
         #: Answers found in the LRU, and read from the store (the metrics report them).
         self.hits = 0
         self.misses = 0
@@ -105,7 +110,10 @@ class Documents:
     ) -> Hashable:
         files = self._files()
         target = files[0][1] if files and date is None else _file_of(files, date)
-        return ("insights", files[0][1] if files else None, target, ad_account_id, insight_type)
+        # plain strings only (the type's value, not the enum member): a key the LRU keeps is then
+        # a tuple the garbage collector stops tracking, as a cold read leaves one behind each time
+        newest = files[0][1] if files else None
+        return ("insights", newest, target, ad_account_id, insight_type._value_)
 
     async def definitions(self, ad_account_id: str) -> bytes:
         """``audience_insights_scope_and_type_get``: qualifying audiences of every retained snapshot."""
@@ -228,7 +236,10 @@ class Documents:
         )
 
     def _remember(self, key: Hashable, answer: bytes | ApiError) -> None:
-        if self._cache_size <= 0:
+        """Keep an answer read from the store, from its second reading on: a document read once
+        (the usual cold read) then never pushes a hot one out of the LRU, and leaves nothing
+        behind for the garbage collector (:mod:`~pinsights.server.sightings`)."""
+        if self._cache_size <= 0 or not self._sightings.again(key):
             return
         self._cache[key] = answer
         if len(self._cache) > self._cache_size:

@@ -191,7 +191,21 @@ class SnapshotFile:
         if con is None:
             con = self._open()
             self._local.connection = con
+            # the usual read's own cursor, kept: ``connection.execute`` makes (and the garbage
+            # collector and the connection's weak references then track) a cursor per read
+            self._local.own_document = con.cursor().execute
         return con
+
+    def own_document(self, ad_account_id: str, insight_type: str) -> bytes | None:
+        """An account's own document (``_OWN_DOCUMENT``), or None: the usual cold read, on this
+        thread's kept cursor."""
+        try:
+            execute = self._local.own_document
+        except AttributeError:
+            self.connection()
+            execute = self._local.own_document
+        row = execute(_OWN_DOCUMENT, (ad_account_id, insight_type)).fetchone()
+        return None if row is None else row[0]
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -329,9 +343,9 @@ class Snapshot:
         account, or the shared PINTEREST_TOTAL_AUDIENCE document — one statement does both.
         """
         if insight_type != PINTEREST_TOTAL_AUDIENCE:
-            body = self._file.one(_OWN_DOCUMENT, (ad_account_id, insight_type))
+            body = self._file.own_document(ad_account_id, insight_type)
             if body is not None:
-                return True, bytes(body)
+                return True, body
         owner = SHARED_ACCOUNT if insight_type == PINTEREST_TOTAL_AUDIENCE else ad_account_id
         row = self._file.row(
             "SELECT EXISTS (SELECT 1 FROM accounts WHERE ad_account_id = ?),"
