@@ -222,11 +222,12 @@ def built_both(
     window_days: int = 3,
     engine: str = "duckdb",
     volatile: frozenset[str] = VOLATILE,
+    refresh: str = "auto",
 ) -> dict[str, Any]:
     """``data`` built into ``root``/kept (with the refresh state, on ``engine``) and ``root``/plain
     (DuckDB, the plain full check): both publish, and publish the same, byte for byte (the
     reports without ``volatile``: DEEP_VOLATILE leaves the engine out); the first's report."""
-    kept = build(data, root / "kept", "auto", window_days=window_days, engine=engine)
+    kept = build(data, root / "kept", refresh, window_days=window_days, engine=engine)
     plain = build(data, root / "plain", "off", window_days=window_days)
     assert isinstance(kept, dict) and isinstance(plain, dict), (kept, plain)
     assert kept["engine"] == engine
@@ -830,7 +831,7 @@ def test_the_pins_check_is_kept_while_pins_accounts_and_interests_are_the_same_b
     assert built(rewrite=False)["pins"] == "kept"
 
 
-@pytest.mark.slow  # two Spark builds: ~2-3 min at load 2-5
+@pytest.mark.slow  # three Spark builds: ~1.5-4 min at load 2-5
 def test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_build_publishes(
     spark_session: Any, tmp_path: Path
 ) -> None:
@@ -838,7 +839,8 @@ def test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_buil
     users, demographic edits). Spark keeps no state: its build is full, says why, and leaves the
     store's state as it is — which stays right, because a state describes input files, not a
     build: DuckDB's next build refreshes from it (the files Spark read since are new to it) and
-    carries the counts by deltas from the older window part. After every build the store
+    carries the counts by deltas from the older window part; Spark with ``--full`` (the state
+    to be rewritten) drops it instead. After every build the store
     serves, byte for byte, what full DuckDB builds of the same input serve (only the report's
     ``engine`` may differ)."""
     platform = eight_users_and_pins(tmp_path / "data", "csv")
@@ -860,9 +862,11 @@ def test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_buil
         platform.files[name] = (rows, TextStyle(malformed=malformed))
         platform.write_events(name)
 
-    def built(engine: str) -> dict[str, Any]:
+    def built(engine: str, refresh: str = "auto") -> dict[str, Any]:
         platform.write()
-        report = built_both(platform.root, tmp_path, engine=engine, volatile=DEEP_VOLATILE)
+        report = built_both(
+            platform.root, tmp_path, engine=engine, volatile=DEEP_VOLATILE, refresh=refresh
+        )
         return dict(report["refresh"])
 
     spark_reason = "the Spark engine keeps no state"
@@ -890,6 +894,12 @@ def test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_buil
         "gone": 0,
     }, fourth
     assert fourth["counts"] == "delta" and "1 late users" in fourth["counts_reason"], fourth
+    # --full asks for the state to be rewritten: Spark cannot, so it forgets it.
+    append(4)
+    forced = built("spark", "full")
+    assert forced["reason"] == f"{spark_reason}; --full: the store's refresh state is dropped"
+    assert current_state(tmp_path / "kept") is None
+    assert built("duckdb")["reason"] == "no refresh state in the store yet"
 
 
 def test_a_file_read_again_that_alone_would_be_typed_otherwise_makes_the_build_read_all(

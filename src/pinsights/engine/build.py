@@ -127,9 +127,15 @@ def start_backend(settings: BuildSettings, temp_directory: Path) -> Backend:
 
 def start_refresh(settings: BuildSettings, publisher: Publisher, build_id: str) -> Refresh:
     """The check step with the store's refresh state (docs/engine.md, "Incremental refresh"):
-    kept on DuckDB with a local dataset; Spark runs the plain check and leaves the state alone."""
-    if settings.engine != "duckdb" or settings.refresh == "off":
-        why = "--refresh off" if settings.refresh == "off" else "the Spark engine keeps no state"
+    kept on DuckDB with a local dataset; Spark runs the plain check and leaves the state alone
+    (still right for DuckDB's next build), but with ``--full``, which asks for the state to be
+    rewritten: Spark cannot write one, so it drops it."""
+    if settings.refresh == "off":
+        return Refresh(previous_root=None, staging=None, reason="--refresh off")
+    if settings.engine != "duckdb":
+        why = "the Spark engine keeps no state"
+        if drops_state(settings):
+            why += "; --full: the store's refresh state is dropped"
         return Refresh(previous_root=None, staging=None, reason=why)
     # Counts by deltas (and a window part kept) for the default date (the latest valid day) in
     # the exact mode: docs/engine.md, "Counting by deltas".
@@ -140,6 +146,12 @@ def start_refresh(settings: BuildSettings, publisher: Publisher, build_id: str) 
         forced_full=settings.refresh == "full",
         window_days=settings.window_days if windowed else None,
     )
+
+
+def drops_state(settings: BuildSettings) -> bool:
+    """``--full`` asks for the state to be rewritten: an engine that cannot write one (Spark)
+    forgets it once its build published, so no later build refreshes from it."""
+    return settings.engine != "duckdb" and settings.refresh == "full"
 
 
 def _write_failure_report(publisher: Publisher, run: Run, message: str) -> None:
@@ -208,6 +220,8 @@ def _build_locked(publisher: Publisher, run: Run, cleaned: list[str]) -> list[di
         checked.scope.close()
         if refresh.new_state is not None:
             publisher.publish_refresh_state(refresh.new_state.root)
+        elif drops_state(settings):
+            publisher.drop_refresh_state()
         return reports
     finally:
         backend.close()

@@ -23,7 +23,7 @@ from pinsights.engine.steps.publish import SnapshotContents
 from pinsights.store import BUILD_KIND, Store, temporary_name
 from pinsights.store.quarantine import write_quarantine
 from pinsights.store.snapshot import FORMAT, SUFFIXES, write_snapshot
-from pinsights.store.state import current_state, publish_state, staging_directory
+from pinsights.store.state import current_state, drop_state, publish_state, staging_directory
 
 
 def build(
@@ -80,3 +80,6 @@ class StorePublisher:
 
     def publish_refresh_state(self, staged: Path) -> None:
         publish_state(self.store.root, staged)
+
+    def drop_refresh_state(self) -> None:
+        drop_state(self.store.root)

@@ -82,3 +82,7 @@ class Publisher(Protocol):
     def publish_refresh_state(self, staged: Path) -> None:
         """Atomically make the state written in ``staged`` the published one."""
         ...
+
+    def drop_refresh_state(self) -> None:
+        """Forget the published refresh state: the next build that keeps state is full."""
+        ...
