@@ -25,7 +25,10 @@ Entry = tuple[str, str, bytes, str | None, str | None, str | None, int, int, flo
 #: A consumer of batches; the second argument turns perf_counter times into Unix times.
 Sink = Callable[[list[Entry], float], None]
 FLUSH_INTERVAL = 0.1
-FLUSH_ENTRIES = 512
+#: A batch is handled between two requests, all 32-odd connections' answers waiting meanwhile: 128
+#: entries take ~0.2 ms (hot) to ~0.35 ms (cold: each new path's line formatted afresh), where 512
+#: took 0.9 to 1.4 ms, every 512 requests — a p99 stall — for the same cost per request.
+FLUSH_ENTRIES = 128
 
 
 class Journal:
