@@ -117,10 +117,13 @@ def _present_allowed(raw: ir.Table, value: ir.Value, allowed: tuple[str, ...]) -
 
     A long IN list (the 249 country codes in every case) is evaluated as a chain of comparisons
     per row; testing the few distinct values present and joining back is an order of magnitude
-    cheaper.
+    cheaper. The set is one array literal, not 249 literals: Ibis walks every node of a query's
+    graph many times while compiling it, and the users' and ad accounts' checks compiled in
+    about half the time so (the same test: ``list_contains`` on DuckDB, ``array_contains`` on
+    Spark).
     """
     present = raw.select(value=value).distinct()
-    return present.filter(present.value.isin(allowed))
+    return present.filter(ibis.literal(list(allowed), type="array<string>").contains(present.value))
 
 
 def _joined(
