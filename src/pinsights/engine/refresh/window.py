@@ -49,7 +49,6 @@ from pinsights.data import validate
 from pinsights.engine import semantics
 from pinsights.engine.backend import Backend
 from pinsights.engine.refresh.state import (
-    SEGMENT_FORMAT,
     WINDOW_FILES,
     State,
     Window,
@@ -242,9 +241,10 @@ def _compiled(backend: Backend, expr: ir.Table) -> str:
     return str(backend.ibis.compile(expr))  # type: ignore[attr-defined]
 
 
-def _copy(backend: Backend, query: str, path: Path) -> str:
+def _write(backend: Backend, expr: ir.Table, path: Path) -> str:
+    """One window file, written by the engine (the same types on both: Backend.write_parquet)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _run(backend, f"COPY ({query}) TO '{sql_quoted(str(path))}' ({SEGMENT_FORMAT})")
+    backend.write_parquet(expr, path)
     return digest_file(path)
 
 
@@ -253,46 +253,54 @@ COUNT_COLUMNS = {
     "interest_counts": ("account_key", "interest_key"),
     "demographic_counts": ("account_key", "dimension", "key"),
 }
-KEY_TYPES = {"account_key": "INTEGER", "interest_key": "INTEGER", "dimension": "VARCHAR"}
+#: Each kept column's type (a key of the counts not named here is text).
+TYPES = {
+    "user_id": "int64",
+    "account_key": "int32",
+    "interest_key": "int32",
+    "total": "int64",
+    "engaged": "int64",
+}
 
 
-def _counts_query(table: str, name: str) -> str:
-    keys = ", ".join(
-        f"CAST({k} AS {KEY_TYPES.get(k, 'VARCHAR')}) AS {k}" for k in COUNT_COLUMNS[name]
+def _typed(table: ir.Table, columns: tuple[str, ...]) -> ir.Table:
+    """``columns`` of ``table`` in the window part's types (TYPES; others kept as they are)."""
+    return table.select(**{c: table[c].cast(TYPES[c]) if c in TYPES else table[c] for c in columns})
+
+
+def _counts(table: ir.Table, name: str) -> ir.Table:
+    keys = COUNT_COLUMNS[name]
+    return table.select(
+        **{k: table[k].cast(TYPES.get(k, "string")) for k in keys},
+        total=table.total.cast("int64"),
+        engaged=table.engaged.cast("int64"),
     )
-    return (
-        f"SELECT {keys}, CAST(total AS BIGINT) AS total, CAST(engaged AS BIGINT) AS engaged"
-        f" FROM {table}"
-    )
 
 
-_FACTS = (
-    "SELECT CAST(user_id AS BIGINT) AS user_id, CAST(account_key AS INTEGER) AS account_key,"
-    " last_day, last_engaged FROM {}"
-)
-_INTERESTS = (
-    "SELECT CAST(user_id AS BIGINT) AS user_id, CAST(interest_key AS INTEGER) AS interest_key,"
-    " last_day FROM {}"
-)
+FACT_COLUMNS = ("user_id", "account_key", "last_day", "last_engaged")
+INTEREST_COLUMNS = ("user_id", "interest_key", "last_day")
 
 
 def save(
     backend: Backend,
     root: Path,
     *,
-    facts: str,
-    interests: str,
-    users: str,
-    counted: dict[str, str],
+    facts: ir.Table,
+    interests: ir.Table,
+    users: ir.Table,
+    counted: dict[str, ir.Table],
 ) -> dict[str, str]:
-    """Write the window part from the named tables or queries (SQL ``FROM`` items); digests."""
+    """Write the window part: the facts, interests (each in its kept types), the users'
+    demographic values (``users``, as counted) and the unsuppressed ``counted``; digests."""
     digests = {
-        "facts": _copy(backend, _FACTS.format(facts), window_path(root, "facts")),
-        "interests": _copy(backend, _INTERESTS.format(interests), window_path(root, "interests")),
-        "users": _copy(backend, f"SELECT * FROM {users}", window_path(root, "users")),
+        "facts": _write(backend, _typed(facts, FACT_COLUMNS), window_path(root, "facts")),
+        "interests": _write(
+            backend, _typed(interests, INTEREST_COLUMNS), window_path(root, "interests")
+        ),
+        "users": _write(backend, users, window_path(root, "users")),
     }
     for name, table in counted.items():
-        digests[name] = _copy(backend, _counts_query(table, name), window_path(root, name))
+        digests[name] = _write(backend, _counts(table, name), window_path(root, name))
     return digests
 
 
@@ -303,19 +311,11 @@ def save_reduced(
     events, written as soon as its memberships are made (then freed: the counts that follow
     need the memory); digests."""
     return {
-        "facts": _copy(
-            backend, _FACTS.format(f"({_compiled(backend, facts)})"), window_path(root, "facts")
+        "facts": _write(backend, _typed(facts, FACT_COLUMNS), window_path(root, "facts")),
+        "interests": _write(
+            backend, _typed(interests, INTEREST_COLUMNS), window_path(root, "interests")
         ),
-        "interests": _copy(
-            backend,
-            _INTERESTS.format(f"({_compiled(backend, interests)})"),
-            window_path(root, "interests"),
-        ),
-        "users": _copy(
-            backend,
-            f"SELECT * FROM ({_compiled(backend, semantics.demographic_values(users))})",
-            window_path(root, "users"),
-        ),
+        "users": _write(backend, semantics.demographic_values(users), window_path(root, "users")),
     }
 
 
@@ -334,11 +334,7 @@ def save_counted(
         "demographic_counts": demographic_counted,
     }
     return {
-        name: _copy(
-            backend,
-            _counts_query(f"({_compiled(backend, expr)})", name),
-            window_path(root, name),
-        )
+        name: _write(backend, _counts(expr, name), window_path(root, name))
         for name, expr in queries.items()
     }
 
@@ -537,12 +533,13 @@ def carry(
 
 def save_carried(backend: Backend, root: Path, start: dt.datetime) -> dict[str, str]:
     """The window part of a delta build (after :func:`carry`)."""
-    begin = f"'{start.isoformat()}'::TIMESTAMPTZ"
+    table = backend.ibis.table  # type: ignore[attr-defined]
+    facts = table("rw_facts")
     return save(
         backend,
         root,
-        facts=f"(SELECT * FROM rw_facts WHERE last_day >= {begin})",
-        interests="rw_interests",
-        users="rw_users",
-        counted={name: f"rw_new_{name}" for name in COUNT_COLUMNS},
+        facts=facts.filter(facts.last_day >= start),
+        interests=table("rw_interests"),
+        users=table("rw_users"),
+        counted={name: table(f"rw_new_{name}") for name in COUNT_COLUMNS},
     )
