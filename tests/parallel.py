@@ -6,7 +6,7 @@ own session fixtures (a SparkSession, the generated platform, servers on ports t
 A unit is a whole test module, so its module fixtures (a built store, a browser, a server) are
 made once, as in a single-process run; except the modules in ``SPLIT``, whose tests share nothing
 costlier than a session fixture and are a unit each: test_spark.py alone is a third of the
-suite's time.
+suite's time, test_refresh.py's tests take 20-75 s each.
 
 Units are handed out costliest first (``COSTS``, measured): a long test that started while the
 other worker was about to finish would leave that worker idle for its whole length. A run on one
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 #: Modules whose tests are each a unit of their own.
-SPLIT = frozenset({"test_spark.py"})
+SPLIT = frozenset({"test_spark.py", "test_refresh.py"})
 
 #: Seconds a unit takes, about (the 2026-12-06 fresh-clone run's --durations, load ~1.5): a module
 #: by its file name (its tests together), a test of a SPLIT module by ``file::function`` (each
@@ -33,7 +33,11 @@ COSTS: dict[str, float] = {
     "test_spark.py::test_build_on_a_standalone_cluster_publishes_the_same_documents": 91,
     "test_engine_reference.py": 92,
     "test_portability.py": 80,
-    "test_refresh.py": 90,
+    "test_refresh.py::test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_build_publishes": 75,
+    "test_refresh.py::test_incremental_builds_publish_what_full_builds_publish": 50,
+    "test_refresh.py::test_counts_carried_by_deltas_are_a_full_builds_and_say_when_they_are_not": 30,
+    "test_refresh.py::test_the_pins_check_is_kept_while_pins_accounts_and_interests_are_the_same_bytes": 30,
+    "test_refresh.py::test_an_incremental_build_killed_while_publishing_leaves_a_usable_store": 20,
     "test_dp_build.py": 80,
     "test_store_hygiene.py": 75,
     "test_dashboard.py": 70,
