@@ -17,9 +17,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The suite on TEST_WORKERS pytest-xdist worker processes (tests/parallel.py says what runs together
-# and what first); TEST_WORKERS=0: one process. Two, not three, on a 2-core machine: a fresh-clone
-# run (2026-12-07) took 16 min 20 s on two workers and 20 min 40 s on three (939 tests, all passed).
-TEST_WORKERS ?= 2
+# and what first); TEST_WORKERS=0: one process. Three on a 2-core machine: the tests wait (for
+# subprocesses, JVMs, servers, fsync) a third of the time, and a third worker fills it. The same
+# fresh clone of 4128d87, quiet machine, 2026-12-07: 16 min 7 s on two workers, 14 min 25 s on
+# three (948 passed each; 1,232 and 1,195 CPU s). An earlier pair at unequal loads had gone the
+# other way (16:20 on two, 20:40 on three).
+TEST_WORKERS ?= 3
 PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope)
 
 test: install

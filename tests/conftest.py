@@ -476,8 +476,8 @@ def built_platform(tmp_path_factory: pytest.TempPathFactory) -> BuiltPlatform:
     metro's names hostile (interests as CSV); snapshots for its last two days (the newest
     served by default). Tests that change a store copy it first.
 
-    On two workers (tests/parallel.py) the first to need it builds it, under a file lock in the
-    run's shared temporary directory; the other waits and reads what was built.
+    On several workers (tests/parallel.py) the first to need it builds it, under a file lock in the
+    run's shared temporary directory; the others wait and read what was built.
     """
     from filelock import FileLock
 
@@ -570,7 +570,7 @@ def built_server(built_platform: BuiltPlatform) -> Iterator[RunningServer]:
     running.stop()
 
 
-# --- two processes (tests/parallel.py; `make test TEST_WORKERS=2`) -------------------------------
+# --- several processes (tests/parallel.py; `make test`, TEST_WORKERS) -----------------------------
 
 
 @pytest.hookimpl(tryfirst=True)

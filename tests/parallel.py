@@ -1,7 +1,7 @@
 """How the suite runs on several processes (pytest-xdist): what runs together, what first.
 
-``make test TEST_WORKERS=2`` runs ``pytest -n 2 --dist loadscope``, with the scheduler below: each
-worker takes the next unit of work as soon as it is nearly done with its own. Each worker has its
+``make test`` (``TEST_WORKERS=3``) runs ``pytest -n 3 --dist loadscope``, with the scheduler
+below: each worker takes the next unit of work as soon as it is nearly done with its own. Each worker has its
 own session fixtures (a SparkSession, the generated platform, servers on ports the system gives).
 A unit is a whole test module, so its module fixtures (a built store, a browser, a server) are
 made once, as in a single-process run; except the modules in ``SPLIT``, whose tests share nothing
