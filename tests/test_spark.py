@@ -293,7 +293,16 @@ MESSY_LINES = {
         b'50,"18-24,female,US,501,iphone',  # a quote never closed
         b'51,18-24",female,US,501',  # a stray quote, which closes it read as CSV
     ),
-    "jsonl": (b"[45, 2]", b"46", b'{"user_id": 47, "age_bucket": "18-', b'"user 49"', b"\xff\xfe"),
+    "jsonl": (
+        # first, after the BOM: not UTF-8 in an object that would otherwise be a row (Spark's
+        # first-line BOM removal once decoded it into valid text, and the line into a row)
+        b'{"user_id": 48, "gender": "f\xe9male"}',
+        b"[45, 2]",
+        b"46",
+        b'{"user_id": 47, "age_bucket": "18-',
+        b'"user 49"',
+        b"\xff\xfe",
+    ),
 }
 
 

@@ -415,7 +415,10 @@ def numbered_lines(session: SparkSession, files: tuple[InputFile, ...]) -> DataF
     )
     joined = scanned.join(F.broadcast(blocks), ["uri", "block"])
     number = F.col("before") + F.col("position") - F.col("first") + 1
-    line = F.when(number == 1, F.regexp_replace("line", f"^{BOM}", "")).otherwise(F.col("line"))
+    # A byte-level cut, not regexp_replace: that decodes the line to a Java string, which turns
+    # bytes that are not UTF-8 into U+FFFD, so a malformed first line would pass as valid text.
+    starts_with_bom = (number == 1) & F.col("line").startswith(BOM)
+    line = F.when(starts_with_bom, F.substring("line", 2, 1 << 30)).otherwise(F.col("line"))
     return joined.select(line.alias("line"), "uri", number.alias("number"))
 
 
