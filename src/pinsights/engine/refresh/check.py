@@ -45,12 +45,12 @@ from pinsights.data.tables import EVENTS, LINE, SOURCE_FILE, Rule
 from pinsights.data.validate import ROW, RULE
 from pinsights.engine import semantics
 from pinsights.engine.backend import Backend
+from pinsights.engine.duckdb.backend import PARQUET_OPTIONS
 from pinsights.engine.refresh import pins as pins_part
 from pinsights.engine.refresh import window
 from pinsights.engine.refresh.state import (
     BAD,
     SEGMENT_COLUMNS,
-    SEGMENT_FORMAT,
     FileRecord,
     Fingerprint,
     PinsPart,
@@ -457,7 +457,7 @@ class Refresh:
             for column, kind in SEGMENT_COLUMNS
         )
         backend.execute(  # type: ignore[attr-defined]
-            f"COPY (SELECT {typed} FROM ({query})) TO '{sql_quoted(str(path))}' ({SEGMENT_FORMAT})"
+            f"COPY (SELECT {typed} FROM ({query})) TO '{sql_quoted(str(path))}' ({PARQUET_OPTIONS})"
         )
         paths = {serial: file for file, serial in serial_of.items()}
         con.execute(f"CREATE OR REPLACE VIEW refresh_segment AS {segment_rows([path], paths)}")
@@ -508,7 +508,7 @@ class Refresh:
                 backend.execute(  # type: ignore[attr-defined]
                     f"COPY (SELECT * FROM read_parquet('{sql_quoted(str(source))}',"
                     f" hive_partitioning=false) WHERE file IN ({serials}))"
-                    f" TO '{sql_quoted(str(target))}' ({SEGMENT_FORMAT})"
+                    f" TO '{sql_quoted(str(target))}' ({PARQUET_OPTIONS})"
                 )
                 state.segments[name] = Segment(rows=live, digest=digest_file(target))
                 records = [replace(record, segment=name) for record in records]

@@ -38,7 +38,6 @@ from typing import Any
 
 from pinsights.data.tables import LINE, SOURCE_FILE, Rule
 from pinsights.data.validate import ROW, RULE
-from pinsights.engine.duckdb.backend import PARQUET_OPTIONS
 
 #: Bumped whenever the layout or the meaning of a state file changes: an older state is then
 #: not used (the build is full, and says why) and the new build writes the new format.
@@ -82,9 +81,6 @@ SEGMENT_COLUMNS = (
     (BAD, "VARCHAR"),
 )
 
-
-#: DuckDB's ``COPY`` options of the state's files (version 2 encodings).
-SEGMENT_FORMAT = PARQUET_OPTIONS
 
 #: The UTC day of the instant ``day`` by integer arithmetic (floored, so before 1970 too):
 #: ``date_trunc`` of a timestamp with time zone is a calendar computation per row, ~3.5 CPU s
