@@ -53,3 +53,14 @@ def raw_columns(con: duckdb.DuckDBPyConnection, source: TableSource) -> list[tup
         )
     described = con.execute(f"DESCRIBE {' UNION ALL BY NAME '.join(parts)}").fetchall()
     return [(str(row[0]), str(row[1])) for row in described]
+
+
+def raw_columns_anywhere(
+    con: duckdb.DuckDBPyConnection | None, source: TableSource
+) -> list[tuple[str, str]]:
+    """:func:`raw_columns` on ``con``, or, for another engine's build (Spark keeps the same
+    state), on a DuckDB connection of its own: footers and first lines only."""
+    if con is not None:
+        return raw_columns(con, source)
+    with duckdb.connect() as side:
+        return raw_columns(side, source)

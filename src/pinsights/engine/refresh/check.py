@@ -45,12 +45,10 @@ from pinsights.data.tables import EVENTS, LINE, SOURCE_FILE, Rule
 from pinsights.data.validate import ROW, RULE
 from pinsights.engine import semantics
 from pinsights.engine.backend import Backend
-from pinsights.engine.duckdb.backend import PARQUET_OPTIONS
 from pinsights.engine.refresh import pins as pins_part
-from pinsights.engine.refresh import window
+from pinsights.engine.refresh import segment, window
 from pinsights.engine.refresh.state import (
     BAD,
-    SEGMENT_COLUMNS,
     FileRecord,
     Fingerprint,
     PinsPart,
@@ -65,9 +63,6 @@ from pinsights.engine.refresh.state import (
     link_or_copy,
     load_state,
     segment_path,
-    segment_rows,
-    segment_written,
-    sql_quoted,
     write_meta,
 )
 from pinsights.engine.refresh.window import judged_pairs, used_events
@@ -76,6 +71,8 @@ from pinsights.engine.steps.check import Checked
 
 ROW_RULES = (Rule.MALFORMED.value, Rule.BAD_VALUE.value)
 UNKNOWN = Rule.UNKNOWN_REFERENCE.value
+#: Why a Spark build is full: it writes the whole state, but reads none yet.
+SPARK_FULL = "the Spark engine reads no state yet (its build rewrites it)"
 
 
 @dataclass
@@ -86,6 +83,8 @@ class Refresh:
     previous_root: Path | None
     staging: Path | None
     forced_full: bool = False
+    #: False on Spark, which writes the state but reads none yet: its builds are full.
+    reads_state: bool = True
     #: The build may count by deltas and keep a window part: exact mode, the default date
     #: (the latest valid day), and this window length (engine/refresh/window.py).
     window_days: int | None = None
@@ -115,6 +114,8 @@ class Refresh:
     _segment: tuple[str, Segment] | None = None
     _all_files: list[InputFile] = field(default_factory=list)
     _came: int = 0
+    _kept_rows: Any = None  # the kept files' decoded segment rows (_open_kept)
+    _kept_raw: Any = None  # ... and the segments as read (a named view, released with them)
 
     @property
     def keeps_state(self) -> bool:
@@ -143,14 +144,13 @@ class Refresh:
         return raw
 
     def _plan(self, backend: Backend, events: TableSource) -> None:
-        from pinsights.engine.duckdb.raw_columns import raw_columns
-
-        con = backend.con  # type: ignore[attr-defined]  # keeps_state: DuckDB only (see build)
         self.to_read = list(events.files)
         self._all_files = list(events.files)
         previous: State | None = None
         if self.forced_full:
             self.reason = "--full"  # every input file's digest taken again
+        elif not self.reads_state:
+            self.reason = SPARK_FULL
         elif self.previous_root is None:
             self.reason = "no refresh state in the store yet"
         else:
@@ -163,7 +163,7 @@ class Refresh:
             path: fingerprint(Path(path), known[path].fingerprint if path in known else None)
             for path in (str(f.path) for f in events.files)
         }
-        self.columns = raw_columns(con, events)
+        self.columns = _raw_columns(backend, events)
         if previous is None:
             return
         if previous.columns != self.columns:
@@ -176,7 +176,7 @@ class Refresh:
             and self.fingerprints[path].digest == record.fingerprint.digest
         }
         to_read = [f for f in events.files if str(f.path) not in kept]
-        if to_read and raw_columns(con, TableSource(EVENTS, tuple(to_read))) != self.columns:
+        if to_read and _raw_columns(backend, TableSource(EVENTS, tuple(to_read))) != self.columns:
             self.reason = "the new event files' columns or types differ from the other files'"
             return
         self.previous, self.kept, self.to_read = previous, kept, to_read
@@ -271,7 +271,7 @@ class Refresh:
         # Neither part is copied: the kept part is materialised, the read part is the new
         # segment on disk (its used rows), and the union is read where it is used.
         if held is None:  # the counts carried, no file read: the kept rows' view stands in
-            held = backend.ibis.table("refresh_kept_rows")  # type: ignore[attr-defined]
+            held = self._kept_raw
         if not used_parts:  # ... and no used event to add
             used_parts.append(used_events(held.filter(ibis.literal(False))))
         used = _union(used_parts)
@@ -284,9 +284,7 @@ class Refresh:
 
     def _read_alike(self, backend: Backend) -> bool:
         """The files to read, read alone, have the columns and types of a read of every file."""
-        from pinsights.engine.duckdb.raw_columns import raw_columns
-
-        read = raw_columns(backend.con, TableSource(EVENTS, tuple(self.to_read)))  # type: ignore[attr-defined]
+        read = _raw_columns(backend, TableSource(EVENTS, tuple(self.to_read)))
         return bool(read == self.columns)
 
     def _decide_delta(self, backend: Backend, checked: Checked) -> None:
@@ -314,7 +312,7 @@ class Refresh:
         """The kept unknown events of users and pins that came since the last build, judged
         again (no pin moved, no user or pin went: only these rows can change): the used ones, as
         new events of the window; each file's unknown references less them."""
-        rows = backend.ibis.table("refresh_kept_rows")  # type: ignore[attr-defined]
+        rows = self._kept_rows
         came = backend.ibis.table("rw_came_users")  # type: ignore[attr-defined]
         came_pins = backend.ibis.table("rw_came_pins")  # type: ignore[attr-defined]
         rows = rows.filter(
@@ -357,25 +355,28 @@ class Refresh:
         """The kept files' rows, from the segments that hold them: their events that passed the
         row rules (to be judged again) and their bad rows."""
         assert self.previous is not None
-        con = backend.con  # type: ignore[attr-defined]
         root = self.previous.root
-        segments = sorted({record.segment for record in self.kept.values()})
-        serials = ", ".join(str(record.serial) for record in self.kept.values())
+        names = sorted({record.segment for record in self.kept.values()})
         paths = {record.serial: path for path, record in self.kept.items()}
-        decoded = segment_rows([segment_path(root, name) for name in segments], paths)
-        rows = f"({decoded} WHERE file IN ({serials}))"
-        con.execute(f"CREATE OR REPLACE VIEW refresh_kept_rows AS SELECT * FROM {rows}")
-        con.execute(
-            "CREATE OR REPLACE VIEW refresh_pairs AS SELECT file, day, user_id, pin_id, engaged"
-            f" FROM {rows} WHERE {RULE} IS NULL OR {RULE} = '{UNKNOWN}'"
+        self._kept_raw = backend.read_parquet(
+            "refresh_segments", [segment_path(root, name) for name in names]
         )
-        con.execute(
-            "CREATE OR REPLACE VIEW refresh_quarantined AS SELECT file,"
-            f" {SOURCE_FILE} AS source_file, {LINE} AS line, {RULE} AS rule,"
-            f" {ROW} AS row, user_id, pin_id FROM {rows} WHERE {RULE} IS NOT NULL"
+        decoded = segment.decoded(self._kept_raw, paths)
+        rows = decoded.filter(decoded.file.isin(list(paths)))
+        self._kept_rows = rows
+        rule = rows[RULE]
+        pairs = rows.filter(rule.isnull() | (rule == UNKNOWN))
+        bad = rows.filter(rule.notnull())
+        quarantined = bad.select(
+            "file",
+            source_file=bad[SOURCE_FILE],
+            line=bad[LINE],
+            rule=bad[RULE],
+            row=bad[ROW],
+            user_id=bad.user_id,
+            pin_id=bad.pin_id,
         )
-        ibis_con = backend.ibis  # type: ignore[attr-defined]
-        return ibis_con.table("refresh_pairs"), ibis_con.table("refresh_quarantined")
+        return pairs.select("file", "day", "user_id", "pin_id", "engaged"), quarantined
 
     @staticmethod
     def _unresolved(
@@ -422,13 +423,8 @@ class Refresh:
         expr = validate.check_table(
             raw, EVENTS, used_keys={"users": users.user_id}, lookups={"pin_id": pins}
         )
-        con = backend.con  # type: ignore[attr-defined]
-        ibis_con = backend.ibis  # type: ignore[attr-defined]
-        con.execute(
-            "CREATE OR REPLACE TABLE refresh_files (__refresh_path VARCHAR, __refresh_file INTEGER)"
-        )
-        con.executemany("INSERT INTO refresh_files VALUES (?, ?)", list(serial_of.items()))
-        serials = ibis_con.table("refresh_files")
+        listed = self.staging / "serials.parquet"
+        serials = segment.serials(backend, listed, serial_of)
         # A left join: a row whose file the reader named otherwise than discovery did would
         # have no serial, and is refused below rather than lost.
         expr = expr.left_join(serials, expr[SOURCE_FILE] == serials["__refresh_path"])
@@ -438,7 +434,7 @@ class Refresh:
             return {
                 "file": table["__refresh_file"],
                 # A day stands for its instants (later steps read events by whole days): the
-                # instant here, its UTC day in the segment (SEGMENT_DAY).
+                # instant here, its UTC day in the segment (segment.utc_day).
                 "day": columns.pop("event_time"),
                 "pin_id": table.pin_id,
                 **columns,
@@ -449,19 +445,13 @@ class Refresh:
         name = secrets.token_hex(8)
         path = segment_path(self.staging, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        query = ibis_con.compile(validate.finish(expr, EVENTS, keep=keep))
-        present = {row[0] for row in con.execute(f"DESCRIBE {query}").fetchall()}
-        computed = segment_written(present)
-        typed = ", ".join(
-            f"CAST({computed.get(column, column)} AS {kind}) AS {column}"
-            for column, kind in SEGMENT_COLUMNS
-        )
-        backend.execute(  # type: ignore[attr-defined]
-            f"COPY (SELECT {typed} FROM ({query})) TO '{sql_quoted(str(path))}' ({PARQUET_OPTIONS})"
-        )
+        rows = validate.finish(expr, EVENTS, keep=keep)
+        backend.write_parquet(segment.encoded(rows, backend.name), path)
+        backend.release("refresh_files")
+        listed.unlink()
         paths = {serial: file for file, serial in serial_of.items()}
-        con.execute(f"CREATE OR REPLACE VIEW refresh_segment AS {segment_rows([path], paths)}")
-        new = ibis_con.table("refresh_segment")
+        stored = backend.read_parquet("refresh_segment", [path])
+        new = segment.decoded(stored, paths)
         rule = new[validate.RULE]
         counted = backend.to_arrow(new.group_by("file", rule).aggregate(rows=new.count()))
         written = 0
@@ -481,7 +471,7 @@ class Refresh:
             for file, serial in serial_of.items()
         ]
         # Filtered on the stored column: a filter DuckDB pushes into the segment's scan.
-        return records, new, used_events(new.filter(new[BAD].isnull()))
+        return records, stored, used_events(new.filter(new[BAD].isnull()))
 
     def _stage(self, backend: Backend, new_records: list[FileRecord]) -> State:
         """The new state in the staging directory: the segments holding kept files linked from
@@ -504,12 +494,11 @@ class Refresh:
                 name = secrets.token_hex(8)
                 target = segment_path(self.staging, name)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                serials = ", ".join(str(record.serial) for record in records)
-                backend.execute(  # type: ignore[attr-defined]
-                    f"COPY (SELECT * FROM read_parquet('{sql_quoted(str(source))}',"
-                    f" hive_partitioning=false) WHERE file IN ({serials}))"
-                    f" TO '{sql_quoted(str(target))}' ({PARQUET_OPTIONS})"
+                rows = backend.read_parquet("refresh_rewritten", [source])
+                backend.write_parquet(
+                    rows.filter(rows.file.isin([r.serial for r in records])), target
                 )
+                backend.release("refresh_rewritten")
                 state.segments[name] = Segment(rows=live, digest=digest_file(target))
                 records = [replace(record, segment=name) for record in records]
             for record in records:
@@ -576,6 +565,13 @@ class Refresh:
         """The build failed: the staged state is not published."""
         if self.staging is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _raw_columns(backend: Backend, source: TableSource) -> list[tuple[str, str]]:
+    """The state's ``columns``: DuckDB's reader's, whichever engine builds (raw_columns.py)."""
+    from pinsights.engine.duckdb.raw_columns import raw_columns_anywhere
+
+    return raw_columns_anywhere(getattr(backend, "con", None), source)
 
 
 def _union(parts: list[ir.Table]) -> ir.Table:

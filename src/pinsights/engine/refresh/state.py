@@ -9,7 +9,8 @@ A state is a directory the store publishes (``store/state.py``) and the engine r
                               engaged, __bad: a bad row's rule, line and original row in one
                               text, null for used rows; see BAD)
 
-A segment is written by the one pass that checks the events (``COPY`` of the check query: one
+A segment is written by the one pass that checks the events (engine/refresh/segment.py: the
+check query's rows in Ibis, through ``Backend.write_parquet``; one
 file, not one per input file — a partitioned write cost three times the CPU and twice the
 memory), and the build reads its used events back from it. For the next build a file's rows are
 found in its segment by its serial (``file``): the events that passed the row rules
@@ -36,8 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pinsights.data.tables import LINE, SOURCE_FILE, Rule
-from pinsights.data.validate import ROW, RULE
+from pinsights.data.tables import Rule
 
 #: Bumped whenever the layout or the meaning of a state file changes: an older state is then
 #: not used (the build is full, and says why) and the new build writes the new format.
@@ -79,17 +79,6 @@ SEGMENT_COLUMNS = (
     ("interest_key", "INTEGER"),
     ("engaged", "BOOLEAN"),
     (BAD, "VARCHAR"),
-)
-
-
-#: The UTC day of the instant ``day`` by integer arithmetic (floored, so before 1970 too):
-#: ``date_trunc`` of a timestamp with time zone is a calendar computation per row, ~3.5 CPU s
-#: for 20M events against ~0.4 for this, with the same results.
-_MICROS = "epoch_us(day)"
-_DAY_MICROS = 86_400_000_000
-SEGMENT_DAY = (
-    f"to_timestamp(CAST(({_MICROS} - ((({_MICROS} % {_DAY_MICROS}) + {_DAY_MICROS})"
-    f" % {_DAY_MICROS})) // 1000000 AS DOUBLE))"
 )
 
 
@@ -395,35 +384,6 @@ def link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         target.write_bytes(source.read_bytes())
-
-
-def segment_written(present: set[str]) -> dict[str, str]:
-    """The SQL of the segment's computed columns over the check query's (``present``): the
-    instant's day, and :data:`BAD` from the rule, the line (text files) and the row."""
-    line = f"CAST({LINE} AS VARCHAR)" if LINE in present else "''"
-    return {
-        "day": SEGMENT_DAY,
-        BAD: f"CASE WHEN {RULE} IS NOT NULL THEN {RULE} || chr(31) || coalesce({line}, '')"
-        f" || chr(31) || {ROW} END",
-    }
-
-
-def segment_rows(paths: list[Path], files: dict[int, str]) -> str:
-    """A query of segments' rows with the check's columns besides :data:`BAD`: ``__rule``,
-    ``__source_file`` (the path of the row's file, from ``files``: serial to path), ``__line``
-    and ``__row``, decoded from it (null for used rows)."""
-    listed = ", ".join(f"'{sql_quoted(str(path))}'" for path in paths)
-    rule, line = (f"split_part({BAD}, chr(31), {n})" for n in (1, 2))
-    sources = " ".join(f"WHEN {serial} THEN '{sql_quoted(path)}'" for serial, path in files.items())
-    source = f"CASE file {sources} END" if files else "NULL"
-    return (
-        f"SELECT file, day, user_id, pin_id, account_key, interest_key, engaged, {BAD},"
-        f" {rule} AS {RULE},"
-        f" CASE WHEN {BAD} IS NOT NULL THEN {source} END AS {SOURCE_FILE},"
-        f" CAST(nullif({line}, '') AS BIGINT) AS {LINE},"
-        f" substr({BAD}, length({rule}) + length({line}) + 3) AS {ROW}"
-        f" FROM read_parquet([{listed}], hive_partitioning=false)"
-    )
 
 
 def file_record(
