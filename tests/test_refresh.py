@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.digests import store_digests, without_volatile
+from pinsights.engine.refresh.check import SPARK_FULL
 from pinsights.engine.refresh.state import load_state
 from pinsights.store import PUBLISH_STEPS, Store
 from pinsights.store.deep import DEEP_VOLATILE
@@ -836,11 +837,10 @@ def test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_buil
     spark_session: Any, tmp_path: Path
 ) -> None:
     """One store built by Spark and DuckDB on alternate days (a 3-day window: days expire; late
-    users, demographic edits). Spark keeps no state: its build is full, says why, and leaves the
-    store's state as it is — which stays right, because a state describes input files, not a
-    build: DuckDB's next build refreshes from it (the files Spark read since are new to it) and
-    carries the counts by deltas from the older window part; Spark with ``--full`` (the state
-    to be rewritten) drops it instead. After every build the store
+    users, demographic edits). Spark writes the whole state (segment, pins part, window part,
+    columns) but reads none yet: its build is full and says why; DuckDB's next build refreshes
+    from Spark's state (the files added since are new to it) and carries the counts by deltas
+    from Spark's window part. After every build the store
     serves, byte for byte, what full DuckDB builds of the same input serve (only the report's
     ``engine`` may differ)."""
     platform = eight_users_and_pins(tmp_path / "data", "csv")
@@ -869,37 +869,41 @@ def test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_buil
         )
         return dict(report["refresh"])
 
-    spark_reason = "the Spark engine keeps no state"
     append(0)
-    first = built("spark")
-    assert (first["mode"], first["reason"], first["state_kept"]) == ("full", spark_reason, False)
-    assert current_state(tmp_path / "kept") is None
-    append(1)
-    second = built("duckdb")  # a store Spark built: full, and it writes the state
-    assert second["reason"] == "no refresh state in the store yet", second
+    first = built("spark")  # full, and it writes the whole state
+    assert (first["mode"], first["reason"], first["state_kept"]) == ("full", SPARK_FULL, True)
     state = current_state(tmp_path / "kept")
     assert state is not None
+    append(1)
+    second = built("duckdb")  # from Spark's state: day 1 is new, the counts carried
+    assert second["mode"] == "incremental" and second["event_files"] == {
+        "read": 1,
+        "kept": 1,
+        "gone": 0,
+    }, second
+    assert second["counts"] == "delta", second
     append(2)
     platform.users[3]["country"] = "fr"
     platform.users[9] = {"user_id": 9, "gender": "male"}  # day 1's unknown events valid now
     third = built("spark")
-    assert third["reason"] == spark_reason
-    assert current_state(tmp_path / "kept") == state  # left as it is
+    assert (third["mode"], third["reason"]) == ("full", SPARK_FULL), third
+    assert current_state(tmp_path / "kept") not in (None, state)  # rewritten
     append(3)
     platform.users[5]["gender"] = None
-    fourth = built("duckdb")  # from day 1's state: days 2 and 3 are new files to it
+    platform.users[10] = {"user_id": 10, "gender": "female"}  # late: its unknown events valid
+    fourth = built("duckdb")  # from Spark's day-2 state: day 3 is a new file to it
     assert fourth["mode"] == "incremental" and fourth["event_files"] == {
-        "read": 2,
-        "kept": 2,
+        "read": 1,
+        "kept": 3,
         "gone": 0,
     }, fourth
     assert fourth["counts"] == "delta" and "1 late users" in fourth["counts_reason"], fourth
-    # --full asks for the state to be rewritten: Spark cannot, so it forgets it.
     append(4)
-    forced = built("spark", "full")
-    assert forced["reason"] == f"{spark_reason}; --full: the store's refresh state is dropped"
-    assert current_state(tmp_path / "kept") is None
-    assert built("duckdb")["reason"] == "no refresh state in the store yet"
+    forced = built("spark", "full")  # --full: the state rewritten, as on DuckDB
+    assert (forced["mode"], forced["reason"], forced["state_kept"]) == ("full", "--full", True)
+    assert current_state(tmp_path / "kept") is not None
+    last = built("duckdb")
+    assert last["mode"] == "incremental" and last["counts"] == "delta", last
 
 
 def test_a_file_read_again_that_alone_would_be_typed_otherwise_makes_the_build_read_all(

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pinsights.data.sources import UrlPath
 from pinsights.engine.backend import Backend, BackendError
 from pinsights.engine.documents import P_KEY, DocumentAssembler
 from pinsights.engine.dp import step as dp_step
@@ -127,13 +128,15 @@ def start_backend(settings: BuildSettings, temp_directory: Path) -> Backend:
 
 def start_refresh(settings: BuildSettings, publisher: Publisher, build_id: str) -> Refresh:
     """The check step with the store's refresh state (docs/engine.md, "Incremental refresh"):
-    kept on DuckDB with a local dataset; Spark runs the plain check and leaves the state alone
-    (still right for DuckDB's next build), but with ``--full``, which asks for the state to be
-    rewritten: Spark cannot write one, so it drops it."""
+    kept with a local dataset. Spark writes the whole state but reads none yet (its builds are
+    full and rewrite it); with a dataset it reaches by URL it runs the plain check and leaves
+    the state alone (still right for DuckDB's next build), but with ``--full``, which asks for
+    the state to be rewritten: it cannot write one there, so it drops it."""
     if settings.refresh == "off":
         return Refresh(previous_root=None, staging=None, reason="--refresh off")
-    if settings.engine != "duckdb":
-        why = "the Spark engine keeps no state"
+    spark = settings.engine != "duckdb"
+    if spark and isinstance(settings.data_dir, UrlPath):
+        why = "the Spark engine keeps no state of a dataset it reads by URL"
         if drops_state(settings):
             why += "; --full: the store's refresh state is dropped"
         return Refresh(previous_root=None, staging=None, reason=why)
@@ -144,14 +147,20 @@ def start_refresh(settings: BuildSettings, publisher: Publisher, build_id: str) 
         previous_root=publisher.refresh_state(),
         staging=publisher.refresh_staging(build_id),
         forced_full=settings.refresh == "full",
+        reads_state=not spark,
         window_days=settings.window_days if windowed else None,
     )
 
 
 def drops_state(settings: BuildSettings) -> bool:
-    """``--full`` asks for the state to be rewritten: an engine that cannot write one (Spark)
-    forgets it once its build published, so no later build refreshes from it."""
-    return settings.engine != "duckdb" and settings.refresh == "full"
+    """``--full`` asks for the state to be rewritten: a build that cannot write one (Spark on a
+    dataset it reads by URL) forgets it once its build published, so no later build refreshes
+    from it."""
+    return (
+        settings.engine != "duckdb"
+        and settings.refresh == "full"
+        and isinstance(settings.data_dir, UrlPath)
+    )
 
 
 def _write_failure_report(publisher: Publisher, run: Run, message: str) -> None:

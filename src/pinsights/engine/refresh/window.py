@@ -33,7 +33,8 @@ the state cannot answer (another window length, changed pins or accounts or inte
 that came or went, a kept file changed or gone, a requested date): then the build recounts from
 the kept events and writes a new window part.
 
-DuckDB SQL (the state is DuckDB's only: Spark keeps no state yet).
+The writers are Ibis (both engines write the window part); the delta path is DuckDB SQL (Spark
+writes the state but reads none yet).
 """
 
 from __future__ import annotations
