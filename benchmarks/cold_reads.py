@@ -15,7 +15,9 @@ one `pinsights serve` answers, alternating in the same run:
 Printed per size: requests/s, p50, p99 of each, cold/hot per round (median), the server's and
 wrk's CPU per request, the server's peak RSS (VmHWM, with its anonymous and file-mapped shares at
 the end), and the in-process cost of one keyed read. The snapshot file is read once before, so it
-is in the OS page cache (the share cached is printed): "cold" means not in the server's LRU. `--cold-legacy` adds the same run on a format-1 (DuckDB) snapshot of the smallest size:
+is in the OS page cache (the share cached is printed): "cold" means not in the server's LRU. `--cold-format 2` generates the stores in
+format 2 (bodies inside SQLite, as builds wrote them before format 3; their own directories).
+`--cold-legacy` adds the same run on a format-1 (DuckDB) snapshot of the smallest size:
 the old path's figure, in the same run. `--cold-pin` runs the server on CPU 0 and wrk on CPU 1
 (`taskset`): on a 2-core machine wrk's Lua script otherwise takes CPU the server needs, more for the
 cold run than the hot one, so the ratio would measure the client too.
@@ -72,6 +74,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cold-documents", type=int, default=50000, help="distinct documents cycled"
     )
     parser.add_argument("--cold-legacy", action="store_true", help="also a format-1 snapshot")
+    parser.add_argument(
+        "--cold-format",
+        type=int,
+        choices=(2, 3),
+        default=3,
+        help="the snapshot format of the generated stores (2: bodies inside SQLite, as before 3)",
+    )
     parser.add_argument("--cold-cache", type=int, default=1024, help="the server's LRU entries")
     parser.add_argument(
         "--cold-pin",
@@ -152,18 +161,19 @@ def tables(accounts: int, size: int) -> dict[str, pa.Table]:
     }
 
 
-def prepare(directory: Path, accounts: int, size: int, legacy: bool) -> Path:
-    """A store of ``accounts`` accounts (generated once, reused), in format 2 or 1."""
+#: A generated store's directory name after its size, by format (format 2's as before format 3).
+STORE_SUFFIXES = {1: "-legacy", 2: "", 3: "-f3"}
+FORMAT_NAMES = {1: "1 (DuckDB)", 2: "2 (SQLite)", 3: "3 (SQLite + bodies)"}
+
+
+def prepare(directory: Path, accounts: int, size: int, format: int) -> Path:
+    """A store of ``accounts`` accounts (generated once, reused), in format 3, 2 or 1."""
     from pinsights.store import Store
     from pinsights.store.legacy_snapshot import write_legacy_snapshot_file
-    from pinsights.store.snapshot import (
-        FORMAT,
-        LEGACY_FORMAT,
-        SUFFIXES,
-        write_snapshot_file,
-    )
+    from pinsights.store.snapshot import SUFFIXES, write_snapshot_file
 
-    store_dir = directory / f"cold-{accounts}-{size}{'-legacy' if legacy else ''}"
+    legacy = format == 1
+    store_dir = directory / f"cold-{accounts}-{size}{STORE_SUFFIXES[format]}"
     marker = store_dir / "bench.json"
     if marker.exists():
         return store_dir
@@ -173,10 +183,12 @@ def prepare(directory: Path, accounts: int, size: int, legacy: bool) -> Path:
     data = tables(accounts, size)
     made = time.perf_counter()
     store = Store(store_dir)
-    format = LEGACY_FORMAT if legacy else FORMAT
     with store.build_lock():
         path = store.temporary_path(f"bench{SUFFIXES[format]}")
-        (write_legacy_snapshot_file if legacy else write_snapshot_file)(path, data)
+        if legacy:
+            write_legacy_snapshot_file(path, data)
+        else:
+            write_snapshot_file(path, data, format=format)
         build_id = data["meta"]["value"][1].as_py()
         info = store.publish(path, date=DATE, build_id=build_id, retain=30, format=format)
     written = time.perf_counter() - made
@@ -211,9 +223,9 @@ def run(args: argparse.Namespace) -> None:
     token = serve.mint_token()
     print(f"load average at the start: {serve._load()}")
     directory = args.data.parent
-    stores = [(size, prepare(directory, size, args.cold_body, legacy=False)) for size in sizes]
+    stores = [(size, prepare(directory, size, args.cold_body, args.cold_format)) for size in sizes]
     if args.cold_legacy:
-        stores.insert(0, (sizes[0], prepare(directory, sizes[0], args.cold_body, legacy=True)))
+        stores.insert(0, (sizes[0], prepare(directory, sizes[0], args.cold_body, 1)))
     rows = []
     for accounts, store_dir in stores:
         print(f"{store_dir.name}: load {serve._load()}", file=sys.stderr)
@@ -235,6 +247,13 @@ def run(args: argparse.Namespace) -> None:
     print("| ---: | --- | ---: " + "| ---: " * 11 + "|")
     for row in rows:
         print(row)
+
+
+def _format_of(store_dir: Path) -> int:
+    for format, suffix in STORE_SUFFIXES.items():
+        if suffix and store_dir.name.endswith(suffix):
+            return format
+    return 2
 
 
 def measure(store_dir: Path, accounts: int, token: str, args: argparse.Namespace) -> str:
@@ -280,7 +299,7 @@ def measure(store_dir: Path, accounts: int, token: str, args: argparse.Namespace
         + f"; errors/non-2xx {errors}; load {serve._load()}"
     )
     return (
-        f"| {accounts:,} | {'1 (DuckDB)' if legacy else '2 (SQLite)'} | {snapshot_mb:,.0f} "
+        f"| {accounts:,} | {FORMAT_NAMES[_format_of(store_dir)]} | {snapshot_mb:,.0f} "
         f"| {statistics.median(r.requests_per_second for r in hot_runs):,.0f} "
         f"| {statistics.median(r.requests_per_second for r in cold_runs):,.0f} "
         f"| **{ratio:.2f}** "

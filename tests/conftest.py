@@ -35,7 +35,7 @@ from pinsights.server.accesslog import FLUSH_INTERVAL
 from pinsights.server.documents import RECHECK_AFTER
 from pinsights.server.tokens import TokenService
 from pinsights.store import SHARED_ACCOUNT, SnapshotInfo, Store
-from pinsights.store.snapshot import write_snapshot_file
+from pinsights.store.snapshot import FORMAT, write_snapshot_file
 from tests import parallel
 from tests.processes import OWN_PREFIXES, scrubbed_environment
 
@@ -184,8 +184,10 @@ def write_snapshot(
     platform_size: int = 5000,
     retain: int = 30,
     details: dict[str, dict[str, str]] | None = None,
+    format: int = FORMAT,
 ) -> SnapshotInfo:
-    """Publish a snapshot where ``audiences[account][insight_type]`` is that audience's size.
+    """Publish a snapshot where ``audiences[account][insight_type]`` is that audience's size
+    (in ``format``: 2 writes a store as pinsights did before format 3).
 
     Every account in ``audiences`` is in the snapshot with a document for every insight type, as
     the engine writes them (a missing type is an audience of nobody: a size-100 upper bound).
@@ -226,8 +228,9 @@ def write_snapshot(
                 },
                 "accounts": _accounts_table(list(audiences), details or {}),
             },
+            format=format,
         )
-        return store.publish(path, date=date, build_id=build_id, retain=retain)
+        return store.publish(path, date=date, build_id=build_id, retain=retain, format=format)
 
 
 def _accounts_table(accounts: list[str], details: dict[str, dict[str, str]]) -> pa.Table:

@@ -272,7 +272,8 @@ def _legacy_store(store: Path, days: list[dt.date]) -> dict[tuple[str, str, str]
 
 
 def newest_connection(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(path.as_uri() + "?mode=ro", uri=True)
+    """A snapshot file's tables as readers see them (format 3: ``documents`` with its bodies)."""
+    return SnapshotFile(path).connection()
 
 
 def _arrow(con: sqlite3.Connection, table: str) -> pa.Table:
@@ -334,3 +335,107 @@ def test_a_manifest_naming_a_format_from_the_future_is_a_clear_error(tmp_path: P
 def test_writing_refuses_a_table_without_its_key(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="needs the table"):
         write_snapshot_file(tmp_path / "x.sqlite", {})
+
+
+# --- format 3: bodies after the database ------------------------------------------------------
+
+
+def test_the_locator_is_written_first_and_the_bodies_after_the_database(tmp_path: Path) -> None:
+    """Format 3's layout: the (account, type) -> body locator's B-tree right after meta (in the
+    file's first, mapped pages whatever its size), every body after the database's pages, one
+    after the other, the file ending where the last one does."""
+    info = write_snapshot(tmp_path, DAY, AUDIENCES)
+    path = tmp_path / info.file
+    snapshot_file = SnapshotFile(path)
+    assert snapshot_file.format == FORMAT == 3
+    con = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True)
+    roots = dict(con.execute("SELECT name, rootpage FROM sqlite_master WHERE type = 'table'"))
+    assert "documents" not in roots
+    assert roots["document_offsets"] == min(r for name, r in roots.items() if name != "meta")
+    located = con.execute(
+        "SELECT ad_account_id, insight_type, body_start, body_length FROM document_offsets"
+        " ORDER BY body_start"
+    ).fetchall()
+    start, size = snapshot_file.body_region()
+    pages, page = (con.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "page_size"))
+    assert start == pages * page
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        region = handle.read()
+    assert size == start + len(region)
+    served = newest(tmp_path)
+    at = 0
+    for account, kind, body_start, length in located:
+        assert body_start == at
+        assert region[at : at + length] == served.document(account or "1001", kind)
+        at += length
+    assert at == len(region)
+
+
+def test_a_format_2_store_is_served_as_it_is_beside_format_3(
+    tmp_path: Path, server_factory
+) -> None:
+    """A store written before format 3 (bodies inside SQLite) is served as it is — no
+    conversion — and a build publishing format 3 beside it serves both dates byte for byte."""
+    twin = tmp_path / "twin"
+    days = [DAY - dt.timedelta(days=1), DAY]
+    for day in days:
+        write_snapshot(twin, day, AUDIENCES)
+    served = every_document(twin)
+    store = tmp_path / "store"
+    write_snapshot(store, days[0], AUDIENCES, format=2)
+    assert [i.format for i in Store(store).snapshots()] == [2]
+    status, findings = check(store)
+    assert status == 0 and findings["repaired"] == [] and findings["problems"] == []
+    write_snapshot(store, days[1], AUDIENCES)
+    assert [i.format for i in Store(store).snapshots()] == [3, 2]
+    assert every_document(store) == served
+
+    server: RunningServer = server_factory(store)
+    token = mint()
+    for day in days:
+        for account in AUDIENCES:
+            for kind in INSIGHT_TYPES:
+                url = INSIGHTS.format(account=account, type=kind) + f"&date={day}"
+                response = server.get(url, token)
+                assert response.status_code == 200
+                assert response.content == served[(day.isoformat(), account, kind)]
+    assert (
+        server.get(INSIGHTS.format(account="999", type=INSIGHT_TYPES[0]), token).status_code == 403
+    )
+    status, findings = check(store)
+    assert status == 0 and findings["repaired"] == [], findings
+
+
+@pytest.mark.parametrize("cut", [1, -7])
+def test_a_body_region_cut_short_or_grown_is_found_by_store_check(tmp_path: Path, cut: int) -> None:
+    """Format 3's database pages pass SQLite's own check when only the bodies are cut: the check
+    compares where the last body ends with the file's size. A read of a cut body fails loudly
+    (never a short document)."""
+    write_snapshot(tmp_path, DAY - dt.timedelta(days=1), AUDIENCES)
+    info = write_snapshot(tmp_path, DAY, AUDIENCES)
+    path = tmp_path / info.file
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        if cut > 0:
+            handle.truncate(size - cut)
+        else:
+            handle.seek(0, os.SEEK_END)
+            handle.write(b"x" * -cut)
+    if cut > 0:
+        snapshot_file = SnapshotFile(path)
+        last = snapshot_file.connection().execute(
+            "SELECT ad_account_id, insight_type FROM document_offsets"
+            " ORDER BY body_start DESC LIMIT 1"
+        )
+        with pytest.raises(SnapshotFileError, match="truncated"):
+            snapshot_file.own_document(*last.fetchone())
+
+    status, findings = check(tmp_path, "--no-repair")
+    assert status == 6
+    [problem] = findings["problems"]
+    assert f"snapshot {DAY}" in problem and "bodies end at byte" in problem, problem
+    status, findings = check(tmp_path)
+    assert status == 0, findings
+    assert any(f"dropped snapshot {DAY}" in line for line in findings["repaired"])
+    assert [i.date for i in Store(tmp_path).snapshots()] == [DAY - dt.timedelta(days=1)]

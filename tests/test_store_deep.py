@@ -93,17 +93,25 @@ def test_a_document_changed_behind_the_stores_back_is_found_and_named(
     store = tmp_path / "store"
     built(data, store)
     snapshot = next((store / "snapshots").glob("*.sqlite"))
-    with sqlite3.connect(snapshot) as con:
-        account, kind, body = con.execute(
-            "SELECT ad_account_id, insight_type, body FROM documents"
+    with sqlite3.connect(snapshot.as_uri() + "?mode=ro", uri=True) as con:
+        # format 3: the body lies after the database, where document_offsets says
+        account, kind, at, length = con.execute(
+            "SELECT ad_account_id, insight_type, body_start, body_length FROM document_offsets"
             " WHERE insight_type = 'YOUR_TOTAL_AUDIENCE' ORDER BY ad_account_id LIMIT 1"
         ).fetchone()
-        document = json.loads(body)
-        document["size"] += 1  # still a sound document of its type: only a recount can tell
-        con.execute(
-            "UPDATE documents SET body = ? WHERE ad_account_id = ? AND insight_type = ?",
-            (json.dumps(document).encode(), account, kind),
+        pages, page = (
+            con.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "page_size")
         )
+        start = pages * page
+    with open(snapshot, "r+b") as handle:
+        handle.seek(start + at)
+        body = handle.read(length)
+        size = json.loads(body)["size"]
+        # still a sound document of its type (and as long): only a recount can tell
+        changed = body.replace(b'"size":%d' % size, b'"size":%d' % (size ^ 1), 1)
+        assert changed != body and len(changed) == length
+        handle.seek(start + at)
+        handle.write(changed)
 
     plain = pinsights("store", "check", "--store", str(store))
     assert plain.returncode == 0, plain.stdout  # the shallow check cannot see it

@@ -2,7 +2,7 @@
 
 Documents are precomputed by the build, so answering is a lookup: resolve the snapshot from the
 manifest (one ``stat``), then the LRU, then — on a miss only — a keyed read of the snapshot's SQLite
-file (format 2), on the event loop: it costs less than handing it to a worker thread. Only a store
+file (formats 2 and 3), on the event loop: it costs less than handing it to a worker thread. Only a store
 that still retains a format-1 (DuckDB) snapshot, where a read is a column scan, reads in a worker
 thread. Answers that are errors (unknown account, missing snapshot) are cached as well, so scanning
 for accounts is as cheap as reading one. The LRU admits an answer when it is read a second time
@@ -39,7 +39,7 @@ from pinsights.server.accounts import account_json, account_order, page_body
 from pinsights.server.errors import AccountForbidden, ApiError, NotFound
 from pinsights.server.sightings import Sightings
 from pinsights.store import MANIFEST, Store
-from pinsights.store.snapshot import FORMAT, Snapshot, SnapshotFileGone
+from pinsights.store.snapshot import KEYED_FORMATS, Snapshot, SnapshotFileGone
 
 T = TypeVar("T")
 #: A snapshot file vanishing under us can only happen once per publish; more means something else.
@@ -88,7 +88,7 @@ class Documents:
         self, ad_account_id: str, insight_type: AudienceInsightType, date: dt.date | None
     ) -> bytes | None:
         """The usual request, answered by a plain call (no coroutine): the document from the LRU,
-        or — on a miss, when reads run on the event loop (format 2) — read, remembered and
+        or — on a miss, when reads run on the event loop (formats 2 and 3) — read, remembered and
         returned at once; an error answer is raised. None only when the read has to go to a
         worker thread (a format-1 snapshot is retained): then the server awaits :meth:`insights`.
 
@@ -181,7 +181,7 @@ class Documents:
                 self._manifest_stamp, self._manifest_checked = _UNREAD, -1.0  # ask again next time
                 raise
             self._snapshot_files = tuple((info.date, info.file) for info in infos)
-            self._inline = all(info.format == FORMAT for info in infos)
+            self._inline = all(info.format in KEYED_FORMATS for info in infos)
         return self._snapshot_files
 
     async def _cached(self, key: Hashable, read: Callable[..., bytes], *args: Any) -> bytes:
@@ -206,7 +206,7 @@ class Documents:
         *args: Any,
     ) -> bytes:
         """``answer`` (what the LRU holds under ``key``) counted as a hit, or else — None —
-        ``read(*args)`` here and now, remembered: the keyed reads of format 2 run on the event
+        ``read(*args)`` here and now, remembered: the keyed reads of formats 2 and 3 run on the event
         loop. A cached error is raised."""
         if answer is None:
             self.misses += 1

@@ -55,6 +55,7 @@ from pinsights.store.quarantine import QUARANTINE, QuarantinedRow, read_quaranti
 from pinsights.store.snapshot import EMPTY_ITEMS as EMPTY_ITEMS
 from pinsights.store.snapshot import (
     FORMAT,
+    KEYED_FORMATS,
     LEGACY_FORMAT,
     SUFFIXES,
     Snapshot,
@@ -153,13 +154,13 @@ class SnapshotInfo:
 
 def open_snapshot(info: SnapshotInfo, path: Path) -> Snapshot:
     """The reader of ``info``'s format (SnapshotFileGone when the file is not there)."""
-    if info.format == FORMAT:
+    if info.format in KEYED_FORMATS:
         return Snapshot(info, path)
     if info.format == LEGACY_FORMAT:
         return LegacySnapshot(info, path)
     raise StoreError(
         f"the snapshot {info.file} has format {info.format}, which this pinsights cannot read"
-        f" (it reads formats {LEGACY_FORMAT} and {FORMAT}): upgrade pinsights"
+        f" (it reads formats {LEGACY_FORMAT} to {FORMAT}): upgrade pinsights"
     )
 
 

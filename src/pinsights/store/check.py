@@ -52,7 +52,9 @@ from pinsights.store.legacy_snapshot import read_tables
 from pinsights.store.quarantine import QUARANTINE
 from pinsights.store.snapshot import (
     FORMAT,
+    KEYED_FORMATS,
     LEGACY_FORMAT,
+    OFFSETS_TABLE,
     SUFFIXES,
     TABLE_KEYS,
     SnapshotFile,
@@ -322,13 +324,19 @@ def _open_file(path: Path, format: int) -> Iterator[Any]:
     if format == LEGACY_FORMAT:
         with contextlib.closing(duckdb.connect(str(path), read_only=True)) as legacy:
             yield legacy
-    elif format == FORMAT:
-        con = SnapshotFile(path).connection()
+    elif format in KEYED_FORMATS:
+        snapshot_file = SnapshotFile(path)
+        con = snapshot_file.connection()
         try:
             # Every page read once: a truncated or scribbled-on file fails here, not on a request.
             verdict = con.execute("PRAGMA quick_check").fetchall()
             if verdict != [("ok",)]:
                 raise SnapshotFileError("; ".join(str(row[0]) for row in verdict[:3]))
+            if snapshot_file.format != format:
+                raise SnapshotFileError(
+                    f"is a file of format {snapshot_file.format}, the manifest says {format}"
+                )
+            _check_body_region(snapshot_file, con)
             yield con
         finally:
             con.close()
@@ -336,10 +344,27 @@ def _open_file(path: Path, format: int) -> Iterator[Any]:
         raise StoreError(f"format {format} is not one this pinsights reads")
 
 
+def _check_body_region(snapshot_file: SnapshotFile, con: Any) -> None:
+    """Format 3: the body region ends where the last body does (a truncated file, or bytes
+    appended to it, is found here: the database's own pages pass ``quick_check``)."""
+    if snapshot_file.format != FORMAT:
+        return
+    start, size = snapshot_file.body_region()
+    end = con.execute(
+        f"SELECT coalesce(max(body_start + body_length), 0) FROM {OFFSETS_TABLE}"
+    ).fetchone()[0]
+    if start + end != size:
+        raise SnapshotFileError(
+            f"its bodies end at byte {start + end:,}, the file has {size:,}"
+            + (" (truncated)" if size < start + end else "")
+        )
+
+
 def _tables(con: Any, format: int) -> set[str]:
     if format == LEGACY_FORMAT:
         return {row[0] for row in con.execute("SHOW TABLES").fetchall()}
-    return {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    names = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return (names - {OFFSETS_TABLE}) | {"documents"} if OFFSETS_TABLE in names else names
 
 
 def _file_problems(con: Any, info: SnapshotInfo, verdict: dict[str, Any]) -> list[str]:
@@ -409,13 +434,15 @@ def _rebuild_manifest(store: Store, result: CheckResult) -> list[SnapshotInfo]:
     """A manifest from the snapshot files: per date, the newest sound build's file."""
     best: dict[Any, SnapshotInfo] = {}
     directory = store.root / SNAPSHOT_DIR
-    formats = {suffix: format for format, suffix in SUFFIXES.items()}
+    formats = {suffix: format for format, suffix in SUFFIXES.items()}  # .sqlite: 2 or 3
     found = sorted(directory.iterdir()) if directory.is_dir() else []
     for path in found:
         format = formats.get(path.suffix)
         if format is None or path.name.startswith("."):
             continue
         try:
+            if format in KEYED_FORMATS:  # the file says which (its user_version)
+                format = SnapshotFile(path).format
             with _open_file(path, format) as con:
                 meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
             info = SnapshotInfo.from_json(

@@ -63,16 +63,21 @@ def without_volatile(report: Any, volatile: frozenset[str] = VOLATILE) -> Any:
 
 
 def snapshot_digests(path: Path, volatile: frozenset[str] = VOLATILE) -> dict[str, Digest]:
-    """Digests of a snapshot file of either format, by table (format 2, SQLite, keeps booleans
-    as 0/1: read back as booleans, so that a snapshot digests alike in both formats)."""
+    """Digests of a snapshot file of any format, by table (formats 2 and 3, SQLite, keep booleans
+    as 0/1: read back as booleans, so that a snapshot digests alike in every format)."""
     out: dict[str, Digest] = {}
     sqlite = path.suffix == ".sqlite"
+    snapshot_file = SnapshotFile(path) if sqlite else None
     opened = (
-        SnapshotFile(path).connection() if sqlite else duckdb.connect(str(path), read_only=True)
+        snapshot_file.connection()
+        if snapshot_file is not None
+        else duckdb.connect(str(path), read_only=True)
     )
     with contextlib.closing(opened) as con:
-        listing = "SELECT name FROM sqlite_master WHERE type = 'table'" if sqlite else "SHOW TABLES"
-        tables = sorted(row[0] for row in con.execute(listing).fetchall())
+        if snapshot_file is not None:  # format 3's documents are a view of the locator + bodies
+            tables = sorted(snapshot_file.table_names())
+        else:
+            tables = sorted(row[0] for row in con.execute("SHOW TABLES").fetchall())
         for table in tables:
             rows = con.execute(f'SELECT * FROM "{table}"').fetchall()
             if sqlite and table == "audiences":

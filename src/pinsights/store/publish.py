@@ -10,19 +10,23 @@ the lock). This module is where the two meet, at the store's layer, so imports r
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from pinsights.data.tables import ACCOUNT_DETAILS
+from pinsights.engine import arrow_columns as columns
 from pinsights.engine import build as engine_build
+from pinsights.engine.documents import Document
 from pinsights.engine.settings import BuildSettings
 from pinsights.engine.steps.publish import SnapshotContents
 from pinsights.store import BUILD_KIND, Store, temporary_name
 from pinsights.store.quarantine import write_quarantine
-from pinsights.store.snapshot import FORMAT, SUFFIXES, write_snapshot
+from pinsights.store.snapshot import FORMAT, SUFFIXES, write_snapshot_file
 from pinsights.store.state import current_state, drop_state, publish_state, staging_directory
 
 
@@ -83,3 +87,73 @@ class StorePublisher:
 
     def drop_refresh_state(self) -> None:
         drop_state(self.store.root)
+
+
+def write_snapshot(
+    path: Path,
+    documents: Sequence[Document],
+    accounts: Sequence[Mapping[str, str | None]],
+    categories: Iterable[str],
+    report: dict[str, Any],
+) -> None:
+    """Write a complete snapshot file; it becomes visible only when the store publishes it."""
+    document_rows = sorted(documents, key=lambda d: (d.ad_account_id, d.insight_type))
+    tables = {
+        # each account with what the input says of it, so what the ad accounts' operations list
+        # agrees with these documents (a snapshot without these columns is served with ids alone)
+        "accounts": columns.table(
+            {
+                "ad_account_id": columns.string_column([str(a["ad_account_id"]) for a in accounts]),
+                **{
+                    detail: columns.optional_string_column([a.get(detail) for a in accounts])
+                    for detail in ACCOUNT_DETAILS
+                },
+            }
+        ),
+        "level1_interests": columns.table(
+            {"interest_id": columns.string_column(sorted(categories))}
+        ),
+        "audiences": columns.table(
+            {
+                "ad_account_id": columns.string_column([d.ad_account_id for d in document_rows]),
+                "insight_type": columns.string_column([d.insight_type for d in document_rows]),
+                "size": columns.int64_column([d.size for d in document_rows]),
+                "qualifies": columns.bool_column([d.reportable for d in document_rows]),
+            }
+        ),
+        "documents": columns.table(
+            {
+                "ad_account_id": columns.string_column([d.ad_account_id for d in document_rows]),
+                "insight_type": columns.string_column([d.insight_type for d in document_rows]),
+                "body": columns.binary_column([d.body for d in document_rows]),
+            }
+        ),
+        "category_items": _category_items_table(document_rows),
+        "meta": columns.table(
+            {
+                "key": columns.string_column(["date", "build_id", "report"]),
+                "value": columns.string_column(
+                    [report["date"], report["build_id"], json.dumps(report, sort_keys=True)]
+                ),
+            }
+        ),
+    }
+    write_snapshot_file(path, tables)
+
+
+def _category_items_table(documents: list[Document]) -> pa.Table:
+    accounts, kinds, categories, bodies = [], [], [], []
+    for document in documents:
+        for category_id, body in sorted(document.category_items.items()):
+            accounts.append(document.ad_account_id)
+            kinds.append(document.insight_type)
+            categories.append(category_id)
+            bodies.append(body)
+    return columns.table(
+        {
+            "ad_account_id": columns.string_column(accounts),
+            "insight_type": columns.string_column(kinds),
+            "category_id": columns.string_column(categories),
+            "body": columns.binary_column(bodies),
+        }
+    )

@@ -7,12 +7,19 @@ its key in a few page reads, whatever the number of accounts (tens of µs; bench
 BENCHMARKS.md). SQLite is in the standard library, and a file opened read-only and ``immutable``
 needs no lock, no journal and no server.
 
-Layout (``FORMAT`` 2; format 1 was a DuckDB file with the same tables, see store/legacy_snapshot.py):
+Layout (``FORMAT`` 3; format 2 is the same without the body region, every body in the
+``documents`` table, still read; format 1 was a DuckDB file, see store/legacy_snapshot.py):
+
+- the file is an SQLite database followed by the documents' bodies, one after the other; the
+  ``document_offsets`` table (``WITHOUT ROWID``, written right after ``meta``) maps (account, type)
+  to a body's place there, so a lookup walks a small B-tree in the file's first, mapped pages and
+  reads the body with one ``pread``, whatever the number of documents; each connection sees the
+  bodies as the ``documents`` view (for tools, ``store check``, digests);
 
 - every table has a primary key (``TABLE_KEYS``) and its rows are written in key order;
 - small rows (accounts, audiences, interests, meta) live in ``WITHOUT ROWID`` tables: the row *is*
   the key's B-tree entry, one lookup;
-- tables of large bodies (documents, category items) are ordinary rowid tables with an index on
+- tables of large bodies (format 2's documents, category items) are rowid tables with an index on
   the key: a ``WITHOUT ROWID`` B-tree holding multi-kilobyte rows keeps few keys per page and
   spills every row to overflow pages, which measured 2-3x slower per lookup than index + row;
 - ``PRAGMA application_id`` marks the file as a pinsights snapshot and ``user_version`` its format,
@@ -29,31 +36,36 @@ leaves a temporary that the next build removes.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pinsights.contract import AudienceInsightType
 from pinsights.data.tables import ACCOUNT_DETAILS
-from pinsights.engine import arrow_columns as columns
-from pinsights.engine.documents import SHARED_ACCOUNT, Document
+from pinsights.engine.documents import SHARED_ACCOUNT
 
 if TYPE_CHECKING:
     from pinsights.store import SnapshotInfo
 
-#: The snapshot format a build writes, recorded in the manifest beside each file.
-FORMAT = 2
+#: The snapshot format a build writes, recorded in the manifest beside each file (and in the file's
+#: ``user_version``): the SQLite tables of format 2, but the documents' bodies after the database.
+FORMAT = 3
+#: Format 2: every body inside the SQLite file (its ``documents`` table); still served as it is.
+SQLITE_FORMAT = 2
 #: The format of snapshots written before FORMAT 2 (DuckDB files); still served, see the store.
 LEGACY_FORMAT = 1
-#: File name suffix of each format's snapshot files.
-SUFFIXES = {LEGACY_FORMAT: ".duckdb", FORMAT: ".sqlite"}
+#: The formats read by keyed reads (SQLite files).
+KEYED_FORMATS = frozenset({SQLITE_FORMAT, FORMAT})
+#: File name suffix of each format's snapshot files (formats 2 and 3 tell apart by user_version).
+SUFFIXES = {LEGACY_FORMAT: ".duckdb", SQLITE_FORMAT: ".sqlite", FORMAT: ".sqlite"}
 PINTEREST_TOTAL_AUDIENCE = AudienceInsightType.PINTEREST_TOTAL_AUDIENCE.value
 #: The body of the deprecated category operation for a known category the audience leaves out.
 EMPTY_ITEMS = b'{"items":[]}'
@@ -71,8 +83,30 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
 }
 #: Tables of large rows: a rowid table plus a unique index on the key (see the module docstring).
 ROWID_TABLES = frozenset({"documents", "category_items"})
-#: An account's own document (see ``Snapshot.account_document``).
-_OWN_DOCUMENT = "SELECT body FROM documents WHERE ad_account_id = ? AND insight_type = ?"
+#: Format 3: where each document's body lies in the body region (``offset`` from its start,
+#: ``length``), a ``WITHOUT ROWID`` table written right after ``meta``, so that its B-tree lies in
+#: the file's first (mapped) pages whatever the number of documents.
+OFFSETS_TABLE = "document_offsets"
+#: Format 3's order of writing: the locator first (see OFFSETS_TABLE).
+FORMAT_3_ORDER = (
+    "meta",
+    "documents",
+    "accounts",
+    "level1_interests",
+    "audiences",
+    "category_items",
+)
+#: An account's own document (see ``Snapshot.account_document``), by format.
+_OWN_DOCUMENT = {
+    SQLITE_FORMAT: "SELECT body FROM documents WHERE ad_account_id = ? AND insight_type = ?",
+    FORMAT: f"SELECT body_start, body_length FROM {OFFSETS_TABLE} WHERE ad_account_id = ? AND insight_type = ?",
+}
+#: Format 3: the ``documents`` table as tools and the account check's statements read it, a view of
+#: the locator and the bodies (a temporary view, made on each connection with its function).
+_DOCUMENTS_VIEW = (
+    "CREATE TEMP VIEW documents AS SELECT ad_account_id, insight_type,"
+    f" pinsights_body(body_start, body_length) AS body FROM main.{OFFSETS_TABLE}"
+)
 #: Page cache per connection (KiB, negative as SQLite wants it): bounded whatever the file's size.
 CACHE_KIB = 2048
 #: Rows converted to Python at a time while writing.
@@ -108,7 +142,7 @@ def _sql_type(arrow_type: pa.DataType) -> str:
 
 
 def _create_statements(name: str, schema: pa.Schema) -> list[str]:
-    key = TABLE_KEYS[name]
+    key = TABLE_KEYS["documents" if name == OFFSETS_TABLE else name]
     missing = [column for column in key if column not in schema.names]
     if missing:
         raise ValueError(f"snapshot table {name} lacks its key column(s) {', '.join(missing)}")
@@ -139,29 +173,66 @@ def _rows(table: pa.Table) -> Iterator[tuple[Any, ...]]:
         yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
 
 
-def write_snapshot_file(path: Path, tables: dict[str, pa.Table]) -> None:
+def _locator(documents: pa.Table) -> tuple[pa.Table, pa.ChunkedArray]:
+    """Format 3: the documents table without its bodies but with where each lies in the body
+    region (bodies one after the other, in the table's order), and the bodies."""
+    bodies = documents.column("body")
+    lengths = pc.cast(pc.binary_length(bodies), pa.int64())
+    ends = pc.cumulative_sum(pc.fill_null(lengths, 0))
+    located = documents.drop_columns(["body"])
+    located = located.append_column("body_start", pc.subtract(ends, pc.fill_null(lengths, 0)))
+    return located.append_column("body_length", lengths), bodies
+
+
+def _append_bodies(path: Path, bodies: pa.ChunkedArray) -> None:
+    """Format 3: the bodies after the database, as Arrow holds them (no copy into Python)."""
+    wide = pa.types.is_large_binary(bodies.type)
+    with open(path, "ab") as handle:
+        for chunk in bodies.chunks:
+            if len(chunk) == 0:
+                continue
+            offsets = pa.Array.from_buffers(
+                pa.int64() if wide else pa.int32(),
+                len(chunk) + 1,
+                [None, chunk.buffers()[1]],
+                offset=chunk.offset,
+            )
+            first, last = offsets[0].as_py(), offsets[-1].as_py()
+            data = chunk.buffers()[2]
+            if data is not None and last > first:
+                handle.write(memoryview(data)[first:last])
+
+
+def write_snapshot_file(path: Path, tables: dict[str, pa.Table], format: int = FORMAT) -> None:
     """Write a complete snapshot file at ``path`` (a new, owner-only file) from Arrow tables.
 
     ``tables`` has every table of ``TABLE_KEYS``, best with its rows in key order (the build
     sorts them: SQLite appends sorted keys fastest; any order gives the same file contents).
-    Raises on a duplicate key.
+    Raises on a duplicate key. ``format`` 2 (bodies inside the database) is for tests and
+    benchmarks of stores written before format 3.
     """
+    if format not in KEYED_FORMATS:
+        raise ValueError(f"snapshot files are written in format {FORMAT} (or {SQLITE_FORMAT})")
     absent = [name for name in TABLE_KEYS if name not in tables]
     if absent:
         raise ValueError(f"a snapshot needs the table(s) {', '.join(absent)}")
     # Owner-only from the start (SQLite would create it with the umask's permissions).
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     con = sqlite3.connect(path, isolation_level=None)
+    bodies = None
     try:
         con.execute("PRAGMA journal_mode=OFF")
         con.execute("PRAGMA synchronous=OFF")
         con.execute("PRAGMA locking_mode=EXCLUSIVE")
         con.execute(f"PRAGMA cache_size=-{WRITE_CACHE_KIB}")
         con.execute(f"PRAGMA application_id={APPLICATION_ID}")
-        con.execute(f"PRAGMA user_version={FORMAT}")
+        con.execute(f"PRAGMA user_version={format}")
         con.execute("BEGIN")
-        for name in TABLE_KEYS:
+        for name in TABLE_KEYS if format == SQLITE_FORMAT else FORMAT_3_ORDER:
             table = tables[name]
+            if format == FORMAT and name == "documents":
+                table, bodies = _locator(table)
+                name = OFFSETS_TABLE
             for statement in _create_statements(name, table.schema):
                 con.execute(statement)
             marks = ", ".join("?" * table.num_columns)
@@ -169,6 +240,34 @@ def write_snapshot_file(path: Path, tables: dict[str, pa.Table]) -> None:
         con.execute("COMMIT")
     finally:
         con.close()
+    if bodies is not None:
+        _append_bodies(path, bodies)
+
+
+class _Bodies:
+    """Format 3's body region: the file kept open, a body read with one ``pread``. Shared by the
+    connections' ``pinsights_body`` function, so it stays open while any of them is."""
+
+    def __init__(self, path: Path, start: int) -> None:
+        try:
+            self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError as error:
+            raise SnapshotFileGone(f"snapshot file {path} is gone") from error
+        weakref.finalize(self, os.close, self.fd)
+        self.path = path
+        self.start = start
+        self.size = os.fstat(self.fd).st_size
+
+    def read(self, at: int | None, length: int | None) -> bytes | None:
+        if at is None or length is None:
+            return None
+        body = os.pread(self.fd, length, self.start + at)
+        if len(body) != length:
+            raise SnapshotFileError(
+                f"snapshot file {self.path} is truncated: a body ends at byte"
+                f" {self.start + at + length:,} of {self.size:,}"
+            )
+        return body
 
 
 class SnapshotFile:
@@ -176,13 +275,16 @@ class SnapshotFile:
 
     Opened ``immutable``: snapshot files never change once published (a publish writes a new
     file), so SQLite takes no lock and checks nothing per read. A file unlinked by a publish
-    stays readable through the connections already open (POSIX semantics).
+    stays readable through the connections already open (POSIX semantics), and format 3's body
+    region through the descriptor opened with the first.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._uri = path.absolute().as_uri() + "?mode=ro&immutable=1"
         self._local = threading.local()
+        self._bodies: _Bodies | None = None
+        self.format = SQLITE_FORMAT
         self.connection()  # open now: a missing or foreign file is known before any request
 
     def connection(self) -> sqlite3.Connection:
@@ -198,14 +300,34 @@ class SnapshotFile:
 
     def own_document(self, ad_account_id: str, insight_type: str) -> bytes | None:
         """An account's own document (``_OWN_DOCUMENT``), or None: the usual cold read, on this
-        thread's kept cursor."""
+        thread's kept cursor (format 3: its place from the locator, then one ``pread``)."""
         try:
             execute = self._local.own_document
         except AttributeError:
             self.connection()
             execute = self._local.own_document
-        row = execute(_OWN_DOCUMENT, (ad_account_id, insight_type)).fetchone()
-        return None if row is None else row[0]
+        bodies = self._bodies
+        if bodies is None:
+            row = execute(_OWN_DOCUMENT[SQLITE_FORMAT], (ad_account_id, insight_type)).fetchone()
+            return None if row is None else row[0]
+        row = execute(_OWN_DOCUMENT[FORMAT], (ad_account_id, insight_type)).fetchone()
+        return None if row is None else bodies.read(row[0], row[1])
+
+    def body_region(self) -> tuple[int, int]:
+        """Format 3: where the body region starts and the file's size (both 0 for format 2)."""
+        return (0, 0) if self._bodies is None else (self._bodies.start, self._bodies.size)
+
+    def table_names(self) -> set[str]:
+        """The snapshot's tables as readers know them (format 3's locator read as ``documents``)."""
+        names = {
+            row[0]
+            for row in self.connection().execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            )
+        }
+        if OFFSETS_TABLE in names:
+            names = (names - {OFFSETS_TABLE}) | {"documents"}
+        return names
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -221,16 +343,30 @@ class SnapshotFile:
                 con.execute("PRAGMA application_id").fetchone()[0],
                 con.execute("PRAGMA user_version").fetchone()[0],
             )
+            if application == APPLICATION_ID and version == FORMAT:
+                self._attach_bodies(con)
         except sqlite3.DatabaseError as error:
             con.close()
             raise SnapshotFileError(f"snapshot file {self.path} is unreadable: {error}") from error
-        if application != APPLICATION_ID or version != FORMAT:
+        except BaseException:
+            con.close()
+            raise
+        if application != APPLICATION_ID or version not in KEYED_FORMATS:
             con.close()
             raise SnapshotFileError(
-                f"{self.path} is not a pinsights snapshot of format {FORMAT}"
+                f"{self.path} is not a pinsights snapshot of format {FORMAT} or {SQLITE_FORMAT}"
                 f" (application id {application:#x}, version {version})"
             )
+        self.format = version
         return con
+
+    def _attach_bodies(self, con: sqlite3.Connection) -> None:
+        """Format 3: the body region (after the database's pages) and the ``documents`` view."""
+        if self._bodies is None:
+            pages = con.execute("PRAGMA page_count").fetchone()[0]
+            self._bodies = _Bodies(self.path, pages * con.execute("PRAGMA page_size").fetchone()[0])
+        con.create_function("pinsights_body", 2, self._bodies.read, deterministic=True)
+        con.execute(_DOCUMENTS_VIEW)
 
     def one(self, sql: str, params: tuple[Any, ...]) -> Any:
         """The first column of the first row, or None (a keyed read: one row at most)."""
@@ -383,76 +519,3 @@ class Snapshot:
             (ad_account_id, SHARED_ACCOUNT, PINTEREST_TOTAL_AUDIENCE),
         )
         return [row[0] for row in rows]
-
-
-# --- the writer of a build ---------------------------------------------------------------------
-
-
-def write_snapshot(
-    path: Path,
-    documents: Sequence[Document],
-    accounts: Sequence[Mapping[str, str | None]],
-    categories: Iterable[str],
-    report: dict[str, Any],
-) -> None:
-    """Write a complete snapshot file; it becomes visible only when the store publishes it."""
-    document_rows = sorted(documents, key=lambda d: (d.ad_account_id, d.insight_type))
-    tables = {
-        # each account with what the input says of it, so what the ad accounts' operations list
-        # agrees with these documents (a snapshot without these columns is served with ids alone)
-        "accounts": columns.table(
-            {
-                "ad_account_id": columns.string_column([str(a["ad_account_id"]) for a in accounts]),
-                **{
-                    detail: columns.optional_string_column([a.get(detail) for a in accounts])
-                    for detail in ACCOUNT_DETAILS
-                },
-            }
-        ),
-        "level1_interests": columns.table(
-            {"interest_id": columns.string_column(sorted(categories))}
-        ),
-        "audiences": columns.table(
-            {
-                "ad_account_id": columns.string_column([d.ad_account_id for d in document_rows]),
-                "insight_type": columns.string_column([d.insight_type for d in document_rows]),
-                "size": columns.int64_column([d.size for d in document_rows]),
-                "qualifies": columns.bool_column([d.reportable for d in document_rows]),
-            }
-        ),
-        "documents": columns.table(
-            {
-                "ad_account_id": columns.string_column([d.ad_account_id for d in document_rows]),
-                "insight_type": columns.string_column([d.insight_type for d in document_rows]),
-                "body": columns.binary_column([d.body for d in document_rows]),
-            }
-        ),
-        "category_items": _category_items_table(document_rows),
-        "meta": columns.table(
-            {
-                "key": columns.string_column(["date", "build_id", "report"]),
-                "value": columns.string_column(
-                    [report["date"], report["build_id"], json.dumps(report, sort_keys=True)]
-                ),
-            }
-        ),
-    }
-    write_snapshot_file(path, tables)
-
-
-def _category_items_table(documents: list[Document]) -> pa.Table:
-    accounts, kinds, categories, bodies = [], [], [], []
-    for document in documents:
-        for category_id, body in sorted(document.category_items.items()):
-            accounts.append(document.ad_account_id)
-            kinds.append(document.insight_type)
-            categories.append(category_id)
-            bodies.append(body)
-    return columns.table(
-        {
-            "ad_account_id": columns.string_column(accounts),
-            "insight_type": columns.string_column(kinds),
-            "category_id": columns.string_column(categories),
-            "body": columns.binary_column(bodies),
-        }
-    )
