@@ -18,6 +18,8 @@ ratios against ``plain``, and whether the three stores serve the same bytes (eve
 and the quarantine, benchmarks/digests.py)::
 
     flock /work/notes/bench.lock python benchmarks/refresh.py bench-data/events-20000000 /tmp/rb
+
+``--engine spark`` runs every build on Spark (the same state; the issue's figure is at 10M).
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ from pathlib import Path
 from pinsights.engine.settings import BuildSettings
 from pinsights.store.publish import build
 report = build(BuildSettings(data_dir=Path(sys.argv[1]), store_dir=Path(sys.argv[2]),
-                             refresh=sys.argv[3], window_days=int(sys.argv[4])))
+                             refresh=sys.argv[3], window_days=int(sys.argv[4]),
+                             engine=sys.argv[5]))
 print(json.dumps(report))
 """
 
@@ -82,11 +85,13 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_build(data: Path, store: Path, refresh: str, window_days: int) -> dict[str, Any]:
+def run_build(
+    data: Path, store: Path, refresh: str, window_days: int, engine: str = "duckdb"
+) -> dict[str, Any]:
     cpu = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", BUILD, str(data), str(store), refresh, str(window_days)],
+        [sys.executable, "-c", BUILD, str(data), str(store), refresh, str(window_days), engine],
         capture_output=True,
         text=True,
         check=False,
@@ -134,6 +139,12 @@ def main() -> None:
         " a daily refresh of a longer history does; 30: no day leaves)",
     )
     parser.add_argument(
+        "--engine",
+        default="duckdb",
+        choices=("duckdb", "spark"),
+        help="the engine of every build (Spark: local[*], its default settings)",
+    )
+    parser.add_argument(
         "--builds",
         default="plain,full,incremental",
         help="which of the three builds of day D to run (plain,incremental at 100M saves the"
@@ -147,7 +158,7 @@ def main() -> None:
     data = args.work / "data"
     link_tree(args.data, data, skip={days[-1]})
     base = args.work / "store-previous"
-    prepared = run_build(data, base, "auto", args.window_days)
+    prepared = run_build(data, base, "auto", args.window_days, args.engine)
     print(f"store of D-1 built ({prepared['report_seconds']} s, state {prepared['state_mib']} MiB)")
     link_tree(args.data / "events" / days[-1], data / "events" / days[-1], skip=set())
     edited = edit_demographics(data / "users.parquet", args.edited)
@@ -160,7 +171,7 @@ def main() -> None:
         shutil.copytree(base, store)
         load = os.getloadavg()[0]
         results[name] = {
-            **run_build(data, store, refresh, args.window_days),
+            **run_build(data, store, refresh, args.window_days, args.engine),
             "load_before": round(load, 2),
         }
     plain = results["plain"]

@@ -39,7 +39,7 @@ from pinsights.engine.dp.budget import BudgetExceededError, check_budget
 from pinsights.engine.dp.ledger import Ledger, LedgerError
 from pinsights.engine.dp.release import noisy_counts
 from pinsights.engine.duckdb.backend import DuckDBBackend
-from pinsights.engine.refresh import window
+from pinsights.engine.refresh import delta, window
 from pinsights.engine.refresh.check import Refresh
 from pinsights.engine.semantics import window_bounds
 from pinsights.engine.settings import BuildSettings
@@ -128,9 +128,8 @@ def start_backend(settings: BuildSettings, temp_directory: Path) -> Backend:
 
 def start_refresh(settings: BuildSettings, publisher: Publisher, build_id: str) -> Refresh:
     """The check step with the store's refresh state (docs/engine.md, "Incremental refresh"):
-    kept with a local dataset. Spark writes the whole state but reads none yet (its builds are
-    full and rewrite it); with a dataset it reaches by URL it runs the plain check and leaves
-    the state alone (still right for DuckDB's next build), but with ``--full``, which asks for
+    kept with a local dataset, on either engine (the same files, written and read alike); Spark
+    with a dataset it reaches by URL runs the plain check and leaves the state alone (still right for DuckDB's next build), but with ``--full``, which asks for
     the state to be rewritten: it cannot write one there, so it drops it."""
     if settings.refresh == "off":
         return Refresh(previous_root=None, staging=None, reason="--refresh off")
@@ -147,7 +146,6 @@ def start_refresh(settings: BuildSettings, publisher: Publisher, build_id: str) 
         previous_root=publisher.refresh_state(),
         staging=publisher.refresh_staging(build_id),
         forced_full=settings.refresh == "full",
-        reads_state=not spark,
         window_days=settings.window_days if windowed else None,
     )
 
@@ -264,11 +262,12 @@ def _build_date(
     with Scope(backend) as made:
         window_facts = window_interests = None
         digests: dict[str, str] = {}
-        carried: window.Delta | None = None
+        carried: delta.Delta | None = None
         with run.step("facts"):
             if refresh.delta:  # the state's window part and the new files' events
-                carried = window.carry(
-                    backend, checked.used["events"], checked.keys.levels, start, end
+                assert refresh.opened is not None
+                carried = delta.carry(
+                    backend, refresh.opened, checked.used["events"], checked.keys.levels, start, end
                 )
             elif windowed:  # kept for the next build: each fact's latest day
                 window_facts = made.materialize(
@@ -347,7 +346,7 @@ def _build_date(
                     assembler = documents.prepare(counting.counts, names, rules, date, accounts)
                     complete = counting.finish()
                 assert refresh.staging is not None
-                digests = window.save_carried(backend, refresh.staging, start)
+                digests = delta.save_carried(backend, refresh.staging, start, carried)
                 refresh.keep_window(backend, date, start, digests)
             else:
                 with counts.Counting(made, rules, members, interests_of_users, checked) as counting:

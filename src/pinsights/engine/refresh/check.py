@@ -47,6 +47,7 @@ from pinsights.engine import semantics
 from pinsights.engine.backend import Backend
 from pinsights.engine.refresh import pins as pins_part
 from pinsights.engine.refresh import segment, window
+from pinsights.engine.refresh.delta import Opened, decide
 from pinsights.engine.refresh.state import (
     BAD,
     FileRecord,
@@ -71,8 +72,6 @@ from pinsights.engine.steps.check import Checked
 
 ROW_RULES = (Rule.MALFORMED.value, Rule.BAD_VALUE.value)
 UNKNOWN = Rule.UNKNOWN_REFERENCE.value
-#: Why a Spark build is full: it writes the whole state, but reads none yet.
-SPARK_FULL = "the Spark engine reads no state yet (its build rewrites it)"
 
 
 @dataclass
@@ -83,8 +82,6 @@ class Refresh:
     previous_root: Path | None
     staging: Path | None
     forced_full: bool = False
-    #: False on Spark, which writes the state but reads none yet: its builds are full.
-    reads_state: bool = True
     #: The build may count by deltas and keep a window part: exact mode, the default date
     #: (the latest valid day), and this window length (engine/refresh/window.py).
     window_days: int | None = None
@@ -114,6 +111,8 @@ class Refresh:
     _segment: tuple[str, Segment] | None = None
     _all_files: list[InputFile] = field(default_factory=list)
     _came: int = 0
+    #: The state's window part opened for the deltas (delta.decide), or None.
+    opened: Opened | None = None
     _kept_rows: Any = None  # the kept files' decoded segment rows (_open_kept)
     _kept_raw: Any = None  # ... and the segments as read (a named view, released with them)
 
@@ -149,8 +148,6 @@ class Refresh:
         previous: State | None = None
         if self.forced_full:
             self.reason = "--full"  # every input file's digest taken again
-        elif not self.reads_state:
-            self.reason = SPARK_FULL
         elif self.previous_root is None:
             self.reason = "no refresh state in the store yet"
         else:
@@ -290,7 +287,7 @@ class Refresh:
     def _decide_delta(self, backend: Backend, checked: Checked) -> None:
         """Whether the state's window part answers this build's counts by deltas, else why not
         (then the counts are recounted from the kept events, and a new window part written)."""
-        self.delta, self.counts_reason, self._came = window.decide(
+        self.counts_reason, self._came, self.opened = decide(
             backend,
             self.previous,
             kept=len(self.kept),
@@ -299,6 +296,7 @@ class Refresh:
             users=checked.used["users"],
             pins=checked.keys.pins,
         )
+        self.delta = self.opened is not None
         self.counts_reason = self.counts_reason or self.reason
 
     def _resolve_late_users(
@@ -313,8 +311,8 @@ class Refresh:
         again (no pin moved, no user or pin went: only these rows can change): the used ones, as
         new events of the window; each file's unknown references less them."""
         rows = self._kept_rows
-        came = backend.ibis.table("rw_came_users")  # type: ignore[attr-defined]
-        came_pins = backend.ibis.table("rw_came_pins")  # type: ignore[attr-defined]
+        assert self.opened is not None
+        came, came_pins = self.opened.came_users, self.opened.came_pins
         rows = rows.filter(
             (rows[RULE] == UNKNOWN)
             & (rows.user_id.isin(came.user_id) | rows.pin_id.isin(came_pins.pin_id))
