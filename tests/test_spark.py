@@ -633,44 +633,72 @@ def test_a_jvm_out_of_memory_says_what_to_raise(tmp_path: Path) -> None:
     assert list((tmp_path / "tmp").glob("pinsights-spark-*.log")) == []
 
 
-@pytest.mark.slow
-def test_a_local_build_records_its_class_archive_once_and_later_builds_start_from_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def build_on_spark_with_archives(
+    data: Path, store: Path, archives: Path, expected: Published
 ) -> None:
-    """The first local build's JVM records the classes it loaded as it exits, the build waits and
-    moves the archive into place whole; later JVMs start from it; a damaged one is ignored."""
-    from pinsights.synthetic.generate import generate
-
-    generate(tmp_path / "data", users=300, accounts=3, days=4, seed=5)
-    duck = build_with("duckdb", tmp_path / "data", tmp_path / "store-duckdb", min_audience_size=20)
-    archives = tmp_path / "classes"
+    """A ``pinsights build --engine spark`` process on a local master keeping its class archive
+    in ``archives``; it must publish ``expected``'s documents and warn about nothing."""
     env = {**os.environ, "PINSIGHTS_SPARK_CLASS_ARCHIVE": str(archives)}
     env.pop("PINSIGHTS_SPARK_MASTER", None)
+    finished = subprocess.run(
+        [sys.executable, "-m", "pinsights.cli", "build", "--data", str(data), "--store",
+         str(store), "--engine", "spark", "--spark-master", "local[2]",
+         "--min-audience-size", "20", "--json"],
+        capture_output=True, text=True, timeout=600, check=False, env=env,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "WARN" not in finished.stderr and "cds" not in finished.stderr
+    spark = published(store, json.loads(finished.stdout), None)
+    assert spark.documents == expected.documents
+    assert spark.category_items == expected.category_items
 
-    def build_on_spark(store: str) -> None:
-        finished = subprocess.run(
-            [sys.executable, "-m", "pinsights.cli", "build", "--data", str(tmp_path / "data"),
-             "--store", str(tmp_path / store), "--engine", "spark", "--spark-master", "local[2]",
-             "--min-audience-size", "20", "--json"],
-            capture_output=True, text=True, timeout=600, check=False, env=env,
-        )  # fmt: skip
-        assert finished.returncode == 0, finished.stderr[-3000:]
-        assert "WARN" not in finished.stderr and "cds" not in finished.stderr
-        spark = published(tmp_path / store, json.loads(finished.stdout), None)
-        assert spark.documents == duck.documents and spark.category_items == duck.category_items
 
-    build_on_spark("first")
+@pytest.fixture(scope="module")
+def archive_platform(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Published]:
+    """A small generated platform and what DuckDB publishes from it."""
+    from pinsights.synthetic.generate import generate
+
+    root = tmp_path_factory.mktemp("archive-platform")
+    generate(root / "data", users=300, accounts=3, days=4, seed=5)
+    return root / "data", build_with("duckdb", root / "data", root / "store", min_audience_size=20)
+
+
+@pytest.mark.slow
+def test_a_local_build_records_its_class_archive_once_and_later_builds_start_from_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, archive_platform: tuple[Path, Published]
+) -> None:
+    """The first local build's JVM records the classes it loaded as it exits, the build waits and
+    moves the archive into place whole; later JVMs start from it."""
+    data, duck = archive_platform
+    archives = tmp_path / "classes"
+    build_on_spark_with_archives(data, tmp_path / "first", archives, duck)
     [archive] = archives.glob("spark-classes-*.jsa")
     assert archive.stat().st_size > 1_000_000 and not list(archives.glob("*.recording"))
     monkeypatch.setenv("PINSIGHTS_SPARK_CLASS_ARCHIVE", str(archives))
     found = class_archive(check_java())
     assert found is not None and found.java_options() == f"-XX:SharedArchiveFile={archive}"
     recorded = archive.stat().st_mtime_ns
-    build_on_spark("second")  # started from the archive, and did not record it again
-    assert archive.stat().st_mtime_ns == recorded
-    archive.chmod(0o600)
-    archive.write_bytes(b"not a class archive")  # damaged: the JVM loads classes as usual
-    build_on_spark("third")
+    build_on_spark_with_archives(data, tmp_path / "second", archives, duck)  # from the archive
+    assert archive.stat().st_mtime_ns == recorded  # and it did not record it again
+
+
+@pytest.mark.slow
+def test_a_damaged_class_archive_is_ignored_and_the_build_loads_classes_as_usual(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, archive_platform: tuple[Path, Published]
+) -> None:
+    """An archive where the build expects one that is not a class archive (a disk error, another
+    tool's file): the JVM refuses it, and the build runs and publishes as without one. A test
+    of its own, beside the recording one, so the two run in parallel."""
+    data, duck = archive_platform
+    archives = tmp_path / "classes"
+    monkeypatch.setenv("PINSIGHTS_SPARK_CLASS_ARCHIVE", str(archives))
+    expected = class_archive(check_java())
+    assert expected is not None and expected.recording is not None
+    expected.path.write_bytes(b"not a class archive")
+    found = class_archive(check_java())
+    assert found is not None and found.java_options() == f"-XX:SharedArchiveFile={expected.path}"
+    build_on_spark_with_archives(data, tmp_path / "store", archives, duck)
+    assert expected.path.read_bytes() == b"not a class archive"
 
 
 # --- a standalone cluster on loopback --------------------------------------------------------
