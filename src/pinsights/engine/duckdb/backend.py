@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from pinsights.data.sources import DataPath, TableSource, discover
 from pinsights.engine.backend import BackendError
+from pinsights.engine.compiled import sql_of
 from pinsights.engine.duckdb.reader import find_damaged, register_raw_view
 from pinsights.engine.memory import MIN_MEMORY_LIMIT, TOO_SMALL, buffer_pool_bytes, memory_bytes
 
@@ -106,7 +107,7 @@ class DuckDBBackend:
         # Plain SQL rather than Ibis' create_table: its overwrite path emits a DROP that this
         # DuckDB version rejects.
         statements = [
-            f'CREATE OR REPLACE TABLE "{name}" AS {self.ibis.compile(expr)}'
+            f'CREATE OR REPLACE TABLE "{name}" AS {sql_of(self.ibis, expr)}'
             for name, expr in exprs.items()
         ]
         with self._errors():
@@ -139,7 +140,7 @@ class DuckDBBackend:
     def write_parquet(self, expr: ir.Table, path: Path) -> None:
         """One ``COPY`` (:data:`PARQUET_OPTIONS`)."""
         self.execute(
-            f"COPY ({self.ibis.compile(expr)}) TO '{_sql_text(str(path))}' ({PARQUET_OPTIONS})"
+            f"COPY ({sql_of(self.ibis, expr)}) TO '{_sql_text(str(path))}' ({PARQUET_OPTIONS})"
         )
 
     def read_parquet(self, name: str, paths: Sequence[Path]) -> ir.Table:
@@ -162,12 +163,12 @@ class DuckDBBackend:
     def to_arrow(self, expr: ir.Expr) -> pa.Table:
         # Straight from DuckDB's result to Arrow: Ibis' own to_pyarrow adds a schema round trip.
         with self._errors():
-            return self.con.sql(self.ibis.compile(expr)).to_arrow_table()
+            return self.con.sql(sql_of(self.ibis, expr)).to_arrow_table()
 
     def scalar(self, expr: ir.Scalar) -> object:
         # fetchall, not fetchone: DuckDB 2 keeps a half-read result open and refuses the next query.
         with self._errors():
-            rows = self.con.execute(self.ibis.compile(expr)).fetchall()
+            rows = self.con.execute(sql_of(self.ibis, expr)).fetchall()
         return rows[0][0] if rows else None
 
     def rows(self, table: ir.Table) -> int:

@@ -34,6 +34,7 @@ from pinsights.data.sources import (
     input_bytes,
 )
 from pinsights.engine.backend import BackendError
+from pinsights.engine.compiled import sql_of
 from pinsights.engine.spark.class_archive import ClassArchive, class_archive
 from pinsights.engine.spark.session import (
     HADOOP,
@@ -165,7 +166,7 @@ class SparkBackend:
         accounts, users or pins, keys, levels) is marked to be broadcast instead, as Spark does
         for small files.
         """
-        return self._keep(name, self.ibis.compile(expr))
+        return self._keep(name, sql_of(self.ibis, expr))
 
     def _keep(self, name: str, sql: str) -> ir.Table:
         with self._spark_errors():
@@ -191,7 +192,7 @@ class SparkBackend:
         """
         if len(exprs) == 1:
             return {name: self.materialize(name, expr) for name, expr in exprs.items()}
-        statements = {name: self.ibis.compile(expr) for name, expr in exprs.items()}
+        statements = {name: sql_of(self.ibis, expr) for name, expr in exprs.items()}
         with ThreadPoolExecutor(max_workers=len(statements)) as pool:
             running = {name: pool.submit(self._keep, name, sql) for name, sql in statements.items()}
             return {name: future.result() for name, future in running.items()}
@@ -216,11 +217,11 @@ class SparkBackend:
 
     def to_arrow(self, expr: ir.Expr) -> pa.Table:
         with self._spark_errors():
-            return _collect_arrow(self.session.sql(self.ibis.compile(expr)))
+            return _collect_arrow(self.session.sql(sql_of(self.ibis, expr)))
 
     def scalar(self, expr: ir.Scalar) -> object:
         with self._spark_errors():
-            rows = self.session.sql(self.ibis.compile(expr)).collect()
+            rows = self.session.sql(sql_of(self.ibis, expr)).collect()
         return rows[0][0] if rows else None
 
     def write_parquet(self, expr: ir.Table, path: Path) -> None:
@@ -229,7 +230,7 @@ class SparkBackend:
         read by DuckDB as a timestamp without time zone)."""
         staging = path.with_name(f".{path.name}.spark")
         with self._spark_errors():
-            frame = self.session.sql(self.ibis.compile(expr)).coalesce(1)
+            frame = self.session.sql(sql_of(self.ibis, expr)).coalesce(1)
             writer = frame.write.mode("overwrite")
             previous = self.session.conf.get("spark.sql.parquet.outputTimestampType", None)
             self.session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
