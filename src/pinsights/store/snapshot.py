@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pinsights.contract import AudienceInsightType
 from pinsights.data.tables import ACCOUNT_DETAILS
@@ -176,6 +175,8 @@ def _rows(table: pa.Table) -> Iterator[tuple[Any, ...]]:
 def _locator(documents: pa.Table) -> tuple[pa.Table, pa.ChunkedArray]:
     """Format 3: the documents table without its bodies but with where each lies in the body
     region (bodies one after the other, in the table's order), and the bodies."""
+    import pyarrow.compute as pc  # here: the server, which only reads, does not load it
+
     bodies = documents.column("body")
     lengths = pc.cast(pc.binary_length(bodies), pa.int64())
     ends = pc.cumulative_sum(pc.fill_null(lengths, 0))
