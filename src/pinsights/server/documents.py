@@ -47,6 +47,8 @@ OPEN_ATTEMPTS = 3
 _UNREAD = (-1, -1, -1)
 #: Seconds during which a manifest (or client registry) stat is trusted without repeating it.
 RECHECK_AFTER = 0.001
+#: The insight type whose document is shared (not an account's own).
+_SHARED = AudienceInsightType.PINTEREST_TOTAL_AUDIENCE
 
 
 class Documents:
@@ -103,6 +105,19 @@ class Documents:
             return answer
         if not self._inline:
             return None
+        if answer is None and date is None and insight_type is not _SHARED:
+            # the usual cold read, straight to the newest snapshot's own document (the general
+            # path below answers the rest: an unknown account, an error, a publish under way)
+            newest, files = self._newest, self._snapshot_files
+            if newest is not None and files and newest.info.file == files[0][1]:
+                try:
+                    body = newest.own_document(ad_account_id, insight_type._value_)
+                except SnapshotFileGone:
+                    body = None
+                if body is not None:
+                    self.misses += 1
+                    self._remember(key, body)
+                    return body
         return self._settle(key, answer, self._read_insights, ad_account_id, insight_type, date)
 
     def _insights_key(

@@ -104,6 +104,7 @@ class LegacySnapshot(Snapshot):
                 raise SnapshotFileGone(f"snapshot file {path} is gone") from error
             raise
         self._local = threading.local()
+        self.own_document = self._own_document
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = getattr(self._local, "cursor", None)
@@ -144,6 +145,9 @@ class LegacySnapshot(Snapshot):
                 a for a in listed if (len(a.ad_account_id), a.ad_account_id) > (len(after), after)
             ]
         return listed[:limit]
+
+    def _own_document(self, ad_account_id: str, insight_type: str) -> bytes | None:
+        return self.account_document(ad_account_id, insight_type)[1]
 
     def account_document(self, ad_account_id: str, insight_type: str) -> tuple[bool, bytes | None]:
         if not self.has_account(ad_account_id):

@@ -40,7 +40,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -405,6 +405,9 @@ class Snapshot:
         self.date = info.date
         self.path = path
         self._file = SnapshotFile(path)
+        #: An account's own document, or None (not the shared one, nor the account check when
+        #: None): the usual cold read, the file's own method (no call in between).
+        self.own_document: Callable[[str, str], bytes | None] = self._file.own_document
 
     def _cursor(self) -> Any:
         """This thread's connection, for ad-hoc SQL (tests, tools); the methods below are the API."""
