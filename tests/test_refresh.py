@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.digests import store_digests, without_volatile
-from pinsights.engine.refresh.state import load_state
+from pinsights.engine.refresh.state import STATE_FORMAT, load_state
 from pinsights.store import PUBLISH_STEPS, Store
 from pinsights.store.deep import DEEP_VOLATILE
 from pinsights.store.digest import VOLATILE
@@ -324,6 +324,14 @@ def test_a_build_says_why_it_was_full(tmp_path: Path) -> None:
     assert "damaged" in damaged["refresh"]["reason"]
     again = build(platform.root, store, "auto")
     assert isinstance(again, dict) and again["refresh"]["mode"] == "incremental"
+    # A state of an older format (6: one file a segment): full, saying so, and rewritten.
+    meta = next((store / "state").glob("2*")) / "state.json"
+    meta.write_text(meta.read_text().replace(f'"format": {STATE_FORMAT}', '"format": 6'))
+    older = build(platform.root, store, "auto")
+    assert isinstance(older, dict) and older["refresh"]["mode"] == "full"
+    assert f"format 6, this build writes format {STATE_FORMAT}" in older["refresh"]["reason"]
+    rewritten = build(platform.root, store, "auto")
+    assert isinstance(rewritten, dict) and rewritten["refresh"]["mode"] == "incremental"
     # `store check` verifies the state: damaged, it is a problem; repaired, it is dropped and
     # the next build is full, saying there is no state.
     state = next((store / "state").glob("2*"))

@@ -1055,6 +1055,14 @@ def test_a_refresh_state_file_is_written_and_read_alike_by_both_engines(
         duck.write_parquet(duck.read_parquet("t_spark", [written["spark"]]), written["again"])
         empty = spark.read_parquet("t_empty", [written["duckdb"]])
         spark.write_parquet(empty.filter(empty.file < 0), tmp_path / "empty.parquet")
+        # A segment (state format 7): one part file per task, so the query before stays
+        # parallel (a union of two reads: two tasks); none written, one file all the same.
+        doubled = spark.read_parquet("t_a", [written["duckdb"]]).union(
+            spark.read_parquet("t_b", [written["spark"]]), distinct=False
+        )
+        parts = spark.write_parquet_parts(doubled, tmp_path / "segment")
+        no_parts = spark.write_parquet_parts(empty.filter(empty.file < 0), tmp_path / "nothing")
+        again = duck.to_arrow(duck.read_parquet("t_parts", parts))
         types = {
             name: duck.con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
             for name, path in written.items()
@@ -1071,4 +1079,10 @@ def test_a_refresh_state_file_is_written_and_read_alike_by_both_engines(
         assert table.sort_by(order).to_pylist() == rows.sort_by(order).to_pylist(), name
     empty_file = pq.read_table(tmp_path / "empty.parquet").replace_schema_metadata(None)
     assert empty_file.num_rows == 0 and empty_file.schema == rows.schema
+    assert [path.name for path in parts] == [f"segment-{k}.parquet" for k in range(len(parts))]
+    assert len(parts) >= 2, parts
+    doubled_rows = pa.concat_tables([rows, rows]).sort_by(order).to_pylist()
+    assert again.sort_by(order).to_pylist() == doubled_rows
+    assert [path.name for path in no_parts] == ["nothing-0.parquet"]
+    assert pq.read_table(no_parts[0]).replace_schema_metadata(None).schema == rows.schema
     assert not list(tmp_path.glob(".*.spark"))  # Spark's own directories are gone

@@ -60,6 +60,13 @@ class Backend(Protocol):
         timestamp with time zone as UTC microseconds."""
         ...
 
+    def write_parquet_parts(self, expr: ir.Table, stem: Path) -> list[Path]:
+        """``expr``'s rows as Parquet files ``<stem>-0.parquet``, ``<stem>-1.parquet``, …: one
+        where the engine writes from one thread (DuckDB), one per task where it writes in
+        parallel (Spark: one task per file keeps the query before the write parallel); the
+        files, in order. Types as :meth:`write_parquet`'s."""
+        ...
+
     def read_parquet(self, name: str, paths: Sequence[Path]) -> ir.Table:
         """The rows of Parquet files (a refresh state's, whichever engine wrote them) as the
         table ``name``; dropped by :meth:`release`."""

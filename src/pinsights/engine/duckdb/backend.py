@@ -143,6 +143,12 @@ class DuckDBBackend:
             f"COPY ({sql_of(self.ibis, expr)}) TO '{_sql_text(str(path))}' ({PARQUET_OPTIONS})"
         )
 
+    def write_parquet_parts(self, expr: ir.Table, stem: Path) -> list[Path]:
+        """One file, by one ``COPY`` (DuckDB's writer is parallel within it)."""
+        path = stem.with_name(f"{stem.name}-0.parquet")
+        self.write_parquet(expr, path)
+        return [path]
+
     def read_parquet(self, name: str, paths: Sequence[Path]) -> ir.Table:
         listed = ", ".join(f"'{_sql_text(str(path))}'" for path in paths)
         self.execute(

@@ -63,7 +63,8 @@ from pinsights.engine.refresh.state import (
     fingerprint,
     link_or_copy,
     load_state,
-    segment_path,
+    segment_paths,
+    segment_stem,
     write_meta,
 )
 from pinsights.engine.refresh.window import judged_pairs, used_events
@@ -356,8 +357,10 @@ class Refresh:
         root = self.previous.root
         names = sorted({record.segment for record in self.kept.values()})
         paths = {record.serial: path for path, record in self.kept.items()}
+        segments = self.previous.segments
         self._kept_raw = backend.read_parquet(
-            "refresh_segments", [segment_path(root, name) for name in names]
+            "refresh_segments",
+            [path for name in names for path in segment_paths(root, name, segments[name])],
         )
         decoded = segment.decoded(self._kept_raw, paths)
         rows = decoded.filter(decoded.file.isin(list(paths)))
@@ -441,14 +444,14 @@ class Refresh:
         # The one pass over the files: every row checked and written, not materialised in
         # memory; bad rows carry their provenance (validate.finish), used rows nulls there.
         name = secrets.token_hex(8)
-        path = segment_path(self.staging, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        stem = segment_stem(self.staging, name)
+        stem.parent.mkdir(parents=True, exist_ok=True)
         rows = validate.finish(expr, EVENTS, keep=keep)
-        backend.write_parquet(segment.encoded(rows, backend.name), path)
+        files = backend.write_parquet_parts(segment.encoded(rows, backend.name), stem)
         backend.release("refresh_files")
         listed.unlink()
         paths = {serial: file for file, serial in serial_of.items()}
-        stored = backend.read_parquet("refresh_segment", [path])
+        stored = backend.read_parquet("refresh_segment", files)
         new = segment.decoded(stored, paths)
         rule = new[validate.RULE]
         counted = backend.to_arrow(new.group_by("file", rule).aggregate(rows=new.count()))
@@ -463,7 +466,7 @@ class Refresh:
                 mine[row[validate.RULE]] = mine.get(row[validate.RULE], 0) + int(row["rows"])
         self.events_read = written
         self._rows.append(validate.quarantine_rows(new, EVENTS))
-        self._segment = (name, Segment(rows=written, digest=digest_file(path)))
+        self._segment = (name, Segment(rows=written, digests=[digest_file(f) for f in files]))
         records = [
             file_record(self.fingerprints[file], serial, name, figures.get(serial, {"read": 0}))
             for file, serial in serial_of.items()
@@ -484,20 +487,23 @@ class Refresh:
         for name, records in carried.items():
             assert self.previous is not None
             old, live = self.previous.segments[name], sum(record.read for record in records)
-            source = segment_path(self.previous.root, name)
+            sources = segment_paths(self.previous.root, name, old)
             if live * 2 >= old.rows:
-                link_or_copy(source, segment_path(self.staging, name))
+                for source, target in zip(
+                    sources, segment_paths(self.staging, name, old), strict=True
+                ):
+                    link_or_copy(source, target)
                 state.segments[name] = old
             else:  # mostly rows of files gone or read again: keep the live ones only
                 name = secrets.token_hex(8)
-                target = segment_path(self.staging, name)
+                target = segment_stem(self.staging, name)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                rows = backend.read_parquet("refresh_rewritten", [source])
-                backend.write_parquet(
-                    rows.filter(rows.file.isin([r.serial for r in records])), target
-                )
+                rows = backend.read_parquet("refresh_rewritten", sources)
+                live_rows = rows.filter(rows.file.isin([r.serial for r in records]))
+                files = backend.write_parquet_parts(live_rows, target)
                 backend.release("refresh_rewritten")
-                state.segments[name] = Segment(rows=live, digest=digest_file(target))
+                digests = [digest_file(path) for path in files]
+                state.segments[name] = Segment(rows=live, digests=digests)
                 records = [replace(record, segment=name) for record in records]
             for record in records:
                 state.files[record.fingerprint.path] = record

@@ -4,10 +4,11 @@ A state is a directory the store publishes (``store/state.py``) and the engine r
 
     state.json                the format version, the events' raw columns, one record per input
                               file, the segments with their digests, the next file serial
-    segments/<name>.parquet   every event row of the files one build read, as that build's check
+    segments/<name>-<k>.parquet  every event row of the files one build read, as that build's check
                               wrote it: (file, day, user_id, pin_id, account_key, interest_key,
                               engaged, __bad: a bad row's rule, line and original row in one
-                              text, null for used rows; see BAD)
+                              text, null for used rows; see BAD): one file on DuckDB, one
+                              per task on Spark (k = 0, 1, …)
 
 A segment is written by the one pass that checks the events (engine/refresh/segment.py: the
 check query's rows in Ibis, through ``Backend.write_parquet``; one
@@ -44,8 +45,9 @@ from pinsights.data.tables import Rule
 #: 1 (never released): pairs grouped, with their number n; 2: one pairs and one quarantined file
 #: per input file (a partitioned write: 3x the CPU of one file); 3: segments, no window part;
 #: 4: the window part; 5: a bad row's provenance in one segment column (BAD); 6: fingerprints
-#: with the file's status (a digest not taken again while it holds), the pins part.
-STATE_FORMAT = 6
+#: with the file's status (a digest not taken again while it holds), the pins part; 7: a segment
+#: is one or more files (Spark writes one per task: its check stays parallel).
+STATE_FORMAT = 7
 META = "state.json"
 SEGMENTS_DIR = "segments"
 WINDOW_DIR = "window"
@@ -169,9 +171,6 @@ class FileRecord:
     #: since, they still are: the window's delta path takes the figure from here).
     unknown: int = 0
 
-    def segment_path(self, root: Path) -> Path:
-        return segment_path(root, self.segment)
-
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "fingerprint": asdict(self.fingerprint)}
 
@@ -186,8 +185,14 @@ class FileRecord:
         return cls(**{**data, **numbers, "fingerprint": printed, "segment": _name(data["segment"])})
 
 
-def segment_path(root: Path, name: str) -> Path:
-    return root / SEGMENTS_DIR / f"{name}.parquet"
+def segment_stem(root: Path, name: str) -> Path:
+    """Where segment ``name``'s files are written: ``<stem>-<k>.parquet``."""
+    return root / SEGMENTS_DIR / name
+
+
+def segment_paths(root: Path, name: str, segment: Segment) -> list[Path]:
+    """The files of segment ``name`` in the state at ``root``, in order."""
+    return [root / SEGMENTS_DIR / f"{name}-{k}.parquet" for k in range(len(segment.digests))]
 
 
 def _name(value: object) -> str:
@@ -251,10 +256,11 @@ class PinsPart:
 
 @dataclass(frozen=True)
 class Segment:
-    """One segment file: its rows and the digest of its bytes."""
+    """One segment: its rows and the digest of each of its files' bytes (one file, or one per
+    task of the engine that wrote it)."""
 
     rows: int
-    digest: str
+    digests: list[str]
 
 
 def _count(value: object) -> int:
@@ -303,10 +309,14 @@ def load_state(root: Path, *, verify: bool = True) -> State:
         columns = [(str(name), str(kind)) for name, kind in data["columns"]]
         records = [FileRecord.from_json(entry) for entry in data["files"]]
         segments = {
-            _name(name): Segment(rows=_count(entry["rows"]), digest=str(entry["digest"]))
+            _name(name): Segment(
+                rows=_count(entry["rows"]), digests=[str(d) for d in entry["digests"]]
+            )
             for name, entry in data["segments"].items()
         }
         next_serial = _count(data["next_serial"])
+        if any(not segment.digests for segment in segments.values()):
+            raise ValueError("a segment of no file")
         if any(r.segment not in segments or r.serial >= next_serial for r in records):
             raise ValueError("a file's segment or serial is not the state's")
     except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -319,7 +329,8 @@ def load_state(root: Path, *, verify: bool = True) -> State:
         next_serial,
     )
     for name, segment in segments.items():
-        _verified(root, segment_path(root, name), segment.digest, verify=verify)
+        for path, digest in zip(segment_paths(root, name, segment), segment.digests, strict=True):
+            _verified(root, path, digest, verify=verify)
     if data.get("pins") is not None:
         try:
             state.pins = PinsPart.from_json(data["pins"])

@@ -228,10 +228,28 @@ class SparkBackend:
         """One task writes the rows (``coalesce(1)``) into a directory beside ``path``; its one
         part file becomes ``path``. Timestamps as UTC microseconds (Spark's default, INT96, is
         read by DuckDB as a timestamp without time zone)."""
-        staging = path.with_name(f".{path.name}.spark")
+        parts = self._write(expr, path.with_name(f".{path.name}.spark"), one=True)
+        if len(parts) != 1:
+            raise BackendError(f"Spark wrote {len(parts)} files for {path.name}, not one")
+        os.replace(parts[0], path)
+        shutil.rmtree(path.with_name(f".{path.name}.spark"), ignore_errors=True)
+
+    def write_parquet_parts(self, expr: ir.Table, stem: Path) -> list[Path]:
+        """Every task writes its own part file (the query before the write stays parallel);
+        the part files become ``<stem>-<k>.parquet`` in Spark's order (none written: one)."""
+        staging = stem.with_name(f".{stem.name}.spark")
+        parts = self._write(expr, staging, one=False) or self._write(expr, staging, one=True)
+        placed = []
+        for k, part in enumerate(parts):
+            placed.append(stem.with_name(f"{stem.name}-{k}.parquet"))
+            os.replace(part, placed[-1])
+        shutil.rmtree(staging, ignore_errors=True)
+        return placed
+
+    def _write(self, expr: ir.Table, staging: Path, *, one: bool) -> list[Path]:
         with self._spark_errors():
-            frame = self.session.sql(sql_of(self.ibis, expr)).coalesce(1)
-            writer = frame.write.mode("overwrite")
+            frame = self.session.sql(sql_of(self.ibis, expr))
+            writer = (frame.coalesce(1) if one else frame).write.mode("overwrite")
             previous = self.session.conf.get("spark.sql.parquet.outputTimestampType", None)
             self.session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
             try:
@@ -241,11 +259,7 @@ class SparkBackend:
                     self.session.conf.unset("spark.sql.parquet.outputTimestampType")
                 else:
                     self.session.conf.set("spark.sql.parquet.outputTimestampType", previous)
-        parts = sorted(staging.glob("part-*.parquet"))
-        if len(parts) != 1:
-            raise BackendError(f"Spark wrote {len(parts)} files for {path.name}, not one")
-        os.replace(parts[0], path)
-        shutil.rmtree(staging, ignore_errors=True)
+        return sorted(staging.glob("part-*.parquet"))
 
     def read_parquet(self, name: str, paths: Sequence[Path]) -> ir.Table:
         with self._spark_errors():
