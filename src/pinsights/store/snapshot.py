@@ -179,9 +179,11 @@ def _locator(documents: pa.Table) -> tuple[pa.Table, pa.ChunkedArray]:
 
     bodies = documents.column("body")
     lengths = pc.cast(pc.binary_length(bodies), pa.int64())
-    ends = pc.cumulative_sum(pc.fill_null(lengths, 0))
+    # A null body (none is written) gets a null place. No scalar argument here (fill_null's
+    # would be converted from Python, and pyarrow imports pandas to do it).
+    ends = pc.cumulative_sum(lengths, skip_nulls=True)
     located = documents.drop_columns(["body"])
-    located = located.append_column("body_start", pc.subtract(ends, pc.fill_null(lengths, 0)))
+    located = located.append_column("body_start", pc.subtract(ends, lengths))
     return located.append_column("body_length", lengths), bodies
 
 

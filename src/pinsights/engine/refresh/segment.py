@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from pinsights.data.tables import LINE, SOURCE_FILE
 from pinsights.data.validate import ROW, RULE
+from pinsights.engine import arrow_columns as columns
 from pinsights.engine.backend import Backend
 from pinsights.engine.refresh.state import BAD
 
@@ -119,11 +120,12 @@ def decoded(rows: ir.Table, files: Mapping[int, str]) -> ir.Table:
 def serials(backend: Backend, path: Path, serial_of: Mapping[str, int]) -> ir.Table:
     """The files to read with their serials (``__refresh_path``, ``__refresh_file``), written to
     ``path`` and read by the engine: a small table either engine joins (a broadcast on Spark)."""
+    # Columns from their buffers (arrow_columns): pa.array of a list would import pandas.
     pq.write_table(
-        pa.table(
+        columns.table(
             {
-                "__refresh_path": pa.array(list(serial_of), pa.string()),
-                "__refresh_file": pa.array(list(serial_of.values()), pa.int32()),
+                "__refresh_path": columns.string_column(list(serial_of)).cast(pa.string()),
+                "__refresh_file": columns.int64_column(list(serial_of.values())).cast(pa.int32()),
             }
         ),
         path,
