@@ -21,7 +21,7 @@ quarantined rows a full check gives:
 What the state cannot answer exactly makes the build full, with the reason in the report: no
 state, ``--full``, a state of another format or damaged, event files whose columns or types
 differ from the state's (a file read alone would be typed otherwise than in a full read; see
-:mod:`pinsights.engine.duckdb.raw_columns`), or Spark (no state kept so far: see
+:mod:`pinsights.engine.duckdb.raw_columns`), or Spark on a dataset it reads by URL (see
 ``build.start_refresh``). A full build with a place to keep state writes it; docs/engine.md,
 "Incremental refresh", gives the exactness argument.
 """

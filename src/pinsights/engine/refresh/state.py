@@ -84,11 +84,6 @@ SEGMENT_COLUMNS = (
 )
 
 
-def sql_quoted(text: str) -> str:
-    """``text`` inside a SQL string literal (a path of the state)."""
-    return text.replace("'", "''")
-
-
 #: How long before a file's digest was taken its last change (ctime) must lie for the digest to
 #: be trusted again on an unchanged stat: a change within the file system's timestamp
 #: granularity of the reading could keep the ctime it had (git's "racy" index entries).
