@@ -23,20 +23,20 @@ import pytest
 #: Modules whose tests are each a unit of their own.
 SPLIT = frozenset({"test_spark.py", "test_refresh.py"})
 
-#: Seconds a unit takes, about (the 2026-12-06 fresh-clone run's --durations, load ~1.5): a module
+#: Seconds a unit takes, about (the 2026-12-07 fresh-clone run's --durations, CI17): a module
 #: by its file name (its tests together), a test of a SPLIT module by ``file::function`` (each
 #: parameter alike). Only the costly ones: the rest go after them in their usual order. A stale
 #: figure costs time, never a result.
 COSTS: dict[str, float] = {
-    "test_spark.py::test_a_local_build_records_its_class_archive_once_and_later_builds_start_from_it": 120,
-    "test_spark.py::test_a_damaged_class_archive_is_ignored_and_the_build_loads_classes_as_usual": 60,
-    "test_spark.py::test_spark_publishes_the_same_bytes_as_duckdb_on_random_platforms": 134,
-    "test_spark.py::test_build_on_a_standalone_cluster_publishes_the_same_documents": 91,
-    "test_engine_reference.py": 92,
+    "test_spark.py::test_a_local_build_records_its_class_archive_once_and_later_builds_start_from_it": 171,
+    "test_spark.py::test_a_damaged_class_archive_is_ignored_and_the_build_loads_classes_as_usual": 54,
+    "test_spark.py::test_spark_publishes_the_same_bytes_as_duckdb_on_random_platforms": 208,
+    "test_spark.py::test_build_on_a_standalone_cluster_publishes_the_same_documents": 96,
+    "test_engine_reference.py": 130,
     "test_portability.py": 80,
-    "test_refresh.py::test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_build_publishes": 75,
-    "test_refresh.py::test_incremental_builds_publish_what_full_builds_publish": 50,
-    "test_refresh.py::test_counts_carried_by_deltas_are_a_full_builds_and_say_when_they_are_not": 30,
+    "test_refresh.py::test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_build_publishes": 174,
+    "test_refresh.py::test_incremental_builds_publish_what_full_builds_publish": 67,
+    "test_refresh.py::test_counts_carried_by_deltas_are_a_full_builds_and_say_when_they_are_not": 40,
     "test_refresh.py::test_the_pins_check_is_kept_while_pins_accounts_and_interests_are_the_same_bytes": 30,
     "test_refresh.py::test_an_incremental_build_killed_while_publishing_leaves_a_usable_store": 20,
     "test_dp_build.py": 80,
@@ -44,16 +44,16 @@ COSTS: dict[str, float] = {
     "test_dashboard.py": 70,
     "test_cli_build.py": 60,
     "test_server_pinterest_client.py": 45,
-    "test_spark.py::test_a_dataset_behind_a_url_builds_as_from_its_local_path": 29,
-    "test_spark.py::test_a_viewfs_url_on_the_command_line_is_listed_and_read_through_hadoop": 20,
-    "test_spark.py::test_a_jvm_out_of_memory_says_what_to_raise": 20,
+    "test_spark.py::test_a_dataset_behind_a_url_builds_as_from_its_local_path": 73,
+    "test_spark.py::test_a_viewfs_url_on_the_command_line_is_listed_and_read_through_hadoop": 50,
+    "test_spark.py::test_a_jvm_out_of_memory_says_what_to_raise": 31,
     "test_input_fuzz.py": 20,
     "test_server_contract.py": 20,
-    "test_spark.py::test_spark_equals_duckdb_on_a_messy_export": 15,
-    "test_spark.py::test_spark_publishes_the_same_bytes_on_generated_data": 15,
-    "test_spark.py::test_spark_reads_csv_quoting_and_keeps_quarantined_times_as_duckdb": 14,
-    "test_spark.py::test_spark_reads_account_details_as_duckdb_does": 12,
-    "test_spark.py::test_a_date_whose_window_holds_no_event_is_refused_on_spark_too": 12,
+    "test_spark.py::test_spark_equals_duckdb_on_a_messy_export": 56,
+    "test_spark.py::test_spark_publishes_the_same_bytes_on_generated_data": 49,
+    "test_spark.py::test_spark_reads_csv_quoting_and_keeps_quarantined_times_as_duckdb": 44,
+    "test_spark.py::test_spark_reads_account_details_as_duckdb_does": 38,
+    "test_spark.py::test_a_date_whose_window_holds_no_event_is_refused_on_spark_too": 30,
 }
 
 #: A unit not in COSTS: about this much a test.
