@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pinsights.store import PAUSE_ENV
+from pinsights.store import EVERY_STEP, PAUSE_ENV
 
 #: Environment variables read by pinsights (and its client) that a test must not inherit.
 OWN_PREFIXES = ("PINSIGHTS_", "PINTEREST_")
@@ -59,10 +59,23 @@ class PausedBuild:
 
     process: subprocess.Popen[str]
     control: socket.socket
+    #: The step it stopped at first.
+    announced_step: str | None = None
 
     def kill(self) -> None:
+        """SIGKILL, where it waits."""
         self.process.kill()
         self.process.wait(timeout=PROCESS_TIMEOUT)
+
+    def next_step(self) -> str | None:
+        """Let a build paused at every step (``EVERY_STEP``) go on to its next step and return
+        that step's name, or None once the build has ended."""
+        self.control.sendall(b"g")  # one byte: one step
+        return self.announced()
+
+    def announced(self) -> str | None:
+        line = self.control.recv(64)  # b"": the build ended
+        return line.decode().removesuffix("\n") if line else None
 
     def resume(self) -> tuple[int, str, str]:
         """Let the build go on; its exit status, stdout and stderr."""
@@ -73,7 +86,8 @@ class PausedBuild:
 
 @contextmanager
 def paused_build(step: str, *args: str) -> Iterator[PausedBuild]:
-    """Start ``pinsights build ARGS`` and return once it has reached publishing ``step``."""
+    """Start ``pinsights build ARGS`` and return once it has reached publishing ``step`` (any
+    first step for ``EVERY_STEP``)."""
     control, child_end = socket.socketpair()
     env = scrubbed_environment(**{PAUSE_ENV: f"{step}:{child_end.fileno()}"})
     process = subprocess.Popen(
@@ -88,8 +102,8 @@ def paused_build(step: str, *args: str) -> Iterator[PausedBuild]:
     control.settimeout(PROCESS_TIMEOUT)
     paused = PausedBuild(process, control)
     try:
-        announced = control.recv(64)  # b"": the build ended without reaching the step
-        if announced != f"{step}\n".encode():
+        announced = paused.announced_step = paused.announced()  # None: the build ended first
+        if announced is None or step not in (announced, EVERY_STEP):
             stdout, stderr = process.communicate(timeout=PROCESS_TIMEOUT)
             raise AssertionError(f"build did not pause at {step}:\n{stdout}\n{stderr}")
         yield paused

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,11 @@ import pytest
 from pinsights.engine.build import BuildError
 from pinsights.engine.settings import BuildSettings
 from pinsights.server.clients import ClientRegistry
-from pinsights.store import PUBLISH_STEPS, NotRetainedError, Store, StoreLockedError
+from pinsights.store import EVERY_STEP, PUBLISH_STEPS, NotRetainedError, Store, StoreLockedError
 from pinsights.store.publish import build
+from pinsights.store.snapshot import WRITE_STEPS
 from pinsights.synthetic.generate import generate
+from tests.conftest import RunningServer, mint
 from tests.processes import paused_build, pinsights
 
 END = dt.date(2026, 10, 31)
@@ -150,10 +153,12 @@ def test_the_default_date_is_checked_against_retention_too(data: Path, tmp_path:
 # --- killed builds ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("step", PUBLISH_STEPS)
+@pytest.mark.parametrize("step", [*WRITE_STEPS, *PUBLISH_STEPS])
 def test_a_build_killed_at_each_step_of_publishing_leaves_a_store_the_next_build_cleans(
     data: Path, tmp_path: Path, step: str
 ) -> None:
+    """SIGKILL while the snapshot file is written (the database half written, complete, the
+    bodies half appended after it) and at each step of publishing it."""
     store = tmp_path / "store"
     build(BuildSettings(data_dir=data, store_dir=store, date=day(1)))
     before = served(store)
@@ -182,6 +187,57 @@ def test_a_build_killed_at_each_step_of_publishing_leaves_a_store_the_next_build
     assert dates_of(store) == [day(0), day(1)]
     assert {k: v for k, v in served(store).items() if k[0] == str(day(1))} == before
     assert len(list((store / "snapshots").iterdir())) == 2
+
+
+def test_a_build_takes_its_steps_in_order_and_a_live_server_serves_the_previous_snapshot_until_the_manifest_names_the_new(
+    data: Path, tmp_path: Path, server_factory: Callable[..., RunningServer]
+) -> None:
+    """One build stopped at every step of writing and publishing its snapshot, in turn: the steps
+    come in their order (the file whole before it is renamed, renamed before the manifest names
+    it), and until the manifest names it a running server (no LRU: every answer read from the
+    store) and a fresh reader serve the previous snapshot byte for byte, the manifest unchanged
+    and the file being written a build temporary nobody reads."""
+    store = tmp_path / "store"
+    build(BuildSettings(data_dir=data, store_dir=store, date=day(1)))
+    previous = {(account, kind): body for (_, account, kind), body in served(store).items()}
+    manifest = (store / "manifest.json").read_bytes()
+    server = server_factory(store, env={"PINSIGHTS_DOCUMENT_CACHE_SIZE": "0"})
+    token = mint()
+
+    def live() -> dict[tuple[str, str], bytes]:
+        answers = {}
+        for account, kind in previous:
+            answer = server.get(
+                f"/v5/ad_accounts/{account}/audience_insights",
+                token,
+                params={"audience_insight_type": kind},
+            )
+            assert answer.status_code == 200, answer.text
+            answers[(account, kind)] = answer.content
+        return answers
+
+    assert live() == previous
+    steps = []
+    args = ("--data", str(data), "--store", str(store), "--date", str(day(0)))
+    with paused_build(EVERY_STEP, *args) as running:
+        step: str | None = running.announced_step
+        while step is not None:
+            steps.append(step)
+            if PUBLISH_STEPS[-1] not in steps:  # before the manifest names the new file
+                assert live() == previous, f"at {step}"
+                assert (store / "manifest.json").read_bytes() == manifest, f"at {step}"
+                assert dates_of(store) == [day(1)]
+            if step in WRITE_STEPS:
+                written = [p.name for p in (store / "snapshots").iterdir()]
+                assert len(written) == 2, written
+                assert sum(name.startswith(".tmp-build-") for name in written) == 1, written
+            step = running.next_step()
+        assert running.process.wait() == 0
+    ours = [step for step in steps if step in (*WRITE_STEPS, *PUBLISH_STEPS)]
+    assert ours == [*WRITE_STEPS, *PUBLISH_STEPS], steps
+    assert dates_of(store) == [day(0), day(1)]
+    newest = {(a, k): body for (date, a, k), body in served(store).items() if date == str(day(0))}
+    assert live() == newest != previous
 
 
 def test_a_failure_midway_through_several_dates_says_what_was_published(

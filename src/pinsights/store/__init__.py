@@ -72,9 +72,12 @@ TMP_PREFIX = ".tmp-"
 #: Temporaries written by builds (under the build lock): every build may remove those it finds.
 BUILD_KIND = "build"
 #: Test hook: ``PINSIGHTS_TEST_PAUSE=<step>:<fd>`` makes a build announce ``<step>`` on the socket
-#: ``fd`` when publishing reaches it, then wait for a byte, so a test can kill it exactly there.
+#: ``fd`` when publishing reaches it, then wait for a byte, so a test can kill it exactly there;
+#: ``*:<fd>`` (``EVERY_STEP``) announces and waits at every step, so a test can walk them in order.
 PAUSE_ENV = "PINSIGHTS_TEST_PAUSE"
-#: The steps of publishing where a test may pause a build (in order).
+EVERY_STEP = "*"
+#: The steps of publishing where a test may pause a build (in order), after the snapshot file's
+#: writer's own (``store.snapshot.WRITE_STEPS``).
 PUBLISH_STEPS = ("before-rename", "after-rename", "after-manifest")
 
 #: Version of manifest.json: 2 names each snapshot's file format (entries without one are format 1).
@@ -110,7 +113,7 @@ def pause_point(step: str) -> None:
     if not spec:
         return
     wanted, _, descriptor = spec.rpartition(":")
-    if wanted == step:
+    if wanted in (step, EVERY_STEP):
         fd = int(descriptor)
         os.write(fd, step.encode() + b"\n")
         os.read(fd, 1)

@@ -24,7 +24,7 @@ from pinsights.engine import build as engine_build
 from pinsights.engine.documents import Document
 from pinsights.engine.settings import BuildSettings
 from pinsights.engine.steps.publish import SnapshotContents
-from pinsights.store import BUILD_KIND, Store, temporary_name
+from pinsights.store import BUILD_KIND, Store, pause_point, temporary_name
 from pinsights.store.quarantine import write_quarantine
 from pinsights.store.snapshot import FORMAT, SUFFIXES, write_snapshot_file
 from pinsights.store.state import current_state, drop_state, publish_state, staging_directory
@@ -66,7 +66,12 @@ class StorePublisher:
         day = contents.date.isoformat()
         written = self.store.temporary_path(f"{build_id}--{day}{SUFFIXES[FORMAT]}")
         write_snapshot(
-            written, contents.documents, contents.accounts, contents.categories, contents.report
+            written,
+            contents.documents,
+            contents.accounts,
+            contents.categories,
+            contents.report,
+            on_step=pause_point,  # the test hook: a test may kill the writer at its steps
         )
         self.store.publish(written, date=contents.date, build_id=build_id, retain=retain)
 
@@ -95,8 +100,11 @@ def write_snapshot(
     accounts: Sequence[Mapping[str, str | None]],
     categories: Iterable[str],
     report: dict[str, Any],
+    *,
+    on_step: Callable[[str], None] | None = None,
 ) -> None:
-    """Write a complete snapshot file; it becomes visible only when the store publishes it."""
+    """Write a complete snapshot file; it becomes visible only when the store publishes it
+    (``on_step``: see ``write_snapshot_file``)."""
     document_rows = sorted(documents, key=lambda d: (d.ad_account_id, d.insight_type))
     tables = {
         # each account with what the input says of it, so what the ad accounts' operations list
@@ -138,7 +146,7 @@ def write_snapshot(
             }
         ),
     }
-    write_snapshot_file(path, tables)
+    write_snapshot_file(path, tables, on_step=on_step)
 
 
 def _category_items_table(documents: list[Document]) -> pa.Table:

@@ -106,6 +106,11 @@ _DOCUMENTS_VIEW = (
     "CREATE TEMP VIEW documents AS SELECT ad_account_id, insight_type,"
     f" pinsights_body(body_start, body_length) AS body FROM main.{OFFSETS_TABLE}"
 )
+#: The steps of writing a format-3 file where the store's test hook may stop a writer (in order):
+#: the locator's rows inserted (the database half written, nothing committed), the database
+#: complete and closed, half of the bodies' bytes appended. Publishing's steps follow
+#: (``store.PUBLISH_STEPS``).
+WRITE_STEPS = ("locator-inserted", "database-written", "bodies-half-appended")
 #: Page cache per connection (KiB, negative as SQLite wants it): bounded whatever the file's size.
 CACHE_KIB = 2048
 #: Rows converted to Python at a time while writing.
@@ -187,33 +192,55 @@ def _locator(documents: pa.Table) -> tuple[pa.Table, pa.ChunkedArray]:
     return located.append_column("body_length", lengths), bodies
 
 
-def _append_bodies(path: Path, bodies: pa.ChunkedArray) -> None:
-    """Format 3: the bodies after the database, as Arrow holds them (no copy into Python)."""
+def _append_bodies(path: Path, bodies: pa.ChunkedArray, halfway: Callable[[], None]) -> None:
+    """Format 3: the bodies after the database, as Arrow holds them (no copy into Python);
+    ``halfway`` is called once half of their bytes are in the file."""
     wide = pa.types.is_large_binary(bodies.type)
+    pieces = []
+    for chunk in bodies.chunks:
+        if len(chunk) == 0:
+            continue
+        offsets = pa.Array.from_buffers(
+            pa.int64() if wide else pa.int32(),
+            len(chunk) + 1,
+            [None, chunk.buffers()[1]],
+            offset=chunk.offset,
+        )
+        first, last = offsets[0].as_py(), offsets[-1].as_py()
+        data = chunk.buffers()[2]
+        if data is not None and last > first:
+            pieces.append(memoryview(data)[first:last])
+    half, written = sum(len(piece) for piece in pieces) // 2, 0
     with open(path, "ab") as handle:
-        for chunk in bodies.chunks:
-            if len(chunk) == 0:
-                continue
-            offsets = pa.Array.from_buffers(
-                pa.int64() if wide else pa.int32(),
-                len(chunk) + 1,
-                [None, chunk.buffers()[1]],
-                offset=chunk.offset,
-            )
-            first, last = offsets[0].as_py(), offsets[-1].as_py()
-            data = chunk.buffers()[2]
-            if data is not None and last > first:
-                handle.write(memoryview(data)[first:last])
+        for piece in pieces:
+            if written <= half < written + len(piece):
+                cut = half - written
+                handle.write(piece[:cut])
+                handle.flush()
+                halfway()
+                handle.write(piece[cut:])
+            else:
+                handle.write(piece)
+            written += len(piece)
 
 
-def write_snapshot_file(path: Path, tables: dict[str, pa.Table], format: int = FORMAT) -> None:
+def write_snapshot_file(
+    path: Path,
+    tables: dict[str, pa.Table],
+    format: int = FORMAT,
+    *,
+    on_step: Callable[[str], None] | None = None,
+) -> None:
     """Write a complete snapshot file at ``path`` (a new, owner-only file) from Arrow tables.
 
     ``tables`` has every table of ``TABLE_KEYS``, best with its rows in key order (the build
     sorts them: SQLite appends sorted keys fastest; any order gives the same file contents).
     Raises on a duplicate key. ``format`` 2 (bodies inside the database) is for tests and
-    benchmarks of stores written before format 3.
+    benchmarks of stores written before format 3. ``on_step`` is called with each of
+    ``WRITE_STEPS`` as the writer reaches it (the store's test hook, so a test can kill a real
+    writer there).
     """
+    step = on_step or (lambda _: None)
     if format not in KEYED_FORMATS:
         raise ValueError(f"snapshot files are written in format {FORMAT} (or {SQLITE_FORMAT})")
     absent = [name for name in TABLE_KEYS if name not in tables]
@@ -240,11 +267,14 @@ def write_snapshot_file(path: Path, tables: dict[str, pa.Table], format: int = F
                 con.execute(statement)
             marks = ", ".join("?" * table.num_columns)
             con.executemany(f'INSERT INTO "{name}" VALUES ({marks})', _rows(table))
+            if name == OFFSETS_TABLE:
+                step(WRITE_STEPS[0])
         con.execute("COMMIT")
     finally:
         con.close()
+    step(WRITE_STEPS[1])
     if bodies is not None:
-        _append_bodies(path, bodies)
+        _append_bodies(path, bodies, lambda: step(WRITE_STEPS[2]))
 
 
 class _Bodies:
