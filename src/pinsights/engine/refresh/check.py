@@ -7,7 +7,7 @@ quarantined rows a full check gives:
 - the dimension tables are checked in full, as without a state, but the pins: while the pins,
   ad accounts and interests files are the same bytes, the state's check of them stands
   (engine/refresh/pins.py);
-- an event file whose fingerprint (path and BLAKE2b of its bytes) is in the state is not read:
+- an event file whose fingerprint (path and SHA-256 of its bytes) is in the state is not read:
   its row-rule counts and bad rows come from the state, and its events that passed the row rules
   (reduced to (day, user, pin, engaged), one row per event) are judged again against this
   build's users and pins — so a late user or pin makes them valid, as a full read would;
@@ -91,7 +91,7 @@ class Refresh:
     counts_reason: str = ""
     dimensions: dict[str, Any] | None = None
     pins: list[list[str]] = field(default_factory=list)
-    #: The files the pins' check depends on (table, path, BLAKE2b); the state's check of them
+    #: The files the pins' check depends on (table, path, SHA-256); the state's check of them
     #: when it was made from the same (engine/refresh/pins.py), else None; this build's files.
     pin_inputs: list[list[str]] = field(default_factory=list)
     _pins_kept: PinsPart | None = None

@@ -6,7 +6,7 @@ build's pins rarely change. The pins' check is a function of the pins files' byt
 accounts and the used interests (its references), and the dense keys numbered from those two;
 the checks of ``ad_accounts`` and ``interests`` are each a function of their own files' bytes
 (each table is read from its own files alone, so typed alike). So while the pins, ad accounts
-and interests files are the same bytes (path and BLAKE2b, :class:`PinsPart`'s ``inputs``), the
+and interests files are the same bytes (path and SHA-256, :class:`PinsPart`'s ``inputs``), the
 keyed used pins, the pins' report figures and their quarantined rows are the last check's: the
 state keeps them (``pins/keyed.parquet``, ``pins/quarantined.parquet``) and the build reads them
 instead of checking the pins. Any other change (a late or re-pointed pin, a pin gone, an account
@@ -39,7 +39,7 @@ INPUTS = ("interests", "ad_accounts", "pins")
 
 
 def inputs(sources: dict[str, TableSource]) -> list[list[str]]:
-    """(table, path, BLAKE2b) of every file of the tables the pins' check depends on."""
+    """(table, path, SHA-256) of every file of the tables the pins' check depends on."""
     return sorted(
         [name, str(f.path), digest_file(Path(str(f.path)))]
         for name in INPUTS
