@@ -16,11 +16,20 @@ builds on a copy of the store S (with its refresh state, so the build is increme
 
     python benchmarks/duckdb_profile.py /work/bench-data/events-20000000 [--refresh off] [--json]
     python benchmarks/duckdb_profile.py DIR/data --store DIR/store-previous
+
+``--expert`` profiles the expert anchor of ``benchmarks/build.py`` instead (its SQL, the same
+counts; for a generated dataset, all Parquet), each of its statements timed the same way in this
+process, over the build's window (the latest event's UTC day and ``--window-days`` before it):
+its pieces beside the build's, statement by statement (run the two one after the other)::
+
+    python benchmarks/duckdb_profile.py /work/bench-data/events-20000000 --expert
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import importlib.util
 import json
 import re
 import resource
@@ -67,24 +76,31 @@ class Memory:
         return peak, self.now()
 
 
+def recorded(
+    memory: Memory, lines: list[dict[str, Any]], what: Callable[[], Any], name: Callable[[Any], str]
+) -> Any:
+    """Run ``what``; a line of its wall and CPU seconds and memory, named by ``name(result)``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = what()
+    peak, now = memory.reading()
+    lines.append(
+        {
+            "what": name(result),
+            "wall_s": round(time.perf_counter() - wall, 3),
+            "cpu_s": round(time.process_time() - cpu, 3),
+            "peak_mib": peak,
+            "rss_mib": now,
+        }
+    )
+    return result
+
+
 def profiled(memory: Memory, lines: list[dict[str, Any]]) -> None:
     """Wrap the DuckDB backend's two ways of running a query to record each one."""
     backend = duckdb_backend.DuckDBBackend
 
     def timed(what: Callable[[], Any], name: Callable[[Any], str]) -> Any:
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = what()
-        peak, now = memory.reading()
-        lines.append(
-            {
-                "what": name(result),
-                "wall_s": round(time.perf_counter() - wall, 3),
-                "cpu_s": round(time.process_time() - cpu, 3),
-                "peak_mib": peak,
-                "rss_mib": now,
-            }
-        )
-        return result
+        return recorded(memory, lines, what, name)
 
     execute_all, to_arrow, execute = backend._execute_all, backend.to_arrow, backend.execute
 
@@ -111,6 +127,31 @@ def profiled(memory: Memory, lines: list[dict[str, Any]]) -> None:
     backend.to_arrow = _to_arrow  # type: ignore[method-assign]
 
 
+def expert(data: Path, window_days: int, memory: Memory, lines: list[dict[str, Any]]) -> None:
+    """Run the expert anchor's script here, every statement timed as the build's are."""
+    import duckdb
+
+    spec = importlib.util.spec_from_file_location("anchors", Path(__file__).with_name("build.py"))
+    assert spec is not None and spec.loader is not None
+    anchors = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(anchors)
+    files = f"{data}/events/**/*.parquet"
+    last = duckdb.sql(f"SELECT max(event_time)::DATE FROM read_parquet('{files}')").fetchall()[0][0]
+    start, end = last - dt.timedelta(days=window_days - 1), last + dt.timedelta(days=1)
+
+    def statement(con: Any) -> Callable[..., Any]:
+        def timed(sql: str, *parameters: Any) -> Any:
+            what = " ".join(sql.split())[:60]
+            return recorded(memory, lines, lambda: con.execute(sql, *parameters), lambda _: what)
+
+        return timed
+
+    script = anchors.EXPERT.replace("q = con.execute", "q = statement(con)")
+    with tempfile.TemporaryDirectory(prefix="duckdb-profile-expert-") as out:
+        sys.argv = ["expert", str(data), start.isoformat(), end.isoformat(), "10", "", out, out]
+        exec(script, {"statement": statement, "__name__": "expert"})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path)
@@ -130,11 +171,23 @@ def main() -> None:
     parser.add_argument(
         "--cprofile", type=int, default=0, help="also print the N costliest Python functions"
     )
+    parser.add_argument(
+        "--expert", action="store_true", help="profile benchmarks/build.py's expert SQL instead"
+    )
     args = parser.parse_args()
     memory = Memory()
     lines: list[dict[str, Any]] = []
-    profiled(memory, lines)
     wall, cpu = time.perf_counter(), time.process_time()
+    if args.expert:
+        expert(args.data, args.window_days, memory, lines)
+        print_lines(lines)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        print(
+            f"expert: {time.perf_counter() - wall:.2f} s wall, {time.process_time() - cpu:.2f}"
+            f" CPU s, peak RSS {peak} MiB (this process: the build's modules are imported too)"
+        )
+        return
+    profiled(memory, lines)
 
     def on_step(name: str) -> None:
         peak, now = memory.reading()
@@ -163,10 +216,7 @@ def main() -> None:
     finally:
         shutil.rmtree(store, ignore_errors=True)
     print(f"imports: {IMPORTS_CPU:.2f} CPU s before the build")
-    print(f"{'wall s':>8} {'CPU s':>7} {'peak MiB':>9} {'RSS MiB':>8}  what")
-    for line in lines:
-        timing = f"{line['wall_s']:>8.2f} {line['cpu_s']:>7.2f}" if "cpu_s" in line else " " * 16
-        print(f"{timing} {line['peak_mib']:>9} {line['rss_mib']:>8}  {line['what']}")
+    print_lines(lines)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     print(
         f"build: {time.perf_counter() - wall:.2f} s wall, {time.process_time() - cpu:.2f} CPU s,"
@@ -174,6 +224,13 @@ def main() -> None:
     )
     if args.json:
         json.dump(lines, sys.stdout, indent=2)
+
+
+def print_lines(lines: list[dict[str, Any]]) -> None:
+    print(f"{'wall s':>8} {'CPU s':>7} {'peak MiB':>9} {'RSS MiB':>8}  what")
+    for line in lines:
+        timing = f"{line['wall_s']:>8.2f} {line['cpu_s']:>7.2f}" if "cpu_s" in line else " " * 16
+        print(f"{timing} {line['peak_mib']:>9} {line['rss_mib']:>8}  {line['what']}")
 
 
 if __name__ == "__main__":
