@@ -273,10 +273,15 @@ def _build_date(
                 window_facts = made.materialize(
                     "window_facts", window.window_facts(checked.used["events"], start, end)
                 )
-                facts = made.materialize("facts", window.facts_of(window_facts))
+                # Read once (the memberships), from the kept window facts: not materialised.
+                facts = window.facts_of(window_facts)
             else:
                 facts = counts.facts(made, checked, start, end)
-        facts_rows = carried.rows["facts"] if carried is not None else backend.rows(facts)
+        facts_rows = (
+            carried.rows["facts"]
+            if carried is not None
+            else backend.rows(facts if window_facts is None else window_facts)  # row for row
+        )
         run.count("facts", events_used, facts_rows)
         with run.step("memberships"):
             if carried is None:
@@ -298,7 +303,8 @@ def _build_date(
                         None if window_interests is None else window.interests_of(window_interests)
                     ),
                 )
-                made.free(facts)
+                if window_facts is None:
+                    made.free(facts)
                 if window_facts is not None and window_interests is not None:
                     assert refresh.staging is not None
                     digests = window.save_reduced(

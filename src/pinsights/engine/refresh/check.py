@@ -200,9 +200,7 @@ class Refresh:
             assert self.previous is not None
             pins_part.link(self.previous.root, self.staging)
         elif self.staging is not None:
-            self._pins_digests = pins_part.save(
-                backend, self.staging, checked.keys.pins, checked.tables["pins"]
-            )
+            self._pins_digests = pins_part.save(backend, self.staging, checked.keys.pins)
         users = checked.used["users"].select("user_id")
         pins = checked.keys.pins
         scope = checked.scope
@@ -536,7 +534,8 @@ class Refresh:
             if (failure := check.too_many("pins", tables["pins"], max_bad_fraction)) is not None:
                 failures.append(failure)
             rows = pa.concat_tables([rows, pins_part.quarantined(self.previous.root, rows.schema)])
-        elif self.new_state is not None:
+        elif self.new_state is not None and self.staging is not None:
+            self._pins_digests["quarantined"] = pins_part.save_quarantined(self.staging, rows)
             self.new_state.pins = PinsPart(self.pin_inputs, tables["pins"], self._pins_digests)
             write_meta(self.new_state)
         tables["events"] = self._figures

@@ -136,9 +136,8 @@ def changed_pins(backend: Backend, kept: Path, pins: ir.Table) -> tuple[int, int
     )
     diff = backend.materialize("rw_pins_diff", differ.select("old_id", "new_id"))
     counts = _counted(backend, diff, came=diff.old_id.isnull(), moved=diff.old_id.notnull())
-    came = diff.filter(diff.old_id.isnull())
-    came_pins = backend.materialize("rw_came_pins", came.select(pin_id=came.new_id))
-    return counts["came"], counts["moved"], came_pins
+    came = diff.filter(diff.old_id.isnull())  # read once, if any came: not materialised
+    return counts["came"], counts["moved"], came.select(pin_id=came.new_id)
 
 
 def changed_users(
@@ -180,9 +179,8 @@ def changed_users(
             ),
         ]
     delta_users = backend.materialize("rw_delta_users", _union(parts))
-    came = changed.filter(changed.old_id.isnull())
-    came_users = backend.materialize("rw_came_users", came.select(user_id=came.new_id))
-    return values, delta_users, came_users, counts["came"], counts["went"]
+    came = changed.filter(changed.old_id.isnull())  # read once, if any came: not materialised
+    return values, delta_users, came.select(user_id=came.new_id), counts["came"], counts["went"]
 
 
 def _union(parts: list[ir.Table]) -> ir.Table:
@@ -318,11 +316,21 @@ def carry(
         ),
     )
     counted = _carried_counts(backend, opened, delta_members, touched_members, delta_interests)
-    rows = {
-        "facts": int(backend.scalar(facts.count(where=facts.now)) or 0),  # type: ignore[call-overload]
-        "members": int(backend.scalar(counted["sizes"].total.sum()) or 0)  # type: ignore[call-overload]
-        + int(backend.scalar(interests.count()) or 0),  # type: ignore[call-overload]
-    }
+    # The report's rows in one query (a union, not a join: on Spark one job, not three).
+    sizes = counted["sizes"]
+    parts = [
+        (facts, "facts", facts.count(where=facts.now)),
+        (sizes, "members", sizes.total.sum()),
+        (interests, "pairs", interests.count()),
+    ]
+    figures = _union(
+        [
+            table.aggregate(rows=value.cast(BIGINT)).select(name=ibis.literal(name), rows="rows")
+            for table, name, value in parts
+        ]
+    )
+    got = {row["name"]: int(row["rows"] or 0) for row in backend.to_arrow(figures).to_pylist()}
+    rows = {"facts": got["facts"], "members": got["members"] + got["pairs"]}
     return Delta(
         counted=Counted(
             sizes=counted["sizes"],
