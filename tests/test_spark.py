@@ -1086,3 +1086,59 @@ def test_a_refresh_state_file_is_written_and_read_alike_by_both_engines(
     assert [path.name for path in no_parts] == ["nothing-0.parquet"]
     assert pq.read_table(no_parts[0]).replace_schema_metadata(None).schema == rows.schema
     assert not list(tmp_path.glob(".*.spark"))  # Spark's own directories are gone
+
+
+def test_the_schema_spark_is_given_for_a_state_file_is_the_one_it_would_infer(
+    spark_session: Any, tmp_path: Path
+) -> None:
+    """SparkBackend.read_parquet hands Spark the schema of the files' footer (Spark's own
+    inference is a job for every read: ten in an incremental build). For every type a state
+    file can hold, in a file written by Arrow, DuckDB and Spark, it is the schema Spark infers;
+    a type it does not name (an instant without time zone) is left to Spark's inference."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pinsights.engine.spark.backend import spark_schema
+
+    utc = dt.UTC
+    rows = pa.table(
+        {
+            "flag": pa.array([True, None], pa.bool_()),
+            "tiny": pa.array([1, None], pa.int8()),
+            "small": pa.array([1, None], pa.int16()),
+            "int": pa.array([1, None], pa.int32()),
+            "big": pa.array([1, None], pa.int64()),
+            "real": pa.array([1.5, None], pa.float32()),
+            "double": pa.array([1.5, None], pa.float64()),
+            "text `quoted`": pa.array(["a", None], pa.string()),
+            "day": pa.array([dt.date(2026, 11, 1), None], pa.date32()),
+            "amount": pa.array([None, None], pa.decimal128(38, 0)),
+            "instant": pa.array([dt.datetime(2026, 11, 1, tzinfo=utc), None], pa.timestamp("us", tz="UTC")),
+        }
+    )  # fmt: skip
+    arrow = tmp_path / "arrow.parquet"
+    pq.write_table(rows, arrow)
+    duck = tmp_path / "duckdb.parquet"
+    con = duckdb.connect()
+    con.register("source", rows)
+    con.execute(f"COPY source TO '{duck}' (FORMAT parquet)")
+    spark_dir = tmp_path / "spark"  # instants as the backend writes them (UTC microseconds)
+    spark_session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    try:
+        spark_session.read.parquet(arrow.resolve().as_uri()).coalesce(1).write.parquet(
+            spark_dir.resolve().as_uri()
+        )
+    finally:
+        spark_session.conf.unset("spark.sql.parquet.outputTimestampType")
+    (spark_file,) = spark_dir.glob("part-*.parquet")
+    for path in (arrow, duck, spark_file):
+        given = spark_schema(pq.read_schema(path))
+        assert given is not None, path
+        uri = path.resolve().as_uri()
+        inferred = spark_session.read.parquet(uri).schema
+        assert spark_session.read.schema(given).parquet(uri).schema == inferred, path
+    naive = tmp_path / "naive.parquet"
+    pq.write_table(
+        pa.table({"at": pa.array([dt.datetime(2026, 11, 1)], pa.timestamp("us"))}), naive
+    )
+    assert spark_schema(pq.read_schema(naive)) is None

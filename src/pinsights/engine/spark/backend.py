@@ -24,6 +24,7 @@ import ibis
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pinsights.data.sources import (
     WHAT_TO_DO,
@@ -228,11 +229,12 @@ class SparkBackend:
         """One task writes the rows (``coalesce(1)``) into a directory beside ``path``; its one
         part file becomes ``path``. Timestamps as UTC microseconds (Spark's default, INT96, is
         read by DuckDB as a timestamp without time zone)."""
-        parts = self._write(expr, path.with_name(f".{path.name}.spark"), one=True)
+        staging = path.with_name(f".{path.name}.spark")
+        parts = self._write(expr, staging, one=True)
         if len(parts) != 1:
             raise BackendError(f"Spark wrote {len(parts)} files for {path.name}, not one")
         os.replace(parts[0], path)
-        shutil.rmtree(path.with_name(f".{path.name}.spark"), ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
 
     def write_parquet_parts(self, expr: ir.Table, stem: Path) -> list[Path]:
         """Every task writes its own part file (the query before the write stays parallel);
@@ -262,8 +264,15 @@ class SparkBackend:
         return sorted(staging.glob("part-*.parquet"))
 
     def read_parquet(self, name: str, paths: Sequence[Path]) -> ir.Table:
+        """Files of one schema (the state's), which is read from the first file's footer here:
+        given to Spark, it reads no footer itself (its schema inference is a job of its own)."""
+        try:
+            schema = spark_schema(pq.read_schema(paths[0])) if paths else None
+        except (OSError, pa.ArrowException):  # unreadable: Spark says so, as without the schema
+            schema = None
         with self._spark_errors():
-            frame = self.session.read.parquet(*(path.resolve().as_uri() for path in paths))
+            reader = self.session.read if schema is None else self.session.read.schema(schema)
+            frame = reader.parquet(*(path.resolve().as_uri() for path in paths))
             frame.createOrReplaceTempView(name)
         self._views.add(name)
         return self.ibis.table(name)
@@ -308,6 +317,40 @@ class SparkBackend:
                 return log.read().decode(errors="replace")
         except OSError:
             return ""
+
+
+#: Spark's names of the Arrow types a state file holds (spark_schema).
+_SPARK_TYPES = {
+    pa.bool_(): "BOOLEAN",
+    pa.int8(): "TINYINT",
+    pa.int16(): "SMALLINT",
+    pa.int32(): "INT",
+    pa.int64(): "BIGINT",
+    pa.float32(): "FLOAT",
+    pa.float64(): "DOUBLE",
+    pa.string(): "STRING",
+    pa.large_string(): "STRING",
+    pa.date32(): "DATE",
+}
+
+
+def spark_schema(schema: pa.Schema) -> str | None:
+    """The Spark schema (DDL) Spark infers from a Parquet file of this Arrow ``schema``; None
+    for a type not named here (Spark then infers it). An instant (a timestamp adjusted to UTC,
+    which Arrow reads with a time zone) is Spark's TIMESTAMP."""
+    fields = []
+    for field in schema:
+        kind = field.type
+        if pa.types.is_timestamp(kind) and kind.tz is not None:
+            name = "TIMESTAMP"
+        elif pa.types.is_decimal(kind):
+            name = f"DECIMAL({kind.precision},{kind.scale})"
+        elif kind in _SPARK_TYPES:
+            name = _SPARK_TYPES[kind]
+        else:
+            return None
+        fields.append(f"`{field.name.replace('`', '``')}` {name}")
+    return ", ".join(fields)
 
 
 _OUT_OF_MEMORY = re.compile(
