@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from pinsights.data.sources import TableSource
 from pinsights.data.tables import PINS
+from pinsights.engine.arrow_columns import string_column
 from pinsights.engine.backend import Backend
 from pinsights.engine.refresh.state import (
     PINS_FILES,
@@ -80,7 +81,9 @@ def save_quarantined(staging: Path, rows: pa.Table) -> str:
     their digest."""
     path = pins_path(staging, "quarantined")
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(rows.filter(pc.equal(rows["table"], PINS.name)), path)
+    # The table's name as an Arrow scalar: with a Python one, pyarrow imports pandas
+    # (engine/arrow_columns.py says why a build must not).
+    pq.write_table(rows.filter(pc.equal(rows["table"], string_column([PINS.name])[0])), path)
     return digest_file(path)
 
 
