@@ -169,6 +169,19 @@ def apply(platform: Platform, action: str, value: Any, data: st.DataObject) -> N
         (platform.root / "events" / name).unlink()
 
 
+def saves(day: dt.date, rows: int, *, users: int, pins: int) -> list[dict[str, Any]]:
+    """``rows`` saves on ``day``, one an hour, by users 1..``users`` of pins 1..``pins``."""
+    return [
+        {
+            "event_time": dt.datetime.combine(day, dt.time(n), dt.UTC),
+            "user_id": 1 + n % users,
+            "pin_id": 1 + n % pins,
+            "event_type": "SAVE",
+        }
+        for n in range(rows)
+    ]
+
+
 def eight_users_and_pins(root: Path, suffix: str | None) -> Platform:
     """A platform of users and pins 1-8 (genders and accounts alternating), no event yet."""
     platform = Platform(root, suffix)
@@ -718,15 +731,7 @@ def test_an_event_file_is_hashed_again_only_when_its_status_changed(
     }
     for day in range(3):
         date = START + dt.timedelta(days=day)
-        rows = [
-            {
-                "event_time": dt.datetime.combine(date, dt.time(n), dt.UTC),
-                "user_id": 1 + n % 3,
-                "pin_id": 1 + n % 2,
-                "event_type": "SAVE",
-            }
-            for n in range(4)
-        ]
+        rows = saves(date, 4, users=3, pins=2)
         platform.files[f"date={date.isoformat()}/part-0.csv"] = (rows, TextStyle())
         platform.write_events(f"date={date.isoformat()}/part-0.csv")
     platform.write()
@@ -839,6 +844,59 @@ def test_the_pins_check_is_kept_while_pins_accounts_and_interests_are_the_same_b
     assert built(rewrite=False)["pins"] == "kept"
 
 
+def test_a_dimension_tables_check_is_kept_while_its_files_are_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interests, ad accounts, metros and users are each checked again only when their own
+    files changed: a table whose files are the same bytes takes its used rows, report figures
+    and quarantined rows from the state, and the build publishes what a full build publishes
+    (bad rows of every table included). A metro's name changed by one byte (same size) checks
+    the metros again; with the state's check forced to stand, the documents would differ."""
+    from pinsights.engine.refresh import dimensions
+
+    platform = eight_users_and_pins(tmp_path / "data", "parquet")
+    platform.users[1]["metro"] = "501"
+    platform.users[9] = {"user_id": 9, "gender": "xx"}  # bad_value
+    root = platform.root
+
+    def write_dimensions(metro: str) -> None:
+        platform.write()
+        interests = [*INTERESTS, {"interest_id": "31", "name": "Lost", "parent_id": "99"}]
+        write_file(root / "interests.parquet", "interests", interests, list(INTERESTS[0]))
+        accounts = [{"ad_account_id": a, "name": f"Account {a}"} for a in [*ACCOUNTS, "x1"]]
+        write_file(root / "ad_accounts.parquet", "ad_accounts", accounts, ["ad_account_id", "name"])
+        metros = [{"metro": "501", "name": metro}, {"metro": "803", "name": None}]
+        write_file(root / "metros.parquet", "metros", metros, ["metro", "name"])
+
+    def built(metro: str = "New York, NY") -> dict[str, str]:
+        write_dimensions(metro)
+        day = START + dt.timedelta(days=platform.day)
+        platform.day += 1
+        name = f"date={day.isoformat()}/part-0.parquet"
+        platform.files[name] = (saves(day, 8, users=8, pins=8), TextStyle())
+        platform.write_events(name)
+        kept = built_both(root, tmp_path)
+        assert all(kept["tables"][t]["quarantined"] for t in dimensions.DIMENSION_TABLES), kept
+        return dict(kept["refresh"]["tables"])
+
+    every = dict.fromkeys(dimensions.DIMENSION_TABLES, "checked")
+    assert built() == every  # no state yet
+    assert built() == dict.fromkeys(every, "kept")  # every file rewritten, the same bytes
+    platform.users[2]["gender"] = "male"  # a demographic edit
+    assert built() == {**dict.fromkeys(every, "kept"), "users": "checked"}
+    assert built("New York, NZ") == {**dict.fromkeys(every, "kept"), "metros": "checked"}
+    # A damaged kept part: the state is unusable, the build full (and right).
+    state = current_state(tmp_path / "kept")
+    assert state is not None
+    used = state / "tables" / "users-used.parquet"
+    used.write_bytes(used.read_bytes()[:-9] + b"damaged!!")
+    assert built() == every
+    # The same one-byte edit with the state's check forced to stand: the documents differ.
+    monkeypatch.setattr(dimensions, "reusable", lambda previous, _: dict(previous.tables))
+    with pytest.raises(AssertionError, match="differ"):
+        built("New York, NZ")
+
+
 @pytest.mark.slow  # three Spark builds: ~1.5-4 min at load 2-5
 def test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_build_publishes(
     spark_session: Any, tmp_path: Path
@@ -892,11 +950,14 @@ def test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_buil
     append(1)
     second = built("duckdb")  # from Spark's state: day 1 is new, the counts carried
     assert incremental(second, 1, 1), second
+    kept = {"interests": "kept", "ad_accounts": "kept", "users": "kept"}
+    assert second["tables"] == kept, second  # Spark's table parts, read by DuckDB
     append(2)
     platform.users[3]["country"] = "fr"
     platform.users[9] = {"user_id": 9, "gender": "male"}  # day 1's unknown events valid now
     third = built("spark")  # from DuckDB's state, by the same deltas
     assert incremental(third, 1, 2) and "1 late users" in third["counts_reason"], third
+    assert third["tables"] == {**kept, "users": "checked"}, third
     append(3)
     platform.users[5]["gender"] = None
     platform.users[10] = {"user_id": 10, "gender": "female"}  # late: its unknown events valid
@@ -909,7 +970,8 @@ def test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_buil
     platform.users[2]["country"] = "de"
     assert incremental(built("duckdb"), 1, 5)
     append(6)
-    assert incremental(built("spark"), 1, 6)
+    last = built("spark")  # DuckDB's table parts, read by Spark
+    assert incremental(last, 1, 6) and last["tables"] == kept, last
 
 
 def test_a_file_read_again_that_alone_would_be_typed_otherwise_makes_the_build_read_all(

@@ -4,9 +4,8 @@
 :mod:`pinsights.engine.steps.check`) and gives the build the same checked input, figures and
 quarantined rows a full check gives:
 
-- the dimension tables are checked in full, as without a state, but the pins: while the pins,
-  ad accounts and interests files are the same bytes, the state's check of them stands
-  (engine/refresh/pins.py);
+- a dimension table is checked only when its check's input files changed: else the state's
+  check of it stands (engine/refresh/dimensions.py; the pins: engine/refresh/pins.py);
 - an event file whose fingerprint (path and SHA-256 of its bytes) is in the state is not read:
   its row-rule counts and bad rows come from the state, and its events that passed the row rules
   (reduced to (day, user, pin, engaged), one row per event) are judged again against this
@@ -48,6 +47,7 @@ from pinsights.engine.backend import Backend
 from pinsights.engine.refresh import pins as pins_part
 from pinsights.engine.refresh import segment, window
 from pinsights.engine.refresh.delta import Opened, decide
+from pinsights.engine.refresh.dimensions import Parts
 from pinsights.engine.refresh.state import (
     BAD,
     FileRecord,
@@ -95,6 +95,8 @@ class Refresh:
     #: when it was made from the same (engine/refresh/pins.py), else None; this build's files.
     pin_inputs: list[list[str]] = field(default_factory=list)
     _pins_kept: PinsPart | None = None
+    #: The other dimension tables' parts (engine/refresh/dimensions.py).
+    parts: Parts = field(default_factory=Parts)
     _pins_digests: dict[str, str] = field(default_factory=dict)
     mode: str = "full"
     reason: str = ""
@@ -129,16 +131,17 @@ class Refresh:
         try:
             sources = backend.discover(data_dir)
             events = sources.pop("events")
-            raw = {name: backend.raw_table(source) for name, source in sources.items()}
             if not self.keeps_state:
-                raw["events"] = backend.raw_table(events)
-                return raw
+                sources["events"] = events
+                return {name: backend.raw_table(source) for name, source in sources.items()}
             self.pin_inputs = pins_part.inputs(sources)
             self.pins = [[path, digest] for name, path, digest in self.pin_inputs if name == "pins"]
             self._plan(backend, events)
             self._pins_kept = pins_part.reusable(self.previous, self.pin_inputs)
-            if self._pins_kept is not None:  # the pins' check is the state's: not judged again
-                del raw["pins"]
+            self.parts.plan(self.previous, sources)
+            # The tables whose check is the state's are not read.
+            skipped = {*self.parts.kept, *(["pins"] if self._pins_kept is not None else [])}
+            raw = {n: backend.raw_table(s) for n, s in sources.items() if n not in skipped}
         except InputError as error:
             raise BuildError(str(error)) from error
         return raw
@@ -194,8 +197,12 @@ class Refresh:
         if kept_pins is not None:
             assert self.previous is not None
             keyed = pins_part.open_keyed(backend, self.previous.root)
-        # Every table but the events (and the pins, when the state's check of them holds).
-        checked = check.check_tables(backend, raw, keyed_pins=keyed)
+        # Every table but the events (and those whose check the state holds).
+        root = self.previous.root if self.previous is not None else None
+        reused, levels = self.parts.opened(backend, root)
+        checked = check.check_tables(backend, raw, keyed_pins=keyed, reused=reused, levels=levels)
+        if self.staging is not None:
+            self.parts.keep(backend, root, self.staging, checked)
         if self.staging is not None and kept_pins is not None:
             assert self.previous is not None
             pins_part.link(self.previous.root, self.staging)
@@ -224,7 +231,7 @@ class Refresh:
             if self._came:  # late users and pins: their kept unknown events may be valid now
                 used_parts.append(self._resolve_late_users(backend, scope, users, pins, figures))
             serials = [record.serial for record in self.kept.values()]
-            self._rows.append(_kept_quarantine_rows(kept_quarantined, serials, users, pins))
+            self._rows.append(segment.kept_quarantine_rows(kept_quarantined, serials, users, pins))
         elif self.kept:
             kept_pairs, kept_quarantined = self._open_kept(backend)
             # One pass over the kept pairs: each judged against today's users and pins.
@@ -257,7 +264,9 @@ class Refresh:
                 if flipped:
                     known = known.filter(known.file.isin(serials))
                 used_parts.append(used_events(known))
-                self._rows.append(_kept_quarantine_rows(kept_quarantined, serials, users, pins))
+                self._rows.append(
+                    segment.kept_quarantine_rows(kept_quarantined, serials, users, pins)
+                )
         new_records: list[FileRecord] = []
         held = judged
         if self.to_read:
@@ -270,7 +279,7 @@ class Refresh:
             held = self._kept_raw
         if not used_parts:  # ... and no used event to add
             used_parts.append(used_events(held.filter(ibis.literal(False))))
-        used = _union(used_parts)
+        used = check.union_all(used_parts)
         checked.tables["events"] = held  # freed with the events (Checked.free_events)
         checked.used["events"] = used
         self._figures = events_figures(figures)
@@ -528,6 +537,11 @@ class Refresh:
             keys=checked.keys,
         )
         tables, rows, failures = check.quarantine(backend, dimensions, max_bad_fraction)
+        root = self.previous.root if self.previous is not None else None
+        parts, rows = self.parts.quarantine(root, self.staging, tables, rows)
+        for name in self.parts.kept:
+            if (failure := check.too_many(name, tables[name], max_bad_fraction)) is not None:
+                failures.append(failure)
         if self._pins_kept is not None:  # the state's check of the same pins: its figures, rows
             assert self.previous is not None
             tables["pins"] = dict(self._pins_kept.figures)
@@ -537,12 +551,14 @@ class Refresh:
         elif self.new_state is not None and self.staging is not None:
             self._pins_digests["quarantined"] = pins_part.save_quarantined(self.staging, rows)
             self.new_state.pins = PinsPart(self.pin_inputs, tables["pins"], self._pins_digests)
+        if self.new_state is not None:
+            self.new_state.tables = parts
             write_meta(self.new_state)
         tables["events"] = self._figures
         if (failure := check.too_many("events", self._figures, max_bad_fraction)) is not None:
             failures.append(failure)
         if self._rows:
-            events = backend.to_arrow(_union(self._rows))
+            events = backend.to_arrow(check.union_all(self._rows))
             rows = pa.concat_tables([rows, events.cast(rows.schema)])
         return tables, rows, failures
 
@@ -560,6 +576,7 @@ class Refresh:
             "state_rows_read": self.state_rows_read,
             "state_kept": self.keeps_state,
             "pins": "kept" if self._pins_kept is not None else "checked",
+            "tables": self.parts.summary(),
             "counts": "delta" if self.delta else "recounted",
             "counts_reason": self.counts_reason,
         }
@@ -575,25 +592,3 @@ def _raw_columns(backend: Backend, source: TableSource) -> list[tuple[str, str]]
     from pinsights.engine.duckdb.raw_columns import raw_columns_anywhere
 
     return raw_columns_anywhere(getattr(backend, "con", None), source)
-
-
-def _union(parts: list[ir.Table]) -> ir.Table:
-    return parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
-
-
-def _kept_quarantine_rows(
-    kept: ir.Table | None, serials: list[int], users: ir.Table, pins: ir.Table
-) -> ir.Table:
-    """Kept files' bad rows as the quarantine holds them: row-rule ones always, unknown
-    references only while the user or pin is still unknown."""
-    assert kept is not None
-    rows = kept.filter(kept.file.isin(serials))
-    known = rows.user_id.isin(users.user_id) & rows.pin_id.isin(pins.pin_id)
-    rows = rows.filter((rows.rule != UNKNOWN) | ~known.fill_null(False))
-    return rows.select(
-        table=ibis.literal(EVENTS.name),
-        source_file=rows.source_file,
-        line=rows.line,
-        rule=rows.rule,
-        row=rows.row,
-    )

@@ -19,13 +19,11 @@ from pathlib import Path
 
 import ibis.expr.types as ir
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pinsights.data.sources import TableSource
 from pinsights.data.tables import PINS
-from pinsights.engine.arrow_columns import string_column
 from pinsights.engine.backend import Backend
+from pinsights.engine.refresh.dimensions import read_rows, save_rows
 from pinsights.engine.refresh.state import (
     PINS_FILES,
     PinsPart,
@@ -77,16 +75,10 @@ def save(backend: Backend, staging: Path, keyed: ir.Table) -> dict[str, str]:
 
 def save_quarantined(staging: Path, rows: pa.Table) -> str:
     """The pins' quarantined rows, taken from the quarantine's ``rows`` of the dimension tables
-    (already on the driver: written here, not by a query of the engine, one Spark job less);
-    their digest."""
-    path = pins_path(staging, "quarantined")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The table's name as an Arrow scalar: with a Python one, pyarrow imports pandas
-    # (engine/arrow_columns.py says why a build must not).
-    pq.write_table(rows.filter(pc.equal(rows["table"], string_column([PINS.name])[0])), path)
-    return digest_file(path)
+    (one Spark job less than a query); their digest."""
+    return save_rows(pins_path(staging, "quarantined"), rows, PINS.name)
 
 
 def quarantined(root: Path, schema: pa.Schema) -> pa.Table:
     """The kept pins' quarantined rows, in the quarantine's shape (verified with the state)."""
-    return pq.read_table(pins_path(root, "quarantined")).cast(schema)
+    return read_rows(pins_path(root, "quarantined"), schema)

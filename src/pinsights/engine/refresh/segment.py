@@ -24,7 +24,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pinsights.data.tables import LINE, SOURCE_FILE
+from pinsights.data.tables import EVENTS, LINE, SOURCE_FILE, Rule
 from pinsights.data.validate import ROW, RULE
 from pinsights.engine import arrow_columns as columns
 from pinsights.engine.backend import Backend
@@ -131,3 +131,21 @@ def serials(backend: Backend, path: Path, serial_of: Mapping[str, int]) -> ir.Ta
         path,
     )
     return backend.read_parquet("refresh_files", [path])
+
+
+def kept_quarantine_rows(
+    kept: ir.Table | None, serials: list[int], users: ir.Table, pins: ir.Table
+) -> ir.Table:
+    """Kept files' bad rows as the quarantine holds them: row-rule ones always, unknown
+    references only while the user or pin is still unknown."""
+    assert kept is not None
+    rows = kept.filter(kept.file.isin(serials))
+    known = rows.user_id.isin(users.user_id) & rows.pin_id.isin(pins.pin_id)
+    rows = rows.filter((rows.rule != Rule.UNKNOWN_REFERENCE.value) | ~known.fill_null(False))
+    return rows.select(
+        table=ibis.literal(EVENTS.name),
+        source_file=rows.source_file,
+        line=rows.line,
+        rule=rows.rule,
+        row=rows.row,
+    )

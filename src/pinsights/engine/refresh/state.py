@@ -47,14 +47,20 @@ from pinsights.data.tables import Rule
 #: 4: the window part; 5: a bad row's provenance in one segment column (BAD); 6: fingerprints
 #: with the file's status (a digest not taken again while it holds), the pins part; 7: a segment
 #: is one or more files (Spark writes one per task: its check stays parallel); 8: SHA-256
-#: digests instead of BLAKE2b (:func:`digest_file`).
-STATE_FORMAT = 8
+#: digests instead of BLAKE2b (:func:`digest_file`); 9: the dimension tables' parts (TABLES_DIR).
+STATE_FORMAT = 9
 META = "state.json"
 SEGMENTS_DIR = "segments"
 WINDOW_DIR = "window"
 #: The pins' check (pins_part): the keyed used pins and the pins' quarantined rows.
 PINS_DIR = "pins"
 PINS_FILES = ("keyed", "quarantined")
+#: The other dimension tables' checks (engine/refresh/dimensions.py): one part a table, each its
+#: used rows and its quarantined rows (the interests also their hierarchy, ``levels``).
+TABLES_DIR = "tables"
+DIMENSION_TABLES = ("interests", "ad_accounts", "metros", "users")
+TABLE_FILES = ("used", "quarantined")
+LEVELS = "levels"
 NO_WINDOW = "the state has no window part"
 #: The window part's files (engine/refresh/window.py), in the order they are written.
 WINDOW_FILES = ("facts", "interests", "users", "sizes", "interest_counts", "demographic_counts")
@@ -196,6 +202,13 @@ def segment_paths(root: Path, name: str, segment: Segment) -> list[Path]:
     return [root / SEGMENTS_DIR / f"{name}-{k}.parquet" for k in range(len(segment.digests))]
 
 
+def _dimension(value: object) -> str:
+    """A dimension table's name as the state records it (a damaged state.json)."""
+    if value not in DIMENSION_TABLES:
+        raise ValueError(f"{value!r} is not a dimension table")
+    return str(value)
+
+
 def _name(value: object) -> str:
     """A segment's name as the state records it: a plain file name (a damaged state.json)."""
     if not isinstance(value, str) or not value.isalnum():
@@ -232,6 +245,16 @@ def pins_path(root: Path, name: str) -> Path:
     return root / PINS_DIR / f"{name}.parquet"
 
 
+def table_path(root: Path, table: str, name: str) -> Path:
+    """A dimension table's part file: ``tables/<table>-<name>.parquet``."""
+    return root / TABLES_DIR / f"{table}-{name}.parquet"
+
+
+def table_files(table: str) -> tuple[str, ...]:
+    """The files of ``table``'s part."""
+    return (*TABLE_FILES, LEVELS) if table == "interests" else TABLE_FILES
+
+
 @dataclass(frozen=True)
 class PinsPart:
     """The pins' check as the last build made it, reused while what it depends on is the same
@@ -246,12 +269,14 @@ class PinsPart:
     digests: dict[str, str]
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PinsPart:
+    def from_json(
+        cls, data: dict[str, Any], files: tuple[str, ...] = PINS_FILES, width: int = 3
+    ) -> PinsPart:
         part = cls(**data)
-        if set(part.digests) != set(PINS_FILES) or not all(
-            isinstance(entry, list) and len(entry) == 3 for entry in part.inputs
+        if set(part.digests) != set(files) or not all(
+            isinstance(entry, list) and len(entry) == width for entry in part.inputs
         ):
-            raise ValueError("the pins part's files are not the state's")
+            raise ValueError("a check part's files are not the state's")
         return part
 
 
@@ -288,6 +313,8 @@ class State:
     window_problem: str = ""
     #: The pins' check of the last build (None: none kept).
     pins: PinsPart | None = None
+    #: The other dimension tables' checks of the last build, by table (inputs: path, SHA-256).
+    tables: dict[str, PinsPart] = field(default_factory=dict)
 
     def size_bytes(self) -> int:
         return sum(path.stat().st_size for path in self.root.rglob("*") if path.is_file())
@@ -339,6 +366,16 @@ def load_state(root: Path, *, verify: bool = True) -> State:
             raise StateError(f"{META} is damaged ({type(error).__name__}: {error})") from error
         for name, digest in state.pins.digests.items():
             _verified(root, pins_path(root, name), digest, verify=verify)
+    try:
+        state.tables = {
+            _dimension(table): PinsPart.from_json(part, table_files(table), width=2)
+            for table, part in (data.get("tables") or {}).items()
+        }
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise StateError(f"{META} is damaged ({type(error).__name__}: {error})") from error
+    for table, part in state.tables.items():
+        for name, digest in part.digests.items():
+            _verified(root, table_path(root, table, name), digest, verify=verify)
     _load_window(state, data.get("window"), verify=verify)
     return state
 
@@ -381,6 +418,7 @@ def write_meta(state: State) -> None:
         "segments": {name: asdict(segment) for name, segment in sorted(state.segments.items())},
         "window": None if state.window is None else asdict(state.window),
         "pins": None if state.pins is None else asdict(state.pins),
+        "tables": {table: asdict(part) for table, part in sorted(state.tables.items())},
         "files": [
             record.to_json()
             for record in sorted(state.files.values(), key=lambda record: record.serial)

@@ -31,6 +31,17 @@ from pinsights.engine.steps import BuildError
 from pinsights.engine.steps.schedule import check_waves
 from pinsights.engine.steps.scope import Scope
 
+#: The quarantined rows' columns, as :func:`quarantine` hands them over.
+QUARANTINE = pa.schema(
+    [
+        ("table", pa.string()),
+        ("source_file", pa.string()),
+        ("line", pa.int64()),
+        ("rule", pa.string()),
+        ("row", pa.string()),
+    ]
+)
+
 #: Levels of the interest hierarchy walked by one query (categories, subcategories and a level
 #: below them: the depth of the usual taxonomies, then one more to see that nothing is deeper).
 WALK_LEVELS = 4
@@ -55,10 +66,13 @@ class Checked:
     scope: Scope
     tables: dict[str, ir.Table]  # in contract order
     keys: Keys
+    #: The used rows of tables not checked here (the refresh state's check of the same files).
+    reused: dict[str, ir.Table] = field(default_factory=dict)
     used: dict[str, ir.Table] = field(init=False)
 
     def __post_init__(self) -> None:
         self.used = {name: validate.used_rows(table) for name, table in self.tables.items()}
+        self.used.update(self.reused)
 
     def free_pins(self) -> None:
         """The pins served the events' check; nothing after reads them."""
@@ -69,7 +83,7 @@ class Checked:
         self.scope.free(self.tables["events"])
 
     def free_users(self) -> None:
-        self.scope.free(self.tables["users"])
+        self.scope.free(*[t for t in (self.tables.get("users"),) if t is not None])
 
 
 def read(
@@ -85,29 +99,43 @@ def read(
 
 
 def check_tables(
-    backend: Backend, raw: dict[str, ir.Table], *, keyed_pins: ir.Table | None = None
+    backend: Backend,
+    raw: dict[str, ir.Table],
+    *,
+    keyed_pins: ir.Table | None = None,
+    reused: dict[str, ir.Table] | None = None,
+    levels: ir.Table | None = None,
 ) -> Checked:
     """Judge every table, each after the tables it references; the checked input.
 
     Tables that do not depend on each other are judged at the same time (see
     :func:`~pinsights.engine.steps.schedule.check_waves`). ``keyed_pins``: the keyed used pins
     of an earlier check of the same pins, ad accounts and interests (the incremental refresh's
-    state; ``raw`` has no pins then): materialised as they are, not judged again.
+    state; ``raw`` has no pins then): materialised as they are, not judged again. ``reused``:
+    the used rows of tables an earlier check judged from the same files (``raw`` has none of
+    them), and ``levels`` the interests' hierarchy when the interests are among them.
     """
     scope = Scope(backend)
+    reused = reused or {}
     checked: dict[str, ir.Table] = {}
-    used_keys: dict[str, ir.Column] = {}
+    used_keys = {
+        name: used[table.primary_key]
+        for name, used in reused.items()
+        if (table := TABLES_BY_NAME[name]).primary_key is not None
+    }
     keys: Keys | None = None
-    result, levels = _check_interests(scope, raw["interests"], TABLES_BY_NAME["interests"])
-    checked["interests"] = result
-    used_keys["interests"] = validate.used_rows(result)["interest_id"]
+    if "interests" not in reused:
+        result, levels = _check_interests(scope, raw["interests"], TABLES_BY_NAME["interests"])
+        checked["interests"] = result
+        used_keys["interests"] = validate.used_rows(result)["interest_id"]
+    assert levels is not None
     for wave in check_waves([table for table in TABLES if table.name in raw]):
         exprs: dict[str, ir.Table] = {}
         for table in wave:
             lookups, keep = None, None
             if table.name == "events":
                 used = {name: validate.used_rows(done) for name, done in checked.items()}
-                keys = _keys(scope, used, levels, keyed_pins)
+                keys = _keys(scope, used | reused, levels, keyed_pins)
                 lookups, keep = {"pin_id": keys.pins}, semantics.event_columns
             expr = validate.check_table(
                 raw[table.name], table, used_keys=used_keys, lookups=lookups
@@ -119,14 +147,10 @@ def check_tables(
             if table.primary_key is not None:
                 used_keys[table.name] = validate.used_rows(checked[table.name])[table.primary_key]
     if keys is None:  # no events among ``raw``: the incremental refresh judges them itself
-        keys = _keys(
-            scope,
-            {name: validate.used_rows(done) for name, done in checked.items()},
-            levels,
-            keyed_pins,
-        )
+        used = {name: validate.used_rows(done) for name, done in checked.items()}
+        keys = _keys(scope, used | reused, levels, keyed_pins)
     ordered = {table.name: checked[table.name] for table in TABLES if table.name in checked}
-    return Checked(scope=scope, tables=ordered, keys=keys)
+    return Checked(scope=scope, tables=ordered, keys=keys, reused=reused)
 
 
 def _check_interests(scope: Scope, raw: ir.Table, table: Table) -> tuple[ir.Table, ir.Table]:
@@ -205,12 +229,14 @@ def quarantine(
     (to be written), and one line per table with too many bad rows (see :func:`too_many_bad`)."""
     failures: list[str] = []
     tables: dict[str, dict[str, Any]] = {}
+    if not checked.tables:  # every table's check was the refresh state's
+        return tables, QUARANTINE.empty_table(), failures
     # One query for every table's counts: one round trip (on Spark, one job's worth of overhead).
     per_table = [
         validate.rule_counts(table_checked).mutate(table=ibis.literal(name))
         for name, table_checked in checked.tables.items()
     ]
-    counted = backend.to_arrow(per_table[0].union(*per_table[1:], distinct=False)).to_pylist()
+    counted = backend.to_arrow(union_all(per_table)).to_pylist()
     for name in checked.tables:
         rows = [row for row in counted if row["table"] == name]
         by_rule = {row[validate.RULE]: int(row["rows"]) for row in rows}
@@ -224,8 +250,13 @@ def quarantine(
         validate.quarantine_rows(table_checked, TABLES_BY_NAME[name])
         for name, table_checked in checked.tables.items()
     ]
-    rows = backend.to_arrow(parts[0].union(*parts[1:], distinct=False))
+    rows = backend.to_arrow(union_all(parts))
     return tables, rows, failures
+
+
+def union_all(parts: list[ir.Table]) -> ir.Table:
+    """The rows of every table of ``parts`` (one or more), duplicates kept."""
+    return parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
 
 
 def too_many(name: str, figures: dict[str, Any], max_bad_fraction: float) -> str | None:
