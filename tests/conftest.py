@@ -32,7 +32,7 @@ import pytest
 from hypothesis import settings
 
 from pinsights.server.accesslog import FLUSH_INTERVAL
-from pinsights.server.documents import RECHECK_AFTER
+from pinsights.server.storefiles import RECHECK_AFTER
 from pinsights.server.tokens import TokenService
 from pinsights.store import SHARED_ACCOUNT, SnapshotInfo, Store
 from pinsights.store.snapshot import FORMAT, write_snapshot_file

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 
 from pinsights.contract import AudienceInsightType
-from pinsights.server.documents import RECHECK_AFTER, Documents
+from pinsights.server.documents import Documents
+from pinsights.server.storefiles import RECHECK_AFTER
 from pinsights.store import Store
 from tests.conftest import (
     AUDIENCES_NEW,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pinsights.server.accesslog import AccessLog
 from pinsights.server.api import LIST_PATH, PREFIX, DataApi, Receive, Scope, Send
-from pinsights.server.clients import ClientRegistry
+from pinsights.server.clients import ClientRegistry, dummy_hash
 from pinsights.server.documents import Documents
 from pinsights.server.journal import Journal, Sink
 from pinsights.server.keys import keyring_source
@@ -89,6 +89,7 @@ def create_app(settings: ServerSettings | None = None) -> Router:
     settings = settings or ServerSettings()
     secret = settings.secret.get_secret_value() if settings.secret else None
     registry = ClientRegistry(settings.store)
+    dummy_hash()  # made now, so that the first unknown client's login costs what a known one's does
     tokens = TokenService(
         keyring_source(settings.store, secret),
         client_allowed=registry.is_active,

@@ -13,6 +13,7 @@ damaging the file can never bring a revoked client's tokens back.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -34,8 +35,17 @@ LOCK_FILE = ".clients.lock"
 
 logger = logging.getLogger("pinsights.server")
 _hasher = PasswordHasher()
-#: Verified against when the client id is unknown, so a miss costs as much time as a hit.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """Verified against when the client id is unknown, so a miss costs as much time as a hit.
+
+    Made on first use, not at import: an argon2 hash is ~0.35 CPU s, which every command that
+    imports this module (``clients list``, ``keys``…) would pay for nothing. The server makes it
+    at start (:func:`pinsights.server.app.create_app`), so its first unknown login is not slower.
+    """
+    return _hasher.hash(secrets.token_urlsafe(32))
 
 
 @dataclass(frozen=True)
@@ -121,7 +131,7 @@ class ClientRegistry:
         """
         client = self._refresh().get(client_id)
         if client is None or client.revoked:
-            _verify(_DUMMY_HASH, secret)
+            _verify(dummy_hash(), secret)
             return None
         if not _verify(client.secret_hash, secret):
             return None

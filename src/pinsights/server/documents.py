@@ -38,6 +38,7 @@ from pinsights.contract import DEFINITION_OF_INSIGHT_TYPE, AudienceInsightType
 from pinsights.server.accounts import account_json, account_order, page_body
 from pinsights.server.errors import AccountForbidden, ApiError, NotFound
 from pinsights.server.sightings import Sightings
+from pinsights.server.storefiles import RECHECK_AFTER
 from pinsights.store import MANIFEST, Store
 from pinsights.store.snapshot import KEYED_FORMATS, Snapshot, SnapshotFileGone
 
@@ -45,8 +46,6 @@ T = TypeVar("T")
 #: A snapshot file vanishing under us can only happen once per publish; more means something else.
 OPEN_ATTEMPTS = 3
 _UNREAD = (-1, -1, -1)
-#: Seconds during which a manifest (or client registry) stat is trusted without repeating it.
-RECHECK_AFTER = 0.001
 #: The insight type whose document is shared (not an account's own).
 _SHARED = AudienceInsightType.PINTEREST_TOTAL_AUDIENCE
 

@@ -22,7 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pinsights.server.documents import RECHECK_AFTER
+#: Seconds during which a manifest (or client registry) stat is trusted without repeating it.
+#: Defined here, the lowest of the server's modules, so that the CLI's ``clients`` and ``keys``
+#: commands (which use the registry files) do not import the web stack with the documents.
+RECHECK_AFTER = 0.001
 
 Stamp = tuple[int, int, int]
 #: A stamp no file has: what a watch starts from, so the first look always counts as a change.
