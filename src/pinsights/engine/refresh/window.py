@@ -43,6 +43,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import ibis
 import ibis.expr.types as ir
 
 from pinsights.data import validate
@@ -120,9 +121,13 @@ def judged_pairs(pairs: ir.Table, users: ir.Table, pins: ir.Table) -> ir.Table:
 def window_facts(events: ir.Table, start: dt.datetime, end: dt.datetime) -> ir.Table:
     """(user_id, account_key or 0, last_day, last_engaged) of the used events in the window;
     :func:`facts_of` gives :func:`semantics.engagement_facts` from it (the same rows)."""
-    w = semantics.events_in_window(events, start, end)
-    return w.group_by(user_id=w.user_id, account_key=w.account_key.fill_null(0)).aggregate(
-        last_day=w.event_time.max(), last_engaged=w.event_time.max(where=w.engaged)
+    return semantics.per_user_and_advertiser(
+        semantics.events_in_window(events, start, end),
+        ibis.literal(0, "int32"),
+        lambda rows: {
+            "last_day": rows.event_time.max(),
+            "last_engaged": rows.event_time.max(where=rows.engaged),
+        },
     )
 
 
