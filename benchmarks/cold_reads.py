@@ -15,8 +15,9 @@ one `pinsights serve` answers, alternating in the same run:
 Printed per size: requests/s, p50, p99 of each, cold/hot per round (median), the server's and
 wrk's CPU per request, the server's peak RSS (VmHWM, with its anonymous and file-mapped shares at
 the end), and the in-process cost of one keyed read. The snapshot file is read once before, so it
-is in the OS page cache (the share cached is printed): "cold" means not in the server's LRU. `--cold-format 2` generates the stores in
-format 2 (bodies inside SQLite, as builds wrote them before format 3; their own directories).
+is in the OS page cache (the share cached is printed): "cold" means not in the server's LRU. `--cold-format 3` or `2` generates the stores in
+format 3 (without format 4's hash table) or 2 (bodies inside SQLite, as builds wrote them before
+format 3), each in their own directories.
 `--cold-legacy` adds the same run on a format-1 (DuckDB) snapshot of the smallest size:
 the old path's figure, in the same run. `--cold-pin` runs the server on CPU 0 and wrk on CPU 1
 (`taskset`): on a 2-core machine wrk's Lua script otherwise takes CPU the server needs, more for the
@@ -77,9 +78,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cold-format",
         type=int,
-        choices=(2, 3),
-        default=3,
-        help="the snapshot format of the generated stores (2: bodies inside SQLite, as before 3)",
+        choices=(2, 3, 4),
+        default=4,
+        help="the snapshot format of the generated stores (2: bodies inside SQLite, as before 3;"
+        " 3: without format 4's hash table)",
     )
     parser.add_argument("--cold-cache", type=int, default=1024, help="the server's LRU entries")
     parser.add_argument(
@@ -162,12 +164,17 @@ def tables(accounts: int, size: int) -> dict[str, pa.Table]:
 
 
 #: A generated store's directory name after its size, by format (format 2's as before format 3).
-STORE_SUFFIXES = {1: "-legacy", 2: "", 3: "-f3"}
-FORMAT_NAMES = {1: "1 (DuckDB)", 2: "2 (SQLite)", 3: "3 (SQLite + bodies)"}
+STORE_SUFFIXES = {1: "-legacy", 2: "", 3: "-f3", 4: "-f4"}
+FORMAT_NAMES = {
+    1: "1 (DuckDB)",
+    2: "2 (SQLite)",
+    3: "3 (SQLite + bodies)",
+    4: "4 (SQLite + hash table + bodies)",
+}
 
 
 def prepare(directory: Path, accounts: int, size: int, format: int) -> Path:
-    """A store of ``accounts`` accounts (generated once, reused), in format 3, 2 or 1."""
+    """A store of ``accounts`` accounts (generated once, reused), in format 4, 3, 2 or 1."""
     from pinsights.store import Store
     from pinsights.store.legacy_snapshot import write_legacy_snapshot_file
     from pinsights.store.snapshot import SUFFIXES, write_snapshot_file

@@ -1,4 +1,4 @@
-"""The snapshot format made for point lookups (format 2, SQLite): what a reader relies on at its edges.
+"""The snapshot format made for point lookups (SQLite, formats 2 to 4): what a reader relies on at its edges.
 
 Keyed reads that never scan (the query plans say so), a missing account or date, publishes while
 readers read, a truncated file found by ``store check``, a store written by an older pinsights
@@ -18,7 +18,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pinsights.store import EMPTY_ITEMS, Snapshot, SnapshotInfo, Store
+from pinsights.store import EMPTY_ITEMS, Snapshot, SnapshotInfo, Store, bodies
+from pinsights.store.bodies import SLOT, TABLE_HEADER
 from pinsights.store.legacy_snapshot import write_legacy_snapshot_file
 from pinsights.store.snapshot import (
     FORMAT,
@@ -339,17 +340,21 @@ def test_writing_refuses_a_table_without_its_key(tmp_path: Path) -> None:
         write_snapshot_file(tmp_path / "x.sqlite", {})
 
 
-# --- format 3: bodies after the database ------------------------------------------------------
+# --- formats 3 and 4: bodies after the database ------------------------------------------------
 
 
-def test_the_locator_is_written_first_and_the_bodies_after_the_database(tmp_path: Path) -> None:
+@pytest.mark.parametrize("format", [3, 4])
+def test_the_locator_is_written_first_and_the_bodies_after_the_database(
+    tmp_path: Path, format: int
+) -> None:
     """Format 3's layout: the (account, type) -> body locator's B-tree right after meta (in the
     file's first, mapped pages whatever its size), every body after the database's pages, one
-    after the other, the file ending where the last one does."""
-    info = write_snapshot(tmp_path, DAY, AUDIENCES)
+    after the other, the file ending where the last one does. Format 4: the same, with the hash
+    table between the database and the bodies."""
+    info = write_snapshot(tmp_path, DAY, AUDIENCES, format=format)
     path = tmp_path / info.file
     snapshot_file = SnapshotFile(path)
-    assert snapshot_file.format == FORMAT == 3
+    assert snapshot_file.format == format
     con = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True)
     roots = dict(con.execute("SELECT name, rootpage FROM sqlite_master WHERE type = 'table'"))
     assert "documents" not in roots
@@ -360,7 +365,8 @@ def test_the_locator_is_written_first_and_the_bodies_after_the_database(tmp_path
     ).fetchall()
     start, size = snapshot_file.body_region()
     pages, page = (con.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "page_size"))
-    assert start == pages * page
+    table = 0 if format == 3 else TABLE_HEADER.size + snapshot_file._bodies.slots * SLOT.size
+    assert start == pages * page + table
     with open(path, "rb") as handle:
         handle.seek(start)
         region = handle.read()
@@ -374,23 +380,25 @@ def test_the_locator_is_written_first_and_the_bodies_after_the_database(tmp_path
     assert at == len(region)
 
 
-def test_a_format_2_store_is_served_as_it_is_beside_format_3(
-    tmp_path: Path, server_factory
+@pytest.mark.parametrize("older", [2, 3])
+def test_a_format_2_or_3_store_is_served_as_it_is_beside_format_4(
+    tmp_path: Path, server_factory, older: int
 ) -> None:
-    """A store written before format 3 (bodies inside SQLite) is served as it is — no
-    conversion — and a build publishing format 3 beside it serves both dates byte for byte."""
+    """A store written before format 3 (bodies inside SQLite) or 4 (no hash table) is served as
+    it is — no conversion — and a build publishing format 4 beside it serves both dates byte for
+    byte."""
     twin = tmp_path / "twin"
     days = [DAY - dt.timedelta(days=1), DAY]
     for day in days:
         write_snapshot(twin, day, AUDIENCES)
     served = every_document(twin)
     store = tmp_path / "store"
-    write_snapshot(store, days[0], AUDIENCES, format=2)
-    assert [i.format for i in Store(store).snapshots()] == [2]
+    write_snapshot(store, days[0], AUDIENCES, format=older)
+    assert [i.format for i in Store(store).snapshots()] == [older]
     status, findings = check(store)
     assert status == 0 and findings["repaired"] == [] and findings["problems"] == []
     write_snapshot(store, days[1], AUDIENCES)
-    assert [i.format for i in Store(store).snapshots()] == [3, 2]
+    assert [i.format for i in Store(store).snapshots()] == [FORMAT, older]
     assert every_document(store) == served
 
     server: RunningServer = server_factory(store)
@@ -409,13 +417,16 @@ def test_a_format_2_store_is_served_as_it_is_beside_format_3(
     assert status == 0 and findings["repaired"] == [], findings
 
 
+@pytest.mark.parametrize("format", [3, 4])
 @pytest.mark.parametrize("cut", [1, -7])
-def test_a_body_region_cut_short_or_grown_is_found_by_store_check(tmp_path: Path, cut: int) -> None:
+def test_a_body_region_cut_short_or_grown_is_found_by_store_check(
+    tmp_path: Path, cut: int, format: int
+) -> None:
     """Format 3's database pages pass SQLite's own check when only the bodies are cut: the check
     compares where the last body ends with the file's size. A read of a cut body fails loudly
     (never a short document)."""
     write_snapshot(tmp_path, DAY - dt.timedelta(days=1), AUDIENCES)
-    info = write_snapshot(tmp_path, DAY, AUDIENCES)
+    info = write_snapshot(tmp_path, DAY, AUDIENCES, format=format)
     path = tmp_path / info.file
     size = path.stat().st_size
     with open(path, "r+b") as handle:
@@ -441,3 +452,111 @@ def test_a_body_region_cut_short_or_grown_is_found_by_store_check(tmp_path: Path
     assert status == 0, findings
     assert any(f"dropped snapshot {DAY}" in line for line in findings["repaired"])
     assert [i.date for i in Store(tmp_path).snapshots()] == [DAY - dt.timedelta(days=1)]
+
+
+# --- format 4: the hash table -----------------------------------------------------------------
+
+
+def _tables(accounts: list[str]) -> dict[str, pa.Table]:
+    """A snapshot's tables with a small distinct body for each account and type (and the shared
+    document under the empty id), as a writer gets them from a build."""
+    kinds = ["YOUR_TOTAL_AUDIENCE", "YOUR_ENGAGED_AUDIENCE"]
+    keys = [("", "PINTEREST_TOTAL_AUDIENCE")] + [(a, k) for a in sorted(accounts) for k in kinds]
+    return {
+        "meta": pa.table({"key": ["date", "build_id"], "value": [DAY.isoformat(), "b"]}),
+        "accounts": pa.table({"ad_account_id": pa.array(sorted(accounts), pa.string())}),
+        "level1_interests": pa.table({"interest_id": pa.array(["10"], pa.string())}),
+        "audiences": pa.table(
+            {
+                "ad_account_id": pa.array([a for a, _ in keys], pa.string()),
+                "insight_type": pa.array([k for _, k in keys], pa.string()),
+                "size": pa.array([1000] * len(keys), pa.int64()),
+                "qualifies": pa.array([True] * len(keys), pa.bool_()),
+            }
+        ),
+        "documents": pa.table(
+            {
+                "ad_account_id": pa.array([a for a, _ in keys], pa.string()),
+                "insight_type": pa.array([k for _, k in keys], pa.string()),
+                "body": pa.array([f'{{"a":"{a}","t":"{k}"}}'.encode() for a, k in keys]),
+            }
+        ),
+        "category_items": pa.table(
+            {
+                "ad_account_id": pa.array([], pa.string()),
+                "insight_type": pa.array([], pa.string()),
+                "category_id": pa.array([], pa.string()),
+                "body": pa.array([], pa.binary()),
+            }
+        ),
+    }
+
+
+#: Accounts the table holds (digits, probing chains among 3,000 of them) and ids it leaves to
+#: SQLite: leading zeros beside the same number, 19 digits, not digits, non-ASCII digits.
+ODD_ACCOUNTS = ["0012", "12", "1234567890123456789", "acme", "١٢"]
+KINDS = ("YOUR_TOTAL_AUDIENCE", "YOUR_ENGAGED_AUDIENCE", "PINTEREST_TOTAL_AUDIENCE")
+
+
+@pytest.mark.parametrize("mapped", [True, False])
+def test_format_4_reads_every_key_as_sqlite_does_through_the_hash_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mapped: bool
+) -> None:
+    """Every account and type, present or not, read through the table (mapped, or a few slots
+    at a time when too large to map) gives exactly what format 3's SQLite read gives, and the
+    usual read runs no SQLite statement at all."""
+    if not mapped:
+        monkeypatch.setattr(bodies, "TABLE_MMAP_BYTES", 0)
+    accounts = [str(549755813888 + n * 7919) for n in range(3000)] + ODD_ACCOUNTS
+    path = tmp_path / "s.sqlite"
+    write_snapshot_file(path, _tables(accounts))
+    snapshot_file = SnapshotFile(path)
+    assert snapshot_file.format == FORMAT == 4
+    assert (snapshot_file._bodies.table is not None) == mapped
+    assert snapshot_file._bodies.entries == 2 * (3000 + 2)  # "0012" and "12" too
+    statements: list[str] = []
+    snapshot_file.connection().set_trace_callback(statements.append)
+    for account in [*accounts[:3000:7], "0012", "12", "5", "549755813889"]:
+        for kind in KINDS:
+            body = snapshot_file.own_document(account, kind)
+            expected = None if kind == KINDS[2] or account in ("5", "549755813889") else account
+            assert body == (
+                None if expected is None else f'{{"a":"{expected}","t":"{kind}"}}'.encode()
+            )
+    assert statements == [], "the usual read ran SQL"
+    for account in [*accounts, "", "0", "00012", "999", "x"]:
+        for kind in (*KINDS, "NOT_A_TYPE"):
+            assert snapshot_file.own_document(account, kind) == snapshot_file.keyed_document(
+                account, kind
+            ), (account, kind)
+    assert snapshot_file.table_problem() is None
+
+
+def test_store_check_finds_a_hash_table_that_disagrees_with_its_locator(tmp_path: Path) -> None:
+    """A slot scribbled on (it would send a request to another account's bytes) is a problem
+    that ``store check`` names, and the snapshot is set aside; a file cut inside its table is
+    refused when opened, never mapped past its end."""
+    write_snapshot(tmp_path, DAY - dt.timedelta(days=1), AUDIENCES)
+    info = write_snapshot(tmp_path, DAY, AUDIENCES)
+    path = tmp_path / info.file
+    snapshot_file = SnapshotFile(path)
+    table_at, slots = snapshot_file._bodies.table_at, snapshot_file._bodies.slots
+    raw = path.read_bytes()
+    taken = [i for i in range(slots) if raw[table_at + SLOT.size * i + 13]]
+    at = table_at + SLOT.size * taken[0] + 16  # the body's start: another document's place
+    with open(path, "r+b") as handle:
+        handle.seek(at)
+        handle.write((int.from_bytes(raw[at : at + 8], "little") + 1).to_bytes(8, "little"))
+    assert SnapshotFile(path).table_problem() is not None
+    status, findings = check(tmp_path, "--no-repair")
+    assert status == 6
+    [problem] = findings["problems"]
+    assert f"snapshot {DAY}" in problem and "hash table does not locate" in problem, problem
+
+    with open(path, "r+b") as handle:
+        handle.truncate(table_at + SLOT.size)
+    with pytest.raises(SnapshotFileError, match="truncated: its hash table ends"):
+        SnapshotFile(path)
+    status, findings = check(tmp_path)
+    assert status == 0, findings
+    assert any(f"dropped snapshot {DAY}" in line for line in findings["repaired"])

@@ -22,6 +22,7 @@ import pytest
 from pinsights.engine.settings import BuildSettings
 from pinsights.store import Store
 from pinsights.store.publish import build
+from pinsights.store.snapshot import SnapshotFile
 from pinsights.synthetic.generate import generate
 from tests.processes import pinsights
 
@@ -94,15 +95,13 @@ def test_a_document_changed_behind_the_stores_back_is_found_and_named(
     built(data, store)
     snapshot = next((store / "snapshots").glob("*.sqlite"))
     with sqlite3.connect(snapshot.as_uri() + "?mode=ro", uri=True) as con:
-        # format 3: the body lies after the database, where document_offsets says
+        # formats 3 and 4: the body lies in the region after the database (format 4: after the
+        # hash table there), where document_offsets says
         account, kind, at, length = con.execute(
             "SELECT ad_account_id, insight_type, body_start, body_length FROM document_offsets"
             " WHERE insight_type = 'YOUR_TOTAL_AUDIENCE' ORDER BY ad_account_id LIMIT 1"
         ).fetchone()
-        pages, page = (
-            con.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "page_size")
-        )
-        start = pages * page
+    start = SnapshotFile(snapshot).body_region()[0]
     with open(snapshot, "r+b") as handle:
         handle.seek(start + at)
         body = handle.read(length)

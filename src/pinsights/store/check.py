@@ -55,6 +55,7 @@ from pinsights.store.snapshot import (
     KEYED_FORMATS,
     LEGACY_FORMAT,
     OFFSETS_TABLE,
+    REGION_FORMATS,
     SUFFIXES,
     TABLE_KEYS,
     SnapshotFile,
@@ -345,9 +346,10 @@ def _open_file(path: Path, format: int) -> Iterator[Any]:
 
 
 def _check_body_region(snapshot_file: SnapshotFile, con: Any) -> None:
-    """Format 3: the body region ends where the last body does (a truncated file, or bytes
-    appended to it, is found here: the database's own pages pass ``quick_check``)."""
-    if snapshot_file.format != FORMAT:
+    """Formats 3 and 4: the body region ends where the last body does (a truncated file, or bytes
+    appended to it, is found here: the database's own pages pass ``quick_check``); format 4's
+    hash table locates every document its locator does, and no other."""
+    if snapshot_file.format not in REGION_FORMATS:
         return
     start, size = snapshot_file.body_region()
     end = con.execute(
@@ -358,6 +360,9 @@ def _check_body_region(snapshot_file: SnapshotFile, con: Any) -> None:
             f"its bodies end at byte {start + end:,}, the file has {size:,}"
             + (" (truncated)" if size < start + end else "")
         )
+    problem = snapshot_file.table_problem()
+    if problem is not None:
+        raise SnapshotFileError(problem)
 
 
 def _tables(con: Any, format: int) -> set[str]:

@@ -7,14 +7,18 @@ its key in a few page reads, whatever the number of accounts (tens of µs; bench
 BENCHMARKS.md). SQLite is in the standard library, and a file opened read-only and ``immutable``
 needs no lock, no journal and no server.
 
-Layout (``FORMAT`` 3; format 2 is the same without the body region, every body in the
-``documents`` table, still read; format 1 was a DuckDB file, see store/legacy_snapshot.py):
+Layout (``FORMAT`` 4, format 3 plus a hash table; format 3 without it and format 2 without the
+body region, every body in the ``documents`` table, are still read; format 1 was a DuckDB file,
+see store/legacy_snapshot.py):
 
 - the file is an SQLite database followed by the documents' bodies, one after the other; the
   ``document_offsets`` table (``WITHOUT ROWID``, written right after ``meta``) maps (account, type)
   to a body's place there, so a lookup walks a small B-tree in the file's first, mapped pages and
   reads the body with one ``pread``, whatever the number of documents; each connection sees the
   bodies as the ``documents`` view (for tools, ``store check``, digests);
+- format 4: between the database and the bodies, a hash table of the same places
+  (store/bodies.py), so that the usual read — an account's own document — runs no SQLite
+  statement at all: one slot of a mapped table, then the ``pread``;
 
 - every table has a primary key (``TABLE_KEYS``) and its rows are written in key order;
 - small rows (accounts, audiences, interests, meta) live in ``WITHOUT ROWID`` tables: the row *is*
@@ -39,7 +43,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,21 +53,34 @@ import pyarrow as pa
 from pinsights.contract import AudienceInsightType
 from pinsights.data.tables import ACCOUNT_DETAILS
 from pinsights.engine.documents import SHARED_ACCOUNT
+from pinsights.store.bodies import Bodies, append_bodies, hash_table, locator
+from pinsights.store.bodies import SnapshotFileError as SnapshotFileError
+from pinsights.store.bodies import SnapshotFileGone as SnapshotFileGone
 
 if TYPE_CHECKING:
     from pinsights.store import SnapshotInfo
 
 #: The snapshot format a build writes, recorded in the manifest beside each file (and in the file's
-#: ``user_version``): the SQLite tables of format 2, but the documents' bodies after the database.
-FORMAT = 3
+#: ``user_version``): format 3 with a hash table locating the bodies (store/bodies.py).
+FORMAT = 4
+#: Format 3: the SQLite tables of format 2, but the documents' bodies after the database (their
+#: places in ``document_offsets``); still served as it is.
+BODIES_FORMAT = 3
 #: Format 2: every body inside the SQLite file (its ``documents`` table); still served as it is.
 SQLITE_FORMAT = 2
 #: The format of snapshots written before FORMAT 2 (DuckDB files); still served, see the store.
 LEGACY_FORMAT = 1
 #: The formats read by keyed reads (SQLite files).
-KEYED_FORMATS = frozenset({SQLITE_FORMAT, FORMAT})
-#: File name suffix of each format's snapshot files (formats 2 and 3 tell apart by user_version).
-SUFFIXES = {LEGACY_FORMAT: ".duckdb", SQLITE_FORMAT: ".sqlite", FORMAT: ".sqlite"}
+KEYED_FORMATS = frozenset({SQLITE_FORMAT, BODIES_FORMAT, FORMAT})
+#: The formats with a body region after the database.
+REGION_FORMATS = frozenset({BODIES_FORMAT, FORMAT})
+#: File name suffix of each format's snapshot files (formats 2 to 4 tell apart by user_version).
+SUFFIXES = {
+    LEGACY_FORMAT: ".duckdb",
+    SQLITE_FORMAT: ".sqlite",
+    BODIES_FORMAT: ".sqlite",
+    FORMAT: ".sqlite",
+}
 PINTEREST_TOTAL_AUDIENCE = AudienceInsightType.PINTEREST_TOTAL_AUDIENCE.value
 #: The body of the deprecated category operation for a known category the audience leaves out.
 EMPTY_ITEMS = b'{"items":[]}'
@@ -86,7 +102,7 @@ ROWID_TABLES = frozenset({"documents", "category_items"})
 #: ``length``), a ``WITHOUT ROWID`` table written right after ``meta``, so that its B-tree lies in
 #: the file's first (mapped) pages whatever the number of documents.
 OFFSETS_TABLE = "document_offsets"
-#: Format 3's order of writing: the locator first (see OFFSETS_TABLE).
+#: Format 3's (and 4's) order of writing: the locator first (see OFFSETS_TABLE).
 FORMAT_3_ORDER = (
     "meta",
     "documents",
@@ -98,7 +114,7 @@ FORMAT_3_ORDER = (
 #: An account's own document (see ``Snapshot.account_document``), by format.
 _OWN_DOCUMENT = {
     SQLITE_FORMAT: "SELECT body FROM documents WHERE ad_account_id = ? AND insight_type = ?",
-    FORMAT: f"SELECT body_start, body_length FROM {OFFSETS_TABLE} WHERE ad_account_id = ? AND insight_type = ?",
+    BODIES_FORMAT: f"SELECT body_start, body_length FROM {OFFSETS_TABLE} WHERE ad_account_id = ? AND insight_type = ?",
 }
 #: Format 3: the ``documents`` table as tools and the account check's statements read it, a view of
 #: the locator and the bodies (a temporary view, made on each connection with its function).
@@ -123,14 +139,6 @@ MMAP_BYTES = 256 * 1024 * 1024
 #: Page cache while writing: B-tree pages being filled stay in memory (measured ~25% faster than
 #: the 2 MiB default on 40,000 documents); freed when the writer closes.
 WRITE_CACHE_KIB = 65536
-
-
-class SnapshotFileError(Exception):
-    """A snapshot file that cannot be read as one (damaged, truncated, not a snapshot)."""
-
-
-class SnapshotFileGone(SnapshotFileError):
-    """The file is not there (a concurrent publish unlinked it): read the manifest again."""
 
 
 def _sql_type(arrow_type: pa.DataType) -> str:
@@ -177,53 +185,6 @@ def _rows(table: pa.Table) -> Iterator[tuple[Any, ...]]:
         yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
 
 
-def _locator(documents: pa.Table) -> tuple[pa.Table, pa.ChunkedArray]:
-    """Format 3: the documents table without its bodies but with where each lies in the body
-    region (bodies one after the other, in the table's order), and the bodies."""
-    import pyarrow.compute as pc  # here: the server, which only reads, does not load it
-
-    bodies = documents.column("body")
-    lengths = pc.cast(pc.binary_length(bodies), pa.int64())
-    # A null body (none is written) gets a null place. No scalar argument here (fill_null's
-    # would be converted from Python, and pyarrow imports pandas to do it).
-    ends = pc.cumulative_sum(lengths, skip_nulls=True)
-    located = documents.drop_columns(["body"])
-    located = located.append_column("body_start", pc.subtract(ends, lengths))
-    return located.append_column("body_length", lengths), bodies
-
-
-def _append_bodies(path: Path, bodies: pa.ChunkedArray, halfway: Callable[[], None]) -> None:
-    """Format 3: the bodies after the database, as Arrow holds them (no copy into Python);
-    ``halfway`` is called once half of their bytes are in the file."""
-    wide = pa.types.is_large_binary(bodies.type)
-    pieces = []
-    for chunk in bodies.chunks:
-        if len(chunk) == 0:
-            continue
-        offsets = pa.Array.from_buffers(
-            pa.int64() if wide else pa.int32(),
-            len(chunk) + 1,
-            [None, chunk.buffers()[1]],
-            offset=chunk.offset,
-        )
-        first, last = offsets[0].as_py(), offsets[-1].as_py()
-        data = chunk.buffers()[2]
-        if data is not None and last > first:
-            pieces.append(memoryview(data)[first:last])
-    half, written = sum(len(piece) for piece in pieces) // 2, 0
-    with open(path, "ab") as handle:
-        for piece in pieces:
-            if written <= half < written + len(piece):
-                cut = half - written
-                handle.write(piece[:cut])
-                handle.flush()
-                halfway()
-                handle.write(piece[cut:])
-            else:
-                handle.write(piece)
-            written += len(piece)
-
-
 def write_snapshot_file(
     path: Path,
     tables: dict[str, pa.Table],
@@ -242,14 +203,16 @@ def write_snapshot_file(
     """
     step = on_step or (lambda _: None)
     if format not in KEYED_FORMATS:
-        raise ValueError(f"snapshot files are written in format {FORMAT} (or {SQLITE_FORMAT})")
+        raise ValueError(
+            f"snapshot files are written in format {FORMAT} (or {BODIES_FORMAT}, {SQLITE_FORMAT})"
+        )
     absent = [name for name in TABLE_KEYS if name not in tables]
     if absent:
         raise ValueError(f"a snapshot needs the table(s) {', '.join(absent)}")
     # Owner-only from the start (SQLite would create it with the umask's permissions).
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     con = sqlite3.connect(path, isolation_level=None)
-    bodies = None
+    bodies = table_bytes = None
     try:
         con.execute("PRAGMA journal_mode=OFF")
         con.execute("PRAGMA synchronous=OFF")
@@ -260,9 +223,11 @@ def write_snapshot_file(
         con.execute("BEGIN")
         for name in TABLE_KEYS if format == SQLITE_FORMAT else FORMAT_3_ORDER:
             table = tables[name]
-            if format == FORMAT and name == "documents":
-                table, bodies = _locator(table)
+            if format in REGION_FORMATS and name == "documents":
+                table, bodies = locator(table)
                 name = OFFSETS_TABLE
+                if format == FORMAT:
+                    table_bytes = hash_table(table)
             for statement in _create_statements(name, table.schema):
                 con.execute(statement)
             marks = ", ".join("?" * table.num_columns)
@@ -274,33 +239,7 @@ def write_snapshot_file(
         con.close()
     step(WRITE_STEPS[1])
     if bodies is not None:
-        _append_bodies(path, bodies, lambda: step(WRITE_STEPS[2]))
-
-
-class _Bodies:
-    """Format 3's body region: the file kept open, a body read with one ``pread``. Shared by the
-    connections' ``pinsights_body`` function, so it stays open while any of them is."""
-
-    def __init__(self, path: Path, start: int) -> None:
-        try:
-            self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError as error:
-            raise SnapshotFileGone(f"snapshot file {path} is gone") from error
-        weakref.finalize(self, os.close, self.fd)
-        self.path = path
-        self.start = start
-        self.size = os.fstat(self.fd).st_size
-
-    def read(self, at: int | None, length: int | None) -> bytes | None:
-        if at is None or length is None:
-            return None
-        body = os.pread(self.fd, length, self.start + at)
-        if len(body) != length:
-            raise SnapshotFileError(
-                f"snapshot file {self.path} is truncated: a body ends at byte"
-                f" {self.start + at + length:,} of {self.size:,}"
-            )
-        return body
+        append_bodies(path, bodies, lambda: step(WRITE_STEPS[2]), table_bytes or b"")
 
 
 class SnapshotFile:
@@ -308,16 +247,19 @@ class SnapshotFile:
 
     Opened ``immutable``: snapshot files never change once published (a publish writes a new
     file), so SQLite takes no lock and checks nothing per read. A file unlinked by a publish
-    stays readable through the connections already open (POSIX semantics), and format 3's body
-    region through the descriptor opened with the first.
+    stays readable through the connections already open (POSIX semantics), and the body
+    region (formats 3 and 4) through the descriptor opened with the first.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._uri = path.absolute().as_uri() + "?mode=ro&immutable=1"
         self._local = threading.local()
-        self._bodies: _Bodies | None = None
+        self._bodies: Bodies | None = None
         self.format = SQLITE_FORMAT
+        #: An account's own document, or None: the usual cold read (format 4: from the hash
+        #: table, store/bodies.py; before it, ``keyed_document``).
+        self.own_document: Callable[[str, str], bytes | None] = self.keyed_document
         self.connection()  # open now: a missing or foreign file is known before any request
 
     def connection(self) -> sqlite3.Connection:
@@ -331,9 +273,9 @@ class SnapshotFile:
             self._local.own_document = con.cursor().execute
         return con
 
-    def own_document(self, ad_account_id: str, insight_type: str) -> bytes | None:
-        """An account's own document (``_OWN_DOCUMENT``), or None: the usual cold read, on this
-        thread's kept cursor (format 3: its place from the locator, then one ``pread``)."""
+    def keyed_document(self, ad_account_id: str, insight_type: str) -> bytes | None:
+        """An account's own document (``_OWN_DOCUMENT``), or None, through SQLite, on this
+        thread's kept cursor (formats 3 and 4: its place from the locator, then one ``pread``)."""
         try:
             execute = self._local.own_document
         except AttributeError:
@@ -343,12 +285,24 @@ class SnapshotFile:
         if bodies is None:
             row = execute(_OWN_DOCUMENT[SQLITE_FORMAT], (ad_account_id, insight_type)).fetchone()
             return None if row is None else row[0]
-        row = execute(_OWN_DOCUMENT[FORMAT], (ad_account_id, insight_type)).fetchone()
+        row = execute(_OWN_DOCUMENT[BODIES_FORMAT], (ad_account_id, insight_type)).fetchone()
         return None if row is None else bodies.read(row[0], row[1])
 
     def body_region(self) -> tuple[int, int]:
-        """Format 3: where the body region starts and the file's size (both 0 for format 2)."""
+        """Formats 3 and 4: where the body region starts and the file's size (both 0 for format 2)."""
         return (0, 0) if self._bodies is None else (self._bodies.start, self._bodies.size)
+
+    def table_problem(self) -> str | None:
+        """Format 4 (``store check``): what is wrong with the hash table, or None (and for the
+        formats without one)."""
+        bodies = self._bodies
+        if bodies is None or self.format != FORMAT:
+            return None
+        return bodies.table_problem(
+            self.connection().execute(
+                f"SELECT ad_account_id, insight_type, body_start, body_length FROM {OFFSETS_TABLE}"
+            )
+        )
 
     def table_names(self) -> set[str]:
         """The snapshot's tables as readers know them (format 3's locator read as ``documents``)."""
@@ -376,8 +330,8 @@ class SnapshotFile:
                 con.execute("PRAGMA application_id").fetchone()[0],
                 con.execute("PRAGMA user_version").fetchone()[0],
             )
-            if application == APPLICATION_ID and version == FORMAT:
-                self._attach_bodies(con)
+            if application == APPLICATION_ID and version in REGION_FORMATS:
+                self._attach_bodies(con, version)
         except sqlite3.DatabaseError as error:
             con.close()
             raise SnapshotFileError(f"snapshot file {self.path} is unreadable: {error}") from error
@@ -387,17 +341,22 @@ class SnapshotFile:
         if application != APPLICATION_ID or version not in KEYED_FORMATS:
             con.close()
             raise SnapshotFileError(
-                f"{self.path} is not a pinsights snapshot of format {FORMAT} or {SQLITE_FORMAT}"
+                f"{self.path} is not a pinsights snapshot of formats {SQLITE_FORMAT} to {FORMAT}"
                 f" (application id {application:#x}, version {version})"
             )
         self.format = version
         return con
 
-    def _attach_bodies(self, con: sqlite3.Connection) -> None:
-        """Format 3: the body region (after the database's pages) and the ``documents`` view."""
+    def _attach_bodies(self, con: sqlite3.Connection, version: int) -> None:
+        """Formats 3 and 4: the body region (after the database's pages; format 4: after the
+        hash table there) and the ``documents`` view."""
         if self._bodies is None:
             pages = con.execute("PRAGMA page_count").fetchone()[0]
-            self._bodies = _Bodies(self.path, pages * con.execute("PRAGMA page_size").fetchone()[0])
+            end = pages * con.execute("PRAGMA page_size").fetchone()[0]
+            hashed = version == FORMAT
+            self._bodies = Bodies(self.path, end, self.keyed_document if hashed else None)
+            if hashed:
+                self.own_document = self._bodies.own_document
         con.create_function("pinsights_body", 2, self._bodies.read, deterministic=True)
         con.execute(_DOCUMENTS_VIEW)
 
