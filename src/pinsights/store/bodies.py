@@ -38,6 +38,7 @@ import struct
 import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -89,45 +90,64 @@ def locator(documents: pa.Table) -> tuple[pa.Table, pa.ChunkedArray]:
 
 
 def hash_table(located: pa.Table) -> bytes:
-    """Format 4's table (header and slots) of the places in ``located`` (see ``locator``)."""
-    import numpy as np  # here: only a writer needs it
+    """Format 4's table (header and slots) of the places in ``located`` (see ``locator``).
 
-    ids = located.column("ad_account_id").to_pylist()
-    kinds = located.column("insight_type").to_pylist()
-    starts = located.column("body_start").to_pylist()
-    lengths = located.column("body_length").to_pylist()
-    rows = [
-        (int(account) * 4 + code, len(account), start, length)
-        for account, kind, start, length in zip(ids, kinds, starts, lengths, strict=True)
-        if start is not None and (code := TYPE_CODES.get(kind)) and _hashable(account)
-    ]
-    count = len(rows)
+    Vectorised (Arrow's kernels, then numpy): no Python value per document, and no Python value
+    handed to pyarrow either, nor ``to_numpy`` (each makes pyarrow import pandas): numbers are
+    read from the arrays' buffers (``_numbers``)."""
+    import numpy as np  # here: only a writer needs it
+    import pyarrow.compute as pc
+
+    def _numbers(values: pa.Array | pa.ChunkedArray, kind: type) -> Any:
+        """A numeric array without nulls as numpy sees its buffer (no copy)."""
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        assert values.null_count == 0
+        return np.frombuffer(values.buffers()[1], kind)[values.offset : values.offset + len(values)]
+
+    ids = located.column("ad_account_id").combine_chunks()
+    starts = located.column("body_start")
+    kinds = pc.dictionary_encode(located.column("insight_type").combine_chunks())
+    codes_of = np.array(
+        [TYPE_CODES.get(kind, 0) for kind in kinds.dictionary.to_pylist()] or [0], np.uint64
+    )
+    # digits only, with a place (a null body has none); at most MAX_DIGITS and a known type below
+    keep = pc.and_(
+        pc.and_(pc.ascii_is_decimal(ids), pc.is_valid(starts)), pc.is_valid(kinds.indices)
+    )
+    kept = pc.filter(ids, keep)
+    digits = _numbers(pc.cast(pc.utf8_length(kept), pa.int64()), np.int64)
+    numbers = _numbers(
+        pc.cast(pc.utf8_slice_codeunits(kept, 0, MAX_DIGITS), pa.uint64()), np.uint64
+    )
+    codes = codes_of[_numbers(pc.cast(pc.filter(kinds.indices, keep), pa.int64()), np.int64)]
+    chosen = (digits <= MAX_DIGITS) & (codes != 0)
+    slot_type = np.dtype(
+        {
+            "names": ["key", "length", "digits", "code", "start"],
+            "formats": ["<u8", "<u4", "u1", "u1", "<u8"],
+            "offsets": [0, 8, 12, 13, 16],
+            "itemsize": SLOT.size,
+        }
+    )
+    entries = np.zeros(int(chosen.sum()), slot_type)
+    entries["key"] = numbers[chosen]
+    entries["code"] = codes[chosen]
+    entries["digits"] = digits[chosen]
+    entries["start"] = _numbers(pc.cast(pc.filter(starts, keep), pa.int64()), np.int64)[chosen]
+    lengths = pc.cast(pc.filter(located.column("body_length"), keep), pa.int64())
+    entries["length"] = _numbers(lengths, np.int64)[chosen]
+    count = len(entries)
     bits = max(1, (2 * count - 1).bit_length())
-    keys = np.array([row[0] for row in rows], dtype=np.uint64)
+    keys = entries["key"] * np.uint64(4) + entries["code"]
     home = (keys * np.uint64(GOLDEN)) >> np.uint64(64 - bits)  # wraps mod 2**64, as it should
     order = np.argsort(home, kind="stable")
     # linear probing, in home order: each entry at its home slot or right after the one before
     steps = np.arange(count, dtype=np.int64)
     place = np.maximum.accumulate(home[order].astype(np.int64) - steps) + steps
     slots = max(1 << bits, int(place[-1]) + 1 if count else 0) + 1
-    table = np.zeros(
-        slots,
-        dtype=np.dtype(
-            {
-                "names": ["key", "length", "digits", "code", "start"],
-                "formats": ["<u8", "<u4", "u1", "u1", "<u8"],
-                "offsets": [0, 8, 12, 13, 16],
-                "itemsize": SLOT.size,
-            }
-        ),
-    )
-    if count:
-        chosen = keys[order]
-        table["key"][place] = chosen >> np.uint64(2)
-        table["code"][place] = chosen & np.uint64(3)
-        table["digits"][place] = np.array([row[1] for row in rows], dtype=np.uint8)[order]
-        table["start"][place] = np.array([row[2] for row in rows], dtype=np.uint64)[order]
-        table["length"][place] = np.array([row[3] for row in rows], dtype=np.uint32)[order]
+    table = np.zeros(slots, slot_type)
+    table[place] = entries[order]
     return TABLE_HEADER.pack(TABLE_MAGIC, bits, slots, count) + table.tobytes()
 
 
