@@ -39,6 +39,7 @@ from pinsights.engine.refresh.window import (
     window_facts,
     window_interests,
 )
+from pinsights.engine.steps.check import union_all
 from pinsights.engine.steps.counts import Counted
 
 #: A 64-bit integer, cast for real: Ibis types a sum of integers int64 and leaves a cast to
@@ -178,13 +179,9 @@ def changed_users(
                 sign=ibis.literal(1, "int32"),
             ),
         ]
-    delta_users = backend.materialize("rw_delta_users", _union(parts))
+    delta_users = backend.materialize("rw_delta_users", union_all(parts))
     came = changed.filter(changed.old_id.isnull())  # read once, if any came: not materialised
     return values, delta_users, came.select(user_id=came.new_id), counts["came"], counts["went"]
-
-
-def _union(parts: list[ir.Table]) -> ir.Table:
-    return parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
 
 
 def _sign(condition: ir.BooleanValue) -> ir.IntegerValue:
@@ -194,7 +191,7 @@ def _sign(condition: ir.BooleanValue) -> ir.IntegerValue:
 def _signed(tables: list[ir.Table], *keys: str) -> ir.Table:
     """The ``keys``, sign and engaged sign (the sign where the member is engaged, else 0) of
     signed rows (``engaged``, ``sign``), the tables' rows one after the other."""
-    return _union(
+    return union_all(
         [
             t.select(
                 *keys, sign=t.sign, engaged_sign=ibis.ifelse(t.engaged, t.sign, 0).cast("int32")
@@ -260,7 +257,7 @@ def carry(
     left, entered = advertisers.filter(advertisers.was), advertisers.filter(advertisers.now)
     delta_members = backend.materialize(
         "rw_delta_members",
-        _union(
+        union_all(
             [
                 left.select("account_key", "user_id", engaged=left.was_engaged, sign=_sign(False)),
                 entered.select(
@@ -304,7 +301,7 @@ def carry(
     theirs = now.filter(now.account_key != 0)
     touched_members = backend.materialize(
         "rw_touched_members",
-        _union(
+        union_all(
             [
                 theirs.select("account_key", "user_id", engaged=theirs.now_engaged),
                 now.select(
@@ -323,7 +320,7 @@ def carry(
         (sizes, "members", sizes.total.sum()),
         (interests, "pairs", interests.count()),
     ]
-    figures = _union(
+    figures = union_all(
         [
             table.aggregate(rows=value.cast(BIGINT)).select(name=ibis.literal(name), rows="rows")
             for table, name, value in parts
@@ -355,7 +352,7 @@ def _carried_counts(
     has them)."""
     old, du = opened.old, opened.delta_users
     oi, ou = old["interests"], old["users"]
-    old_values = _union(
+    old_values = union_all(
         [
             ou.select("user_id", dimension=ibis.literal(name), key=ou[column].cast("string"))
             for name, column in DIMENSIONS
