@@ -50,9 +50,9 @@ from pinsights.engine.refresh.delta import Opened, decide
 from pinsights.engine.refresh.dimensions import Parts
 from pinsights.engine.refresh.state import (
     BAD,
+    CheckPart,
     FileRecord,
     Fingerprint,
-    PinsPart,
     Segment,
     State,
     StateError,
@@ -94,7 +94,7 @@ class Refresh:
     #: The files the pins' check depends on (table, path, SHA-256); the state's check of them
     #: when it was made from the same (engine/refresh/pins.py), else None; this build's files.
     pin_inputs: list[list[str]] = field(default_factory=list)
-    _pins_kept: PinsPart | None = None
+    _pins_kept: CheckPart | None = None
     #: The other dimension tables' parts (engine/refresh/dimensions.py).
     parts: Parts = field(default_factory=Parts)
     _pins_digests: dict[str, str] = field(default_factory=dict)
@@ -550,7 +550,7 @@ class Refresh:
             rows = pa.concat_tables([rows, pins_part.quarantined(self.previous.root, rows.schema)])
         elif self.new_state is not None and self.staging is not None:
             self._pins_digests["quarantined"] = pins_part.save_quarantined(self.staging, rows)
-            self.new_state.pins = PinsPart(self.pin_inputs, tables["pins"], self._pins_digests)
+            self.new_state.pins = CheckPart(self.pin_inputs, tables["pins"], self._pins_digests)
         if self.new_state is not None:
             self.new_state.tables = parts
             write_meta(self.new_state)

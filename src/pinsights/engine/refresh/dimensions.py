@@ -31,7 +31,7 @@ from pinsights.engine.backend import Backend
 from pinsights.engine.refresh.state import (
     DIMENSION_TABLES,
     LEVELS,
-    PinsPart,
+    CheckPart,
     State,
     digest_file,
     link_or_copy,
@@ -50,7 +50,7 @@ def inputs(sources: dict[str, TableSource]) -> dict[str, list[list[str]]]:
     }
 
 
-def reusable(previous: State | None, printed: dict[str, list[list[str]]]) -> dict[str, PinsPart]:
+def reusable(previous: State | None, printed: dict[str, list[list[str]]]) -> dict[str, CheckPart]:
     """The state's parts of the tables whose files are the very files they were made from."""
     if previous is None:
         return {}
@@ -109,7 +109,7 @@ class Parts:
     (``inputs``), and the digests of the parts this build's checks write."""
 
     inputs: dict[str, list[list[str]]] = field(default_factory=dict)
-    kept: dict[str, PinsPart] = field(default_factory=dict)
+    kept: dict[str, CheckPart] = field(default_factory=dict)
     _digests: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def plan(self, previous: State | None, sources: dict[str, TableSource]) -> None:
@@ -142,7 +142,7 @@ class Parts:
         staging: Path | None,
         tables: dict[str, dict[str, Any]],
         rows: pa.Table,
-    ) -> tuple[dict[str, PinsPart], pa.Table]:
+    ) -> tuple[dict[str, CheckPart], pa.Table]:
         """The kept tables' figures (into ``tables``) and quarantined rows (added to ``rows``);
         the checked tables' rows written to their parts. Every table's part, for the new state."""
         parts = dict(self.kept)
@@ -156,7 +156,7 @@ class Parts:
                 digests["quarantined"] = save_rows(
                     table_path(staging, name, "quarantined"), rows, name
                 )
-                parts[name] = PinsPart([*self.inputs[name]], tables[name], digests)
+                parts[name] = CheckPart([*self.inputs[name]], tables[name], digests)
         order = [table.name for table in TABLES]
         ordered = sorted(tables.items(), key=lambda item: order.index(item[0]))
         tables.clear()

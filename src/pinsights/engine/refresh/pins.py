@@ -6,7 +6,7 @@ build's pins rarely change. The pins' check is a function of the pins files' byt
 accounts and the used interests (its references), and the dense keys numbered from those two;
 the checks of ``ad_accounts`` and ``interests`` are each a function of their own files' bytes
 (each table is read from its own files alone, so typed alike). So while the pins, ad accounts
-and interests files are the same bytes (path and SHA-256, :class:`PinsPart`'s ``inputs``), the
+and interests files are the same bytes (path and SHA-256, :class:`CheckPart`'s ``inputs``), the
 keyed used pins, the pins' report figures and their quarantined rows are the last check's: the
 state keeps them (``pins/keyed.parquet``, ``pins/quarantined.parquet``) and the build reads them
 instead of checking the pins. Any other change (a late or re-pointed pin, a pin gone, an account
@@ -26,7 +26,7 @@ from pinsights.engine.backend import Backend
 from pinsights.engine.refresh.dimensions import read_rows, save_rows
 from pinsights.engine.refresh.state import (
     PINS_FILES,
-    PinsPart,
+    CheckPart,
     State,
     digest_file,
     link_or_copy,
@@ -47,7 +47,7 @@ def inputs(sources: dict[str, TableSource]) -> list[list[str]]:
     )
 
 
-def reusable(previous: State | None, printed: list[list[str]]) -> PinsPart | None:
+def reusable(previous: State | None, printed: list[list[str]]) -> CheckPart | None:
     """The state's pins part, if it was made from these very inputs."""
     if previous is None or previous.pins is None or previous.pins.inputs != printed:
         return None

@@ -256,13 +256,17 @@ def table_files(table: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class PinsPart:
-    """The pins' check as the last build made it, reused while what it depends on is the same
-    bytes: the pins, ad accounts and interests files (``inputs``: table, path, SHA-256). Their
-    checks are each a function of their own files' bytes (pins' references are to the used
-    ad accounts and interests; the dense keys are numbered from those), so the keyed used pins
-    (``keyed``: pin_id, account_key, interest_key), the pins' report figures and quarantined
-    rows (``quarantined``) are those a check of the same files makes."""
+class CheckPart:
+    """A dimension table's check as the last build made it, reused while what it depends on is
+    the same bytes (``inputs``), with the table's report ``figures`` and the ``digests`` of its
+    part's files.
+
+    The pins' part: ``inputs`` are the pins, ad accounts and interests files (table, path,
+    SHA-256). Their checks are each a function of their own files' bytes (pins' references are to
+    the used ad accounts and interests; the dense keys are numbered from those), so the keyed used
+    pins (``keyed``: pin_id, account_key, interest_key) and the pins' quarantined rows
+    (``quarantined``) are those a check of the same files makes. The other tables' parts
+    (engine/refresh/dimensions.py): ``inputs`` are the table's own files (path, SHA-256)."""
 
     inputs: list[list[str]]
     figures: dict[str, Any]
@@ -271,7 +275,7 @@ class PinsPart:
     @classmethod
     def from_json(
         cls, data: dict[str, Any], files: tuple[str, ...] = PINS_FILES, width: int = 3
-    ) -> PinsPart:
+    ) -> CheckPart:
         part = cls(**data)
         if set(part.digests) != set(files) or not all(
             isinstance(entry, list) and len(entry) == width for entry in part.inputs
@@ -312,9 +316,9 @@ class State:
     window: Window | None = None
     window_problem: str = ""
     #: The pins' check of the last build (None: none kept).
-    pins: PinsPart | None = None
+    pins: CheckPart | None = None
     #: The other dimension tables' checks of the last build, by table (inputs: path, SHA-256).
-    tables: dict[str, PinsPart] = field(default_factory=dict)
+    tables: dict[str, CheckPart] = field(default_factory=dict)
 
     def size_bytes(self) -> int:
         return sum(path.stat().st_size for path in self.root.rglob("*") if path.is_file())
@@ -361,14 +365,14 @@ def load_state(root: Path, *, verify: bool = True) -> State:
             _verified(root, path, digest, verify=verify)
     if data.get("pins") is not None:
         try:
-            state.pins = PinsPart.from_json(data["pins"])
+            state.pins = CheckPart.from_json(data["pins"])
         except (KeyError, TypeError, ValueError) as error:
             raise StateError(f"{META} is damaged ({type(error).__name__}: {error})") from error
         for name, digest in state.pins.digests.items():
             _verified(root, pins_path(root, name), digest, verify=verify)
     try:
         state.tables = {
-            _dimension(table): PinsPart.from_json(part, table_files(table), width=2)
+            _dimension(table): CheckPart.from_json(part, table_files(table), width=2)
             for table, part in (data.get("tables") or {}).items()
         }
     except (KeyError, TypeError, ValueError, AttributeError) as error:
