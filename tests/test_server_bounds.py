@@ -108,3 +108,37 @@ def test_the_openapi_document_is_serialised_once_per_process(handmade_store: Pat
     assert answers[0].headers["content-type"] == "application/json"
     assert answers[0].json()["servers"] == [{"url": "/v5"}]
     assert openapi.served_json.cache_info().misses == 1
+
+
+def test_an_insights_request_never_seen_is_checked_without_routing_once_its_query_was(
+    handmade_store: Path, monkeypatch
+) -> None:
+    """The usual cold request (an account's document asked for the first time, with a query seen
+    before) is checked by matching its raw path, not split and routed: routing is made to fail
+    after the first request, and the others are answered as the general way answers them."""
+    from pinsights.server import api
+
+    headers = bearer(mint())
+    app = in_process_app(handmade_store)
+    general = ask(app, [INSIGHTS], headers)[0]
+    assert general.status_code == 200
+
+    def no_routing(segments: list[str]) -> None:
+        raise AssertionError("routed")
+
+    paths = [
+        INSIGHTS.replace("1001", "1002"),  # another account: answered at once
+        INSIGHTS.replace("1001", "9999"),  # an unknown account: 403/29, as ever
+        INSIGHTS.replace("1001", "9" * 19),  # an id the contract refuses: the general way
+        INSIGHTS.replace("1001/", "1001%2F"),  # an escape in the path: the general way
+        INSIGHTS + "&date=2026-13-01",  # a query never checked: the general way
+    ]
+    expected = ask(in_process_app(handmade_store), [INSIGHTS, *paths], headers)[1:]
+    monkeypatch.setattr(api, "_route", no_routing)
+    fast = ask(app, paths[:2], headers)
+    assert [(a.status_code, a.content) for a in fast] == [
+        (e.status_code, e.content) for e in expected[:2]
+    ]
+    assert fast[0].json()["date"] and fast[1].json()["code"] == 29
+    for path in paths[2:]:  # each of these needs routing
+        assert ask(app, [path], headers)[0].status_code == 500
