@@ -142,3 +142,37 @@ def test_an_insights_request_never_seen_is_checked_without_routing_once_its_quer
     assert fast[0].json()["date"] and fast[1].json()["code"] == 29
     for path in paths[2:]:  # each of these needs routing
         assert ask(app, [path], headers)[0].status_code == 500
+
+
+def test_a_line_of_a_path_never_seen_escapes_only_the_path(monkeypatch) -> None:
+    """A cold request's line (an account's path never asked for, by a caller seen before, with a
+    query seen before) escapes only its path: the fields around it are kept per caller. The lines
+    say what they said."""
+    from pinsights.server import accesslog
+
+    query = b"audience_insight_type=YOUR_TOTAL_AUDIENCE"
+    log = AccessLog(io.StringIO())
+    log.write([entry("/v5/ad_accounts/1001/audience_insights", query)], 0.0)
+    escaped: list[str] = []
+    escape = accesslog._string
+    monkeypatch.setattr(accesslog, "_string", lambda text: escaped.append(text) or escape(text))
+    paths = [f"/v5/ad_accounts/{n}/audience_insights" for n in range(2000, 2010)]
+    log.write([entry(path, query) for path in paths], 0.0)
+    assert escaped == paths
+    other = ("HEAD", paths[0], query, '10.0.0."2', "c\u00e9", None, 200, 0, 0.0, 0.0)
+    log.write([other], 0.0)
+    lines = [json.loads(line) for line in log.stream.getvalue().splitlines()]
+    assert [line["path"] for line in lines] == [
+        "/v5/ad_accounts/1001/audience_insights",
+        *paths,
+        paths[0],
+    ]
+    assert {(line["remote"], line["method"], line["client_id"]) for line in lines[:-1]} == {
+        ("127.0.0.1", "GET", None)
+    }
+    assert (lines[-1]["remote"], lines[-1]["method"], lines[-1]["client_id"]) == (
+        '10.0.0."2',
+        "HEAD",
+        "c\u00e9",
+    )
+    assert {line["query"] for line in lines} == {"audience_insight_type=YOUR_TOTAL_AUDIENCE"}

@@ -75,8 +75,10 @@ class AccessLog:
         self._parts: dict[tuple[str, str, bytes, str | None, str | None], tuple[str, str]] = {}
         self._sightings = Sightings(REQUESTS_REMEMBERED)
         # Queries repeat far more than paths (a request never seen before — an advertiser's own
-        # document — mostly has a query seen many times): redacted once per query string.
+        # document — mostly has a query seen many times): redacted once per query string; and so
+        # do the fields around the path and the query (method, remote address, client id).
         self._queries: dict[bytes, str] = {}
+        self._around: dict[tuple[str, str | None, str | None], tuple[str, str]] = {}
         self._second = -1  # the Unix second of _stamp, whose text is formatted once per second
         self._stamp = ""
 
@@ -111,19 +113,33 @@ class AccessLog:
         self.stream.flush()
 
     def _parts_of(self, key: tuple[str, str, bytes, str | None, str | None]) -> tuple[str, str]:
+        """A request's parts, of which only the path is escaped anew when the rest was seen
+        before (a cold request: an account's path never asked for, by a caller seen already)."""
         method, path, query, remote, client_id = key
+        around = self._around.get((method, remote, client_id))
+        if around is None:
+            around = self._around_of(method, remote, client_id)
         parts = (
-            f'"remote":{_string(remote) if remote is not None else "null"},'
-            f'"method":{_string(method)},'
-            f'"path":{_string(_cut(path, MAX_PATH))},'
-            f'"query":{self._query(query, len(path))}',
-            f',"client_id":{_string(client_id) if client_id is not None else "null"}}}\n',
+            f'{around[0]}{_string(_cut(path, MAX_PATH))},"query":{self._query(query, len(path))}',
+            around[1],
         )
         if len(path) + len(query) <= MAX_REMEMBERED_REQUEST and self._sightings.again(key):
             if len(self._parts) >= REQUESTS_REMEMBERED:
                 self._parts.clear()
             self._parts[key] = parts
         return parts
+
+    def _around_of(self, method: str, remote: str | None, client_id: str | None) -> tuple[str, str]:
+        """What comes before a line's path (from the remote address on) and after its query."""
+        around = (
+            f'"remote":{_string(remote) if remote is not None else "null"},'
+            f'"method":{_string(method)},"path":',
+            f',"client_id":{_string(client_id) if client_id is not None else "null"}}}\n',
+        )
+        if len(self._around) >= REQUESTS_REMEMBERED:
+            self._around.clear()
+        self._around[(method, remote, client_id)] = around
+        return around
 
     def _query(self, query: bytes, path_length: int) -> str:
         """The query's redacted text as a JSON string, remembered under the same bound as lines."""
