@@ -28,6 +28,10 @@ class BackendError(Exception):
 
 class Backend(Protocol):
     name: str
+    #: The engine tests a value against a long list of constants (``IN (…)``) by a hash set
+    #: lookup (Spark's ``InSet``), not one comparison per constant: the rules then test a long value
+    #: set directly instead of joining the distinct values present (data/validate.py).
+    hashes_value_lists: bool
 
     def discover(self, data_dir: DataPath) -> dict[str, TableSource]:
         """The dataset's tables (SPEC §2), listed with the file system the engine reads."""

@@ -34,6 +34,7 @@ class DuckDBBackend:
     """In-process DuckDB: the default engine, one machine, spills to disk when memory runs short."""
 
     name = "duckdb"
+    hashes_value_lists = False  # a long IN list is a chain of comparisons
 
     def __init__(
         self,

@@ -429,7 +429,11 @@ class Refresh:
         except InputError as error:  # a missing column, an unreadable file: a build error
             raise BuildError(str(error)) from error
         expr = validate.check_table(
-            raw, EVENTS, used_keys={"users": users.user_id}, lookups={"pin_id": pins}
+            raw,
+            EVENTS,
+            used_keys={"users": users.user_id},
+            lookups={"pin_id": pins},
+            hashed_sets=backend.hashes_value_lists,
         )
         listed = self.staging / "serials.parquet"
         serials = segment.serials(backend, listed, serial_of)

@@ -147,7 +147,9 @@ def changed_users(
     """This build's demographic values, each changed value out and in (user_id, dimension,
     key, sign; a user who came has every value in: U had no row of it), the users who came;
     how many came and went since the state (``old``: its users)."""
-    values = backend.materialize("rw_users", semantics.demographic_values(users))
+    # Read twice (the diff below, the window part's users written): not materialised, a
+    # projection of the checked users (on Spark a job and a checkpoint of every user less).
+    values = semantics.demographic_values(users)
     columns = [column for _, column in DIMENSIONS]
     # One join: the users who came, went, or changed a value (few); then their values apart.
     o = old.select(old_id=old.user_id, **{f"old_{c}": old[c] for c in columns})
@@ -245,10 +247,9 @@ def carry(
     )
     # ΔM: an advertiser's member leaves, enters or changes its engaged mark (out, then in);
     # P's member is a user with any fact: only one with a fact that came or went may change.
-    cf = backend.materialize(
-        "rw_changed_facts",
-        facts.filter(~facts.was | ~facts.now | (facts.was_engaged != facts.now_engaged)),
-    )
+    # The changed facts (few) are read three times by the one query that makes ΔM: a filter
+    # of the kept facts, not a result of their own (on Spark a job and a checkpoint less).
+    cf = facts.filter(~facts.was | ~facts.now | (facts.was_engaged != facts.now_engaged))
     came_or_went = cf.filter(~cf.was | ~cf.now).select("user_id")
     mine = facts.semi_join(came_or_went, "user_id")
     p = mine.group_by("user_id").aggregate(was=mine.was.any(), now=mine.now.any())

@@ -68,6 +68,8 @@ class SparkBackend:
     """
 
     name = "spark"
+    #: Catalyst turns an IN list of more than 10 constants into a hash set (``InSet``).
+    hashes_value_lists = True
 
     def __init__(
         self,

@@ -138,7 +138,11 @@ def check_tables(
                 keys = _keys(scope, used | reused, levels, keyed_pins)
                 lookups, keep = {"pin_id": keys.pins}, semantics.event_columns
             expr = validate.check_table(
-                raw[table.name], table, used_keys=used_keys, lookups=lookups
+                raw[table.name],
+                table,
+                used_keys=used_keys,
+                lookups=lookups,
+                hashed_sets=scope.backend.hashes_value_lists,
             )
             exprs[f"checked_{table.name}"] = validate.finish(expr, table, keep=keep)
         results = scope.materialize_all(exprs)
@@ -161,7 +165,13 @@ def _check_interests(scope: Scope, raw: ir.Table, table: Table) -> tuple[ir.Tabl
     """
     first = scope.materialize(
         "checked_interests_first",
-        validate.check_table(raw, table, used_keys={}, skip_references=frozenset({"interests"})),
+        validate.check_table(
+            raw,
+            table,
+            used_keys={},
+            skip_references=frozenset({"interests"}),
+            hashed_sets=scope.backend.hashes_value_lists,
+        ),
     )
     candidates = validate.used_rows(first)
     # WALK_LEVELS levels per query, kept with their deepest level: the walk goes on only while
