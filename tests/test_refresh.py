@@ -309,14 +309,14 @@ def test_incremental_builds_publish_what_full_builds_publish(
     drive(tmp_path_factory.mktemp("refresh"), scenario, data)
 
 
-@pytest.mark.slow  # four Spark builds on the session's JVM
+@pytest.mark.slow  # three Spark builds on the session's JVM: 50-250 s at load 8-16
 @settings(
     max_examples=int(os.environ.get("PINSIGHTS_SPARK_REFRESH_EXAMPLES", "1")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
 )
-@given(scenario=scenarios(max_steps=3), data=st.data())
+@given(scenario=scenarios(max_steps=2), data=st.data())
 def test_incremental_spark_builds_publish_what_full_builds_publish(
     spark_session: Any,
     tmp_path_factory: pytest.TempPathFactory,
@@ -324,7 +324,7 @@ def test_incremental_spark_builds_publish_what_full_builds_publish(
     data: st.DataObject,
 ) -> None:
     """The property on Spark, shorter (a Spark build of a few rows costs ~100 jobs: seconds,
-    not milliseconds): a day appended, then up to three drawn changes, each built by Spark
+    not milliseconds): a day appended, then two drawn changes, each built by Spark
     with the refresh state and compared with a plain full DuckDB build (Spark's full builds
     publish DuckDB's bytes: tests/test_spark.py)."""
     drive(tmp_path_factory.mktemp("refresh-spark"), scenario, data, engine="spark")
