@@ -130,6 +130,7 @@ def test_an_insights_request_never_seen_is_checked_without_routing_once_its_quer
         INSIGHTS.replace("1001", "1002"),  # another account: answered at once
         INSIGHTS.replace("1001", "9999"),  # an unknown account: 403/29, as ever
         INSIGHTS.replace("1001", "9" * 19),  # an id the contract refuses: the general way
+        INSIGHTS.replace("1001", ""),  # no id at all: the general way
         INSIGHTS.replace("1001/", "1001%2F"),  # an escape in the path: the general way
         INSIGHTS + "&date=2026-13-01",  # a query never checked: the general way
     ]

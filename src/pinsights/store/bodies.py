@@ -66,6 +66,9 @@ MASK64 = (1 << 64) - 1
 TABLE_MMAP_BYTES = 256 * 1024 * 1024
 #: Slots read at a time when the table is not mapped.
 PREAD_SLOTS = 4
+_SLOT_SIZE = SLOT.size
+_TABLE_START = TABLE_HEADER.size  # the first slot, from the table's start
+_unpack_slot = SLOT.unpack_from
 
 
 def _hashable(ad_account_id: str) -> bool:
@@ -265,15 +268,16 @@ class Bodies:
         if table is None:
             found = self.place(key, code, digits)
             return None if found is None else self.read(*found)
-        at = SLOT.size * ((((key * 4 + code) * GOLDEN) & MASK64) >> self.shift)
-        unpack = SLOT.unpack_from
+        at = _SLOT_SIZE * ((((key * 4 + code) * GOLDEN) & MASK64) >> self.shift) + _TABLE_START
         while True:
-            found, length, found_digits, found_code, start = unpack(table, TABLE_HEADER.size + at)
+            found, length, found_digits, found_code, start = _unpack_slot(table, at)
             if found == key and found_code == code and found_digits == digits:
-                return self.read(start, length)
+                body = os.pread(self.fd, length, self.start + start)
+                # the usual read: one pread, no further call (a short one is raised by read)
+                return body if len(body) == length else self.read(start, length)
             if not found_code:
                 return None
-            at += SLOT.size
+            at += _SLOT_SIZE
 
     def place(self, key: int, code: int, digits: int) -> tuple[int, int] | None:
         """Where the table puts a body (start in the region, length), or None: read a few slots
