@@ -43,8 +43,10 @@ from pinsights.engine.spark.class_archive import class_archive
 from pinsights.engine.spark.session import (
     C1_ONLY,
     C2_LATER,
+    INTERPRETED,
     JAVA_OPTIONS,
     SMALL_INPUT_BYTES,
+    TINY_INPUT_BYTES,
     check_java,
     defaults,
     driver_heap_bytes,
@@ -513,6 +515,14 @@ def test_a_small_local_input_is_built_by_a_jvm_without_c2(tmp_path: Path) -> Non
         assert C2_LATER in java[kind] and C1_ONLY not in java[kind], kind
     assert all(options.startswith("-XX:+UseParallelGC ") for options in java.values())
     assert JAVA_OPTIONS not in defaults("spark://h:7077", size)
+
+    # A tiny input (this one) is evaluated by Spark's interpreter; a larger one, one of unknown
+    # size and a cluster's build compile generated code, as Spark does by default.
+    assert size < TINY_INPUT_BYTES
+    assert INTERPRETED.items() <= defaults("local[2]", size).items()
+    for other in (TINY_INPUT_BYTES, input_bytes(large), None):
+        assert not INTERPRETED.keys() & defaults("local[2]", other).keys(), other
+    assert not INTERPRETED.keys() & defaults("spark://h:7077", size).keys()
 
 
 # --- memory: --memory-limit sizes the driver's heap; running out is one line -----------------
