@@ -30,6 +30,7 @@ from pinsights.data.tables import (
     SOURCE_FILE,
     TEXT,
     Case,
+    Column,
     Kind,
     Rule,
     Table,
@@ -127,6 +128,39 @@ def _present_allowed(raw: ir.Table, value: ir.Value, allowed: tuple[str, ...]) -
     return present.filter(ibis.literal(list(allowed), type="array<string>").contains(present.value))
 
 
+def _cased(value: ir.Value, case: Case | None) -> ir.Value:
+    """``value`` in the column's case, if it has one."""
+    if case is Case.LOWER:
+        return value.lower()
+    if case is Case.UPPER:
+        return value.upper()
+    return value
+
+
+def _absent(raw: ir.Table, column: Column, keys: ir.Column) -> ir.Table:
+    """The values of ``column`` in ``raw``, typed, that are not among ``keys``: one row each.
+
+    A reference to a large table (the events' users: a million ids) checked by a left join with
+    every used key probes a hash table too large for the cache once per row: ~2 CPU s of the
+    20M events' check. Its distinct values present, less the used keys (an anti join of two
+    tables of a million rows or so), are the unknown ones: usually none or a few, a hash table
+    the probe finds in the cache. A row names an unknown value exactly when its value is among
+    them (BENCHMARKS.md, "Ninth round").
+    """
+    # The raw values first, typed after: joined back with ``raw``, a column computed by the
+    # same expression as the row's typed value would stand for it (Ibis dereferences an
+    # expression of the left table that the right one selects), and ``.view()`` would make
+    # every build's query new to the compiled-SQL cache.
+    present = raw.select(__raw=raw[column.name]).distinct()
+    value = _cased(typed_column(present["__raw"], column.kind)[0], column.case)
+    typed = present.select(value=value)
+    typed = typed.filter(typed.value.notnull())
+    if not value.equals(present["__raw"]):  # texts such as "7" and "07" type alike
+        typed = typed.distinct()
+    known = keys.name("__known").as_table()
+    return typed.anti_join(known, typed.value == known["__known"])
+
+
 def _joined(
     source: ir.Table, lookup: ir.Table, prefix: str, value: ir.Value
 ) -> tuple[ir.Table, ir.Column, dict[str, ir.Value]]:
@@ -147,6 +181,7 @@ def check_table(
     skip_references: frozenset[str] = frozenset(),
     lookups: Mapping[str, ir.Table] | None = None,
     hashed_sets: bool = False,
+    by_value: frozenset[str] = frozenset(),
 ) -> ir.Table:
     """Type every column of ``table`` and judge every row of ``raw`` against the contract.
 
@@ -165,6 +200,11 @@ def check_table(
     Spark the join cost two more scans of the table and the 996 spellings of the country codes
     written four times in the query (the users' check: 7.7-9.7 s against 4.3-4.7 s warm at
     500,000 users, and its analysis 1.0 s against 0.6-0.8).
+
+    ``by_value`` names referencing columns checked per distinct value instead (see
+    :func:`_absent`): the row is joined with the values present that are not used keys, not
+    with every used key. The same rows are ``unknown_reference``; the build uses it for the
+    events' users on DuckDB.
     """
     # Every test that needs another table (a long value set, the duplicate keys, a reference) is
     # a left join, not an ``IN`` subquery: the rule is read three times by :func:`finish` (the
@@ -198,10 +238,7 @@ def check_table(
             valid = _present_allowed(raw, value, accepted)
             source, found, _ = _joined(source, valid, f"__allowed:{column.name}:", value)
             bad = bad | (value.notnull() & found.isnull())
-        if column.case is Case.LOWER:
-            value = value.lower()
-        elif column.case is Case.UPPER:
-            value = value.upper()
+        value = _cased(value, column.case)
         if column.max_length is not None:
             bad = bad | (value.length() > column.max_length)
         typed[column.name] = value
@@ -224,6 +261,11 @@ def check_table(
         if column.references is None or column.references in skip_references:
             continue
         value = typed[column.name]
+        if column.name in by_value:
+            absent = _absent(raw, column, used_keys[column.references])
+            source, found, _ = _joined(source, absent, f"__absent:{column.name}:", value)
+            dangling = dangling | found.notnull()
+            continue
         if lookups and column.name in lookups:
             lookup = lookups[column.name]
         else:

@@ -434,6 +434,7 @@ class Refresh:
             used_keys={"users": users.user_id},
             lookups={"pin_id": pins},
             hashed_sets=backend.hashes_value_lists,
+            by_value=check.events_by_value(backend),
         )
         listed = self.staging / "serials.parquet"
         serials = segment.serials(backend, listed, serial_of)
