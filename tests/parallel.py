@@ -36,6 +36,8 @@ COSTS: dict[str, float] = {
     "test_portability.py": 80,
     "test_refresh.py::test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_build_publishes": 174,
     "test_refresh.py::test_incremental_builds_publish_what_full_builds_publish": 67,
+    # Added 2026-12-07 (session 10): three Spark builds on the session's JVM, ~50 s at load 8.
+    "test_refresh.py::test_incremental_spark_builds_publish_what_full_builds_publish": 90,
     "test_refresh.py::test_counts_carried_by_deltas_are_a_full_builds_and_say_when_they_are_not": 40,
     "test_refresh.py::test_the_pins_check_is_kept_while_pins_accounts_and_interests_are_the_same_bytes": 30,
     "test_refresh.py::test_an_incremental_build_killed_while_publishing_leaves_a_usable_store": 20,
