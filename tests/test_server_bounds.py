@@ -177,3 +177,37 @@ def test_a_line_of_a_path_never_seen_escapes_only_the_path(monkeypatch) -> None:
         "c\u00e9",
     )
     assert {line["query"] for line in lines} == {"audience_insight_type=YOUR_TOTAL_AUDIENCE"}
+
+
+def test_an_insights_request_checked_without_routing_is_still_refused_without_the_right_token(
+    handmade_store: Path, monkeypatch
+) -> None:
+    """The shortcut for a never-seen account's document only replaces parsing: a request taking
+    it with no token, a forged one, one for other accounts or one without the read scope gets
+    what the general way answers (401 or 403, the same body), never the document, and no answer
+    tells an existing account from an unknown one."""
+    from pinsights.server import api
+
+    app = in_process_app(handmade_store)
+    assert ask(app, [INSIGHTS], bearer(mint()))[0].status_code == 200  # the query checked once
+
+    def no_routing(segments: list[str]) -> None:
+        raise AssertionError("routed")
+
+    refused = {
+        "no token": {},
+        "forged": bearer(mint() + "x"),
+        "other accounts": bearer(mint(["1001"])),
+        "no read scope": bearer(mint(scopes=("ads:write",))),
+    }
+    paths = [INSIGHTS.replace("1001", "1002"), INSIGHTS.replace("1001", "9999")]
+    expected = {
+        why: [(a.status_code, a.content) for a in ask(in_process_app(handmade_store), paths, h)]
+        for why, h in refused.items()
+    }
+    monkeypatch.setattr(api, "_route", no_routing)
+    for why, headers in refused.items():
+        fast = [(a.status_code, a.content) for a in ask(app, paths, headers)]
+        assert fast == expected[why], why
+        assert {status for status, _ in fast} <= {401, 403}, why
+        assert fast[0] == fast[1], why  # an existing and an unknown account alike
