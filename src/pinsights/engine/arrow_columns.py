@@ -15,6 +15,8 @@ from array import array
 from collections.abc import Sequence
 from itertools import accumulate
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 #: Arrow's buffers are little-endian; ``array`` writes the machine's order.
@@ -67,3 +69,35 @@ def _variable_width(kind: pa.DataType, values: Sequence[bytes]) -> pa.Array:
     offsets.extend(accumulate(map(len, values)))
     buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(values))]
     return pa.Array.from_buffers(kind, len(values), buffers)
+
+
+#: Arrow's integer types read as they are laid out (little-endian); any other type is cast first.
+_INTEGER_LAYOUTS = {
+    pa.int8(): "<i1",
+    pa.int16(): "<i2",
+    pa.int32(): "<i4",
+    pa.int64(): "<i8",
+    pa.uint8(): "<u1",
+    pa.uint16(): "<u2",
+    pa.uint32(): "<u4",
+}
+
+
+def int64_values(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """An integer column without nulls (a decimal one is cast) as int64 numpy values, read from
+    its buffers: pyarrow's own ``to_numpy`` imports pandas, as its converters above would."""
+    if column.null_count:
+        raise ValueError("an integer column with nulls")
+    if column.type not in _INTEGER_LAYOUTS:
+        column = column.cast(pa.int64())
+    layout = np.dtype(_INTEGER_LAYOUTS[column.type])
+    parts = [
+        np.frombuffer(
+            chunk.buffers()[1],
+            dtype=layout,
+            count=len(chunk),
+            offset=layout.itemsize * chunk.offset,
+        )
+        for chunk in column.chunks
+    ]
+    return np.concatenate(parts, dtype=np.int64) if parts else np.zeros(0, dtype=np.int64)

@@ -19,6 +19,13 @@ from functools import cache
 
 import pycountry
 
+from pinsights.engine.categories import (
+    SCALE,
+    AudienceKey,
+    CategoryWriter,
+    InterestCells,
+    rounded_quotient,
+)
 from pinsights.engine.privacy import PrivacyRules
 from pinsights.engine.semantics import (
     DEMOGRAPHICS,
@@ -31,7 +38,6 @@ from pinsights.engine.semantics import (
 #: PINTEREST_TOTAL_AUDIENCE document is the same for every account and stored once.
 SHARED_ACCOUNT = ""
 
-AudienceKey = tuple[str, str]  # (ad_account_id, insight_type); P is (SHARED_ACCOUNT, P)
 P_KEY: AudienceKey = (SHARED_ACCOUNT, PINTEREST_TOTAL_AUDIENCE)
 ACCOUNT_INSIGHT_TYPES = (YOUR_TOTAL_AUDIENCE, YOUR_ENGAGED_AUDIENCE)
 
@@ -51,11 +57,7 @@ DEVICE_NAMES = {
 
 def rounded_ratio(numerator: int, denominator: int) -> float:
     """``round(numerator / denominator, 4)`` on the exact rational, half to even, as a float."""
-    quotient, remainder = divmod(numerator * 10_000, denominator)
-    twice = 2 * remainder
-    if twice > denominator or (twice == denominator and quotient % 2 == 1):
-        quotient += 1
-    return quotient / 10_000
+    return rounded_quotient(numerator, denominator) / SCALE
 
 
 @cache
@@ -77,11 +79,23 @@ class Catalogue:
 
 @dataclass
 class Counts:
-    """Exact counts per audience, cells below the privacy threshold already removed."""
+    """Exact counts per audience, cells below the privacy threshold already removed.
+
+    The interest counts are either ``interests`` (per audience, interest id → users: the DP
+    release's) or, when set, ``interest_cells``: the engine's counts kept as columns
+    (:class:`~pinsights.engine.categories.InterestCells`), never made into per-cell values.
+    """
 
     sizes: dict[AudienceKey, int]
     interests: dict[AudienceKey, dict[str, int]]
     demographics: dict[AudienceKey, dict[str, list[tuple[str, int]]]]
+    interest_cells: InterestCells | None = None
+
+    def interest_rows(self) -> int:
+        """Interest cells of every audience."""
+        if self.interest_cells is not None:
+            return len(self.interest_cells)
+        return sum(len(cells) for cells in self.interests.values())
 
 
 @dataclass(frozen=True)
@@ -135,25 +149,41 @@ class DocumentAssembler:
         self.rules = rules
         self.date = date
         self.p_size = counts.sizes.get(P_KEY, 0)
-        self.p_interests = counts.interests.get(P_KEY, {})
+        self._writer: CategoryWriter | None = None
         self._interest_heads: dict[str, str] = {}
         self._demographic_heads: dict[tuple[str, str], str] = {}
         self._prepared: dict[AudienceKey, tuple[str, dict[str, bytes]]] = {}
 
     def prepare_categories(self, keys: list[AudienceKey]) -> None:
-        """Write the interest part of these audiences' documents now, before the demographic
-        counts are known: the build does it while the engine still counts demographics."""
-        for key in keys:
-            size = self.counts.sizes.get(key, 0)
-            if self.rules.audience_is_reportable(size):
-                self._prepared[key] = self._categories(key, size)
+        """Write the interest part of these audiences' documents now, all at once (see
+        :mod:`pinsights.engine.categories`): the build does it before the demographic counts are
+        known, while the engine still counts them."""
+        sizes = self.counts.sizes
+        reportable = [k for k in keys if self.rules.audience_is_reportable(sizes.get(k, 0))]
+        if not reportable:
+            return
+        if self._writer is None:
+            cells = self.counts.interest_cells
+            if cells is None:
+                cells = InterestCells.from_mapping(self.counts.interests)
+            self._writer = CategoryWriter(
+                cells,
+                self._interest_head,
+                self.catalogue.categories,
+                self.catalogue.parent_of_subcategory,
+                P_KEY,
+                self.p_size,
+                self.rules.max_subcategories,
+            )
+        written = self._writer.write(reportable, [sizes[k] for k in reportable])
+        self._prepared.update(zip(reportable, written, strict=True))
 
     def documents(self, ad_account_ids: list[str]) -> Iterator[Document]:
         """P's document once (under the shared account), then both documents of every account."""
-        yield self.document(P_KEY)
-        for account in ad_account_ids:
-            for insight_type in ACCOUNT_INSIGHT_TYPES:
-                yield self.document((account, insight_type))
+        keys = [P_KEY, *((a, kind) for a in ad_account_ids for kind in ACCOUNT_INSIGHT_TYPES)]
+        self.prepare_categories([key for key in keys if key not in self._prepared])
+        for key in keys:
+            yield self.document(key)
 
     def document(self, key: AudienceKey) -> Document:
         account, insight_type = key
@@ -161,8 +191,9 @@ class DocumentAssembler:
         if not self.rules.audience_is_reportable(size):
             placeholder = _dumps(self.rules.placeholder(insight_type, self.date))
             return Document(account, insight_type, placeholder, {}, size, False)
-        prepared = self._prepared.pop(key, None)
-        categories, items = prepared if prepared is not None else self._categories(key, size)
+        if key not in self._prepared:
+            self.prepare_categories([key])
+        categories, items = self._prepared.pop(key)
         body = (
             f'{{"type":{_json_string(insight_type)},"date":{_json_string(self.date)},'
             f'"size":{size},"size_is_upper_bound":false,"categories":[{categories}],'
@@ -179,40 +210,6 @@ class DocumentAssembler:
             head = f'"id":{quoted},"key":{quoted},"name":{name}'
             self._interest_heads[interest_id] = head
         return head
-
-    def _categories(self, key: AudienceKey, size: int) -> tuple[str, dict[str, bytes]]:
-        counts = self.counts.interests.get(key, {})
-        categories_of = self.catalogue.categories
-        parent_of = self.catalogue.parent_of_subcategory
-        p_interests = self.p_interests
-        head = self._interest_head
-        ratio = rounded_ratio
-        children: dict[str, list[tuple[int, str]]] = {}
-        top: list[tuple[int, str]] = []
-        for interest_id, users in counts.items():
-            if interest_id in categories_of:
-                top.append((-users, interest_id))
-            elif interest_id in parent_of:
-                children.setdefault(parent_of[interest_id], []).append((-users, interest_id))
-        top.sort()
-        categories: list[str] = []
-        items: dict[str, bytes] = {}
-        for minus_n_category, category_id in top:
-            n_category = -minus_n_category
-            n_category_p = p_interests[category_id]
-            subcategories = [
-                f'{{{head(sub_id)},"ratio":{ratio(-minus_n_sub, n_category)!r},'
-                f'"index":{ratio(-minus_n_sub * n_category_p, n_category * p_interests[sub_id])!r}}}'
-                for minus_n_sub, sub_id in sorted(children.get(category_id, ()))
-            ]
-            items[category_id] = f'{{"items":[{",".join(subcategories)}]}}'.encode()
-            shown = ",".join(subcategories[: self.rules.max_subcategories])
-            categories.append(
-                f'{{{head(category_id)},"ratio":{ratio(n_category, size)!r},'
-                f'"index":{ratio(n_category * self.p_size, size * n_category_p)!r},'
-                f'"subcategories":[{shown}]}}'
-            )
-        return ",".join(categories), items
 
     def _demographic_head(self, dimension: str, value: str) -> str:
         head = self._demographic_heads.get((dimension, value))

@@ -21,11 +21,12 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from pinsights.engine import semantics
+from pinsights.engine.categories import InterestCells
 from pinsights.engine.documents import SHARED_ACCOUNT, Counts
 from pinsights.engine.dp import bounding
 from pinsights.engine.dp.parameters import Caps
 from pinsights.engine.privacy import PrivacyRules
-from pinsights.engine.steps.check import Checked, Keys
+from pinsights.engine.steps.check import Checked
 from pinsights.engine.steps.scope import Scope
 
 
@@ -72,7 +73,7 @@ def memberships(
 
 def count_rows(counts: Counts) -> int:
     """Rows of counts that reached Python: sizes, interest and demographic cells."""
-    interests = sum(len(cells) for cells in counts.interests.values())
+    interests = counts.interest_rows()
     demographics = sum(
         len(values) for dimensions in counts.demographics.values() for values in dimensions.values()
     )
@@ -143,11 +144,14 @@ class Counting:
         interest_counts = rules.suppress_small_cells(
             semantics.per_audience(self.interest_counted, "interest_key")
         )
-        interest_rows = backend.to_arrow(
-            interest_counts.order_by("account_key", "audience")
-        ).to_pydict()
+        # Kept as columns: the documents' categories are written from them (engine/categories).
+        interest_cells = InterestCells.from_arrow(
+            backend.to_arrow(interest_counts.order_by("account_key", "audience")),
+            self._keys.interests,
+            self._audience,
+        )
         self.counts = Counts(
-            sizes=sizes, interests=self._interests(interest_rows, self._keys), demographics={}
+            sizes=sizes, interests={}, demographics={}, interest_cells=interest_cells
         )
 
         def demographic_rows() -> pa.Table:
@@ -184,23 +188,6 @@ class Counting:
             else self._keys.accounts[account_key]
         )
         return account, semantics.AUDIENCE_CODES[code]
-
-    def _interests(
-        self, rows: dict[str, list[int]], keys: Keys
-    ) -> dict[tuple[str, str], dict[str, int]]:
-        """Rows arrive ordered by audience, so each audience's dict is found once per run of
-        rows, not once per row (half a million interest rows at 20M events)."""
-        interests: dict[tuple[str, str], dict[str, int]] = {}
-        current: dict[str, int] = {}
-        previous: tuple[int, int] | None = None
-        for account_key, code, interest_key, users in zip(
-            rows["account_key"], rows["audience"], rows["interest_key"], rows["users"], strict=True
-        ):
-            if (account_key, code) != previous:
-                previous = (account_key, code)
-                current = interests.setdefault(self._audience(account_key, code), {})
-            current[keys.interests[interest_key]] = users
-        return interests
 
     def finish(self) -> Counts:
         """Wait for the demographic counts and fill them in; the complete counts."""
