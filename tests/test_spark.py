@@ -1098,6 +1098,35 @@ def test_a_refresh_state_file_is_written_and_read_alike_by_both_engines(
     assert not list(tmp_path.glob(".*.spark"))  # Spark's own directories are gone
 
 
+def test_a_state_file_spark_writes_is_read_by_several_tasks(
+    spark_session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file Spark writes alone (a window file of the state) holds row groups of at most
+    ``ROW_GROUP_BYTES`` (issue 23): Spark reads each row group as a task of its own, and a
+    file of one row group is one task however large (the next build read 2.5M facts of 10M
+    events on one core). Here with the size made small: several row groups, the rows kept."""
+    import pyarrow.parquet as pq
+
+    import pinsights.engine.spark.backend as spark_backend
+    from pinsights.engine.spark.backend import SparkBackend
+    from pinsights.engine.spark.session import SparkSettings
+
+    monkeypatch.setattr(spark_backend, "ROW_GROUP_BYTES", 64 * 2**10)
+    spark = SparkBackend.start(SparkSettings())  # the process's shared session (conftest)
+    path = tmp_path / "facts.parquet"
+    try:
+        spark.session.range(200_000).selectExpr(
+            "id AS user_id", "CAST(id % 7 AS INT) AS account_key"
+        ).createOrReplaceTempView("t_many")
+        spark.write_parquet(spark.ibis.table("t_many"), path)
+        rows = spark.rows(spark.read_parquet("t_read", [path]))
+    finally:
+        spark.close()
+    assert pq.ParquetFile(path).metadata.num_row_groups > 1
+    assert sorted(pq.read_table(path)["user_id"].to_pylist()) == list(range(200_000))
+    assert rows == 200_000
+
+
 def test_the_schema_spark_is_given_for_a_state_file_is_the_one_it_would_infer(
     spark_session: Any, tmp_path: Path
 ) -> None:
