@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -48,6 +50,39 @@ def test_booleans(values: list[bool]) -> None:
     column = columns.bool_column(values)
     column.validate(full=True)
     assert column.to_pylist() == values
+
+
+@given(
+    st.sampled_from(
+        [
+            pa.int8(),
+            pa.int16(),
+            pa.int32(),
+            pa.int64(),
+            pa.uint8(),
+            pa.uint32(),
+            pa.decimal128(38, 0),
+        ]
+    ),
+    st.lists(st.lists(st.integers(0, 127), max_size=20), max_size=4),
+    st.integers(0, 3),
+)
+def test_int64_values_read_every_chunk_and_slice(
+    kind: pa.DataType, chunks: list[list[int]], cut: int
+) -> None:
+    """Integer columns back to numpy from their buffers: any integer width, several chunks, a
+    chunk that is a slice of a longer one (an offset), a decimal column (cast)."""
+    arrays = [pa.array(chunk, kind) for chunk in chunks]
+    if arrays and len(arrays[0]) > cut:
+        arrays[0] = arrays[0].slice(cut)
+    column = pa.chunked_array(arrays, kind)
+    values = columns.int64_values(column)
+    assert values.dtype == np.int64 and values.tolist() == column.to_pylist()
+
+
+def test_int64_values_refuse_nulls() -> None:
+    with pytest.raises(ValueError, match="nulls"):
+        columns.int64_values(pa.chunked_array([pa.array([1, None], pa.int64())]))
 
 
 def test_a_build_does_not_import_pandas(tmp_path: Path) -> None:
