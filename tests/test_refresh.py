@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.digests import store_digests, without_volatile
+from pinsights.engine.refresh import users as users_part
 from pinsights.engine.refresh.state import STATE_FORMAT, load_state
 from pinsights.store import PUBLISH_STEPS, Store
 from pinsights.store.deep import DEEP_VOLATILE
@@ -54,6 +55,8 @@ class Platform:
         self.root = root
         self.suffix = suffix  # one format for every event file, or None: mixed
         self.users: dict[int, dict[str, Any]] = {}
+        #: Rows written after the users' (duplicate ids, bad values), with the users' file.
+        self.extra_users: list[dict[str, Any]] = []
         self.pins: dict[int, dict[str, Any]] = {}
         self.files: dict[str, tuple[list[dict[str, Any]], TextStyle]] = {}
         self.day = 0
@@ -72,7 +75,8 @@ class Platform:
             [{"ad_account_id": a, "name": f"Account {a}"} for a in ACCOUNTS],
             ["ad_account_id", "name"],
         )
-        write_file(self.root / "users.parquet", "users", list(self.users.values()), USER_COLUMNS)
+        users = [*self.users.values(), *self.extra_users]
+        write_file(self.root / "users.parquet", "users", users, USER_COLUMNS)
         write_file(self.root / "pins.parquet", "pins", list(self.pins.values()), PIN_COLUMNS)
 
     def write_events(self, name: str) -> None:
@@ -125,7 +129,10 @@ def day_of_events(
     return rows, TextStyle(malformed=malformed)
 
 
-ACTIONS = ("append", "late", "gone", "repoint", "demographics", "reexport", "delete", "drop")
+ACTIONS = (
+    *("append", "late", "gone", "repoint", "demographics", "reexport", "delete", "drop"),
+    *("dupe", "undupe"),
+)
 
 
 @st.composite
@@ -156,6 +163,13 @@ def apply(platform: Platform, action: str, value: Any, data: st.DataObject) -> N
         platform.pins[value] = data.draw(pin_row(value))
     elif action == "demographics" and value in platform.users:
         platform.users[value] = data.draw(user_row(value))
+    elif action == "dupe":  # a row of a user id that may be taken (or a bad one): rows of
+        row = data.draw(user_row(value))  # the same key judged together (users diffed by key)
+        row["gender"] = data.draw(st.sampled_from([row["gender"], "xx"]))
+        position = data.draw(st.integers(0, len(platform.extra_users)))
+        platform.extra_users.insert(position, row)
+    elif action == "undupe" and platform.extra_users:
+        platform.extra_users.pop(data.draw(st.integers(0, len(platform.extra_users) - 1)))
     elif action == "reexport":
         name = data.draw(st.sampled_from(sorted(platform.files)))
         rows, style = platform.files[name]
@@ -258,6 +272,22 @@ def drive(
     (the reports without their volatile entries, ``engine`` among them on Spark)."""
     suffix, steps = scenario
     volatile = VOLATILE if engine == "duckdb" else DEEP_VOLATILE
+    # However many of the few users change, the users are diffed by key (on DuckDB).
+    limit, users_part.MAX_CHANGED = users_part.MAX_CHANGED, 1.0
+    try:
+        _drive(root, suffix, steps, data, engine, volatile)
+    finally:
+        users_part.MAX_CHANGED = limit
+
+
+def _drive(
+    root: Path,
+    suffix: str | None,
+    steps: list[Any],
+    data: st.DataObject,
+    engine: str,
+    volatile: frozenset[str],
+) -> None:
     platform = Platform(root / "data", suffix)
     for user_id in range(1, 9):
         platform.users[user_id] = data.draw(user_row(user_id))
@@ -914,7 +944,7 @@ def test_a_dimension_tables_check_is_kept_while_its_files_are_the_same_bytes(
     assert built() == every  # no state yet
     assert built() == dict.fromkeys(every, "kept")  # every file rewritten, the same bytes
     platform.users[2]["gender"] = "male"  # a demographic edit
-    assert built() == {**dict.fromkeys(every, "kept"), "users": "checked"}
+    assert built() == {**dict.fromkeys(every, "kept"), "users": "diffed"}
     assert built("New York, NZ") == {**dict.fromkeys(every, "kept"), "metros": "checked"}
     # A damaged kept part: the state is unusable, the build full (and right).
     state = current_state(tmp_path / "kept")
@@ -928,17 +958,53 @@ def test_a_dimension_tables_check_is_kept_while_its_files_are_the_same_bytes(
         built("New York, NZ")
 
 
+def test_users_diffed_by_key_judge_every_row_of_a_changed_key_again(tmp_path: Path) -> None:
+    """When the users' file changed, only the rows of the keys whose rows changed are judged
+    again (engine/refresh/users.py), and the build publishes what a full build publishes: a
+    duplicate id between a changed row and an unchanged one quarantines both, an edit of one
+    of them keeps both quarantined, a user removed, a bad value, a row of no id; rows in
+    another order (every pair differs) are checked in full."""
+    platform = eight_users_and_pins(tmp_path / "data", "parquet")
+    platform.users.update({u: {"user_id": u} for u in range(9, 41)})  # 40: a few change
+
+    def built(expected: str = "diffed") -> dict[str, Any]:
+        platform.write()
+        day = START + dt.timedelta(days=platform.day)
+        platform.day += 1
+        name = f"date={day.isoformat()}/part-0.parquet"
+        platform.files[name] = (saves(day, 8, users=8, pins=8), TextStyle())
+        platform.write_events(name)
+        kept = built_both(platform.root, tmp_path)
+        assert kept["refresh"]["tables"]["users"] == expected, kept["refresh"]["users_check"]
+        return dict(kept["tables"]["users"])
+
+    assert built("checked")["quarantined"] == {}  # no state yet
+    platform.extra_users = [{"user_id": 3, "gender": "male"}]  # user 3's row unchanged
+    assert built()["quarantined"] == {"duplicate_key": 2}
+    platform.users[3]["country"] = "fr"  # the other row of user 3 edited
+    assert built()["quarantined"] == {"duplicate_key": 2}
+    platform.extra_users = []  # user 3 used again
+    assert built()["quarantined"] == {}
+    platform.users[5]["gender"] = "xx"
+    platform.extra_users = [{"user_id": None, "gender": "female"}]
+    del platform.users[40]  # the last row: the rows before it pair with theirs
+    assert built()["quarantined"] == {"bad_value": 2}
+    del platform.users[6]  # every row after it moves: no row pairs with its own
+    assert built("checked")["read"] == 39
+
+
 @pytest.mark.slow  # three Spark builds: ~1.5-4 min at load 2-5
 def test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_build_publishes(
-    spark_session: Any, tmp_path: Path
+    spark_session: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One store built by Spark and DuckDB on alternate days (a 3-day window: days expire; late
     users, demographic edits). Both engines write and read the same state (segment, pins part,
-    window part, columns): each build after the first refreshes from the other engine's state
-    (the files added since are new to it) and carries the counts by deltas from its window part;
-    ``--full`` rewrites it. After every build the store
-    serves, byte for byte, what full DuckDB builds of the same input serve (only the report's
-    ``engine`` may differ)."""
+    window part, columns, the users' copy DuckDB diffs with): each build after the first
+    refreshes from the other engine's state (the files added since are new to it) and carries
+    the counts by deltas from its window part; ``--full`` rewrites it. After every build the
+    store serves, byte for byte, what full DuckDB builds of the same input serve (only the
+    report's ``engine`` may differ)."""
+    monkeypatch.setattr(users_part, "MAX_CHANGED", 1.0)  # a few users of ten: diffed by key
     platform = eight_users_and_pins(tmp_path / "data", "csv")
     kinds = ["IMPRESSION", "SAVE", "PIN_CLICK", "LIKE"]  # LIKE: bad_value
 
@@ -994,6 +1060,7 @@ def test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_buil
     platform.users[10] = {"user_id": 10, "gender": "female"}  # late: its unknown events valid
     fourth = built("duckdb")  # from Spark's day-2 state: day 3 is a new file to it
     assert incremental(fourth, 1, 3) and "1 late users" in fourth["counts_reason"], fourth
+    assert fourth["tables"]["users"] == "diffed", fourth["users_check"]  # Spark kept a copy
     append(4)
     forced = built("spark", "full")  # --full: the state rewritten, as on DuckDB
     assert (forced["mode"], forced["reason"], forced["state_kept"]) == ("full", "--full", True)

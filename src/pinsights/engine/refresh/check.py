@@ -199,7 +199,7 @@ class Refresh:
             keyed = pins_part.open_keyed(backend, self.previous.root)
         # Every table but the events (and those whose check the state holds).
         root = self.previous.root if self.previous is not None else None
-        reused, levels = self.parts.opened(backend, root)
+        reused, levels = self.parts.opened(backend, root, raw)
         checked = check.check_tables(backend, raw, keyed_pins=keyed, reused=reused, levels=levels)
         if self.staging is not None:
             self.parts.keep(backend, root, self.staging, checked)
@@ -301,7 +301,7 @@ class Refresh:
             kept=len(self.kept),
             window_days=self.window_days,
             dimensions=self.dimensions,
-            users=checked.used["users"],
+            users=(checked.used["users"], self.parts.changed_users),
             pins=checked.keys.pins,
         )
         self.delta = self.opened is not None
@@ -543,8 +543,8 @@ class Refresh:
         )
         tables, rows, failures = check.quarantine(backend, dimensions, max_bad_fraction)
         root = self.previous.root if self.previous is not None else None
-        parts, rows = self.parts.quarantine(root, self.staging, tables, rows)
-        for name in self.parts.kept:
+        parts, rows = self.parts.quarantine(backend, root, self.staging, tables, rows)
+        for name in self.parts.reused:
             if (failure := check.too_many(name, tables[name], max_bad_fraction)) is not None:
                 failures.append(failure)
         if self._pins_kept is not None:  # the state's check of the same pins: its figures, rows
@@ -582,6 +582,7 @@ class Refresh:
             "state_kept": self.keeps_state,
             "pins": "kept" if self._pins_kept is not None else "checked",
             "tables": self.parts.summary(),
+            "users_check": self.parts.users_reason,
             "counts": "delta" if self.delta else "recounted",
             "counts_reason": self.counts_reason,
         }

@@ -68,11 +68,12 @@ def decide(
     kept: int,
     window_days: int | None,
     dimensions: dict[str, Any] | None,
-    users: ir.Table,
+    users: tuple[ir.Table, ir.Table | None],
     pins: ir.Table,
 ) -> tuple[str, int, Opened | None]:
     """Why the state's window part answers this build's counts by deltas, or why not; how many
-    users and pins came; the window part opened (None: it cannot answer)."""
+    users and pins came; the window part opened (None: it cannot answer). ``users``: this
+    build's used users, and the keys whose rows changed since the state (None: any may have)."""
     window = previous.window if previous is not None else None
     if previous is None or not kept:
         return "", 0, None
@@ -96,7 +97,7 @@ def decide(
         name: backend.read_parquet(f"rw_old_{name}", [window_path(previous.root, name)])
         for name in WINDOW_FILES
     }
-    values, delta_users, came_users, came, went = changed_users(backend, users, old["users"])
+    values, delta_users, came_users, came, went = changed_users(backend, *users, old["users"])
     if went:  # their valid events turn unknown: their files are read again (whole rows)
         return f"users went ({went})", 0, None
     late = "".join(
@@ -142,18 +143,24 @@ def changed_pins(backend: Backend, kept: Path, pins: ir.Table) -> tuple[int, int
 
 
 def changed_users(
-    backend: Backend, users: ir.Table, old: ir.Table
+    backend: Backend, users: ir.Table, keys: ir.Table | None, old: ir.Table
 ) -> tuple[ir.Table, ir.Table, ir.Table, int, int]:
     """This build's demographic values, each changed value out and in (user_id, dimension,
     key, sign; a user who came has every value in: U had no row of it), the users who came;
-    how many came and went since the state (``old``: its users)."""
+    how many came and went since the state (``old``: its users). ``keys``: the users whose
+    rows changed since the state's users part (engine/refresh/users.py); the others' used rows
+    are the part's, whose values ``old`` holds (the window part and the users' part are of
+    the same build), so only theirs are compared."""
     # Read twice (the diff below, the window part's users written): not materialised, a
     # projection of the checked users (on Spark a job and a checkpoint of every user less).
     values = semantics.demographic_values(users)
+    if keys is not None:
+        old = old.filter(old.user_id.isin(keys.user_id))
     columns = [column for _, column in DIMENSIONS]
     # One join: the users who came, went, or changed a value (few); then their values apart.
     o = old.select(old_id=old.user_id, **{f"old_{c}": old[c] for c in columns})
-    n = values.select(new_id=values.user_id, **{f"new_{c}": values[c] for c in columns})
+    mine = values if keys is None else values.filter(values.user_id.isin(keys.user_id))
+    n = mine.select(new_id=mine.user_id, **{f"new_{c}": mine[c] for c in columns})
     j = o.outer_join(n, o.old_id == n.new_id)
     differ = functools.reduce(operator.or_, [j[f"old_{c}"] != j[f"new_{c}"] for c in columns])
     changed = backend.materialize(

@@ -10,7 +10,8 @@ figures and its quarantined rows are the last check's: the state keeps them
 (``tables/<table>-used.parquet``, ``-quarantined.parquet``, ``interests-levels.parquet``) and
 the build reads them instead of checking the table. A table whose files changed in any way is
 checked in full, as without a state, and its part written anew. On Spark a table's check is
-several jobs (the interests' walk about ten), each a fixed cost whatever the rows.
+several jobs (the interests' walk about ten), each a fixed cost whatever the rows. Users whose
+files changed are diffed by key with the state's where that is exact (engine/refresh/users.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pinsights.data.sources import TableSource
 from pinsights.data.tables import TABLES
 from pinsights.engine.arrow_columns import string_column
 from pinsights.engine.backend import Backend
+from pinsights.engine.refresh import users as users_part
 from pinsights.engine.refresh.state import (
     DIMENSION_TABLES,
     LEVELS,
@@ -71,9 +73,9 @@ def open_levels(backend: Backend, root: Path) -> ir.Table:
     return backend.read_parquet("refresh_interest_levels", [table_path(root, "interests", LEVELS)])
 
 
-def link(previous: Path, staging: Path, name: str) -> None:
+def link(previous: Path, staging: Path, name: str, part: CheckPart) -> None:
     """A kept table's part into the new state (hard links)."""
-    for file in table_files(name):
+    for file in table_files(name, part.inputs):
         link_or_copy(table_path(previous, name, file), table_path(staging, name, file))
 
 
@@ -111,33 +113,63 @@ class Parts:
     inputs: dict[str, list[list[str]]] = field(default_factory=dict)
     kept: dict[str, CheckPart] = field(default_factory=dict)
     _digests: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: The state's users' part when the users' files changed; the users diffed with it.
+    _users: CheckPart | None = None
+    diffed: users_part.Diffed | None = None
+    users_reason: str = ""
 
     def plan(self, previous: State | None, sources: dict[str, TableSource]) -> None:
         self.inputs = inputs(sources)
         self.kept = reusable(previous, self.inputs)
+        if previous is not None and "users" in self.inputs and "users" not in self.kept:
+            self._users = previous.tables.get("users")
 
-    def opened(self, backend: Backend, root: Path | None) -> tuple[dict[str, ir.Table], Any]:
-        """The kept tables' used rows, and the kept interests' hierarchy (or None)."""
+    def opened(
+        self, backend: Backend, root: Path | None, raw: dict[str, ir.Table]
+    ) -> tuple[dict[str, ir.Table], Any]:
+        """The kept tables' used rows, and the kept interests' hierarchy (or None); the users
+        diffed by key (taken out of ``raw``: not checked) where they can be."""
         if root is None:
             return {}, None
         used = {name: open_used(backend, root, name) for name in self.kept}
+        if self._users is not None and "users" in raw:
+            old = open_used(backend, root, "users")
+            self.diffed, self.users_reason = users_part.diff(
+                backend, root, self._users, raw["users"], old
+            )
+            if self.diffed is not None:
+                used["users"] = self.diffed.used
+                del raw["users"]
         return used, open_levels(backend, root) if "interests" in self.kept else None
+
+    @property
+    def reused(self) -> list[str]:
+        """The tables not checked here: kept, or (the users) diffed by key."""
+        return [*self.kept, *(["users"] if self.diffed is not None else [])]
+
+    @property
+    def changed_users(self) -> ir.Table | None:
+        """The users' keys whose rows changed (the others' rows are the state's), or None."""
+        return self.diffed.changed if self.diffed is not None else None
 
     def keep(
         self, backend: Backend, previous: Path | None, staging: Path, checked: Checked
     ) -> None:
         """The kept parts linked into the new state; the checked tables' used rows written."""
-        for name in self.kept:
+        for name, part in self.kept.items():
             assert previous is not None
-            link(previous, staging, name)
+            link(previous, staging, name, part)
         for name in self.inputs.keys() - self.kept.keys():
             files = {"used": checked.used[name]}
             if name == "interests":
                 files[LEVELS] = checked.keys.named_levels
             self._digests[name] = save(backend, staging, name, files)
+            if name == "users":  # on either engine: the next DuckDB build diffs with them
+                self._digests[name].update(users_part.copy_raw(staging, self.inputs[name]))
 
     def quarantine(
         self,
+        backend: Backend,
         previous: Path | None,
         staging: Path | None,
         tables: dict[str, dict[str, Any]],
@@ -151,6 +183,10 @@ class Parts:
             assert previous is not None
             tables[name] = dict(part.figures)
             kept_rows.append(read_rows(table_path(previous, name, "quarantined"), rows.schema))
+        if self.diffed is not None:
+            tables["users"] = self.diffed.figures(backend)
+            rows = pa.concat_tables([rows, self.diffed.rows(backend, rows.schema)])
+            kept_rows[0] = rows
         if staging is not None:
             for name, digests in self._digests.items():
                 digests["quarantined"] = save_rows(
@@ -164,4 +200,8 @@ class Parts:
         return parts, pa.concat_tables(kept_rows)
 
     def summary(self) -> dict[str, str]:
-        return {name: "kept" if name in self.kept else "checked" for name in self.inputs}
+        diffed = ["users"] if self.diffed is not None else []
+        return {
+            name: "kept" if name in self.kept else "diffed" if name in diffed else "checked"
+            for name in self.inputs
+        }

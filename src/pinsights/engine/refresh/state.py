@@ -47,8 +47,9 @@ from pinsights.data.tables import Rule
 #: 4: the window part; 5: a bad row's provenance in one segment column (BAD); 6: fingerprints
 #: with the file's status (a digest not taken again while it holds), the pins part; 7: a segment
 #: is one or more files (Spark writes one per task: its check stays parallel); 8: SHA-256
-#: digests instead of BLAKE2b (:func:`digest_file`); 9: the dimension tables' parts (TABLES_DIR).
-STATE_FORMAT = 9
+#: digests instead of BLAKE2b (:func:`digest_file`); 9: the dimension tables' parts (TABLES_DIR);
+#: 10: the users' part keeps a copy of the users' Parquet files (diffed by key: refresh/users.py).
+STATE_FORMAT = 10
 META = "state.json"
 SEGMENTS_DIR = "segments"
 WINDOW_DIR = "window"
@@ -250,9 +251,18 @@ def table_path(root: Path, table: str, name: str) -> Path:
     return root / TABLES_DIR / f"{table}-{name}.parquet"
 
 
-def table_files(table: str) -> tuple[str, ...]:
-    """The files of ``table``'s part."""
+def table_files(table: str, inputs: list[list[str]] | None = None) -> tuple[str, ...]:
+    """The files of ``table``'s part (the users': with copies of its ``inputs``, if Parquet)."""
+    if table == "users":
+        return (*TABLE_FILES, *raw_names(inputs or []))
     return (*TABLE_FILES, LEVELS) if table == "interests" else TABLE_FILES
+
+
+def raw_names(inputs: list[list[str]]) -> list[str]:
+    """The users' part's copies of its files (``inputs``: path, SHA-256), when all are Parquet
+    (engine/refresh/users.py): ``raw-<k>`` in the inputs' order."""
+    parquet = all(path.lower().endswith(".parquet") for path, *_ in inputs)
+    return [f"raw-{k}" for k in range(len(inputs))] if parquet else []
 
 
 @dataclass(frozen=True)
@@ -372,7 +382,9 @@ def load_state(root: Path, *, verify: bool = True) -> State:
             _verified(root, pins_path(root, name), digest, verify=verify)
     try:
         state.tables = {
-            _dimension(table): CheckPart.from_json(part, table_files(table), width=2)
+            _dimension(table): CheckPart.from_json(
+                part, table_files(table, part.get("inputs")), width=2
+            )
             for table, part in (data.get("tables") or {}).items()
         }
     except (KeyError, TypeError, ValueError, AttributeError) as error:
