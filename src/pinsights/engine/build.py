@@ -312,7 +312,6 @@ def _build_date(
                         refresh.staging,
                         facts=window_facts,
                         interests=window_interests,
-                        users=checked.used["users"],
                     )
                     made.free(window_facts, window_interests)
             if last:

@@ -31,7 +31,13 @@ import ibis.expr.types as ir
 
 from pinsights.engine import semantics
 from pinsights.engine.backend import Backend
-from pinsights.engine.refresh.state import WINDOW_FILES, State, pins_path, window_path
+from pinsights.engine.refresh.state import (
+    WINDOW_FILES,
+    State,
+    pins_path,
+    table_path,
+    window_path,
+)
 from pinsights.engine.refresh.window import (
     COUNT_COLUMNS,
     DIMENSIONS,
@@ -49,13 +55,12 @@ BIGINT = idt.Int64(nullable=False)
 
 @dataclass
 class Opened:
-    """The state's window part (``old``: its files by name) and this build's users against it:
-    their demographic values (``users``), each changed value out and in (``delta_users``:
-    user_id, dimension, key, sign), and the users and pins that came since (their kept unknown
-    events are judged again)."""
+    """The state's window part (``old``: its files by name, and ``users``: the values of the
+    users' part of the same state) and this build's users against it: each changed value out
+    and in (``delta_users``: user_id, dimension, key, sign), and the users and pins that came
+    since (their kept unknown events are judged again)."""
 
     old: dict[str, ir.Table]
-    users: ir.Table
     delta_users: ir.Table
     came_users: ir.Table
     came_pins: ir.Table
@@ -97,7 +102,11 @@ def decide(
         name: backend.read_parquet(f"rw_old_{name}", [window_path(previous.root, name)])
         for name in WINDOW_FILES
     }
-    values, delta_users, came_users, came, went = changed_users(backend, *users, old["users"])
+    # The users' values the window's counts were made with: its build's used users (the users'
+    # part of the same state), as counted.
+    kept_users = backend.read_parquet("rw_old_users", [table_path(previous.root, "users", "used")])
+    old["users"] = semantics.demographic_values(kept_users)
+    delta_users, came_users, came, went = changed_users(backend, *users, old["users"])
     if went:  # their valid events turn unknown: their files are read again (whole rows)
         return f"users went ({went})", 0, None
     late = "".join(
@@ -105,7 +114,7 @@ def decide(
         for n, what in ((came, "users"), (late_pins, "pins"))
         if n
     )
-    opened = Opened(old, values, delta_users, came_users, came_pins)
+    opened = Opened(old, delta_users, came_users, came_pins)
     return f"deltas of the state's window part{late}", came + late_pins, opened
 
 
@@ -144,15 +153,12 @@ def changed_pins(backend: Backend, kept: Path, pins: ir.Table) -> tuple[int, int
 
 def changed_users(
     backend: Backend, users: ir.Table, keys: ir.Table | None, old: ir.Table
-) -> tuple[ir.Table, ir.Table, ir.Table, int, int]:
-    """This build's demographic values, each changed value out and in (user_id, dimension,
-    key, sign; a user who came has every value in: U had no row of it), the users who came;
-    how many came and went since the state (``old``: its users). ``keys``: the users whose
-    rows changed since the state's users part (engine/refresh/users.py); the others' used rows
-    are the part's, whose values ``old`` holds (the window part and the users' part are of
-    the same build), so only theirs are compared."""
-    # Read twice (the diff below, the window part's users written): not materialised, a
-    # projection of the checked users (on Spark a job and a checkpoint of every user less).
+) -> tuple[ir.Table, ir.Table, int, int]:
+    """Each changed demographic value of this build's ``users`` out and in (user_id,
+    dimension, key, sign; a user who came has every value in: U had no row of it), the users
+    who came; how many came and went since the state (``old``: its users' values). ``keys``:
+    the users whose rows changed since the state's users part (engine/refresh/users.py); the
+    others' used rows are the part's, whose values ``old`` is, so only theirs are compared."""
     values = semantics.demographic_values(users)
     if keys is not None:
         old = old.filter(old.user_id.isin(keys.user_id))
@@ -190,7 +196,7 @@ def changed_users(
         ]
     delta_users = backend.materialize("rw_delta_users", union_all(parts))
     came = changed.filter(changed.old_id.isnull())  # read once, if any came: not materialised
-    return values, delta_users, came.select(user_id=came.new_id), counts["came"], counts["went"]
+    return delta_users, came.select(user_id=came.new_id), counts["came"], counts["went"]
 
 
 def _sign(condition: ir.BooleanValue) -> ir.IntegerValue:
@@ -213,13 +219,12 @@ def _signed(tables: list[ir.Table], *keys: str) -> ir.Table:
 @dataclass
 class Delta:
     """One date's counts carried from the state by deltas, the new window as the state keeps
-    it (``facts``: with ``now``; ``interests``; ``users``) and the report's rows."""
+    it (``facts``: with ``now``; ``interests``) and the report's rows."""
 
     counted: Counted
     rows: dict[str, int]
     facts: ir.Table
     interests: ir.Table
-    users: ir.Table
 
 
 def carry(
@@ -345,7 +350,6 @@ def carry(
         rows=rows,
         facts=facts,
         interests=interests,
-        users=opened.users,
     )
 
 
@@ -403,7 +407,6 @@ def save_carried(backend: Backend, root: Path, start: dt.datetime, delta: Delta)
         root,
         facts=facts.filter(facts.last_day >= start),
         interests=delta.interests,
-        users=delta.users,
         counted={
             "sizes": counted.sizes,
             "interest_counts": counted.interests,

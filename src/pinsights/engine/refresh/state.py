@@ -48,7 +48,8 @@ from pinsights.data.tables import Rule
 #: with the file's status (a digest not taken again while it holds), the pins part; 7: a segment
 #: is one or more files (Spark writes one per task: its check stays parallel); 8: SHA-256
 #: digests instead of BLAKE2b (:func:`digest_file`); 9: the dimension tables' parts (TABLES_DIR);
-#: 10: the users' part keeps a copy of the users' Parquet files (diffed by key: refresh/users.py).
+#: 10: the users' part keeps a copy of the users' Parquet files (diffed by key: refresh/users.py),
+#: and the window part no users' values (the users' part's used rows are the same users').
 STATE_FORMAT = 10
 META = "state.json"
 SEGMENTS_DIR = "segments"
@@ -63,8 +64,9 @@ DIMENSION_TABLES = ("interests", "ad_accounts", "metros", "users")
 TABLE_FILES = ("used", "quarantined")
 LEVELS = "levels"
 NO_WINDOW = "the state has no window part"
-#: The window part's files (engine/refresh/window.py), in the order they are written.
-WINDOW_FILES = ("facts", "interests", "users", "sizes", "interest_counts", "demographic_counts")
+#: The window part's files (engine/refresh/window.py), in the order they are written. The users'
+#: values counted are those of the users' part of the same state (``tables/users-used``).
+WINDOW_FILES = ("facts", "interests", "sizes", "interest_counts", "demographic_counts")
 
 
 class StateError(Exception):
@@ -413,6 +415,9 @@ def _load_window(state: State, data: Any, *, verify: bool) -> None:
         window = Window.from_json(data)
     except (KeyError, TypeError, ValueError) as error:
         state.window_problem = f"the window part is damaged ({type(error).__name__}: {error})"
+        return
+    if "users" not in state.tables:
+        state.window_problem = "the state has no users' part"
         return
     for name in WINDOW_FILES:
         path = window_path(state.root, name)

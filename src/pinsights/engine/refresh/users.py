@@ -155,9 +155,8 @@ def diff(
     old_judged, new_judged = judged(old, "refresh_users_old"), judged(raw, "refresh_users_new")
     fresh = validate.used_rows(new_judged)
     kept = used.filter(~used.user_id.isin(changed.user_id))
-    used_now = backend.materialize(
-        "refresh_users_now", union_all([kept, fresh.select(*used.columns).cast(used.schema())])
-    )
+    # Not materialised: read where it is used (the events' users, the users' part written).
+    used_now = union_all([kept, fresh.select(*used.columns).cast(used.schema())])
     quarantined = table_path(root, "users", "quarantined")
     diffed = Diffed(used_now, changed, old_judged, new_judged, part.figures, quarantined)
     return diffed, f"users diffed by key ({counted['keys']} keys changed)"

@@ -19,7 +19,8 @@ What the state keeps of a window ``[start, date]`` (``window/`` in the state dir
   latest with an engagement (null: none in the window);
 - ``interests.parquet`` (user_id, interest_key, last_day): I(u) (level-1 and level-2 keys), with
   the latest day of an engagement that gave it;
-- ``users.parquet``: every used user's demographic values (as counted: nulls as the SPEC says);
+- the users' demographic values are those of the users' part of the same state (its used
+  rows, written from the same users check: ``tables/users-used.parquet``), as counted;
 - ``sizes``, ``interest_counts``, ``demographic_counts``: the unsuppressed counts
   (:class:`~pinsights.engine.steps.counts.Counted`).
 
@@ -205,17 +206,15 @@ def save(
     *,
     facts: ir.Table,
     interests: ir.Table,
-    users: ir.Table,
     counted: dict[str, ir.Table],
 ) -> dict[str, str]:
-    """Write the window part: the facts, interests (each in its kept types), the users'
-    demographic values (``users``, as counted) and the unsuppressed ``counted``; digests."""
+    """Write the window part: the facts, interests (each in its kept types) and the
+    unsuppressed ``counted``; digests."""
     digests = {
         "facts": _write(backend, _typed(facts, FACT_COLUMNS), window_path(root, "facts")),
         "interests": _write(
             backend, _typed(interests, INTEREST_COLUMNS), window_path(root, "interests")
         ),
-        "users": _write(backend, users, window_path(root, "users")),
     }
     for name, table in counted.items():
         digests[name] = _write(backend, _counts(table, name), window_path(root, name))
@@ -223,17 +222,16 @@ def save(
 
 
 def save_reduced(
-    backend: Backend, root: Path, *, facts: ir.Table, interests: ir.Table, users: ir.Table
+    backend: Backend, root: Path, *, facts: ir.Table, interests: ir.Table
 ) -> dict[str, str]:
-    """The window part's facts, interests and users of a build that counted from the used
-    events, written as soon as its memberships are made (then freed: the counts that follow
-    need the memory); digests."""
+    """The window part's facts and interests of a build that counted from the used events,
+    written as soon as its memberships are made (then freed: the counts that follow need the
+    memory); digests."""
     return {
         "facts": _write(backend, _typed(facts, FACT_COLUMNS), window_path(root, "facts")),
         "interests": _write(
             backend, _typed(interests, INTEREST_COLUMNS), window_path(root, "interests")
         ),
-        "users": _write(backend, semantics.demographic_values(users), window_path(root, "users")),
     }
 
 
