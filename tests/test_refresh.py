@@ -958,14 +958,20 @@ def test_a_dimension_tables_check_is_kept_while_its_files_are_the_same_bytes(
         built("New York, NZ")
 
 
-def test_users_diffed_by_key_judge_every_row_of_a_changed_key_again(tmp_path: Path) -> None:
+def test_users_diffed_by_key_judge_every_row_of_a_changed_key_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """When the users' file changed, only the rows of the keys whose rows changed are judged
     again (engine/refresh/users.py), and the build publishes what a full build publishes: a
     duplicate id between a changed row and an unchanged one quarantines both, an edit of one
     of them keeps both quarantined, a user removed, a bad value, a row of no id; rows in
-    another order (every pair differs) are checked in full."""
+    another order (every pair differs) are checked in full. The file has a column whose name
+    holds a double quote (compared by name in the pairs' SQL)."""
     platform = eight_users_and_pins(tmp_path / "data", "parquet")
     platform.users.update({u: {"user_id": u} for u in range(9, 41)})  # 40: a few change
+    quoted = 'note "q"'
+    monkeypatch.setitem(globals(), "USER_COLUMNS", [*USER_COLUMNS, quoted])
+    platform.users[1][quoted] = "n"
 
     def built(expected: str = "diffed") -> dict[str, Any]:
         platform.write()
