@@ -1078,15 +1078,14 @@ def test_duckdb_and_spark_builds_alternating_day_by_day_publish_what_a_full_buil
     assert incremental(last, 1, 6) and last["tables"] == kept, last
 
 
-def test_a_file_read_again_that_alone_would_be_typed_otherwise_makes_the_build_read_all(
-    tmp_path: Path,
-) -> None:
+def test_a_file_read_again_is_typed_as_in_a_read_of_every_file(tmp_path: Path) -> None:
     """Event files of two formats (Parquet, with native types, and JSON Lines, all text): a full
     read types every file by the union (text), so a quarantined row of the Parquet file is
     written with text values. When a user a kept Parquet row names is gone, that file must be
     read again for the row's whole record: read alone it would keep its native types (the row
-    serialised otherwise), so the build reads every file, is full and says why — and publishes
-    what a plain build publishes (the property test's 12-example case, session 5)."""
+    serialised otherwise), so DuckDB reads it typed by every file (the files' empty shape
+    unioned in) — incremental, and publishing what a plain build publishes, text values and all
+    (the property test's 12-example case, session 5)."""
     platform = eight_users_and_pins(tmp_path / "data", None)
     for day, suffix in ((0, "parquet"), (1, "jsonl.gz")):
         date = START + dt.timedelta(days=day)
@@ -1111,8 +1110,9 @@ def test_a_file_read_again_that_alone_would_be_typed_otherwise_makes_the_build_r
     assert built()["mode"] == "incremental"  # the state is usable with both formats
     del platform.users[3]  # a valid row of the Parquet file now names a user that is gone
     gone = built()
-    assert gone["mode"] == "full", gone
-    assert gone["reason"] == "a file to read again is typed otherwise alone than with the others"
+    assert gone["mode"] == "incremental", gone
+    assert gone["reason"].endswith("read again (a user or pin it names is gone)"), gone
+    assert gone["event_files"] == {"read": 1, "kept": 1, "gone": 0}, gone
     with duckdb.connect(str(tmp_path / "kept" / "quarantine.duckdb"), read_only=True) as con:
         rows = con.execute(
             "SELECT row FROM quarantine WHERE rule = 'unknown_reference'"

@@ -143,6 +143,10 @@ class TableSource:
 
     table: Table
     files: tuple[InputFile, ...]
+    #: Every file of the table, when ``files`` are some of them read alone (a refresh reads only
+    #: new files): an engine that can types them as a read of every file would (the columns a
+    #: row is judged and quarantined with depend on the other files' formats); empty otherwise.
+    typed_by: tuple[InputFile, ...] = ()
 
     @property
     def view(self) -> str:

@@ -141,12 +141,17 @@ def start_refresh(settings: BuildSettings, publisher: Publisher, build_id: str) 
         return Refresh(previous_root=None, staging=None, reason=why)
     # Counts by deltas (and a window part kept) for the default date (the latest valid day) in
     # the exact mode: docs/engine.md, "Counting by deltas".
-    windowed = settings.privacy_mode == "exact" and not settings.requested_dates()
+    unwindowed = ""  # why not: refresh.counts_reason
+    if settings.privacy_mode != "exact":
+        unwindowed = "--privacy dp: counts by deltas are for the exact mode"
+    elif settings.requested_dates():
+        unwindowed = "a requested --date/--dates: counts by deltas are for the default date"
     return Refresh(
         previous_root=publisher.refresh_state(),
         staging=publisher.refresh_staging(build_id),
         forced_full=settings.refresh == "full",
-        window_days=settings.window_days if windowed else None,
+        window_days=None if unwindowed else settings.window_days,
+        counts_reason=unwindowed,
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
@@ -86,26 +87,68 @@ def check_parquet_footers(con: duckdb.DuckDBPyConnection, files: tuple[InputFile
             raise unreadable(file, error) from error
 
 
-def register_raw_view(con: duckdb.DuckDBPyConnection, source: TableSource) -> None:
-    """Create the view ``raw_<table>`` over the source files, checking every column the contract
-    needs is there (an optional column no file has is not a column of the view)."""
-    table = source.table
+def _parquet_scan(files: tuple[InputFile, ...]) -> str:
+    return (
+        f"SELECT * FROM read_parquet({_sql_list(files)}, filename='{SOURCE_FILE}',"
+        " hive_partitioning=true, union_by_name=true)"
+    )
+
+
+def _text_columns(table: Table, headers: Iterable[tuple[str, ...] | None]) -> list[str]:
+    """The text table's value columns, in order: the contract's, then every CSV header's."""
+    columns: dict[str, None] = dict.fromkeys(table.column_names)
+    for header in headers:
+        columns.update(dict.fromkeys(header or ()))
+    return list(columns)
+
+
+def shape_parts(con: duckdb.DuckDBPyConnection, source: TableSource) -> list[str]:
+    """The raw view's parts as empty relations with its columns and types, in its order, found
+    from Parquet footers and CSV headers only (no row read): what :func:`raw_columns` describes,
+    and what a read of some files is unioned with to be typed as a read of them all."""
     parts: list[str] = []
     parquet = source.of_format("parquet")
     if parquet:
         check_parquet_footers(con, parquet)
-        parts.append(
-            f"SELECT * FROM read_parquet({_sql_list(parquet)}, filename='{SOURCE_FILE}',"
-            " hive_partitioning=true, union_by_name=true)"
-        )
+        parts.append(f"{_parquet_scan(parquet)} WHERE false")
     text_files = source.of_format("csv") + source.of_format("jsonl")
+    if text_files:
+        headers = (read_csv_header(f) for f in text_files if f.format == "csv")
+        definition = ", ".join(
+            f"CAST(NULL AS VARCHAR) AS {_quoted(c)}" for c in _text_columns(source.table, headers)
+        )
+        parts.append(
+            f"SELECT {definition}, CAST(NULL AS VARCHAR) AS {SOURCE_FILE},"
+            f" CAST(NULL AS BIGINT) AS {LINE}, CAST(NULL AS VARCHAR) AS {TEXT},"
+            f" CAST(NULL AS BOOLEAN) AS {MALFORMED} WHERE false"
+        )
+    return parts
+
+
+def register_raw_view(con: duckdb.DuckDBPyConnection, source: TableSource) -> None:
+    """Create the view ``raw_<table>`` over the source files, checking every column the contract
+    needs is there (an optional column no file has is not a column of the view). With
+    ``source.typed_by``, the view has the columns and types of a read of those files (the
+    caller checked :func:`~pinsights.engine.duckdb.raw_columns.typed_alike`)."""
+    table = source.table
+    parts: list[str] = []
     present: set[str] = set()
+    if source.typed_by:
+        parts += shape_parts(con, TableSource(table, source.typed_by))
+        described = con.execute(f"DESCRIBE {' UNION ALL BY NAME '.join(parts)}").fetchall()
+        present |= {row[0] for row in described}
+    parquet = source.of_format("parquet")
+    if parquet:
+        check_parquet_footers(con, parquet)
+        parts.append(_parquet_scan(parquet))
+    text_files = source.of_format("csv") + source.of_format("jsonl")
     text_table = None
     if text_files:
-        text_table, present = _read_text_files(con, source, text_files)
+        text_table, found = _read_text_files(con, source, text_files)
+        present |= found
     try:
         if parquet:
-            described = con.execute(f"DESCRIBE {parts[0]}").fetchall()
+            described = con.execute(f"DESCRIBE {parts[-1]}").fetchall()
             present |= {row[0] for row in described}
         if text_table is not None:
             # The text table has every contract column; one no file has is left out of the
@@ -158,9 +201,7 @@ def _read_text_files(
     name = f"text_{source.table.name}"
     rejects, scans = f"rejects_{source.table.name}", f"reject_scans_{source.table.name}"
     headers = {file.path: read_csv_header(file) for file in files if file.format == "csv"}
-    columns: dict[str, None] = dict.fromkeys(source.table.column_names)
-    for header in headers.values():
-        columns.update(dict.fromkeys(header or ()))
+    columns = _text_columns(source.table, headers.values())
     definition = ", ".join(f"{_quoted(c)} VARCHAR" for c in columns)
     con.execute(
         f"CREATE OR REPLACE TABLE {_quoted(name)} ({definition}, {SOURCE_FILE} VARCHAR,"

@@ -44,6 +44,7 @@ from pinsights.data.tables import EVENTS, LINE, SOURCE_FILE, Rule
 from pinsights.data.validate import ROW, RULE
 from pinsights.engine import semantics
 from pinsights.engine.backend import Backend
+from pinsights.engine.duckdb.raw_columns import raw_columns_anywhere, read_alike
 from pinsights.engine.refresh import pins as pins_part
 from pinsights.engine.refresh import segment, window
 from pinsights.engine.refresh.delta import Opened, decide
@@ -113,6 +114,7 @@ class Refresh:
     _rows: list[ir.Table] = field(default_factory=list)
     _segment: tuple[str, Segment] | None = None
     _all_files: list[InputFile] = field(default_factory=list)
+    _typed_by: tuple[InputFile, ...] = ()  # every file, when the files to read are typed by all
     _came: int = 0
     #: The state's window part opened for the deltas (delta.decide), or None.
     opened: Opened | None = None
@@ -164,7 +166,7 @@ class Refresh:
             path: fingerprint(Path(path), known[path].fingerprint if path in known else None)
             for path in (str(f.path) for f in events.files)
         }
-        self.columns = _raw_columns(backend, events)
+        self.columns = raw_columns_anywhere(getattr(backend, "con", None), events)
         if previous is None:
             return
         if previous.columns != self.columns:
@@ -177,7 +179,7 @@ class Refresh:
             and self.fingerprints[path].digest == record.fingerprint.digest
         }
         to_read = [f for f in events.files if str(f.path) not in kept]
-        if to_read and _raw_columns(backend, TableSource(EVENTS, tuple(to_read))) != self.columns:
+        if to_read and not self._read_alike(backend, to_read):
             self.reason = "the new event files' columns or types differ from the other files'"
             return
         self.previous, self.kept, self.to_read = previous, kept, to_read
@@ -246,7 +248,7 @@ class Refresh:
                 del self.kept[path]
                 self.to_read.append(next(f for f in self._all_files if str(f.path) == path))
                 self.reason += f"; {path} read again (a user or pin it names is gone)"
-            if flipped and not self._read_alike(backend):  # read alone, typed otherwise: all
+            if flipped and not self._read_alike(backend, self.to_read):  # else read all
                 self.kept, self.to_read, self.mode = {}, list(self._all_files), "full"
                 self.reason = "a file to read again is typed otherwise alone than with the others"
             serials = [record.serial for record in self.kept.values()]
@@ -287,10 +289,12 @@ class Refresh:
             self.new_state = self._stage(backend, new_records)
         return checked
 
-    def _read_alike(self, backend: Backend) -> bool:
-        """The files to read, read alone, have the columns and types of a read of every file."""
-        read = _raw_columns(backend, TableSource(EVENTS, tuple(self.to_read)))
-        return bool(read == self.columns)
+    def _read_alike(self, backend: Backend, files: list[InputFile]) -> bool:
+        """``files`` read alone are judged as in a read of every file (engine/duckdb/raw_columns.py)."""
+        part = TableSource(EVENTS, tuple(files), tuple(self._all_files))
+        how = read_alike(getattr(backend, "con", None), part, self.columns)  # con: DuckDB's
+        self._typed_by = how or ()
+        return how is not None
 
     def _decide_delta(self, backend: Backend, checked: Checked) -> None:
         """Whether the state's window part answers this build's counts by deltas, else why not
@@ -425,7 +429,7 @@ class Refresh:
         first = self.previous.next_serial if self.previous is not None else 1
         serial_of = {str(f.path): first + n for n, f in enumerate(self.to_read)}
         try:
-            raw = backend.raw_table(TableSource(EVENTS, tuple(self.to_read)))
+            raw = backend.raw_table(TableSource(EVENTS, tuple(self.to_read), self._typed_by))
         except InputError as error:  # a missing column, an unreadable file: a build error
             raise BuildError(str(error)) from error
         expr = validate.check_table(
@@ -591,10 +595,3 @@ class Refresh:
         """The build failed: the staged state is not published."""
         if self.staging is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
-
-
-def _raw_columns(backend: Backend, source: TableSource) -> list[tuple[str, str]]:
-    """The state's ``columns``: DuckDB's reader's, whichever engine builds (raw_columns.py)."""
-    from pinsights.engine.duckdb.raw_columns import raw_columns_anywhere
-
-    return raw_columns_anywhere(getattr(backend, "con", None), source)
