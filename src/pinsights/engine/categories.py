@@ -6,7 +6,7 @@ quotients are numpy work on integers over every audience at once. Python then on
 pieces: each interest's escaped head and each distinct quotient's text made once. Turning every cell
 into Python values and formatting it alone was ~1 CPU s of a 20M build (BENCHMARKS.md).
 
-The bytes are those of :func:`pinsights.engine.documents.rounded_ratio` on each quotient, in the
+The bytes are those of :func:`ratio_text` of :func:`rounded_quotient` on each quotient, in the
 SPEC's order (ratio descending, then id ascending as text); a property test holds them equal to a
 plain per-document writer.
 """
@@ -75,6 +75,69 @@ def _products(left: Exact, right: Exact) -> Exact:
     return left * right
 
 
+def audience_runs(
+    table: pa.Table, audience: Callable[[int, int], AudienceKey]
+) -> dict[AudienceKey, tuple[int, int]]:
+    """Each audience's rows (start, stop) in the engine's rows, ordered by ``account_key`` and
+    ``audience`` code; ``audience`` names an (account key, code)."""
+    account, code = (
+        arrow_columns.int64_values(table.column(name)) for name in ("account_key", "audience")
+    )
+    run = account * 4 + code  # audience codes are 0-2
+    starts = np.flatnonzero(np.diff(run, prepend=-1))
+    bounds = [*starts.tolist(), len(run)]
+    return {
+        audience(account_key, code_): (start, stop)
+        for account_key, code_, start, stop in zip(
+            account[starts].tolist(), code[starts].tolist(), bounds[:-1], bounds[1:], strict=True
+        )
+    }
+
+
+def rows_of(
+    rows: Mapping[AudienceKey, tuple[int, int]], audiences: list[AudienceKey]
+) -> tuple[I64, I64]:
+    """(position in ``audiences``, row) of every row of these audiences, audience by audience."""
+    spans = np.array([rows.get(a, (0, 0)) for a in audiences], dtype=np.int64).reshape(-1, 2)
+    lengths = spans[:, 1] - spans[:, 0]
+    audience = np.repeat(np.arange(len(audiences), dtype=np.int64), lengths)
+    row = np.arange(len(audience), dtype=np.int64) + np.repeat(
+        spans[:, 0] - (np.cumsum(lengths) - lengths), lengths
+    )
+    return audience, row
+
+
+class QuotientTexts:
+    """The JSON text of rounded quotients (:func:`ratio_text`), each distinct one made once: the
+    texts of quotients below :data:`TEXT_TABLE` are kept in a table as they are first made."""
+
+    def __init__(self) -> None:
+        self._texts = np.empty(0, dtype=object)
+        self._made = np.zeros(0, dtype=bool)
+
+    def of(self, quotients: Exact) -> list[str]:
+        """The text of each quotient, in order."""
+        if not len(quotients):
+            return []
+        if quotients.dtype == object or quotients.max() >= TEXT_TABLE:
+            return [ratio_text(int(q)) for q in quotients.tolist()]
+        top = int(quotients.max())
+        if top >= len(self._texts):
+            length = min(TEXT_TABLE, max(2 * len(self._texts), top + 1))
+            table, made = np.empty(length, dtype=object), np.zeros(length, dtype=bool)
+            table[: len(self._texts)], made[: len(self._made)] = self._texts, self._made
+            self._texts, self._made = table, made
+        # The quotients not made yet, each once (a mask, not np.unique: that imports numpy.ma).
+        wanted = np.zeros(top + 1, dtype=bool)
+        wanted[quotients[~self._made[quotients]]] = True
+        new = np.flatnonzero(wanted)
+        if len(new):
+            self._texts[new] = np.array([ratio_text(q) for q in new.tolist()], dtype=object)
+            self._made[new] = True
+        texts: list[str] = self._texts[quotients].tolist()
+        return texts
+
+
 @dataclass(frozen=True)
 class InterestCells:
     """Interest counts of audiences as columns: the rows of an audience are
@@ -114,24 +177,10 @@ class InterestCells:
     ) -> InterestCells:
         """The engine's rows (``account_key``, ``audience`` code, ``interest_key``, ``users``),
         ordered by account and audience; ``audience`` names an (account key, code)."""
-        account, code, keys, users = (
-            arrow_columns.int64_values(table.column(name))
-            for name in ("account_key", "audience", "interest_key", "users")
+        keys, users = (
+            arrow_columns.int64_values(table.column(name)) for name in ("interest_key", "users")
         )
-        run = account * 4 + code  # audience codes are 0-2
-        starts = np.flatnonzero(np.diff(run, prepend=-1))
-        bounds = [*starts.tolist(), len(run)]
-        rows = {
-            audience(account_key, code_): (start, stop)
-            for account_key, code_, start, stop in zip(
-                account[starts].tolist(),
-                code[starts].tolist(),
-                bounds[:-1],
-                bounds[1:],
-                strict=True,
-            )
-        }
-        return cls(ids=ids, keys=keys, users=users, rows=rows)
+        return cls(ids=ids, keys=keys, users=users, rows=audience_runs(table, audience))
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -141,7 +190,8 @@ class CategoryWriter:
     """Writes the ``categories`` text and the category operation's bodies of audiences.
 
     ``head`` gives an interest's escaped ``"id":…,"key":…,"name":…``; ``categories`` and
-    ``parent_of_subcategory`` are the catalogue's levels (ids); ``platform`` is P's audience.
+    ``parent_of_subcategory`` are the catalogue's levels (ids); ``platform`` is P's audience;
+    ``texts`` the quotients' texts made so far (shared with the demographics' writer).
     """
 
     def __init__(
@@ -153,6 +203,7 @@ class CategoryWriter:
         platform: AudienceKey,
         platform_size: int,
         max_subcategories: int,
+        texts: QuotientTexts | None = None,
     ) -> None:
         self.cells = cells
         self.max_subcategories = max_subcategories
@@ -181,28 +232,7 @@ class CategoryWriter:
         self.p_users = np.zeros(width, dtype=cells.users.dtype)
         start, stop = cells.rows.get(platform, (0, 0))
         self.p_users[cells.keys[start:stop]] = cells.users[start:stop]
-        #: The text of each quotient below the table's length once made (``made``).
-        self._texts = np.empty(0, dtype=object)
-        self._made = np.zeros(0, dtype=bool)
-
-    def _texts_of(self, quotients: Exact) -> list[str]:
-        """The JSON text of each quotient, each distinct one made once per writer."""
-        if not len(quotients):
-            return []
-        if quotients.dtype == object or quotients.max() >= TEXT_TABLE:
-            return [ratio_text(int(q)) for q in quotients.tolist()]
-        top = int(quotients.max())
-        if top >= len(self._texts):
-            length = min(TEXT_TABLE, max(2 * len(self._texts), top + 1))
-            table, made = np.empty(length, dtype=object), np.zeros(length, dtype=bool)
-            table[: len(self._texts)], made[: len(self._made)] = self._texts, self._made
-            self._texts, self._made = table, made
-        new = np.unique(quotients[~self._made[quotients]])
-        if len(new):
-            self._texts[new] = np.array([ratio_text(q) for q in new.tolist()], dtype=object)
-            self._made[new] = True
-        texts: list[str] = self._texts[quotients].tolist()
-        return texts
+        self.texts = QuotientTexts() if texts is None else texts
 
     def write(
         self, audiences: list[AudienceKey], sizes: list[int]
@@ -226,12 +256,7 @@ class CategoryWriter:
         self, audiences: list[AudienceKey], sizes: list[int]
     ) -> list[tuple[str, dict[str, bytes]]]:
         cells, width = self.cells, len(self.kind)
-        spans = np.array([cells.rows.get(a, (0, 0)) for a in audiences], dtype=np.int64)
-        lengths = spans[:, 1] - spans[:, 0]
-        audience = np.repeat(np.arange(len(audiences), dtype=np.int64), lengths)
-        row = np.arange(len(audience), dtype=np.int64) + np.repeat(
-            spans[:, 0] - (np.cumsum(lengths) - lengths), lengths
-        )
+        audience, row = rows_of(cells.rows, audiences)
         keys, users = cells.keys[row], cells.users[row]
         kind = self.kind[keys]
 
@@ -270,7 +295,7 @@ class CategoryWriter:
                 _products(s_users, p_parent), _products(n_category, self.p_users[s_key])
             ),
         ]
-        c_ratio, c_index, s_ratio, s_index = (self._texts_of(q) for q in quotients)
+        c_ratio, c_index, s_ratio, s_index = (self.texts.of(q) for q in quotients)
 
         entries = [
             f'{head}{ratio},"index":{index}}}'

@@ -20,12 +20,12 @@ from functools import cache
 import pycountry
 
 from pinsights.engine.categories import (
-    SCALE,
     AudienceKey,
     CategoryWriter,
     InterestCells,
-    rounded_quotient,
+    QuotientTexts,
 )
+from pinsights.engine.demographics import DemographicCells, DemographicWriter
 from pinsights.engine.privacy import PrivacyRules
 from pinsights.engine.semantics import (
     DEMOGRAPHICS,
@@ -55,11 +55,6 @@ DEVICE_NAMES = {
 }
 
 
-def rounded_ratio(numerator: int, denominator: int) -> float:
-    """``round(numerator / denominator, 4)`` on the exact rational, half to even, as a float."""
-    return rounded_quotient(numerator, denominator) / SCALE
-
-
 @cache
 def country_name(key: str) -> str:
     """ISO 3166 English short name of a lower-case alpha-2 key."""
@@ -83,19 +78,32 @@ class Counts:
 
     The interest counts are either ``interests`` (per audience, interest id → users: the DP
     release's) or, when set, ``interest_cells``: the engine's counts kept as columns
-    (:class:`~pinsights.engine.categories.InterestCells`), never made into per-cell values.
+    (:class:`~pinsights.engine.categories.InterestCells`), never made into per-cell values; the
+    demographic counts likewise ``demographics`` or ``demographic_cells``
+    (:class:`~pinsights.engine.demographics.DemographicCells`).
     """
 
     sizes: dict[AudienceKey, int]
     interests: dict[AudienceKey, dict[str, int]]
     demographics: dict[AudienceKey, dict[str, list[tuple[str, int]]]]
     interest_cells: InterestCells | None = None
+    demographic_cells: DemographicCells | None = None
 
     def interest_rows(self) -> int:
         """Interest cells of every audience."""
         if self.interest_cells is not None:
             return len(self.interest_cells)
         return sum(len(cells) for cells in self.interests.values())
+
+    def demographic_rows(self) -> int:
+        """Demographic cells of every audience."""
+        if self.demographic_cells is not None:
+            return len(self.demographic_cells)
+        return sum(
+            len(values)
+            for dimensions in self.demographics.values()
+            for values in dimensions.values()
+        )
 
 
 @dataclass(frozen=True)
@@ -150,9 +158,11 @@ class DocumentAssembler:
         self.date = date
         self.p_size = counts.sizes.get(P_KEY, 0)
         self._writer: CategoryWriter | None = None
+        self._demographic_writer: DemographicWriter | None = None
+        self._texts = QuotientTexts()  # shared by both writers
         self._interest_heads: dict[str, str] = {}
-        self._demographic_heads: dict[tuple[str, str], str] = {}
         self._prepared: dict[AudienceKey, tuple[str, dict[str, bytes]]] = {}
+        self._prepared_demographics: dict[AudienceKey, str] = {}
 
     def prepare_categories(self, keys: list[AudienceKey]) -> None:
         """Write the interest part of these audiences' documents now, all at once (see
@@ -174,14 +184,38 @@ class DocumentAssembler:
                 P_KEY,
                 self.p_size,
                 self.rules.max_subcategories,
+                self._texts,
             )
         written = self._writer.write(reportable, [sizes[k] for k in reportable])
         self._prepared.update(zip(reportable, written, strict=True))
+
+    def prepare_demographics(self, keys: list[AudienceKey]) -> None:
+        """Write the demographics of these audiences' documents now, all at once (see
+        :mod:`pinsights.engine.demographics`), once the demographic counts are known."""
+        sizes = self.counts.sizes
+        reportable = [k for k in keys if self.rules.audience_is_reportable(sizes.get(k, 0))]
+        if not reportable:
+            return
+        if self._demographic_writer is None:
+            cells = self.counts.demographic_cells
+            if cells is None:
+                cells = DemographicCells.from_mapping(self.counts.demographics)
+            self._demographic_writer = DemographicWriter(
+                cells,
+                self._demographic_head,
+                [dimension for dimension, _, _ in DEMOGRAPHICS],
+                AGE_RANK,
+                {"countries": self.rules.max_countries, "metros": self.rules.max_metros},
+                self._texts,
+            )
+        written = self._demographic_writer.write(reportable, [sizes[k] for k in reportable])
+        self._prepared_demographics.update(zip(reportable, written, strict=True))
 
     def documents(self, ad_account_ids: list[str]) -> Iterator[Document]:
         """P's document once (under the shared account), then both documents of every account."""
         keys = [P_KEY, *((a, kind) for a in ad_account_ids for kind in ACCOUNT_INSIGHT_TYPES)]
         self.prepare_categories([key for key in keys if key not in self._prepared])
+        self.prepare_demographics([key for key in keys if key not in self._prepared_demographics])
         for key in keys:
             yield self.document(key)
 
@@ -193,11 +227,13 @@ class DocumentAssembler:
             return Document(account, insight_type, placeholder, {}, size, False)
         if key not in self._prepared:
             self.prepare_categories([key])
+        if key not in self._prepared_demographics:
+            self.prepare_demographics([key])
         categories, items = self._prepared.pop(key)
         body = (
             f'{{"type":{_json_string(insight_type)},"date":{_json_string(self.date)},'
             f'"size":{size},"size_is_upper_bound":false,"categories":[{categories}],'
-            f'"demographics":{self._demographics(key, size)}}}'
+            f'"demographics":{self._prepared_demographics.pop(key)}}}'
         )
         return Document(account, insight_type, body.encode(), items, size, True)
 
@@ -212,28 +248,6 @@ class DocumentAssembler:
         return head
 
     def _demographic_head(self, dimension: str, value: str) -> str:
-        head = self._demographic_heads.get((dimension, value))
-        if head is None:
-            name = _demographic_name(dimension, value, self.catalogue)
-            head = f'"key":{_json_string(value)},"name":{_json_string(name)}'
-            self._demographic_heads[(dimension, value)] = head
-        return head
-
-    def _demographics(self, key: AudienceKey, size: int) -> str:
-        per_dimension = self.counts.demographics.get(key, {})
-        limits = {"countries": self.rules.max_countries, "metros": self.rules.max_metros}
-        parts: list[str] = []
-        for dimension, _, _ in DEMOGRAPHICS:
-            values = per_dimension.get(dimension, [])
-            if dimension == "ages":
-                values = sorted(values, key=lambda item: AGE_RANK.get(item[0], len(AGE_RANK)))
-            else:
-                values = sorted(values, key=lambda item: (-item[1], item[0]))
-            if dimension in limits:
-                values = values[: limits[dimension]]
-            entries = ",".join(
-                f'{{{self._demographic_head(dimension, value)},"ratio":{rounded_ratio(users, size)!r}}}'
-                for value, users in values
-            )
-            parts.append(f'"{dimension}":[{entries}]')
-        return "{" + ",".join(parts) + "}"
+        """``"key":…,"name":…`` of a demographic value (made once per value by the writer)."""
+        name = _demographic_name(dimension, value, self.catalogue)
+        return f'"key":{_json_string(value)},"name":{_json_string(name)}'

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from pinsights.engine import semantics
 from pinsights.engine.categories import InterestCells
+from pinsights.engine.demographics import DemographicCells
 from pinsights.engine.documents import SHARED_ACCOUNT, Counts
 from pinsights.engine.dp import bounding
 from pinsights.engine.dp.parameters import Caps
@@ -73,11 +74,7 @@ def memberships(
 
 def count_rows(counts: Counts) -> int:
     """Rows of counts that reached Python: sizes, interest and demographic cells."""
-    interests = counts.interest_rows()
-    demographics = sum(
-        len(values) for dimensions in counts.demographics.values() for values in dimensions.values()
-    )
-    return len(counts.sizes) + interests + demographics
+    return len(counts.sizes) + counts.interest_rows() + counts.demographic_rows()
 
 
 @dataclass(frozen=True)
@@ -190,24 +187,11 @@ class Counting:
         return account, semantics.AUDIENCE_CODES[code]
 
     def finish(self) -> Counts:
-        """Wait for the demographic counts and fill them in; the complete counts."""
-        rows = self._pending.result().to_pydict()
-        per_dimension: dict[str, list[tuple[str, int]]] = {}
-        previous: tuple[int, int] | None = None
-        demographics = self.counts.demographics
-        for account_key, code, dimension, key, users in zip(
-            rows["account_key"],
-            rows["audience"],
-            rows["dimension"],
-            rows["key"],
-            rows["users"],
-            strict=True,
-        ):
-            if (account_key, code) != previous:
-                previous = (account_key, code)
-                per_dimension = demographics.setdefault(self._audience(account_key, code), {})
-            # int(): an engine may hand a count back as a decimal (a sum does, on DuckDB).
-            per_dimension.setdefault(dimension, []).append((key, int(users)))
+        """Wait for the demographic counts and fill them in (kept as columns, as the interest
+        counts are: engine/demographics); the complete counts."""
+        self.counts.demographic_cells = DemographicCells.from_arrow(
+            self._pending.result(), self._audience
+        )
         return self.counts
 
     def __enter__(self) -> Counting:
