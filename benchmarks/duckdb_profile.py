@@ -23,12 +23,18 @@ process, over the build's window (the latest event's UTC day and ``--window-days
 its pieces beside the build's, statement by statement (run the two one after the other)::
 
     python benchmarks/duckdb_profile.py /work/bench-data/events-20000000 --expert
+
+``--split`` also divides the build's CPU into the statements (all threads), compiling Ibis
+expressions to SQL (``sql_of``, the CPU of the thread that compiles), and the Python of the main
+thread outside both, by function (the CPU of that thread alone, so the engine's threads are not
+counted in it): where the fixed costs of a build go.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import importlib.util
 import json
 import re
@@ -127,6 +133,97 @@ def profiled(memory: Memory, lines: list[dict[str, Any]]) -> None:
     backend.to_arrow = _to_arrow  # type: ignore[method-assign]
 
 
+#: The main thread's Python that ``--split`` times by function: (module, owner, function).
+SPLIT_FUNCTIONS = (
+    ("pinsights.engine.build", None, "start_backend"),
+    ("pinsights.engine.steps.counts", "Counting", "__init__"),
+    ("pinsights.engine.steps.counts", "Counting", "finish"),
+    ("pinsights.engine.steps.documents", None, "prepare"),
+    ("pinsights.engine.steps.documents", None, "write"),
+    ("pinsights.engine.refresh.state", None, "digest_file"),
+    ("pinsights.store.publish", "StorePublisher", "publish_snapshot"),
+)
+
+
+class Split:
+    """``--split``: statements, compiling and the main thread's Python of one build, CPU s."""
+
+    def __init__(self) -> None:
+        self.compile = self.main_compile = self.main_statements = 0.0
+        self.functions: dict[str, float] = {}
+        self.local = threading.local()
+        self.main = threading.main_thread()
+        backend = duckdb_backend.DuckDBBackend
+        for name in ("_execute_all", "execute", "to_arrow", "scalar", "release", "raw_table"):
+            setattr(backend, name, self._statement(getattr(backend, name)))
+        compile_ = duckdb_backend.sql_of
+        duckdb_backend.sql_of = self._compiling(compile_)
+        for module_name, owner_name, name in SPLIT_FUNCTIONS:
+            module = importlib.import_module(module_name)
+            owner = getattr(module, owner_name) if owner_name else module
+            original = getattr(owner, name)
+            timed = self._function(f"{owner_name + '.' if owner_name else ''}{name}", original)
+            setattr(owner, name, timed)
+            if owner_name is None:  # and where it was imported by name
+                for other in list(sys.modules.values()):
+                    ours = getattr(other, "__name__", "").startswith("pinsights")
+                    if ours and getattr(other, name, None) is original:
+                        setattr(other, name, timed)
+
+    def _compiling(self, original: Callable[..., str]) -> Callable[..., str]:
+        def compiled(*args: Any) -> str:
+            started = time.thread_time()
+            try:
+                return original(*args)
+            finally:
+                spent = time.thread_time() - started
+                self.local.compiled = getattr(self.local, "compiled", 0.0) + spent
+                self.compile += spent
+                if threading.current_thread() is self.main:
+                    self.main_compile += spent
+
+        return compiled
+
+    def _statement(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def statement(*args: Any, **kwargs: Any) -> Any:
+            depth = getattr(self.local, "depth", 0)
+            compiled = getattr(self.local, "compiled", 0.0)
+            self.local.depth, started = depth + 1, time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.local.depth = depth
+                if depth == 0 and threading.current_thread() is self.main:
+                    spent = time.thread_time() - started
+                    self.main_statements += spent - (
+                        getattr(self.local, "compiled", 0.0) - compiled
+                    )
+
+        return statement
+
+    def _function(self, label: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def function(*args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread() is not self.main:
+                return original(*args, **kwargs)
+            started, before = time.thread_time(), self.main_statements + self.main_compile
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - started
+                spent -= self.main_statements + self.main_compile - before
+                self.functions[label] = self.functions.get(label, 0.0) + spent
+
+        return function
+
+    def print(self, cpu: float, main_thread: float) -> None:
+        python = main_thread - self.main_statements - self.main_compile
+        print(f"statements (all threads) {cpu - python - self.compile:7.2f} CPU s")
+        print(f"compiling to SQL         {self.compile:7.2f}")
+        print(f"Python, main thread      {python:7.2f}, of which (nested ones apart):")
+        for label, spent in sorted(self.functions.items(), key=lambda item: -item[1]):
+            print(f"  {label:34} {spent:5.2f}")
+
+
 def expert(data: Path, window_days: int, memory: Memory, lines: list[dict[str, Any]]) -> None:
     """Run the expert anchor's script here, every statement timed as the build's are."""
     import duckdb
@@ -174,6 +271,11 @@ def main() -> None:
     parser.add_argument(
         "--expert", action="store_true", help="profile benchmarks/build.py's expert SQL instead"
     )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="also split the build's CPU: statements, compiling, the main thread's Python",
+    )
     args = parser.parse_args()
     memory = Memory()
     lines: list[dict[str, Any]] = []
@@ -188,6 +290,8 @@ def main() -> None:
         )
         return
     profiled(memory, lines)
+    split = Split() if args.split else None
+    main_thread = time.thread_time()
 
     def on_step(name: str) -> None:
         peak, now = memory.reading()
@@ -215,6 +319,7 @@ def main() -> None:
             report = build(settings, on_step=on_step)
     finally:
         shutil.rmtree(store, ignore_errors=True)
+    build_cpu, main_thread = time.process_time() - cpu, time.thread_time() - main_thread
     print(f"imports: {IMPORTS_CPU:.2f} CPU s before the build")
     print_lines(lines)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
@@ -222,6 +327,8 @@ def main() -> None:
         f"build: {time.perf_counter() - wall:.2f} s wall, {time.process_time() - cpu:.2f} CPU s,"
         f" peak RSS {peak} MiB; steps (wall s): {json.dumps(report.get('timings', {}))}"
     )
+    if split is not None:
+        split.print(build_cpu, main_thread)
     if args.json:
         json.dump(lines, sys.stdout, indent=2)
 
