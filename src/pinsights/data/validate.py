@@ -151,13 +151,22 @@ def _absent(raw: ir.Table, column: Column, keys: ir.Column) -> ir.Table:
     # same expression as the row's typed value would stand for it (Ibis dereferences an
     # expression of the left table that the right one selects), and ``.view()`` would make
     # every build's query new to the compiled-SQL cache.
-    present = raw.select(__raw=raw[column.name]).distinct()
+    known = keys.name("__known").as_table()
+    raws = raw.select(__raw=raw[column.name])
+    if _cased(typed_column(raws["__raw"], column.kind)[0], column.case).equals(raws["__raw"]):
+        # Typed as they are (Parquet int64 ids): every value is looked up among the used keys
+        # and only the unknown ones are made distinct (usually none), instead of grouping
+        # every value first (100M events hold 5M distinct user ids: BENCHMARKS.md, "Eleventh
+        # round"). Text is grouped first: it is parsed once per distinct value, not per row.
+        raws = raws.filter(raws["__raw"].notnull())
+        unknown = raws.anti_join(known, raws["__raw"] == known["__known"]).distinct()
+        return unknown.select(value=unknown["__raw"])
+    present = raws.distinct()
     value = _cased(typed_column(present["__raw"], column.kind)[0], column.case)
     typed = present.select(value=value)
     typed = typed.filter(typed.value.notnull())
     if not value.equals(present["__raw"]):  # texts such as "7" and "07" type alike
         typed = typed.distinct()
-    known = keys.name("__known").as_table()
     return typed.anti_join(known, typed.value == known["__known"])
 
 
