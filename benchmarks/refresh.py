@@ -186,7 +186,9 @@ def main() -> None:
     args = parser.parse_args()
     builds = args.builds.split(",")
     shutil.rmtree(args.work, ignore_errors=True)
-    days = sorted(p.name for p in (args.data / "events").iterdir() if p.is_dir())
+    # Day D is the last day's folder (``date=…``): other folders (the messy dataset's ``extra``
+    # text files) are history, read by every build.
+    days = sorted(p.name for p in (args.data / "events").iterdir() if p.name.startswith("date="))
     # One data directory, as a platform has: the state knows files by their path.
     data = args.work / "data"
     link_tree(args.data, data, skip={days[-1]})
