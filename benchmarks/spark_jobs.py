@@ -14,6 +14,8 @@ each step are counted from the SparkContext's status tracker, and its CPU second
 ``--prepared`` reuses the work directory of an earlier run (or of benchmarks/refresh.py: its
 ``data`` and ``store-previous``) instead of building day D−1 again; ``--builds`` chooses which of
 the two builds of day D run (``incremental,full,incremental``: alternating, each from a copy).
+``--queries`` also prints each kept result's, write's and collect's wall and JVM CPU seconds
+(``SparkBackend._keep``, ``_write``, ``to_arrow``, in the order run), to take a step apart.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pinsights.store.publish import build
 JOBS: dict[str, int] = {}
 JVM_CPU: dict[str, float] = {}
 PY_CPU: dict[str, float] = {}
+QUERIES: list[tuple[str, float, float]] = []  # (what, wall s, JVM CPU s), with --queries
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -79,10 +82,34 @@ def counted(step: Any) -> Any:
     return wrapped
 
 
+def timed(method: Any, label: Any) -> Any:
+    """``method`` of SparkBackend with its wall and JVM CPU seconds appended to QUERIES."""
+
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started, jvm = time.perf_counter(), jvm_cpu()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            wall = time.perf_counter() - started
+            QUERIES.append((label(*args), round(wall, 2), round(jvm_cpu() - jvm, 2)))
+
+    return wrapped
+
+
+def time_queries() -> None:
+    from pinsights.engine.spark.backend import SparkBackend
+
+    backend: Any = SparkBackend
+    backend._keep = timed(backend._keep, lambda name, sql: name)
+    backend._write = timed(backend._write, lambda expr, staging, **_: f"write {staging.name}")
+    backend.to_arrow = timed(backend.to_arrow, lambda expr: "collect")
+
+
 def one_build(data: Path, store: Path, refresh: str, window_days: int) -> dict[str, Any]:
     JOBS.clear()
     JVM_CPU.clear()
     PY_CPU.clear()
+    QUERIES.clear()
     started, py, jvm = time.perf_counter(), time.process_time(), jvm_cpu()
     settings = BuildSettings(
         data_dir=data, store_dir=store, refresh=refresh, window_days=window_days, engine="spark"
@@ -101,6 +128,7 @@ def one_build(data: Path, store: Path, refresh: str, window_days: int) -> dict[s
         "jvm_cpu_per_step": dict(JVM_CPU),
         "python_cpu_per_step": dict(PY_CPU),
         "tables": report["refresh"].get("tables"),
+        **({"queries": list(QUERIES)} if QUERIES else {}),
     }
 
 
@@ -113,7 +141,10 @@ def main() -> None:
         "--prepared", action="store_true", help="WORK holds data and store-previous already"
     )
     parser.add_argument("--builds", default="incremental,full")
+    parser.add_argument("--queries", action="store_true", help="time each query too")
     args = parser.parse_args()
+    if args.queries:
+        time_queries()
     steps_run.Run.step = counted(steps_run.Run.step)  # type: ignore[method-assign]
     data, base = args.work / "data", args.work / "store-previous"
     if not args.prepared:

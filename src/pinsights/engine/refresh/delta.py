@@ -262,7 +262,12 @@ def carry(
     # The changed facts (few) are read three times by the one query that makes ΔM: a filter
     # of the kept facts, not a result of their own (on Spark a job and a checkpoint less).
     cf = facts.filter(~facts.was | ~facts.now | (facts.was_engaged != facts.now_engaged))
-    came_or_went = cf.filter(~cf.was | ~cf.now).select("user_id")
+    # The few users with a fact that came or went, kept (a job): Spark then broadcasts them
+    # into the semi-join instead of shuffling every merged fact to meet a result whose size
+    # it does not know.
+    came_or_went = backend.materialize(
+        "rw_came_or_went", cf.filter(~cf.was | ~cf.now).select("user_id").distinct()
+    )
     mine = facts.semi_join(came_or_went, "user_id")
     p = mine.group_by("user_id").aggregate(was=mine.was.any(), now=mine.now.any())
     p = p.filter(p.was != p.now)
@@ -306,8 +311,11 @@ def carry(
     )
     interests = both_interests.filter(held).select("user_id", "interest_key", "last_day")
     # M' of the users whose interests or values changed (few): the right side of M' ⋈ ΔI, M' ⋈ ΔU.
-    touched = delta_interests.select("user_id").union(
-        opened.delta_users.select("user_id"), distinct=True
+    touched = backend.materialize(  # few: broadcast into the semi-join (as came_or_went)
+        "rw_touched",
+        delta_interests.select("user_id").union(
+            opened.delta_users.select("user_id"), distinct=True
+        ),
     )
     now = facts.semi_join(touched, "user_id")
     now = now.filter(now.now)
