@@ -13,9 +13,9 @@ plain per-document writer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +27,7 @@ I64 = npt.NDArray[np.int64]
 #: int64, or Python ints (object) where int64 could overflow.
 Exact = npt.NDArray[Any]
 AudienceKey = tuple[str, str]  # (ad_account_id, insight_type); P is ("", P)
+N = TypeVar("N", bound=Hashable)  # a cell's name: an interest id, a (dimension, key)
 
 #: Scale of the rounded quotients: 4 decimal places.
 SCALE = 10_000
@@ -73,6 +74,25 @@ def _products(left: Exact, right: Exact) -> Exact:
     if len(left) and float(left.max()) * float(right.max()) >= _INT64_SAFE:
         return left.astype(object) * right.astype(object)
     return left * right
+
+
+def encoded_runs(
+    cells: Mapping[AudienceKey, Iterable[tuple[N, int]]],
+) -> tuple[list[N], I64, I64, dict[AudienceKey, tuple[int, int]]]:
+    """Per-audience (name, users) cells as columns: each distinct name a code (in the order
+    first seen; ``names[code]``), the codes and users of an audience a run (start, stop) — the
+    columns the engine's rows give, made from the DP release's dicts."""
+    code_of: dict[N, int] = {}
+    codes: list[int] = []
+    users: list[int] = []
+    rows: dict[AudienceKey, tuple[int, int]] = {}
+    for audience, pairs in cells.items():
+        start = len(codes)
+        for name, count in pairs:
+            codes.append(code_of.setdefault(name, len(code_of)))
+            users.append(count)
+        rows[audience] = (start, len(codes))
+    return list(code_of), np.array(codes, dtype=np.int64), np.array(users, dtype=np.int64), rows
 
 
 def audience_runs(
@@ -151,22 +171,8 @@ class InterestCells:
     @classmethod
     def from_mapping(cls, interests: Mapping[AudienceKey, Mapping[str, int]]) -> InterestCells:
         """The same counts from per-audience dicts (interest id → users)."""
-        key_of: dict[str, int] = {}
-        keys: list[int] = []
-        users: list[int] = []
-        rows: dict[AudienceKey, tuple[int, int]] = {}
-        for audience, cells in interests.items():
-            start = len(keys)
-            for interest_id, count in cells.items():
-                keys.append(key_of.setdefault(interest_id, len(key_of)))
-                users.append(count)
-            rows[audience] = (start, len(keys))
-        return cls(
-            ids={key: interest_id for interest_id, key in key_of.items()},
-            keys=np.array(keys, dtype=np.int64),
-            users=np.array(users, dtype=np.int64),
-            rows=rows,
-        )
+        ids, keys, users, rows = encoded_runs({a: cells.items() for a, cells in interests.items()})
+        return cls(ids=dict(enumerate(ids)), keys=keys, users=users, rows=rows)
 
     @classmethod
     def from_arrow(

@@ -27,6 +27,7 @@ from pinsights.engine.categories import (
     AudienceKey,
     QuotientTexts,
     audience_runs,
+    encoded_runs,
     rounded_quotients,
     rows_of,
 )
@@ -48,23 +49,15 @@ class DemographicCells:
         cls, demographics: Mapping[AudienceKey, Mapping[str, Sequence[tuple[str, int]]]]
     ) -> DemographicCells:
         """The same counts from per-audience dicts (dimension → [(key, users)]): the DP release's."""
-        code_of: dict[tuple[str, str], int] = {}
-        values: list[int] = []
-        users: list[int] = []
-        rows: dict[AudienceKey, tuple[int, int]] = {}
-        for audience, dimensions in demographics.items():
-            start = len(values)
-            for dimension, cells in dimensions.items():
-                for key, count in cells:
-                    values.append(code_of.setdefault((dimension, key), len(code_of)))
-                    users.append(count)
-            rows[audience] = (start, len(values))
-        return cls(
-            named=list(code_of),
-            values=np.array(values, dtype=np.int64),
-            users=np.array(users, dtype=np.int64),
-            rows=rows,
+        named, values, users, rows = encoded_runs(
+            {
+                audience: [
+                    ((d, key), count) for d, cells in dimensions.items() for key, count in cells
+                ]
+                for audience, dimensions in demographics.items()
+            }
         )
+        return cls(named=named, values=values, users=users, rows=rows)
 
     @classmethod
     def from_arrow(

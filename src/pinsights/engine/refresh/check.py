@@ -290,7 +290,8 @@ class Refresh:
         return checked
 
     def _read_alike(self, backend: Backend, files: list[InputFile]) -> bool:
-        """``files`` read alone are judged as in a read of every file (engine/duckdb/raw_columns.py)."""
+        """``files`` read alone are judged as in a read of every file (engine/duckdb/raw_columns.py);
+        how to read them (alone, or typed by every file) is kept for :meth:`_check_files`."""
         part = TableSource(EVENTS, tuple(files), tuple(self._all_files))
         how = read_alike(getattr(backend, "con", None), part, self.columns)  # con: DuckDB's
         self._typed_by = how or ()

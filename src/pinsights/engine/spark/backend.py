@@ -157,6 +157,9 @@ class SparkBackend:
     def raw_table(self, source: TableSource) -> ir.Table:
         from pinsights.engine.spark.reader import read_source
 
+        # Spark's reader types files by those it reads; the refresh asks only DuckDB to type
+        # some files by all of them (engine/duckdb/raw_columns.py, read_alike).
+        assert not source.typed_by, "Spark reads files typed by themselves only"
         with self._spark_errors():
             frame = read_source(self.session, source)
             frame.createOrReplaceTempView(source.view)
